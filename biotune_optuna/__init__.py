@@ -1,0 +1,14 @@
+"""biotune_optuna: choose what to fine-tune in a pretrained CNN with BioTune and Optuna.
+
+BioTune (J. Colan, A. Davila, Y. Hasegawa, arXiv:2508.15367, 2025) searches which blocks of a
+pretrained network to fine-tune and at what learning rate, with a genetic algorithm. Here it is an
+Optuna sampler, :class:`~biotune_optuna.BioTuneSampler`, whose state lives in the study's storage.
+"""
+
+from biotune_optuna.samplers import BioTuneSampler
+from biotune_optuna.samplers import trial_budget
+
+
+__version__ = "0.1.0"
+
+__all__ = ["BioTuneSampler", "__version__", "trial_budget"]

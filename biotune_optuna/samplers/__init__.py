@@ -1,0 +1,23 @@
+"""Samplers of biotune_optuna: BioTune's evolutionary search (arXiv:2508.15367) for Optuna.
+
+This package imports without torch.
+"""
+
+from biotune_optuna.samplers import operators
+from biotune_optuna.samplers._budget import trial_budget
+from biotune_optuna.samplers._genes import IMPORTANCE_PREFIX
+from biotune_optuna.samplers._genes import THRESHOLD_PARAM
+from biotune_optuna.samplers._genes import importance_param
+from biotune_optuna.samplers._genes import selected_blocks
+from biotune_optuna.samplers._sampler import BioTuneSampler
+
+
+__all__ = [
+    "IMPORTANCE_PREFIX",
+    "THRESHOLD_PARAM",
+    "BioTuneSampler",
+    "importance_param",
+    "operators",
+    "selected_blocks",
+    "trial_budget",
+]

@@ -1,0 +1,28 @@
+"""Fixed storage key strings of :class:`~biotune_optuna.samplers.BioTuneSampler`.
+
+The keys are pinned strings, not derived from a class name (as Optuna's ``BaseGASampler`` does),
+so that renaming or subclassing the sampler never orphans the state of an existing study.
+"""
+
+from __future__ import annotations
+
+
+#: Trial system attr: the trial's place in the evolutionary search, one JSON object
+#: ``{"generation", "role", "slot", "parents", "prototype", "pool"}``.
+LINEAGE_KEY = "biotune:lineage"
+#: Study system attr prefix: the sorted population (trial numbers, best first) that closed a
+#: generation, e.g. ``"biotune:population:3"``. Written once per generation, read by every worker.
+POPULATION_KEY_PREFIX = "biotune:population:"
+#: Study system attr: the structural settings a study was started with (checked on resume).
+SETTINGS_KEY = "biotune:settings"
+
+#: Trial user attrs mirrored for optuna-dashboard (system attrs are never shown there).
+GENERATION_USER_ATTR = "generation"
+ROLE_USER_ATTR = "role"
+PARENTS_USER_ATTR = "parents"
+
+ROLE_INIT = "init"
+ROLE_ELITE = "elite"
+ROLE_EXPLOIT = "exploit"
+ROLE_OFFSPRING = "offspring"
+ROLE_IMMIGRANT = "immigrant"

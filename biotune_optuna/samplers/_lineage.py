@@ -1,0 +1,139 @@
+"""An incremental, per-process index of a study's trials as BioTune population members.
+
+Nothing here is state of its own: every field is derived from trials and attrs in storage (or from
+lineages this process has just written there), so a fresh process rebuilds the same index. It is
+updated incrementally: finished trials never change, so each ask only looks at trials that were
+unfinished or new at the previous ask.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+import math
+from typing import Any
+
+import numpy as np
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from biotune_optuna.samplers._keys import LINEAGE_KEY
+
+
+@dataclass(frozen=True)
+class Member:
+    """A finished trial that belongs to the search (it carries a lineage)."""
+
+    number: int
+    loss: float  # minimisation form; +inf for FAIL and PRUNED (worst fitness)
+    params: dict[str, Any]
+    lineage: dict[str, Any]
+
+    @property
+    def generation(self) -> int:
+        return int(self.lineage["generation"])
+
+    @property
+    def slot(self) -> int | None:
+        return self.lineage.get("slot")
+
+    @property
+    def role(self) -> str:
+        return str(self.lineage["role"])
+
+
+class StudyIndex:
+    """Finished members by number and generation, plus a view of the unfinished trials."""
+
+    def __init__(self, direction: StudyDirection) -> None:
+        self.maximize = direction == StudyDirection.MAXIMIZE
+        self._sign = -1.0 if self.maximize else 1.0
+        self.settings_checked = False
+        # Genotypes of members per search space (derived from their params, never changes).
+        self.genes_cache: dict[tuple[tuple[str, str], ...], dict[int, np.ndarray]] = {}
+        self.members: dict[int, Member] = {}
+        self.by_generation: dict[int, list[Member]] = defaultdict(list)
+        self.finished_slots: dict[int, set[int]] = defaultdict(set)
+        self.max_generation = 0
+        self.max_lineage_number = -1
+        self.written: dict[int, dict[str, Any]] = {}  # lineages this process wrote
+        self.populations: dict[int, list[int]] = {}  # memo of the stored population per generation
+        self._seen_finished: set[int] = set()
+        self._scan_from = 0
+        # View of unfinished trials at the last update.
+        self.unfinished_lineages: list[dict[str, Any]] = []
+        self.unfinished_without_lineage: list[int] = []
+
+    def loss_of(self, trial: FrozenTrial) -> float:
+        if trial.state == TrialState.COMPLETE and trial.value is not None:
+            return self._sign * float(trial.value)
+        return math.inf
+
+    def note_written(self, number: int, lineage: dict[str, Any]) -> None:
+        self.written[number] = lineage
+        self._note_lineage(number, lineage)
+
+    def _note_lineage(self, number: int, lineage: dict[str, Any]) -> None:
+        self.max_generation = max(self.max_generation, int(lineage["generation"]))
+        self.max_lineage_number = max(self.max_lineage_number, number)
+
+    def update(self, trials: Sequence[FrozenTrial]) -> None:
+        """Index newly finished trials and refresh the view of unfinished ones."""
+        self.unfinished_lineages = []
+        self.unfinished_without_lineage = []
+        advancing = True
+        for pos in range(self._scan_from, len(trials)):
+            trial = trials[pos]
+            number = trial.number
+            lineage = trial.system_attrs.get(LINEAGE_KEY) or self.written.get(number)
+            if trial.state.is_finished():
+                if number not in self._seen_finished:
+                    self._seen_finished.add(number)
+                    if lineage is not None:
+                        self._add_member(trial, lineage)
+                if advancing:
+                    self._scan_from = pos + 1
+                continue
+            advancing = False
+            if lineage is not None:
+                self._note_lineage(number, lineage)
+                self.unfinished_lineages.append(lineage)
+            elif trial.state == TrialState.RUNNING:
+                self.unfinished_without_lineage.append(number)
+
+    def _add_member(self, trial: FrozenTrial, lineage: dict[str, Any]) -> None:
+        member = Member(trial.number, self.loss_of(trial), trial.params, lineage)
+        self.members[trial.number] = member
+        self.by_generation[member.generation].append(member)
+        if member.slot is not None:
+            self.finished_slots[member.generation].add(member.slot)
+        self._note_lineage(trial.number, lineage)
+
+    def n_finished_slots(self, generation: int) -> int:
+        """Distinct slots of ``generation`` held by a finished trial.
+
+        A heartbeat retry copies its failed original's lineage, so both hold the same slot.
+        """
+        return len(self.finished_slots[generation])
+
+    def next_slot(self, generation: int) -> int:
+        """The slot after the highest taken in ``generation`` by a finished or running trial."""
+        taken = [
+            lin["slot"]
+            for lin in self.unfinished_lineages
+            if lin["generation"] == generation and lin.get("slot") is not None
+        ]
+        taken.extend(self.finished_slots[generation])
+        return max(taken) + 1 if taken else 0
+
+    def pending_before(self, number: int) -> int:
+        """Running trials created just before ``number`` whose lineage is not yet visible.
+
+        They are about to take slots of the current generation; counting them keeps two workers
+        that read storage at the same moment from taking the same slot.
+        """
+        return sum(
+            1 for n in self.unfinished_without_lineage if self.max_lineage_number < n < number
+        )

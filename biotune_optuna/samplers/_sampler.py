@@ -1,0 +1,682 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+import threading
+from typing import TYPE_CHECKING
+from typing import Any
+import warnings
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseGASampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from biotune_optuna.samplers import _keys
+from biotune_optuna.samplers import _seeding
+from biotune_optuna.samplers._budget import generation_size
+from biotune_optuna.samplers._budget import trial_budget
+from biotune_optuna.samplers._genes import biotune_gene_indices
+from biotune_optuna.samplers._lineage import Member
+from biotune_optuna.samplers._lineage import StudyIndex
+from biotune_optuna.samplers._space import GeneSpace
+from biotune_optuna.samplers._storage_io import write_trial_attrs
+from biotune_optuna.samplers.operators import BaseAdoption
+from biotune_optuna.samplers.operators import BaseCrossover
+from biotune_optuna.samplers.operators import BaseExploitation
+from biotune_optuna.samplers.operators import BaseMutation
+from biotune_optuna.samplers.operators import BaseSelection
+from biotune_optuna.samplers.operators import BlendCrossover
+from biotune_optuna.samplers.operators import EliteExploitation
+from biotune_optuna.samplers.operators import ExtinctionMutation
+from biotune_optuna.samplers.operators import LinearRankSelection
+from biotune_optuna.samplers.operators import ParentPrototypeAdoption
+from biotune_optuna.samplers.operators import extinction
+
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+
+_MAX_RESAMPLES = 1000
+_ENCODE = 5
+
+
+@dataclass
+class _Proposal:
+    genes: np.ndarray | None
+    lineage: dict[str, Any]
+    # A member whose genes the proposal copies: where a gene is unchanged, its exact value is kept.
+    reference: Member | None = None
+    reference_genes: np.ndarray | None = None
+
+
+class BioTuneSampler(BaseGASampler):
+    """BioTune's evolutionary search as an Optuna sampler.
+
+    Implements the genetic algorithm of J. Colan, A. Davila, Y. Hasegawa, "Transfer learning
+    optimization based on evolutionary selective fine tuning", arXiv:2508.15367 (2025): an initial
+    random population of ``N`` genotypes, then generations that each
+
+    1. exploit the ``E`` elites: two trials per elite move one selected gene by ``±delta``,
+       ``delta = radius * U(-1, 1)``; the better variant replaces the elite if it beats it;
+    2. breed ``N - E`` children from the current population (the mating pool): two parents and a
+       prototype by linear rank selection, blend crossover, extinction-scaled mutation, adoption
+       toward the parents' mean and the prototype; a parent that a child beats leaves the pool;
+       when the pool holds 2 members or fewer, a random immigrant is evaluated instead;
+    3. keep the ``E`` elites and the new members, sorted, as the next population.
+
+    One evaluation is one trial, so a generation takes ``N + E`` trials and the paper's 10/3/10
+    setting 140 (:func:`~biotune_optuna.samplers.trial_budget`). The defaults are the paper's
+    preset, including three quirks of the authors' code, each an option: momentum inert
+    (``momentum=0``), the first generation unmutated (``mutate_first_generation=False``) and
+    elites never re-evaluated (``reevaluate_elites=False``).
+
+    The sampler is generic: it runs on any single-objective search space. Numerical genes live in
+    ``[0, 1]`` (log and step aware), categorical genes take a parent's value. When the space holds
+    BioTune genes (:data:`~biotune_optuna.samplers.IMPORTANCE_PREFIX` and
+    :data:`~biotune_optuna.samplers.THRESHOLD_PARAM`), random genotypes are resampled until they
+    select a block and exploitation only moves selected blocks.
+
+    All state lives in the study's storage (see :mod:`biotune_optuna.samplers._keys`): each trial
+    carries its generation, role, slot, parents and the mating pool it was bred from, and each
+    finished generation's sorted population is stored once. A study reopened in another process
+    with a new sampler continues the same generation; several processes can share one study.
+    Randomness is derived from the seed and the trial's place in the search, so a seeded
+    single-worker study proposes the same genotypes whether it ran straight through or was
+    stopped and resumed. A FAILED or PRUNED trial keeps its slot with the worst fitness. Trials
+    added with :meth:`~optuna.study.Study.enqueue_trial` join generation 0 (later ones join the
+    current generation as immigrants).
+
+    Args:
+        population_size: Population size ``N`` (10 in the paper).
+        n_elites: Number of elites ``E`` (3 in the paper).
+        selection: Chooses parents and prototype; default :class:`LinearRankSelection`.
+        crossover: Default :class:`BlendCrossover`.
+        mutation: Default :class:`ExtinctionMutation`.
+        adoption: Default :class:`ParentPrototypeAdoption`.
+        exploitation: Default :class:`EliteExploitation` with radius 0.25.
+        momentum: Coefficient of the step a child inherits: the mean, over its parents, of how
+            far each parent moved from its own parents. The paper's figure shows it; the
+            authors' code never applies it. 0 (off) in the paper preset.
+        mutate_first_generation: Compute extinction for the initial population too. The
+            authors' code leaves it at 0, so the first generation's children do not mutate.
+        reevaluate_elites: Re-evaluate each elite at the start of every generation (e.g. on the
+            generation's new data fold); its new fitness replaces the old. Off in the paper.
+        ideal_value: The objective's best possible value, from which extinction measures regret
+            (the paper's ``1 - accuracy``). Default: 1 when maximising, 0 when minimising; if a
+            value passes it, the population's best is used instead.
+        search_space: A fixed search space to sample jointly from the very first trial. Without
+            it the space is inferred from completed trials, so the first trial's genes are drawn
+            independently.
+        seed: Seed for the random streams.
+    """
+
+    def __init__(
+        self,
+        *,
+        population_size: int = 10,
+        n_elites: int = 3,
+        selection: BaseSelection | None = None,
+        crossover: BaseCrossover | None = None,
+        mutation: BaseMutation | None = None,
+        adoption: BaseAdoption | None = None,
+        exploitation: BaseExploitation | None = None,
+        momentum: float = 0.0,
+        mutate_first_generation: bool = False,
+        reevaluate_elites: bool = False,
+        ideal_value: float | None = None,
+        search_space: dict[str, BaseDistribution] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(population_size, int) or population_size < 2:
+            raise ValueError(f"`population_size` must be an int >= 2, got {population_size!r}.")
+        if not isinstance(n_elites, int) or not 0 <= n_elites < population_size:
+            raise ValueError(
+                f"`n_elites` must be an int in [0, population_size), got {n_elites!r}."
+            )
+        if momentum < 0:
+            raise ValueError(f"`momentum` must be non-negative, got {momentum}.")
+        super().__init__(population_size=population_size)
+        self._n_elites = n_elites
+        self._selection = selection or LinearRankSelection()
+        self._crossover = crossover or BlendCrossover()
+        self._mutation = mutation or ExtinctionMutation()
+        self._adoption = adoption or ParentPrototypeAdoption()
+        self._exploitation = exploitation or EliteExploitation()
+        self._momentum = float(momentum)
+        self._mutate_first_generation = mutate_first_generation
+        self._reevaluate_elites = reevaluate_elites
+        self._ideal_value = ideal_value
+        self._fixed_search_space = dict(search_space) if search_space is not None else None
+        self._seed = seed
+        self._entropy = self._make_entropy(seed)
+        self._init_runtime()
+
+    # ----------------------------------------------------------------------------------------
+    # Properties and helpers of the public API.
+
+    @property
+    def n_elites(self) -> int:
+        """Number of elites ``E``."""
+        return self._n_elites
+
+    @property
+    def generation_size(self) -> int:
+        """Trials per generation after the initial population (``N + E`` in the paper preset)."""
+        assert self.population_size is not None
+        return generation_size(
+            population_size=self.population_size,
+            n_elites=self._n_elites,
+            exploitation_trials_per_elite=self._exploitation.n_variants,
+            reevaluate_elites=self._reevaluate_elites,
+        )
+
+    def trial_budget(self, generations: int) -> int:
+        """Trials for the initial population and ``generations`` generations of this sampler."""
+        assert self.population_size is not None
+        return trial_budget(
+            generations,
+            population_size=self.population_size,
+            n_elites=self._n_elites,
+            exploitation_trials_per_elite=self._exploitation.n_variants,
+            reevaluate_elites=self._reevaluate_elites,
+        )
+
+    def reseed_rng(self) -> None:
+        # A seeded sampler derives every draw from the seed and the trial's place in the
+        # search, so there is no stream to reseed; an unseeded one takes fresh entropy.
+        if self._seed is None:
+            self._entropy = self._make_entropy(None)
+
+    @staticmethod
+    def _make_entropy(seed: int | None) -> int:
+        if seed is None:
+            return int(np.random.SeedSequence().entropy) % (2**64)  # type: ignore[arg-type]
+        return int(seed) % (2**64)
+
+    def _init_runtime(self) -> None:
+        self._lock = threading.RLock()
+        self._indexes: dict[tuple[int, int], tuple[Any, StudyIndex]] = {}
+        self._intersections: dict[tuple[int, int], IntersectionSearchSpace] = {}
+        self._spaces: dict[tuple[tuple[str, str], ...], GeneSpace] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for key in ("_lock", "_indexes", "_intersections", "_spaces"):
+            del state[key]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    # ----------------------------------------------------------------------------------------
+    # BaseSampler interface.
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        if self._fixed_search_space is not None:
+            space = self._fixed_search_space
+        else:
+            key = (id(study._storage), study._study_id)
+            intersection = self._intersections.setdefault(key, IntersectionSearchSpace())
+            space = intersection.calculate(study, use_cache=True)
+        return {name: dist for name, dist in space.items() if not dist.single()}
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        self._raise_error_if_multi_objective(study)
+        space = self._gene_space(search_space)
+        with self._lock:
+            index = self._sync(study, check_settings=True)
+            if self._has_lineage(trial, index):
+                return {}  # a heartbeat retry: it keeps its lineage and its parameters
+            proposal = self._propose(study, trial, index, space)
+            self._write_lineage(study, trial, index, proposal.lineage)
+        if proposal.genes is None or len(space) == 0:
+            return {}
+        return _to_params(space, proposal)
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        self._raise_error_if_multi_objective(study)
+        rng = _seeding.derived_rng(
+            self._entropy, _seeding.INDEPENDENT, trial.number, _seeding.stable_hash(param_name)
+        )
+        space = self._gene_space({param_name: param_distribution})
+        return space.decode(space.random(rng))[param_name]
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        # A trial that never asked for relative parameters (all of them enqueued, or none at
+        # all) still takes its place in the search, so that it is counted like any other.
+        if len(study.directions) > 1:
+            return
+        with self._lock:
+            index = self._sync(study, check_settings=False)
+            if self._has_lineage(trial, index):
+                return
+            proposal = self._propose(study, trial, index, space=None)
+            self._write_lineage(study, trial, index, proposal.lineage)
+
+    # ----------------------------------------------------------------------------------------
+    # BaseGASampler interface, answered from the lineage records.
+
+    def get_trial_generation(self, study: Study, trial: FrozenTrial) -> int:
+        with self._lock:
+            index = self._sync(study, check_settings=False)
+            lineage = trial.system_attrs.get(_keys.LINEAGE_KEY) or index.written.get(trial.number)
+            if lineage is not None:
+                return int(lineage["generation"])
+            return self._assign(index, trial.number, enqueued=False)[0]
+
+    def get_population(self, study: Study, generation: int) -> list[FrozenTrial]:
+        with self._lock:
+            index = self._sync(study, check_settings=False)
+            numbers = [m.number for m in index.by_generation.get(generation, [])]
+        return self._frozen(study, numbers)
+
+    def get_parent_population(self, study: Study, generation: int) -> list[FrozenTrial]:
+        if generation == 0:
+            return []
+        return self.select_parent(study, generation)
+
+    def select_parent(self, study: Study, generation: int) -> list[FrozenTrial]:
+        """The population (best first) that generation ``generation`` starts from."""
+        with self._lock:
+            index = self._sync(study, check_settings=False)
+            numbers = self._population(study, index, generation - 1)
+        return self._frozen(study, numbers)
+
+    # ----------------------------------------------------------------------------------------
+    # Reading storage.
+
+    def _sync(self, study: Study, *, check_settings: bool) -> StudyIndex:
+        key = (id(study._storage), study._study_id)
+        entry = self._indexes.get(key)
+        if entry is None:
+            # The storage object is kept alive with the index, so its id is never reused.
+            entry = (study._storage, StudyIndex(study.direction))
+            self._indexes[key] = entry
+        index = entry[1]
+        if check_settings and not index.settings_checked:
+            self._check_settings(study)
+            index.settings_checked = True
+        index.update(study._get_trials(deepcopy=False, use_cache=True))
+        return index
+
+    @staticmethod
+    def _has_lineage(trial: FrozenTrial, index: StudyIndex) -> bool:
+        return _keys.LINEAGE_KEY in trial.system_attrs or trial.number in index.written
+
+    @staticmethod
+    def _frozen(study: Study, numbers: list[int]) -> list[FrozenTrial]:
+        by_number = {t.number: t for t in study._get_trials(deepcopy=False, use_cache=True)}
+        return [by_number[n] for n in numbers if n in by_number]
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "population_size": self.population_size,
+            "n_elites": self._n_elites,
+            "exploitation_trials_per_elite": self._exploitation.n_variants,
+            "reevaluate_elites": self._reevaluate_elites,
+        }
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "selection": repr(self._selection),
+            "crossover": repr(self._crossover),
+            "mutation": repr(self._mutation),
+            "adoption": repr(self._adoption),
+            "exploitation": repr(self._exploitation),
+            "momentum": self._momentum,
+            "mutate_first_generation": self._mutate_first_generation,
+            "ideal_value": self._ideal_value,
+        }
+
+    def _check_settings(self, study: Study) -> None:
+        stored = study._storage.get_study_system_attrs(study._study_id).get(_keys.SETTINGS_KEY)
+        mine = {"structure": self._settings(), "options": self._options()}
+        if stored is None:
+            study._storage.set_study_system_attr(study._study_id, _keys.SETTINGS_KEY, mine)
+            return
+        changed = {
+            k: (v, mine["structure"].get(k))
+            for k, v in stored.get("structure", {}).items()
+            if mine["structure"].get(k) != v
+        }
+        if changed:
+            what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            raise ValueError(
+                f"BioTuneSampler settings differ from those study `{study.study_name}` was "
+                f"started with ({what}); resume it with the same settings or start a new study."
+            )
+        options = {
+            k: (v, mine["options"].get(k))
+            for k, v in stored.get("options", {}).items()
+            if mine["options"].get(k) != v
+        }
+        if options:
+            what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in options.items())
+            warnings.warn(
+                f"Study `{study.study_name}` continues with other BioTuneSampler options than it "
+                f"was started with ({what}).",
+                stacklevel=3,
+            )
+
+    # ----------------------------------------------------------------------------------------
+    # Where a new trial goes.
+
+    def _assign(self, index: StudyIndex, number: int, *, enqueued: bool) -> tuple[int, int | None]:
+        """Generation and slot of a new trial.
+
+        A generation stays open until as many of its slots as it has members hold a finished
+        trial; trials asked meanwhile (parallel workers) take further slots of it. The
+        generation therefore overshoots by at most the number of workers, and never stalls.
+        """
+        assert self.population_size is not None
+        generation = index.max_generation
+        size = self.population_size if generation == 0 else self.generation_size
+        if index.n_finished_slots(generation) >= size:
+            generation += 1
+        if enqueued and generation > 0:
+            return generation, None
+        return generation, index.next_slot(generation) + index.pending_before(number)
+
+    def _propose(
+        self, study: Study, trial: FrozenTrial, index: StudyIndex, space: GeneSpace | None
+    ) -> _Proposal:
+        enqueued = "fixed_params" in trial.system_attrs
+        generation, slot = self._assign(index, trial.number, enqueued=enqueued)
+        lineage: dict[str, Any] = {"generation": generation, "slot": slot, "parents": []}
+        if generation == 0 or slot is None:
+            lineage["role"] = _keys.ROLE_INIT if generation == 0 else _keys.ROLE_IMMIGRANT
+            genes = None
+            if space is not None:
+                rng = _seeding.derived_rng(
+                    self._entropy, _seeding.INIT, generation, slot or 0, trial.number
+                )
+                genes = self._random_genotype(rng, space, enforce_rules=not enqueued)
+            return _Proposal(genes, lineage)
+
+        versions, ext = self._current_population(study, index, generation)
+        n_reeval = self._n_elites if self._reevaluate_elites else 0
+        n_exploit = self._n_elites * self._exploitation.n_variants
+        n_elites = min(self._n_elites, len(versions))
+        assert slot is not None
+        if slot < n_reeval and slot < n_elites:
+            elite = self._population_members(study, index, generation - 1)[slot]
+            lineage.update(role=_keys.ROLE_ELITE, parents=[elite.number], elite=slot)
+            genes = self._genes(index, elite, space) if space is not None else None
+            return _Proposal(genes, lineage, reference=elite, reference_genes=genes)
+        k, variant = divmod(slot - n_reeval, self._exploitation.n_variants)
+        if 0 <= slot - n_reeval < n_exploit and k < n_elites:
+            elite = self._population_members(study, index, generation - 1)[k]
+            lineage.update(role=_keys.ROLE_EXPLOIT, parents=[elite.number], elite=k)
+            if space is None:
+                return _Proposal(None, lineage)
+            elite_genes = self._genes(index, elite, space)
+            rng = _seeding.derived_rng(self._entropy, _seeding.EXPLOIT, generation, k)
+            variants = self._exploitation.variants(
+                elite_genes, self._exploitable(elite_genes, space), rng, space
+            )
+            return _Proposal(variants[variant], lineage, elite, elite_genes)
+        return self._breed(index, trial, generation, slot, versions, ext, space, lineage)
+
+    def _breed(
+        self,
+        index: StudyIndex,
+        trial: FrozenTrial,
+        generation: int,
+        slot: int,
+        versions: list[Member],
+        ext: dict[int, float],
+        space: GeneSpace | None,
+        lineage: dict[str, Any],
+    ) -> _Proposal:
+        pool = self._mating_pool(index, generation, versions)
+        rng = _seeding.derived_rng(
+            self._entropy, _seeding.OFFSPRING, generation, slot, trial.number
+        )
+        if len(pool) <= 2:
+            lineage.update(role=_keys.ROLE_IMMIGRANT, pool=[m.number for m in pool])
+            genes = self._random_genotype(rng, space, enforce_rules=True) if space else None
+            return _Proposal(genes, lineage)
+        i1, i2, i3 = self._selection.select(len(pool), 3, rng)
+        p1, p2, prototype = pool[i1], pool[i2], pool[i3]
+        lineage.update(
+            role=_keys.ROLE_OFFSPRING,
+            parents=[p1.number, p2.number],
+            prototype=prototype.number,
+            pool=[m.number for m in pool],
+        )
+        if space is None:
+            return _Proposal(None, lineage)
+        x1, x2 = self._genes(index, p1, space), self._genes(index, p2, space)
+        child = self._crossover.crossover(x1, x2, rng, space)
+        e = 0.5 * (ext.get(p1.number, 0.0) + ext.get(p2.number, 0.0))
+        child = self._mutation.mutate(child, e, rng, space)
+        child = self._adoption.adopt(
+            child, x1, x2, self._genes(index, prototype, space), rng, space
+        )
+        if self._momentum > 0.0:
+            step = 0.5 * (self._velocity(index, p1, space) + self._velocity(index, p2, space))
+            numerical = ~space.is_categorical
+            child[numerical] = np.clip(child[numerical] + self._momentum * step[numerical], 0, 1)
+        return _Proposal(child, lineage)
+
+    # ----------------------------------------------------------------------------------------
+    # Populations, all derived from finished trials and the stored per-generation populations.
+
+    def _population(self, study: Study, index: StudyIndex, generation: int) -> list[int]:
+        """Trial numbers (best first) of the population that closed ``generation``.
+
+        Computed once, by the first worker that needs it, and stored in the study so that every
+        worker and every later process breeds from the same population.
+        """
+        memo = index.populations.get(generation)
+        if memo is not None:
+            return memo
+        key = f"{_keys.POPULATION_KEY_PREFIX}{generation}"
+        stored = study._storage.get_study_system_attrs(study._study_id).get(key)
+        if stored is None:
+            stored = self._close_generation(study, index, generation)
+            study._storage.set_study_system_attr(study._study_id, key, stored)
+        index.populations[generation] = list(stored)
+        return index.populations[generation]
+
+    def _population_members(
+        self, study: Study, index: StudyIndex, generation: int
+    ) -> list[Member]:
+        numbers = self._population(study, index, generation)
+        return [index.members[n] for n in numbers if n in index.members]
+
+    def _close_generation(self, study: Study, index: StudyIndex, generation: int) -> list[int]:
+        assert self.population_size is not None
+        newcomers = [
+            m
+            for m in index.by_generation.get(generation, [])
+            if generation == 0 or m.role in (_keys.ROLE_OFFSPRING, _keys.ROLE_IMMIGRANT)
+        ]
+        if generation > 0:
+            versions, _ = self._current_population(study, index, generation)
+            newcomers = versions[: self._n_elites] + newcomers
+        ranked = sorted(newcomers, key=_rank_key)
+        return [m.number for m in ranked[: self.population_size]]
+
+    def _current_population(
+        self, study: Study, index: StudyIndex, generation: int
+    ) -> tuple[list[Member], dict[int, float]]:
+        """The previous population with each elite replaced by its best exploitation so far.
+
+        Returns the members in the previous population's order (elites first) and the
+        extinction of each, computed from the previous population's ranks; a replacing variant
+        inherits its elite's extinction.
+        """
+        previous = self._population_members(study, index, generation - 1)
+        if generation - 1 == 0 and not self._mutate_first_generation:
+            ext_values = np.zeros(len(previous))
+        else:
+            ext_values = extinction(self._regrets(index, [m.loss for m in previous]))
+        versions = list(previous)
+        ext: dict[int, float] = {}
+        this_generation = index.by_generation.get(generation, [])
+        for k in range(min(self._n_elites, len(previous))):
+            best = previous[k]
+            for m in this_generation:  # re-evaluations first: their fitness replaces the old
+                if m.role == _keys.ROLE_ELITE and m.lineage.get("elite") == k:
+                    best = m
+            for m in this_generation:
+                exploits_elite = m.role == _keys.ROLE_EXPLOIT and m.lineage.get("elite") == k
+                if exploits_elite and _rank_key(m) < _rank_key(best):
+                    best = m
+            versions[k] = best
+        for member, value in zip(versions, ext_values):
+            ext[member.number] = float(value)
+        return versions, ext
+
+    def _mating_pool(
+        self, index: StudyIndex, generation: int, versions: list[Member]
+    ) -> list[Member]:
+        """The current population, best first, less every parent a finished child has beaten."""
+        in_pool = {m.number: m for m in versions}
+        beaten: set[int] = set()
+        for child in index.by_generation.get(generation, []):
+            if child.role != _keys.ROLE_OFFSPRING:
+                continue
+            for parent in child.lineage.get("parents", []):
+                if parent in in_pool and child.loss < in_pool[parent].loss:
+                    beaten.add(parent)
+        return sorted((m for m in versions if m.number not in beaten), key=_rank_key)
+
+    def _regrets(self, index: StudyIndex, losses: Sequence[float]) -> np.ndarray:
+        """Non-negative regrets of losses sorted best first; failed trials count as the worst."""
+        losses_arr = np.asarray(losses, dtype=float)
+        finite = np.isfinite(losses_arr)
+        if not finite.any():
+            return np.zeros(len(losses_arr))
+        if self._ideal_value is not None:
+            ideal = float(self._ideal_value)
+            ideal_loss = -ideal if index.maximize else ideal
+        else:
+            ideal_loss = -1.0 if index.maximize else 0.0
+        regrets = losses_arr - ideal_loss
+        regrets[~finite] = regrets[finite].max()
+        if regrets.min() < 0:
+            regrets -= regrets.min()
+        return regrets
+
+    # ----------------------------------------------------------------------------------------
+    # Genotypes.
+
+    def _gene_space(self, search_space: dict[str, BaseDistribution]) -> GeneSpace:
+        key = tuple((name, repr(search_space[name])) for name in sorted(search_space))
+        space = self._spaces.get(key)
+        if space is None:
+            space = GeneSpace(search_space)
+            self._spaces[key] = space
+        return space
+
+    def _genes(self, index: StudyIndex, member: Member, space: GeneSpace) -> np.ndarray:
+        cache = index.genes_cache.setdefault(space.key, {})
+        genes = cache.get(member.number)
+        if genes is None:
+            rng = _seeding.derived_rng(self._entropy, _ENCODE, member.number)
+            genes = space.encode(member.params, rng)
+            cache[member.number] = genes
+        return genes
+
+    def _velocity(self, index: StudyIndex, member: Member, space: GeneSpace) -> np.ndarray:
+        parents = [
+            index.members[p] for p in member.lineage.get("parents", []) if p in index.members
+        ]
+        if not parents or member.role not in (_keys.ROLE_OFFSPRING, _keys.ROLE_EXPLOIT):
+            return np.zeros(len(space))
+        mean = np.mean([self._genes(index, p, space) for p in parents], axis=0)
+        velocity = self._genes(index, member, space) - mean
+        velocity[space.is_categorical] = 0.0
+        return velocity
+
+    def _random_genotype(
+        self, rng: np.random.Generator, space: GeneSpace, *, enforce_rules: bool
+    ) -> np.ndarray:
+        genes = space.random(rng)
+        located = biotune_gene_indices(space.names) if enforce_rules else None
+        if located is None:
+            return genes
+        importance, threshold = located
+        for _ in range(_MAX_RESAMPLES):
+            if (genes[importance] > genes[threshold]).any():
+                break
+            genes = space.random(rng)
+        return genes
+
+    @staticmethod
+    def _exploitable(genes: np.ndarray, space: GeneSpace) -> np.ndarray:
+        located = biotune_gene_indices(space.names)
+        eligible = np.zeros(len(space), dtype=bool)
+        if located is not None:
+            importance, threshold = located
+            eligible[importance] = genes[importance] > genes[threshold]
+            if not eligible.any():
+                eligible[importance] = True
+            return eligible
+        eligible[~space.is_categorical] = True
+        return eligible
+
+    # ----------------------------------------------------------------------------------------
+    # Writing storage.
+
+    def _write_lineage(
+        self, study: Study, trial: FrozenTrial, index: StudyIndex, lineage: dict[str, Any]
+    ) -> None:
+        write_trial_attrs(
+            study._storage,
+            trial._trial_id,
+            system_attrs={_keys.LINEAGE_KEY: lineage},
+            user_attrs={
+                _keys.GENERATION_USER_ATTR: lineage["generation"],
+                _keys.ROLE_USER_ATTR: lineage["role"],
+                _keys.PARENTS_USER_ATTR: lineage["parents"],
+            },
+        )
+        index.note_written(trial.number, lineage)
+
+
+def _rank_key(member: Member) -> tuple[float, int]:
+    return (member.loss, member.number)
+
+
+def _to_params(space: GeneSpace, proposal: _Proposal) -> dict[str, Any]:
+    assert proposal.genes is not None
+    params = space.decode(proposal.genes)
+    reference, reference_genes = proposal.reference, proposal.reference_genes
+    if reference is None or reference_genes is None:
+        return params
+    for i, (name, dist) in enumerate(zip(space.names, space.distributions)):
+        if proposal.genes[i] == reference_genes[i] and name in reference.params:
+            value = reference.params[name]
+            if _inside(dist, value):
+                params[name] = value
+    return params
+
+
+def _inside(dist: BaseDistribution, value: Any) -> bool:
+    try:
+        return bool(dist._contains(dist.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+
+if TYPE_CHECKING:
+    from biotune_optuna.samplers._space import GeneSpace
+
+
+class BaseAdoption(abc.ABC):
+    """Pulls a child toward its parents and a prototype drawn from the mating pool."""
+
+    @abc.abstractmethod
+    def adopt(
+        self,
+        child: np.ndarray,
+        parent1: np.ndarray,
+        parent2: np.ndarray,
+        prototype: np.ndarray,
+        rng: np.random.Generator,
+        space: GeneSpace,
+    ) -> np.ndarray:
+        """Return the adopted child (numerical genes in ``[0, 1]``)."""
+        raise NotImplementedError
+
+
+class ParentPrototypeAdoption(BaseAdoption):
+    """Adoption step of BioTune (Colan et al., arXiv:2508.15367, §III).
+
+    With scalars ``a, b, c ~ U(0, 1)``:
+    ``child += c * a * (mean(p1, p2) - child) + (1 - c) * b * (prototype - child)``, clipped to
+    ``[0, 1]``. A categorical gene takes a random parent's value with probability ``c * a``, else
+    the prototype's with probability ``(1 - c) * b``.
+    """
+
+    def adopt(
+        self,
+        child: np.ndarray,
+        parent1: np.ndarray,
+        parent2: np.ndarray,
+        prototype: np.ndarray,
+        rng: np.random.Generator,
+        space: GeneSpace,
+    ) -> np.ndarray:
+        a, b, c = rng.random(3)
+        mean = 0.5 * (parent1 + parent2)
+        out = np.clip(child + c * a * (mean - child) + (1 - c) * b * (prototype - child), 0, 1)
+        cat = space.is_categorical
+        if cat.any():
+            n = len(child)
+            u = rng.random(n)
+            from_parent = np.where(rng.random(n) < 0.5, parent1, parent2)
+            value = np.where(
+                u < c * a, from_parent, np.where(u < c * a + (1 - c) * b, prototype, child)
+            )
+            out[cat] = value[cat]
+        return out
+
+    def __repr__(self) -> str:
+        return "ParentPrototypeAdoption()"
