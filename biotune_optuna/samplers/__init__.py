@@ -5,10 +5,10 @@ This package imports without torch.
 
 from biotune_optuna.samplers import operators
 from biotune_optuna.samplers._budget import trial_budget
-from biotune_optuna.samplers._genes import IMPORTANCE_PREFIX
-from biotune_optuna.samplers._genes import THRESHOLD_PARAM
 from biotune_optuna.samplers._genes import importance_param
+from biotune_optuna.samplers._genes import IMPORTANCE_PREFIX
 from biotune_optuna.samplers._genes import selected_blocks
+from biotune_optuna.samplers._genes import THRESHOLD_PARAM
 from biotune_optuna.samplers._sampler import BioTuneSampler
 
 

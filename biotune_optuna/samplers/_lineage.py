@@ -11,15 +11,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
 import math
 from typing import Any
 
 import numpy as np
+from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from biotune_optuna.samplers._keys import LINEAGE_KEY
+
+
+#: A running trial that has no lineage this long after it started is taken for orphaned.
+ORPHAN_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -57,14 +64,18 @@ class StudyIndex:
         self.by_generation: dict[int, list[Member]] = defaultdict(list)
         self.finished_slots: dict[int, set[int]] = defaultdict(set)
         self.max_generation = 0
-        self.max_lineage_number = -1
         self.written: dict[int, dict[str, Any]] = {}  # lineages this process wrote
         self.populations: dict[int, list[int]] = {}  # memo of the stored population per generation
+        # Per generation g: the members of population(g - 1) and their extinction values.
+        self.parents_cache: dict[int, tuple[list[Member], np.ndarray]] = {}
+        # Intersection of the distributions of all COMPLETE trials (the relative search space
+        # Optuna's IntersectionSearchSpace infers), kept incrementally; None before any.
+        self.intersection: dict[str, BaseDistribution] | None = None
         self._seen_finished: set[int] = set()
         self._scan_from = 0
         # View of unfinished trials at the last update.
         self.unfinished_lineages: list[dict[str, Any]] = []
-        self.unfinished_without_lineage: list[int] = []
+        self.unfinished_without_lineage: list[tuple[int, datetime | None]] = []
 
     def loss_of(self, trial: FrozenTrial) -> float:
         if trial.state == TrialState.COMPLETE and trial.value is not None:
@@ -77,7 +88,6 @@ class StudyIndex:
 
     def _note_lineage(self, number: int, lineage: dict[str, Any]) -> None:
         self.max_generation = max(self.max_generation, int(lineage["generation"]))
-        self.max_lineage_number = max(self.max_lineage_number, number)
 
     def update(self, trials: Sequence[FrozenTrial]) -> None:
         """Index newly finished trials and refresh the view of unfinished ones."""
@@ -91,6 +101,8 @@ class StudyIndex:
             if trial.state.is_finished():
                 if number not in self._seen_finished:
                     self._seen_finished.add(number)
+                    if trial.state == TrialState.COMPLETE:
+                        self._intersect(trial.distributions)
                     if lineage is not None:
                         self._add_member(trial, lineage)
                 if advancing:
@@ -101,7 +113,15 @@ class StudyIndex:
                 self._note_lineage(number, lineage)
                 self.unfinished_lineages.append(lineage)
             elif trial.state == TrialState.RUNNING:
-                self.unfinished_without_lineage.append(number)
+                self.unfinished_without_lineage.append((number, trial.datetime_start))
+
+    def _intersect(self, distributions: dict[str, BaseDistribution]) -> None:
+        if self.intersection is None:
+            self.intersection = dict(distributions)
+        elif any(distributions.get(n) != d for n, d in self.intersection.items()):
+            self.intersection = {
+                n: d for n, d in self.intersection.items() if distributions.get(n) == d
+            }
 
     def _add_member(self, trial: FrozenTrial, lineage: dict[str, Any]) -> None:
         member = Member(trial.number, self.loss_of(trial), trial.params, lineage)
@@ -129,11 +149,17 @@ class StudyIndex:
         return max(taken) + 1 if taken else 0
 
     def pending_before(self, number: int) -> int:
-        """Running trials created just before ``number`` whose lineage is not yet visible.
+        """Running trials created before ``number`` whose lineage is not visible yet.
 
-        They are about to take slots of the current generation; counting them keeps two workers
-        that read storage at the same moment from taking the same slot.
+        They are about to take slots of the current generation (another worker is between
+        creating its trial and proposing for it); counting them keeps two workers that read
+        storage at the same moment from taking the same slot. A trial left running without a
+        lineage for longer than :data:`ORPHAN_AFTER` (its worker died before its first suggest)
+        is no longer counted.
         """
+        now = datetime.now()
         return sum(
-            1 for n in self.unfinished_without_lineage if self.max_lineage_number < n < number
+            1
+            for n, started in self.unfinished_without_lineage
+            if n < number and (started is None or now - started < ORPHAN_AFTER)
         )

@@ -3,14 +3,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 import threading
-from typing import TYPE_CHECKING
 from typing import Any
+from typing import TYPE_CHECKING
 import warnings
 
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseGASampler
-from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
@@ -30,10 +29,10 @@ from biotune_optuna.samplers.operators import BaseMutation
 from biotune_optuna.samplers.operators import BaseSelection
 from biotune_optuna.samplers.operators import BlendCrossover
 from biotune_optuna.samplers.operators import EliteExploitation
+from biotune_optuna.samplers.operators import extinction
 from biotune_optuna.samplers.operators import ExtinctionMutation
 from biotune_optuna.samplers.operators import LinearRankSelection
 from biotune_optuna.samplers.operators import ParentPrototypeAdoption
-from biotune_optuna.samplers.operators import extinction
 
 
 if TYPE_CHECKING:
@@ -199,12 +198,11 @@ class BioTuneSampler(BaseGASampler):
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
         self._indexes: dict[tuple[int, int], tuple[Any, StudyIndex]] = {}
-        self._intersections: dict[tuple[int, int], IntersectionSearchSpace] = {}
         self._spaces: dict[tuple[tuple[str, str], ...], GeneSpace] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_indexes", "_intersections", "_spaces"):
+        for key in ("_lock", "_indexes", "_spaces"):
             del state[key]
         return state
 
@@ -218,13 +216,15 @@ class BioTuneSampler(BaseGASampler):
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
+        self._raise_error_if_multi_objective(study)
         if self._fixed_search_space is not None:
             space = self._fixed_search_space
         else:
-            key = (id(study._storage), study._study_id)
-            intersection = self._intersections.setdefault(key, IntersectionSearchSpace())
-            space = intersection.calculate(study, use_cache=True)
-        return {name: dist for name, dist in space.items() if not dist.single()}
+            # The intersection of the distributions of COMPLETE trials, as Optuna's
+            # IntersectionSearchSpace infers it, but kept incrementally in the index.
+            with self._lock:
+                space = self._sync(study, check_settings=False).intersection or {}
+        return {name: dist for name, dist in sorted(space.items()) if not dist.single()}
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -265,6 +265,8 @@ class BioTuneSampler(BaseGASampler):
         # A trial that never asked for relative parameters (all of them enqueued, or none at
         # all) still takes its place in the search, so that it is counted like any other.
         if len(study.directions) > 1:
+            return
+        if _keys.LINEAGE_KEY in trial.system_attrs:
             return
         with self._lock:
             index = self._sync(study, check_settings=False)
@@ -381,7 +383,9 @@ class BioTuneSampler(BaseGASampler):
     # ----------------------------------------------------------------------------------------
     # Where a new trial goes.
 
-    def _assign(self, index: StudyIndex, number: int, *, enqueued: bool) -> tuple[int, int | None]:
+    def _assign(
+        self, index: StudyIndex, number: int, *, enqueued: bool, pending: int = 0
+    ) -> tuple[int, int | None]:
         """Generation and slot of a new trial.
 
         A generation stays open until as many of its slots as it has members hold a finished
@@ -395,13 +399,17 @@ class BioTuneSampler(BaseGASampler):
             generation += 1
         if enqueued and generation > 0:
             return generation, None
-        return generation, index.next_slot(generation) + index.pending_before(number)
+        return generation, index.next_slot(generation) + pending
 
     def _propose(
         self, study: Study, trial: FrozenTrial, index: StudyIndex, space: GeneSpace | None
     ) -> _Proposal:
+        if space is not None and len(space) == 0:
+            space = None  # nothing to propose (e.g. the first trial); the lineage still counts
         enqueued = "fixed_params" in trial.system_attrs
-        generation, slot = self._assign(index, trial.number, enqueued=enqueued)
+        # Trials created before this one whose slots are not visible yet (parallel workers).
+        pending = index.pending_before(trial.number)
+        generation, slot = self._assign(index, trial.number, enqueued=enqueued, pending=pending)
         lineage: dict[str, Any] = {"generation": generation, "slot": slot, "parents": []}
         if generation == 0 or slot is None:
             lineage["role"] = _keys.ROLE_INIT if generation == 0 else _keys.ROLE_IMMIGRANT
@@ -413,10 +421,9 @@ class BioTuneSampler(BaseGASampler):
                 genes = self._random_genotype(rng, space, enforce_rules=not enqueued)
             return _Proposal(genes, lineage)
 
-        versions, ext = self._current_population(study, index, generation)
         n_reeval = self._n_elites if self._reevaluate_elites else 0
         n_exploit = self._n_elites * self._exploitation.n_variants
-        n_elites = min(self._n_elites, len(versions))
+        n_elites = min(self._n_elites, len(self._population(study, index, generation - 1)))
         assert slot is not None
         if slot < n_reeval and slot < n_elites:
             elite = self._population_members(study, index, generation - 1)[slot]
@@ -424,30 +431,35 @@ class BioTuneSampler(BaseGASampler):
             genes = self._genes(index, elite, space) if space is not None else None
             return _Proposal(genes, lineage, reference=elite, reference_genes=genes)
         k, variant = divmod(slot - n_reeval, self._exploitation.n_variants)
-        if 0 <= slot - n_reeval < n_exploit and k < n_elites:
+        # A pending trial (another worker between creating its trial and writing its lineage)
+        # may be taking this very slot; both would then propose the same variant. Such a
+        # contested slot breeds instead, since offspring draw from the trial's own stream. A
+        # single worker never has pending trials, so the paper's schedule is kept exactly.
+        if 0 <= slot - n_reeval < n_exploit and k < n_elites and pending == 0:
             elite = self._population_members(study, index, generation - 1)[k]
             lineage.update(role=_keys.ROLE_EXPLOIT, parents=[elite.number], elite=k)
             if space is None:
                 return _Proposal(None, lineage)
             elite_genes = self._genes(index, elite, space)
+            # Both variants of a pair share the gene and delta.
             rng = _seeding.derived_rng(self._entropy, _seeding.EXPLOIT, generation, k)
             variants = self._exploitation.variants(
                 elite_genes, self._exploitable(elite_genes, space), rng, space
             )
             return _Proposal(variants[variant], lineage, elite, elite_genes)
-        return self._breed(index, trial, generation, slot, versions, ext, space, lineage)
+        return self._breed(study, index, trial, generation, slot, space, lineage)
 
     def _breed(
         self,
+        study: Study,
         index: StudyIndex,
         trial: FrozenTrial,
         generation: int,
         slot: int,
-        versions: list[Member],
-        ext: dict[int, float],
         space: GeneSpace | None,
         lineage: dict[str, Any],
     ) -> _Proposal:
+        versions, ext = self._current_population(study, index, generation)
         pool = self._mating_pool(index, generation, versions)
         rng = _seeding.derived_rng(
             self._entropy, _seeding.OFFSPRING, generation, slot, trial.number
@@ -527,11 +539,15 @@ class BioTuneSampler(BaseGASampler):
         extinction of each, computed from the previous population's ranks; a replacing variant
         inherits its elite's extinction.
         """
-        previous = self._population_members(study, index, generation - 1)
-        if generation - 1 == 0 and not self._mutate_first_generation:
-            ext_values = np.zeros(len(previous))
-        else:
-            ext_values = extinction(self._regrets(index, [m.loss for m in previous]))
+        cached = index.parents_cache.get(generation)
+        if cached is None:
+            previous = self._population_members(study, index, generation - 1)
+            if generation - 1 == 0 and not self._mutate_first_generation:
+                ext_values = np.zeros(len(previous))
+            else:
+                ext_values = extinction(self._regrets(index, [m.loss for m in previous]))
+            cached = index.parents_cache[generation] = (previous, ext_values)
+        previous, ext_values = cached
         versions = list(previous)
         ext: dict[int, float] = {}
         this_generation = index.by_generation.get(generation, [])
@@ -584,9 +600,13 @@ class BioTuneSampler(BaseGASampler):
     # Genotypes.
 
     def _gene_space(self, search_space: dict[str, BaseDistribution]) -> GeneSpace:
-        key = tuple((name, repr(search_space[name])) for name in sorted(search_space))
+        # Keyed by the identity of the distribution objects (the inferred space hands out the
+        # same ones every ask); the cached GeneSpace holds them, so an id is never reused.
+        key = tuple((name, id(dist)) for name, dist in search_space.items())
         space = self._spaces.get(key)
         if space is None:
+            if len(self._spaces) > 256:
+                self._spaces.clear()
             space = GeneSpace(search_space)
             self._spaces[key] = space
         return space

@@ -9,8 +9,8 @@ every other storage (in-memory, journal, gRPC proxy) goes through the public API
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 from typing import Any
+from typing import TYPE_CHECKING
 
 from optuna.storages import RDBStorage
 

@@ -11,8 +11,8 @@ from biotune_optuna.samplers.operators._crossover import BlendCrossover
 from biotune_optuna.samplers.operators._exploitation import BaseExploitation
 from biotune_optuna.samplers.operators._exploitation import EliteExploitation
 from biotune_optuna.samplers.operators._mutation import BaseMutation
-from biotune_optuna.samplers.operators._mutation import ExtinctionMutation
 from biotune_optuna.samplers.operators._mutation import extinction
+from biotune_optuna.samplers.operators._mutation import ExtinctionMutation
 from biotune_optuna.samplers.operators._selection import BaseSelection
 from biotune_optuna.samplers.operators._selection import LinearRankSelection
 

@@ -43,8 +43,10 @@ class LinearRankSelection(BaseSelection):
             raise ValueError(f"Cannot draw {n_select} distinct members of a pool of {pool_size}.")
         w = self.weights(pool_size).copy()
         chosen: list[int] = []
-        for _ in range(n_select):
-            k = int(rng.choice(pool_size, p=w / w.sum()))
+        for u in rng.random(n_select):
+            cumulative = np.cumsum(w)
+            k = int(np.searchsorted(cumulative, u * cumulative[-1], side="right"))
+            k = min(k, pool_size - 1)
             chosen.append(k)
             w[k] = 0.0
         return chosen
