@@ -425,16 +425,16 @@ class BioTuneSampler(BaseGASampler):
         n_exploit = self._n_elites * self._exploitation.n_variants
         n_elites = min(self._n_elites, len(self._population(study, index, generation - 1)))
         assert slot is not None
-        if slot < n_reeval and slot < n_elites:
+        if slot < n_reeval and slot < n_elites and pending == 0:
             elite = self._population_members(study, index, generation - 1)[slot]
             lineage.update(role=_keys.ROLE_ELITE, parents=[elite.number], elite=slot)
             genes = self._genes(index, elite, space) if space is not None else None
             return _Proposal(genes, lineage, reference=elite, reference_genes=genes)
+        # (Above and below: a pending trial, another worker between creating its trial and
+        # writing its lineage, may be taking this very slot; both would then propose the same
+        # genotype. Such a contested slot breeds instead, since offspring draw from the trial's
+        # own stream. A single worker never has pending trials: the paper's schedule is exact.)
         k, variant = divmod(slot - n_reeval, self._exploitation.n_variants)
-        # A pending trial (another worker between creating its trial and writing its lineage)
-        # may be taking this very slot; both would then propose the same variant. Such a
-        # contested slot breeds instead, since offspring draw from the trial's own stream. A
-        # single worker never has pending trials, so the paper's schedule is kept exactly.
         if 0 <= slot - n_reeval < n_exploit and k < n_elites and pending == 0:
             elite = self._population_members(study, index, generation - 1)[k]
             lineage.update(role=_keys.ROLE_EXPLOIT, parents=[elite.number], elite=k)
