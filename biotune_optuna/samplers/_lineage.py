@@ -157,6 +157,8 @@ class StudyIndex:
         lineage for longer than :data:`ORPHAN_AFTER` (its worker died before its first suggest)
         is no longer counted.
         """
+        if not self.unfinished_without_lineage:
+            return 0
         now = datetime.now()
         return sum(
             1

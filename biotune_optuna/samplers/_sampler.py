@@ -615,8 +615,10 @@ class BioTuneSampler(BaseGASampler):
         cache = index.genes_cache.setdefault(space.key, {})
         genes = cache.get(member.number)
         if genes is None:
-            rng = _seeding.derived_rng(self._entropy, _ENCODE, member.number)
-            genes = space.encode(member.params, rng)
+            genes = space.encode(
+                member.params,
+                lambda: _seeding.derived_rng(self._entropy, _ENCODE, member.number),
+            )
             cache[member.number] = genes
         return genes
 

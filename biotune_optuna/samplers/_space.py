@@ -8,6 +8,7 @@ of their choice; the operators treat them by picking among existing values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 import math
 from typing import Any
@@ -56,9 +57,15 @@ class GeneSpace:
         genes[cat] = np.floor(genes[cat] * self.n_choices[cat])
         return genes
 
-    def encode(self, params: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
-        """Encode trial parameters; a gene missing from ``params`` (or foreign to it) is random."""
-        genes = self.random(rng)
+    def encode(
+        self, params: Mapping[str, Any], fill: Callable[[], np.random.Generator]
+    ) -> np.ndarray:
+        """Encode trial parameters.
+
+        A gene missing from ``params`` (or a category foreign to its distribution) is drawn at
+        random from the generator ``fill()``, which is only called if one is missing.
+        """
+        genes = np.full(len(self), np.nan)
         for i, (name, dist) in enumerate(zip(self.names, self.distributions)):
             if name not in params:
                 continue
@@ -70,6 +77,9 @@ class GeneSpace:
             x = math.log(value) if dist.log and value > 0 else float(value)
             width = self._high[i] - self._low[i]
             genes[i] = 0.5 if width <= 0 else min(1.0, max(0.0, (x - self._low[i]) / width))
+        missing = np.isnan(genes)
+        if missing.any():
+            genes[missing] = self.random(fill())[missing]
         return genes
 
     def decode(self, genes: np.ndarray) -> dict[str, Any]:
