@@ -198,7 +198,7 @@ class BioTuneSampler(BaseGASampler):
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
         self._indexes: dict[tuple[int, int], tuple[Any, StudyIndex]] = {}
-        self._spaces: dict[tuple[tuple[str, str], ...], GeneSpace] = {}
+        self._spaces: dict[tuple[tuple[str, int], ...], GeneSpace] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -392,10 +392,8 @@ class BioTuneSampler(BaseGASampler):
         trial; trials asked meanwhile (parallel workers) take further slots of it. The
         generation therefore overshoots by at most the number of workers, and never stalls.
         """
-        assert self.population_size is not None
         generation = index.max_generation
-        size = self.population_size if generation == 0 else self.generation_size
-        if index.n_finished_slots(generation) >= size:
+        if self._is_closed(index, generation):
             generation += 1
         if enqueued and generation > 0:
             return generation, None
@@ -507,9 +505,16 @@ class BioTuneSampler(BaseGASampler):
         stored = study._storage.get_study_system_attrs(study._study_id).get(key)
         if stored is None:
             stored = self._close_generation(study, index, generation)
+            if not self._is_closed(index, generation):
+                return stored  # a look at a running generation (public API): not stored
             study._storage.set_study_system_attr(study._study_id, key, stored)
         index.populations[generation] = list(stored)
         return index.populations[generation]
+
+    def _is_closed(self, index: StudyIndex, generation: int) -> bool:
+        assert self.population_size is not None
+        size = self.population_size if generation == 0 else self.generation_size
+        return generation < index.max_generation or index.n_finished_slots(generation) >= size
 
     def _population_members(
         self, study: Study, index: StudyIndex, generation: int

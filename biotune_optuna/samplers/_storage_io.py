@@ -42,15 +42,17 @@ def write_trial_attrs(
         user_attrs: User attrs to set.
     """
     backend = _relational_backend(storage)
+    try:
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+    except ImportError:  # Optuna's internals moved: fall back to the public API
+        backend = None
     if backend is None:
         for key, value in system_attrs.items():
             storage.set_trial_system_attr(trial_id, key, value)
         for key, value in user_attrs.items():
             storage.set_trial_user_attr(trial_id, key, value)
         return
-
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
 
     with _create_scoped_session(backend.scoped_session, True) as session:
         for key, value in system_attrs.items():

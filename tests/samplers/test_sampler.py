@@ -11,9 +11,7 @@ import warnings
 
 import numpy as np
 import optuna
-from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
-from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 import pytest
 
@@ -149,11 +147,6 @@ def test_initial_genotypes_and_immigrants_select_a_block() -> None:
 
 
 def test_first_generation_is_unmutated_unless_asked() -> None:
-    def children_off_parent_segment(sampler: BioTuneSampler) -> int:
-        study = _study(sampler, storage=None)
-        study.optimize(lambda t: sum(t.suggest_float(f"x{i}", 0, 1) for i in range(7)), 23)
-        return len([t for t in study.trials if _lineage(t)["role"] == "offspring"])
-
     # Without mutation in generation 1 every child lies in the box spanned by its parents and
     # the prototype (crossover and adoption are convex combinations).
     for option, expect_outside in ((False, False), (True, True)):
@@ -186,14 +179,31 @@ def test_reevaluated_elites_get_their_own_trials() -> None:
 
 
 def test_momentum_moves_children_along_their_parents_steps() -> None:
-    def offspring(momentum: float) -> list[tuple[float, ...]]:
+    def run(momentum: float) -> list[optuna.trial.FrozenTrial]:
         study = _study(BioTuneSampler(seed=6, momentum=momentum))
         study.optimize(SyntheticFineTuning(seed=0), n_trials=60)
-        return [_genotype(t) for t in study.trials if t.user_attrs["role"] == "offspring"]
+        return study.trials
 
-    plain, with_momentum = offspring(0.0), offspring(0.5)
-    assert plain[: len(plain) // 3] == with_momentum[: len(plain) // 3] or plain != with_momentum
-    assert plain != with_momentum
+    plain, moved = run(0.0), run(0.5)
+    first = next(i for i, (a, b) in enumerate(zip(plain, moved)) if a.params != b.params)
+    child = plain[first]
+    assert child.user_attrs["role"] == "offspring"
+    assert moved[first].user_attrs["parents"] == child.user_attrs["parents"]
+
+    def genes(number: int) -> np.ndarray:
+        return np.array(_genotype(plain[number]))
+
+    def step(number: int) -> np.ndarray:
+        # How far a member moved from its own parents (init members and immigrants: 0).
+        t = plain[number]
+        if t.user_attrs["role"] not in ("offspring", "exploit"):
+            return np.zeros(len(GENES))
+        return genes(number) - np.mean([genes(p) for p in t.user_attrs["parents"]], axis=0)
+
+    inherited = np.mean([step(p) for p in child.user_attrs["parents"]], axis=0)
+    assert np.abs(inherited).max() > 0
+    expected = np.clip(np.array(_genotype(child)) + 0.5 * inherited, 0, 1)
+    np.testing.assert_allclose(_genotype(moved[first]), expected, atol=1e-12)
 
 
 def test_values_are_python_types_inside_mixed_distributions() -> None:
@@ -404,6 +414,19 @@ def test_threads_share_one_sampler() -> None:
     _check_parallel_study(study, n_workers=2)
 
 
+def test_looking_at_a_running_generation_stores_nothing() -> None:
+    sampler = BioTuneSampler(seed=0)
+    study = _study(sampler)
+    study.optimize(SyntheticFineTuning(seed=0), n_trials=15)  # generation 1 is running
+    # A provisional view: the 3 elites (or their better variants), no offspring finished yet.
+    assert len(sampler.get_parent_population(study, 2)) == 3
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    assert f"{POPULATION_KEY_PREFIX}1" not in attrs
+    study.optimize(SyntheticFineTuning(seed=0), n_trials=10)
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    assert len(attrs[f"{POPULATION_KEY_PREFIX}1"]) == 10
+
+
 def test_base_ga_sampler_api() -> None:
     sampler = BioTuneSampler(seed=0)
     study = _study(sampler)
@@ -448,4 +471,3 @@ def test_importance_param_naming() -> None:
     assert importance_param("layer3") == "importance:layer3"
     params = {importance_param("a"): 0.7, importance_param("b"): 0.2, THRESHOLD_PARAM: 0.5}
     assert selected_blocks(params) == ["a"]
-    assert CategoricalDistribution and IntDistribution  # imported for the mixed-space test
