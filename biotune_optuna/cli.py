@@ -14,6 +14,8 @@ import sys
 import optuna
 
 from biotune_optuna.samplers import BioTuneSampler
+from biotune_optuna.samplers import importance_param
+from biotune_optuna.samplers import learning_rate_multiplier
 from biotune_optuna.samplers import selected_blocks
 from biotune_optuna.samplers import THRESHOLD_PARAM
 from biotune_optuna.samplers import trial_budget
@@ -126,8 +128,10 @@ def _print_best(study: optuna.Study, objective: SyntheticFineTuning) -> None:
     print(f"freeze threshold {best.params[THRESHOLD_PARAM]:.3f}")
     print("block     importance  plan")
     for block in objective.blocks:
-        nu = best.params[f"importance:{block}"]
-        plan = f"fine-tune, lr x{10 ** (2 * (nu - 0.5)):.3g}" if block in trained else "frozen"
+        nu = best.params[importance_param(block)]
+        plan = (
+            f"fine-tune, lr x{learning_rate_multiplier(nu):.3g}" if block in trained else "frozen"
+        )
         print(f"{block:<9} {nu:>10.3f}  {plan}")
 
 
@@ -138,10 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     optuna.logging.set_verbosity(logging.WARNING)
     try:
         return _run_demo(args)
-    except UsageError as exc:
-        print(f"biotune-optuna: error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
+    except (UsageError, ValueError) as exc:
         print(f"biotune-optuna: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

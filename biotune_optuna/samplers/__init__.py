@@ -7,6 +7,7 @@ from biotune_optuna.samplers import operators
 from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.samplers._genes import importance_param
 from biotune_optuna.samplers._genes import IMPORTANCE_PREFIX
+from biotune_optuna.samplers._genes import learning_rate_multiplier
 from biotune_optuna.samplers._genes import selected_blocks
 from biotune_optuna.samplers._genes import THRESHOLD_PARAM
 from biotune_optuna.samplers._sampler import BioTuneSampler
@@ -17,6 +18,7 @@ __all__ = [
     "THRESHOLD_PARAM",
     "BioTuneSampler",
     "importance_param",
+    "learning_rate_multiplier",
     "operators",
     "selected_blocks",
     "trial_budget",

@@ -26,6 +26,14 @@ def importance_param(block: str) -> str:
     return f"{IMPORTANCE_PREFIX}{block}"
 
 
+def learning_rate_multiplier(importance: float) -> float:
+    """Learning-rate multiplier of a fine-tuned block: ``10 ** (2 * (importance - 0.5))``.
+
+    Log-uniform in the importance over ``(0.1, 10]``; 0.5 gives 1 (arXiv:2508.15367, §II).
+    """
+    return float(10.0 ** (2.0 * (importance - 0.5)))
+
+
 def biotune_gene_indices(names: Sequence[str]) -> tuple[list[int], int] | None:
     """Locate BioTune genes among parameter names.
 

@@ -15,12 +15,21 @@ from typing import TYPE_CHECKING
 from optuna.storages import RDBStorage
 
 
+try:  # Optuna internals, used only to batch the writes in one transaction.
+    from optuna.storages._rdb import models as _models
+    from optuna.storages._rdb.storage import _create_scoped_session
+except ImportError:  # they moved: every storage goes through the public API
+    _models = None
+
+
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
 
 def _relational_backend(storage: BaseStorage) -> RDBStorage | None:
     backend = getattr(storage, "_backend", storage)  # optuna wraps RDBStorage in _CachedStorage
+    if _models is None:
+        return None
     if isinstance(backend, RDBStorage) and hasattr(backend, "_set_trial_attr_without_commit"):
         return backend
     return None
@@ -42,11 +51,6 @@ def write_trial_attrs(
         user_attrs: User attrs to set.
     """
     backend = _relational_backend(storage)
-    try:
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-    except ImportError:  # Optuna's internals moved: fall back to the public API
-        backend = None
     if backend is None:
         for key, value in system_attrs.items():
             storage.set_trial_system_attr(trial_id, key, value)
@@ -57,9 +61,9 @@ def write_trial_attrs(
     with _create_scoped_session(backend.scoped_session, True) as session:
         for key, value in system_attrs.items():
             backend._set_trial_attr_without_commit(
-                session, models.TrialSystemAttributeModel, trial_id, key, value
+                session, _models.TrialSystemAttributeModel, trial_id, key, value
             )
         for key, value in user_attrs.items():
             backend._set_trial_attr_without_commit(
-                session, models.TrialUserAttributeModel, trial_id, key, value
+                session, _models.TrialUserAttributeModel, trial_id, key, value
             )

@@ -17,6 +17,7 @@ import pytest
 
 from biotune_optuna import BioTuneSampler
 from biotune_optuna.samplers import importance_param
+from biotune_optuna.samplers import learning_rate_multiplier
 from biotune_optuna.samplers import selected_blocks
 from biotune_optuna.samplers import THRESHOLD_PARAM
 from biotune_optuna.samplers._keys import LINEAGE_KEY
@@ -465,6 +466,12 @@ def test_ideal_value_changes_extinction_not_ranking() -> None:
         study = _study(BioTuneSampler(seed=0, ideal_value=0.95, mutate_first_generation=True))
         study.optimize(SyntheticFineTuning(seed=0), n_trials=30)
     assert Counter(t.user_attrs["generation"] for t in study.trials) == {0: 10, 1: 13, 2: 7}
+
+
+def test_learning_rate_multiplier_spans_a_tenth_to_ten() -> None:
+    assert learning_rate_multiplier(0.5) == pytest.approx(1.0)
+    assert learning_rate_multiplier(0.0) == pytest.approx(0.1)
+    assert learning_rate_multiplier(1.0) == pytest.approx(10.0)
 
 
 def test_importance_param_naming() -> None:
