@@ -1,0 +1,75 @@
+"""The fine-tuning engine: backbones cut into blocks, plans applied and evaluated (needs torch).
+
+BioTune (Colan, Davila, Hasegawa, arXiv:2508.15367) searches which blocks of a pretrained CNN to
+fine-tune and at what learning rate. This package turns a genotype into a trained model:
+
+- :func:`load_backbone` / :func:`block_layout`: a pretrained model with a new head, cut into
+  ordered blocks (the paper's blocks for its four backbones, stage rules for others, timm's
+  layer groups, a generic fallback, or your own list).
+- :func:`apply_plan`: freeze and unfreeze blocks by a :class:`~biotune_optuna.FineTunePlan`, one
+  optimizer parameter group per fine-tuned block with its own learning rate.
+- :func:`evaluate_plan`: the paper's training protocol (:class:`TrainingProtocol`), fast.
+- :class:`FineTuneObjective`: all of it as an Optuna objective, the same under every sampler.
+- :func:`digits`, :func:`torchvision_dataset`, :func:`image_folder`: data with stratified folds.
+"""
+
+from biotune_optuna.finetune._apply import apply_plan
+from biotune_optuna.finetune._apply import effective_freeze_mask
+from biotune_optuna.finetune._apply import set_train_mode
+from biotune_optuna.finetune._backbones import Backbone
+from biotune_optuna.finetune._backbones import DEFAULT_BACKBONE
+from biotune_optuna.finetune._backbones import load_backbone
+from biotune_optuna.finetune._backbones import load_efficientnet_lite0
+from biotune_optuna.finetune._backbones import replace_head
+from biotune_optuna.finetune._blocks import Block
+from biotune_optuna.finetune._blocks import block_layout
+from biotune_optuna.finetune._blocks import BlockLayout
+from biotune_optuna.finetune._cache import FeatureCache
+from biotune_optuna.finetune._data import ClassificationData
+from biotune_optuna.finetune._data import digits
+from biotune_optuna.finetune._data import image_folder
+from biotune_optuna.finetune._data import n_folds_for
+from biotune_optuna.finetune._data import stratified_folds
+from biotune_optuna.finetune._data import TensorImages
+from biotune_optuna.finetune._data import torchvision_dataset
+from biotune_optuna.finetune._engine import DataSplit
+from biotune_optuna.finetune._engine import evaluate_plan
+from biotune_optuna.finetune._engine import macro_accuracy
+from biotune_optuna.finetune._engine import PlanEvaluation
+from biotune_optuna.finetune._engine import resolve_device
+from biotune_optuna.finetune._engine import SeedResult
+from biotune_optuna.finetune._engine import TrainingProtocol
+from biotune_optuna.finetune._objective import FineTuneObjective
+from biotune_optuna.finetune._objective import fold_of_generation
+
+
+__all__ = [
+    "DEFAULT_BACKBONE",
+    "Backbone",
+    "Block",
+    "BlockLayout",
+    "ClassificationData",
+    "DataSplit",
+    "FeatureCache",
+    "FineTuneObjective",
+    "PlanEvaluation",
+    "SeedResult",
+    "TensorImages",
+    "TrainingProtocol",
+    "apply_plan",
+    "block_layout",
+    "digits",
+    "effective_freeze_mask",
+    "evaluate_plan",
+    "fold_of_generation",
+    "image_folder",
+    "load_backbone",
+    "load_efficientnet_lite0",
+    "macro_accuracy",
+    "n_folds_for",
+    "replace_head",
+    "resolve_device",
+    "set_train_mode",
+    "stratified_folds",
+    "torchvision_dataset",
+]

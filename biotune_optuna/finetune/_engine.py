@@ -1,0 +1,575 @@
+"""Training and scoring one fine-tuning plan under the paper's protocol (arXiv:2508.15367, §III).
+
+One evaluation trains ``n_seeds`` fresh copies of the pretrained model (each with a newly
+initialised head) on the same data, in lockstep epoch by epoch, with early stopping per seed. Its
+fitness is the mean over seeds of the best validation **macro** accuracy (mean per-class recall).
+After every epoch the running fitness is reported, so Optuna's pruners can stop a bad plan early.
+
+Speed: leading frozen blocks run without autograd, in eval mode; when the backbone has a
+sequential view their output is computed once per data fold and kept in a bounded
+:class:`~biotune_optuna.finetune.FeatureCache`, so later epochs, seeds and trials with the same
+frozen prefix run only the trainable suffix. On CUDA: bf16 autocast, channels_last, pinned memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Hashable
+from collections.abc import Iterator
+import copy
+import dataclasses
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset
+from torch.utils.data import Subset
+
+from biotune_optuna.finetune._apply import apply_plan
+from biotune_optuna.finetune._apply import effective_freeze_mask
+from biotune_optuna.finetune._apply import set_train_mode
+from biotune_optuna.finetune._backbones import Backbone
+from biotune_optuna.finetune._cache import FeatureCache
+from biotune_optuna.finetune._data import TensorImages
+from biotune_optuna.plan import FineTunePlan
+
+
+__all__ = [
+    "DataSplit",
+    "PlanEvaluation",
+    "SeedResult",
+    "TrainingProtocol",
+    "evaluate_plan",
+    "macro_accuracy",
+    "resolve_device",
+]
+
+_OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainingProtocol:
+    """How one plan is trained and scored. The defaults are the paper's (arXiv:2508.15367, §III).
+
+    Attributes:
+        base_lr: Base learning rate that the importance genes scale (paper: 1e-3).
+        optimizer: ``"adam"`` (paper), ``"adamw"`` or ``"sgd"`` (momentum 0.9).
+        weight_decay: Weight decay of the optimizer (paper: 0).
+        t_max: Period of the cosine learning-rate schedule, stepped once per epoch (paper: 100).
+        max_epochs: Epochs at most per run (paper: 30).
+        patience: Stop a run after this many epochs without a better validation accuracy
+            (paper: 3).
+        batch_size: Training batch size (paper: 96).
+        eval_batch_size: Batch size for validation and feature extraction.
+        image_size: Side of the square input images (paper: 224).
+        n_seeds: Training runs per evaluation, averaged (paper: 3).
+        seed: Seed of the first run; run ``i`` uses ``seed + i``.
+        train_fraction: Fraction of the train and val splits one generation sees; the splits are
+            cut into ``ceil(1 / train_fraction)`` stratified folds (paper: 0.5 → 2 folds).
+        always_train_head: Train the last block even when the plan freezes it (paper: off).
+        mask_only: Ablation of the authors' code: apply the mask, one learning rate for all.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
+        amp: bf16 autocast on CUDA.
+        channels_last: channels_last memory format on CUDA.
+        num_workers: ``DataLoader`` workers for datasets not held in memory.
+        feature_cache_mb: Memory budget of the frozen-prefix feature cache (0 disables it).
+    """
+
+    base_lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    t_max: int = 100
+    max_epochs: int = 30
+    patience: int = 3
+    batch_size: int = 96
+    eval_batch_size: int = 256
+    image_size: int = 224
+    n_seeds: int = 3
+    seed: int = 0
+    train_fraction: float = 0.5
+    always_train_head: bool = False
+    mask_only: bool = False
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+    num_workers: int = 0
+    feature_cache_mb: float = 2048.0
+
+    def __post_init__(self) -> None:
+        positive_ints = ("t_max", "max_epochs", "patience", "batch_size", "eval_batch_size")
+        for name in (*positive_ints, "image_size", "n_seeds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"protocol.{name} must be an integer >= 1, got {value!r}")
+        if not self.base_lr > 0 or not math.isfinite(self.base_lr):
+            raise ValueError(f"protocol.base_lr must be > 0, got {self.base_lr!r}")
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(
+                f"protocol.optimizer must be one of {', '.join(_OPTIMIZERS)}, "
+                f"got {self.optimizer!r}"
+            )
+        if not 0 < self.train_fraction <= 1:
+            raise ValueError(
+                f"protocol.train_fraction must be in (0, 1], got {self.train_fraction}"
+            )
+        if self.weight_decay < 0 or self.feature_cache_mb < 0 or self.num_workers < 0:
+            raise ValueError("protocol.weight_decay, feature_cache_mb, num_workers must be >= 0")
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds of the ``n_seeds`` runs."""
+        return [self.seed + i for i in range(self.n_seeds)]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSplit:
+    """A part of a dataset: the examples at ``indices``.
+
+    Attributes:
+        dataset: The dataset.
+        indices: Positions in ``dataset``.
+        labels: Their labels, aligned with ``indices``.
+        key: Identifies the part for the feature cache (``None``: never cached).
+    """
+
+    dataset: Dataset
+    indices: np.ndarray
+    labels: np.ndarray
+    key: Hashable | None = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+@dataclasses.dataclass
+class SeedResult:
+    """One training run of a plan.
+
+    Attributes:
+        seed: Its seed.
+        macro_accuracy: Best validation macro accuracy over its epochs.
+        top1_accuracy: Validation top-1 accuracy at that epoch.
+        best_epoch: The epoch (1-based) of the best macro accuracy.
+        epochs: Epochs run (early stopping may end a run before ``max_epochs``).
+        history: Validation macro accuracy after each epoch.
+        test_macro_accuracy: Macro accuracy on the test split with the best epoch's weights.
+        test_top1_accuracy: Top-1 accuracy on the test split with the best epoch's weights.
+    """
+
+    seed: int
+    macro_accuracy: float = 0.0
+    top1_accuracy: float = 0.0
+    best_epoch: int = 0
+    epochs: int = 0
+    history: list[float] = dataclasses.field(default_factory=list)
+    test_macro_accuracy: float | None = None
+    test_top1_accuracy: float | None = None
+
+
+@dataclasses.dataclass
+class PlanEvaluation:
+    """The result of evaluating a plan.
+
+    Attributes:
+        fitness: Mean over seeds of the best validation macro accuracy (0 for an empty plan).
+        top1_accuracy: Mean over seeds of the top-1 accuracy at each run's best epoch.
+        runs: One :class:`SeedResult` per seed (none for an empty plan).
+        trainable_parameters: Parameter elements the plan trains.
+        total_parameters: Parameter elements of the model.
+        seconds: Wall time of the evaluation.
+        feature_cache: ``"hit"``, ``"stored"``, ``"refused"`` or ``"none"`` (no frozen prefix
+            or no sequential view).
+        models: The trained models (best epoch's weights), if asked for.
+    """
+
+    fitness: float
+    top1_accuracy: float
+    runs: list[SeedResult]
+    trainable_parameters: int
+    total_parameters: int
+    seconds: float
+    feature_cache: str = "none"
+    models: list[nn.Module] = dataclasses.field(default_factory=list)
+
+    @property
+    def trainable_fraction(self) -> float:
+        """Share of the parameters that the plan trains."""
+        return self.trainable_parameters / max(self.total_parameters, 1)
+
+    @property
+    def epochs(self) -> list[int]:
+        """Epochs run per seed."""
+        return [run.epochs for run in self.runs]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` → CUDA if available, else the CPU; anything else as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} was asked for, but CUDA is not available")
+    return device
+
+
+def macro_accuracy(predictions: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """Mean per-class recall over the classes present in ``labels`` (balanced accuracy)."""
+    labels = labels.long().cpu()
+    predictions = predictions.long().cpu()
+    support = torch.bincount(labels, minlength=num_classes).double()
+    hits = torch.bincount(labels[predictions == labels], minlength=num_classes).double()
+    present = support > 0
+    return float((hits[present] / support[present]).mean()) if present.any() else 0.0
+
+
+class _Normalize(nn.Module):
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+@dataclasses.dataclass
+class _Context:
+    device: torch.device
+    amp: bool
+    channels_last: bool
+    protocol: TrainingProtocol
+    num_classes: int
+
+    def autocast(self) -> Any:
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+def _image_batches(
+    split: DataSplit,
+    batch_size: int,
+    ctx: _Context,
+    *,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of ``(images, labels)`` on the device, shuffled if a generator is given."""
+    order = torch.as_tensor(split.indices, dtype=torch.long)
+    if generator is not None:
+        order = order[torch.randperm(len(order), generator=generator)]
+    if isinstance(split.dataset, TensorImages):
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            yield (
+                ctx.to_device(split.dataset.images[chosen]),
+                split.dataset.labels[chosen].to(ctx.device),
+            )
+        return
+    loader = DataLoader(
+        Subset(split.dataset, order.tolist()),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=ctx.protocol.num_workers,
+        pin_memory=ctx.device.type == "cuda",
+        persistent_workers=False,
+    )
+    for images, labels in loader:
+        yield ctx.to_device(images), torch.as_tensor(labels).to(ctx.device)
+
+
+class _Pipeline:
+    """The model as ``normalise → frozen prefix → trainable suffix`` for one plan."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        stages: list[tuple[int, nn.Module]] | None,
+        model: nn.Module,
+        prefix_blocks: int,
+        normalize: nn.Module,
+    ) -> None:
+        self.normalize = normalize
+        if stages is None or prefix_blocks == 0:
+            self.prefix: list[nn.Module] = []
+            self.suffix: list[nn.Module] = [model]
+        else:
+            self.prefix = [m for b, m in stages if b < prefix_blocks]
+            self.suffix = [m for b, m in stages if b >= prefix_blocks]
+
+    def run_prefix(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            x = self.normalize(x)
+            for module in self.prefix:
+                x = module(x)
+        return x
+
+    def run_suffix(self, x: torch.Tensor) -> Any:
+        for module in self.suffix:
+            x = module(x)
+        return x
+
+
+def _loss(output: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy; Inception's auxiliary logits add 0.4× their loss (torchvision's recipe)."""
+    aux = getattr(output, "aux_logits", None)
+    logits = getattr(output, "logits", output)
+    loss = nn.functional.cross_entropy(logits.float(), labels)
+    if aux is not None:
+        loss = loss + 0.4 * nn.functional.cross_entropy(aux.float(), labels)
+    return loss, logits
+
+
+class _Features:
+    """Where a run's batches come from: cached prefix features, or images through the prefix."""
+
+    def __init__(
+        self,
+        split: DataSplit,
+        pipeline: _Pipeline,
+        ctx: _Context,
+        cache: FeatureCache | None,
+        prefix_blocks: int,
+    ) -> None:
+        self.split = split
+        self.pipeline = pipeline
+        self.ctx = ctx
+        self.features: torch.Tensor | None = None
+        self.labels = torch.as_tensor(split.labels, dtype=torch.long).to(ctx.device)
+        self.status = "none"
+        if not pipeline.prefix or cache is None or split.key is None:
+            return
+        key = (split.key, prefix_blocks, ctx.device.type, ctx.amp)
+        self.features = cache.get(key)
+        if self.features is not None:
+            self.status = "hit"
+            return
+        self.features = self._extract(cache)
+        if self.features is not None and cache.put(key, self.features):
+            self.status = "stored"
+        else:
+            self.features, self.status = None, "refused"
+
+    def _extract(self, cache: FeatureCache) -> torch.Tensor | None:
+        store: torch.Tensor | None = None
+        position = 0
+        for images, _ in _image_batches(self.split, self.ctx.protocol.eval_batch_size, self.ctx):
+            with self.ctx.autocast():
+                out = self.pipeline.run_prefix(images)
+            if store is None:
+                shape = (len(self.split), *out.shape[1:])
+                if not cache.reserve(math.prod(shape) * out.element_size()):
+                    return None
+                store = torch.empty(shape, dtype=out.dtype, device=self.ctx.device)
+            store[position : position + len(out)] = out
+            position += len(out)
+        return store
+
+    def batches(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.features is None:
+            for images, labels in _image_batches(
+                self.split, batch_size, self.ctx, generator=generator
+            ):
+                with self.ctx.autocast():
+                    yield self.pipeline.run_prefix(images), labels
+            return
+        n = len(self.split)
+        order = (
+            torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        ).to(self.ctx.device)
+        for start in range(0, n, batch_size):
+            chosen = order[start : start + batch_size]
+            yield self.ctx.to_device(self.features[chosen]), self.labels[chosen]
+
+
+@dataclasses.dataclass
+class _Run:
+    result: SeedResult
+    model: nn.Module
+    pipeline: _Pipeline
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    stale: int = 0
+    stopped: bool = False
+    best_state: dict[str, torch.Tensor] | None = None
+
+
+def _optimizer(groups: list[dict[str, Any]], protocol: TrainingProtocol) -> torch.optim.Optimizer:
+    if protocol.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=protocol.base_lr, weight_decay=protocol.weight_decay)
+    if protocol.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=protocol.base_lr, weight_decay=protocol.weight_decay)
+    return torch.optim.SGD(
+        groups, lr=protocol.base_lr, momentum=0.9, weight_decay=protocol.weight_decay
+    )
+
+
+def _evaluate(pipeline: _Pipeline, source: _Features, ctx: _Context) -> tuple[float, float]:
+    predictions = []
+    with torch.no_grad():
+        for inputs, _ in source.batches(ctx.protocol.eval_batch_size):
+            with ctx.autocast():
+                output = pipeline.run_suffix(inputs)
+            predictions.append(getattr(output, "logits", output).argmax(1))
+    predicted = torch.cat(predictions)
+    labels = source.labels
+    top1 = float((predicted == labels).double().mean())
+    return macro_accuracy(predicted, labels, ctx.num_classes), top1
+
+
+def evaluate_plan(
+    backbone: Backbone,
+    plan: FineTunePlan,
+    train: DataSplit,
+    val: DataSplit,
+    protocol: TrainingProtocol,
+    *,
+    num_classes: int,
+    test: DataSplit | None = None,
+    cache: FeatureCache | None = None,
+    report: Callable[[int, float], None] | None = None,
+    keep_models: bool = False,
+) -> PlanEvaluation:
+    """Train ``plan`` on ``train`` for each seed and score it on ``val``.
+
+    Args:
+        backbone: The pretrained backbone (its model is copied, never changed).
+        plan: The plan to apply.
+        train: Training examples.
+        val: Validation examples (early stopping and the fitness).
+        protocol: The training protocol.
+        num_classes: Number of classes (for the macro accuracy).
+        test: If given, each seed's best-epoch weights are scored on it once.
+        cache: The frozen-prefix feature cache to use (``None``: no caching).
+        report: Called after every epoch with ``(epoch, running fitness)``; the running
+            fitness is the mean over seeds of the best validation macro accuracy so far. It may
+            raise (e.g. :class:`optuna.TrialPruned`) to stop the evaluation.
+        keep_models: Return the trained models (best epoch's weights) in the result.
+
+    Returns:
+        The :class:`PlanEvaluation`. An empty plan scores 0 at once, without training.
+    """
+    start = time.perf_counter()
+    mask = effective_freeze_mask(plan, always_train_head=protocol.always_train_head)
+    layout = backbone.layout
+    template = backbone.model
+    total = sum(p.numel() for p in template.parameters())
+    trainable = sum(n for n, frozen in zip(layout.parameter_counts(template), mask) if not frozen)
+    if all(mask):
+        return PlanEvaluation(0.0, 0.0, [], 0, total, time.perf_counter() - start)
+
+    device = resolve_device(protocol.device)
+    cuda = device.type == "cuda"
+    ctx = _Context(
+        device=device,
+        amp=protocol.amp and cuda,
+        channels_last=protocol.channels_last and cuda,
+        protocol=protocol,
+        num_classes=num_classes,
+    )
+    memory_format = torch.channels_last if ctx.channels_last else torch.preserve_format
+    template.to(device=device, memory_format=memory_format).eval()
+    normalize = _Normalize(backbone.mean, backbone.std).to(device)
+    prefix_blocks = next((i for i, frozen in enumerate(mask) if not frozen), len(mask))
+    shared = _Pipeline(
+        backbone, list(layout.stages or []) or None, template, prefix_blocks, normalize
+    )
+    train_source = _Features(train, shared, ctx, cache, prefix_blocks)
+    val_source = _Features(val, shared, ctx, cache, prefix_blocks)
+    test_source = None if test is None else _Features(test, shared, ctx, None, prefix_blocks)
+
+    runs: list[_Run] = []
+    for seed in protocol.seeds:
+        model, stages = copy.deepcopy((template, list(layout.stages or [])))
+        torch.manual_seed(seed)
+        backbone.reset_head(model)
+        groups = apply_plan(
+            model,
+            layout,
+            plan,
+            always_train_head=protocol.always_train_head,
+            mask_only=protocol.mask_only,
+        )
+        optimizer = _optimizer(groups, protocol)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=protocol.t_max)
+        pipeline = _Pipeline(backbone, stages or None, model, prefix_blocks, normalize)
+        runs.append(_Run(SeedResult(seed=seed), model, pipeline, optimizer, scheduler))
+
+    for epoch in range(1, protocol.max_epochs + 1):
+        for run in runs:
+            if run.stopped:
+                continue
+            _train_epoch(run, train_source, ctx, layout, mask, epoch)
+            set_train_mode(run.model, layout, mask, training=False)
+            macro, top1 = _evaluate(run.pipeline, val_source, ctx)
+            result = run.result
+            result.epochs = epoch
+            result.history.append(macro)
+            if macro > result.macro_accuracy or result.best_epoch == 0:
+                result.macro_accuracy, result.top1_accuracy = macro, top1
+                result.best_epoch, run.stale = epoch, 0
+                if test is not None or keep_models:
+                    run.best_state = copy.deepcopy(run.model.state_dict())
+            else:
+                run.stale += 1
+                run.stopped = run.stale >= protocol.patience
+        if report is not None:
+            report(epoch, float(np.mean([r.result.macro_accuracy for r in runs])))
+        if all(run.stopped for run in runs):
+            break
+
+    models = []
+    for run in runs:
+        if run.best_state is not None:
+            run.model.load_state_dict(run.best_state)
+            run.best_state = None
+        set_train_mode(run.model, layout, mask, training=False)
+        if test_source is not None:
+            macro, top1 = _evaluate(run.pipeline, test_source, ctx)
+            run.result.test_macro_accuracy, run.result.test_top1_accuracy = macro, top1
+        if keep_models:
+            models.append(run.model)
+    results = [run.result for run in runs]
+    return PlanEvaluation(
+        fitness=float(np.mean([r.macro_accuracy for r in results])),
+        top1_accuracy=float(np.mean([r.top1_accuracy for r in results])),
+        runs=results,
+        trainable_parameters=trainable,
+        total_parameters=total,
+        seconds=time.perf_counter() - start,
+        feature_cache=train_source.status,
+        models=models,
+    )
+
+
+def _train_epoch(
+    run: _Run,
+    source: _Features,
+    ctx: _Context,
+    layout: Any,
+    mask: tuple[bool, ...],
+    epoch: int,
+) -> None:
+    seed = run.result.seed
+    torch.manual_seed(seed * 100_003 + epoch)  # dropout and friends: repeatable per run
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    set_train_mode(run.model, layout, mask, training=True)
+    for inputs, labels in source.batches(ctx.protocol.batch_size, generator):
+        with ctx.autocast():
+            output = run.pipeline.run_suffix(inputs)
+        loss, _ = _loss(output, labels)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss ({float(loss)}) in epoch {epoch}")
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+    run.scheduler.step()

@@ -1,0 +1,208 @@
+"""The fine-tuning objective: one Optuna trial = one plan evaluated under the paper's protocol.
+
+The same objective runs under every sampler, so samplers can be compared fairly: it suggests the
+``B + 2`` BioTune genes on the trial (arXiv:2508.15367, §II), decodes them into a
+:class:`~biotune_optuna.FineTunePlan`, trains it on the generation's data fold and returns the
+mean best validation macro accuracy (maximise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import optuna
+
+from biotune_optuna.finetune._backbones import Backbone
+from biotune_optuna.finetune._cache import FeatureCache
+from biotune_optuna.finetune._data import ClassificationData
+from biotune_optuna.finetune._data import n_folds_for
+from biotune_optuna.finetune._data import stratified_folds
+from biotune_optuna.finetune._engine import DataSplit
+from biotune_optuna.finetune._engine import evaluate_plan
+from biotune_optuna.finetune._engine import PlanEvaluation
+from biotune_optuna.finetune._engine import TrainingProtocol
+from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.plan import plan_search_space
+from biotune_optuna.plan import suggest_plan
+from biotune_optuna.samplers import trial_budget
+
+
+__all__ = ["FineTuneObjective", "fold_of_generation"]
+
+#: Fitness of a plan that fine-tunes nothing (the worst macro accuracy; never trained).
+WORST_FITNESS = 0.0
+
+
+def fold_of_generation(generation: int, n_folds: int) -> int:
+    """The data fold a generation trains and validates on (arXiv:2508.15367, §III).
+
+    Generation ``g >= 1`` uses fold ``(g − 1) mod n_folds`` and the initial population
+    (generation 0) uses fold 0: "the initial population and generation 1 both use fold 0",
+    after which the folds alternate.
+    """
+    if generation < 0 or n_folds < 1:
+        raise ValueError(f"need generation >= 0 and n_folds >= 1, got {generation}, {n_folds}")
+    return max(generation - 1, 0) % n_folds
+
+
+def generation_of_trial_number(number: int, population_size: int, n_elites: int) -> int:
+    """The generation trial ``number`` would belong to in a one-worker BioTune run.
+
+    Used for trials that carry no ``generation`` user attr (other samplers), so that every
+    sampler sees the same folds at the same trial numbers: trials ``0..N−1`` are generation 0,
+    then each generation takes ``N + E`` trials (the paper's budget formula).
+    """
+    if number < population_size:
+        return 0
+    per_generation = trial_budget(1, population_size=population_size, n_elites=n_elites)
+    per_generation -= population_size
+    return 1 + (number - population_size) // per_generation
+
+
+def _stored_user_attrs(trial: optuna.trial.BaseTrial) -> Mapping[str, Any]:
+    """User attrs as stored now (the sampler writes ``generation`` after the trial started)."""
+    storage = getattr(trial, "storage", None)
+    trial_id = getattr(trial, "_trial_id", None)
+    if storage is not None and trial_id is not None:
+        return storage.get_trial_user_attrs(trial_id)
+    return trial.user_attrs
+
+
+class FineTuneObjective:
+    """Evaluate a BioTune fine-tuning plan per trial. Maximise the returned value.
+
+    Per trial: suggest the genes (``importance:<block>`` for each block, ``freeze_threshold``),
+    pick the data fold of the trial's generation, train the plan ``n_seeds`` times on that fold
+    of the train split, validate on that fold of the val split, report every epoch
+    (``trial.report``, so pruners work) and record the plan and its costs as user attrs.
+
+    Args:
+        backbone: The pretrained backbone with its new head and blocks.
+        data: Train/val/test splits.
+        protocol: The training protocol (default: the paper's).
+        population_size: BioTune's ``N``, only to place trials of other samplers (which carry
+            no ``generation`` user attr) on the same folds BioTune would use.
+        n_elites: BioTune's ``E``, for the same purpose.
+        fold_seed: Seed of the stratified folds.
+        cache: Feature cache; by default one of ``protocol.feature_cache_mb``, shared by the
+            trials of this objective.
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        data: ClassificationData,
+        protocol: TrainingProtocol | None = None,
+        *,
+        population_size: int = 10,
+        n_elites: int = 3,
+        fold_seed: int = 0,
+        cache: FeatureCache | None = None,
+    ) -> None:
+        self.backbone = backbone
+        self.data = data
+        self.protocol = protocol or TrainingProtocol()
+        self.population_size = population_size
+        self.n_elites = n_elites
+        outputs = backbone.model.get_submodule(backbone.head[0]).out_features
+        if outputs != data.num_classes:
+            raise ValueError(
+                f"the backbone's head has {outputs} outputs but the data has "
+                f"{data.num_classes} classes"
+            )
+        self.n_folds = n_folds_for(self.protocol.train_fraction)
+        self._train_folds = stratified_folds(data.train_labels, self.n_folds, seed=fold_seed)
+        self._val_folds = stratified_folds(data.val_labels, self.n_folds, seed=fold_seed)
+        self.cache = cache or FeatureCache(int(self.protocol.feature_cache_mb * 2**20))
+
+    @property
+    def blocks(self) -> tuple[str, ...]:
+        """The backbone's block names."""
+        return self.backbone.blocks
+
+    @property
+    def search_space(self) -> dict[str, optuna.distributions.FloatDistribution]:
+        """The genes, for ``BioTuneSampler(search_space=...)``."""
+        return plan_search_space(self.blocks)
+
+    def fold_splits(self, fold: int) -> tuple[DataSplit, DataSplit]:
+        """The train and val examples of data fold ``fold``."""
+        train_index = self._train_folds[fold]
+        val_index = self._val_folds[fold]
+        token = id(self.data)
+        return (
+            DataSplit(
+                self.data.train,
+                train_index,
+                self.data.train_labels[train_index],
+                (token, "train", fold, self.n_folds),
+            ),
+            DataSplit(
+                self.data.val,
+                val_index,
+                self.data.val_labels[val_index],
+                (token, "val", fold, self.n_folds),
+            ),
+        )
+
+    def fold_of(self, trial: optuna.trial.BaseTrial) -> int:
+        """The fold of a trial: by its ``generation`` user attr, else by its number."""
+        generation = _stored_user_attrs(trial).get("generation")
+        if generation is None:
+            generation = generation_of_trial_number(
+                trial.number, self.population_size, self.n_elites
+            )
+        return fold_of_generation(int(generation), self.n_folds)
+
+    def evaluate(self, plan: FineTunePlan, fold: int = 0, *, report: Any = None) -> PlanEvaluation:
+        """Evaluate ``plan`` on fold ``fold`` outside of any study."""
+        train, val = self.fold_splits(fold)
+        return evaluate_plan(
+            self.backbone,
+            plan,
+            train,
+            val,
+            self.protocol,
+            num_classes=self.data.num_classes,
+            cache=self.cache,
+            report=report,
+        )
+
+    def __call__(self, trial: optuna.trial.Trial) -> float:
+        plan = suggest_plan(trial, self.blocks, base_lr=self.protocol.base_lr)
+        fold = self.fold_of(trial)
+        trial.set_user_attr("fold", fold)
+        trial.set_user_attr("frozen_blocks", list(plan.frozen))
+        trial.set_user_attr(
+            "learning_rates", {b: lr for b, lr in plan.learning_rates.items() if lr > 0}
+        )
+
+        def report(epoch: int, value: float) -> None:
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")
+
+        result = self.evaluate(plan, fold, report=report)
+        self._record(trial, result)
+        return result.fitness
+
+    def _record(self, trial: optuna.trial.Trial, result: PlanEvaluation) -> None:
+        attrs: dict[str, Any] = {
+            "trainable_parameters": result.trainable_parameters,
+            "trainable_fraction": round(result.trainable_fraction, 6),
+            "wall_time_s": round(result.seconds, 3),
+            "macro_accuracy": result.fitness,
+            "top1_accuracy": result.top1_accuracy,
+        }
+        if result.runs:
+            attrs["epochs"] = float(np.mean(result.epochs))
+            attrs["epochs_per_seed"] = result.epochs
+            attrs["macro_accuracy_per_seed"] = [r.macro_accuracy for r in result.runs]
+            attrs["feature_cache"] = result.feature_cache
+        else:
+            attrs["epochs"] = 0
+            attrs["skipped"] = "the plan fine-tunes no block: worst fitness, not trained"
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)

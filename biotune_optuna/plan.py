@@ -1,0 +1,193 @@
+"""Fine-tuning plans: what BioTune's genes mean for a backbone cut into blocks.
+
+A backbone cut into blocks ``m_0..m_B`` is configured by ``B + 2`` genes in ``[0, 1]`` (Colan,
+Davila, Hasegawa, arXiv:2508.15367, §II): one importance index ``ν_b`` per block and one freezing
+threshold ``ε``. Block ``b`` is fine-tuned iff ``ν_b > ε`` (strictly) and then trains at
+``base_lr · 10^(2(ν_b − 0.5))``; a frozen block gets no learning rate.
+
+This module imports without torch, so studies can be read and plans decoded anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+import dataclasses
+from typing import Any
+from typing import TYPE_CHECKING
+
+from optuna.distributions import FloatDistribution
+
+from biotune_optuna.samplers import importance_param
+from biotune_optuna.samplers import learning_rate_multiplier
+from biotune_optuna.samplers import THRESHOLD_PARAM
+
+
+if TYPE_CHECKING:
+    import optuna
+
+
+__all__ = ["FineTunePlan", "plan_search_space", "suggest_plan"]
+
+
+def _check_block_names(blocks: Sequence[str]) -> tuple[str, ...]:
+    names = tuple(blocks)
+    if not names:
+        raise ValueError("a fine-tuning plan needs at least one block")
+    if len(set(names)) != len(names):
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(f"block names must be unique; repeated: {', '.join(duplicates)}")
+    for name in names:
+        if not name or name != name.strip():
+            raise ValueError(f"block names must be non-empty without outer spaces, got {name!r}")
+    return names
+
+
+def plan_search_space(blocks: Sequence[str]) -> dict[str, FloatDistribution]:
+    """The ``B + 2`` genes of a backbone's blocks as an Optuna search space.
+
+    Pass it to :class:`~biotune_optuna.BioTuneSampler` as ``search_space=`` so that even the first
+    trial follows the paper's rules (an initial genotype selects at least one block).
+
+    Args:
+        blocks: Block names in forward order.
+
+    Returns:
+        ``{"importance:<block>": FloatDistribution(0, 1), ..., "freeze_threshold": ...}``.
+    """
+    space = {
+        importance_param(name): FloatDistribution(0.0, 1.0) for name in _check_block_names(blocks)
+    }
+    space[THRESHOLD_PARAM] = FloatDistribution(0.0, 1.0)
+    return space
+
+
+@dataclasses.dataclass(frozen=True)
+class FineTunePlan:
+    """Which blocks of a backbone to fine-tune, and at what learning rate.
+
+    Attributes:
+        blocks: Block names in forward order.
+        importances: The importance gene ``ν_b`` of each block.
+        threshold: The freezing threshold ``ε``.
+        base_lr: The protocol's base learning rate.
+    """
+
+    blocks: tuple[str, ...]
+    importances: tuple[float, ...]
+    threshold: float
+    base_lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", _check_block_names(self.blocks))
+        object.__setattr__(self, "importances", tuple(float(v) for v in self.importances))
+        if len(self.importances) != len(self.blocks):
+            raise ValueError(
+                f"{len(self.blocks)} blocks but {len(self.importances)} importance genes"
+            )
+        if not self.base_lr > 0:
+            raise ValueError(f"base_lr must be > 0, got {self.base_lr}")
+
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, Any], blocks: Sequence[str], *, base_lr: float = 1e-3
+    ) -> FineTunePlan:
+        """Decode a trial's parameters (e.g. ``trial.params``) into a plan.
+
+        Raises:
+            KeyError: If a gene of ``blocks`` is missing from ``params``.
+        """
+        names = _check_block_names(blocks)
+        missing = [p for p in [*map(importance_param, names), THRESHOLD_PARAM] if p not in params]
+        if missing:
+            raise KeyError(f"the parameters lack the genes {', '.join(missing)}")
+        return cls(
+            blocks=names,
+            importances=tuple(float(params[importance_param(name)]) for name in names),
+            threshold=float(params[THRESHOLD_PARAM]),
+            base_lr=base_lr,
+        )
+
+    @property
+    def freeze_mask(self) -> tuple[bool, ...]:
+        """``True`` for each frozen block (``ν_b <= ε``), in block order."""
+        return tuple(not v > self.threshold for v in self.importances)
+
+    @property
+    def selected(self) -> tuple[str, ...]:
+        """Names of the blocks to fine-tune."""
+        return tuple(b for b, frozen in zip(self.blocks, self.freeze_mask) if not frozen)
+
+    @property
+    def frozen(self) -> tuple[str, ...]:
+        """Names of the frozen blocks."""
+        return tuple(b for b, frozen in zip(self.blocks, self.freeze_mask) if frozen)
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the plan fine-tunes no block at all (the paper gives it the worst fitness)."""
+        return all(self.freeze_mask)
+
+    def learning_rate(self, block: str) -> float:
+        """The learning rate of a block *if it is trained*: ``base_lr · 10^(2(ν_b − 0.5))``."""
+        return self.base_lr * learning_rate_multiplier(self.importances[self.blocks.index(block)])
+
+    @property
+    def learning_rates(self) -> dict[str, float]:
+        """Learning rate of every block, 0 for frozen ones."""
+        return {
+            block: 0.0 if frozen else self.learning_rate(block)
+            for block, frozen in zip(self.blocks, self.freeze_mask)
+        }
+
+    @property
+    def frozen_prefix(self) -> int:
+        """How many leading blocks are frozen (they can run once, without autograd, cached)."""
+        count = 0
+        for frozen in self.freeze_mask:
+            if not frozen:
+                break
+            count += 1
+        return count
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly description (stored as trial user attrs, printed by the CLI)."""
+        return {
+            "blocks": list(self.blocks),
+            "frozen": list(self.frozen),
+            "learning_rates": self.learning_rates,
+            "importances": list(self.importances),
+            "threshold": self.threshold,
+            "base_lr": self.base_lr,
+        }
+
+    def describe(self) -> str:
+        """One line per block: frozen, or its learning rate."""
+        width = max(len(b) for b in self.blocks)
+        lines = []
+        for block, frozen in zip(self.blocks, self.freeze_mask):
+            what = "frozen" if frozen else f"lr {self.learning_rate(block):.3g}"
+            lines.append(f"{block:<{width}}  {what}")
+        return "\n".join(lines)
+
+
+def suggest_plan(
+    trial: optuna.trial.BaseTrial, blocks: Sequence[str], *, base_lr: float = 1e-3
+) -> FineTunePlan:
+    """Suggest the ``B + 2`` BioTune genes on a trial and decode them into a plan.
+
+    Every gene is suggested unconditionally as ``FloatDistribution(0, 1)`` named after its block
+    (``importance:<block>``, then ``freeze_threshold``), so every sampler sees the same space and
+    optuna-dashboard shows one column per block.
+
+    Args:
+        trial: The Optuna trial.
+        blocks: Block names in forward order.
+        base_lr: The base learning rate that the importance genes scale.
+
+    Returns:
+        The decoded :class:`FineTunePlan`.
+    """
+    names = _check_block_names(blocks)
+    params = {p: trial.suggest_float(p, 0.0, 1.0) for p in plan_search_space(names)}
+    return FineTunePlan.from_params(params, names, base_lr=base_lr)

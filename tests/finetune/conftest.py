@@ -1,0 +1,46 @@
+"""Shared fixtures of the engine tests: tiny models and data, nothing downloaded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from biotune_optuna.finetune import Backbone
+from biotune_optuna.finetune import block_layout
+from biotune_optuna.finetune import ClassificationData
+from biotune_optuna.finetune import digits
+from biotune_optuna.finetune import TensorImages
+
+
+def tiny_cnn(num_classes: int = 10) -> nn.Sequential:
+    """Four blocks: two conv+BN stages, a pooled projection, the head."""
+    return nn.Sequential(
+        nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU()),
+        nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(1), nn.Linear(64, 32), nn.ReLU()),
+        nn.Linear(32, num_classes),
+    )
+
+
+def tiny_backbone(num_classes: int = 10, seed: int = 0) -> Backbone:
+    torch.manual_seed(seed)
+    model = tiny_cnn(num_classes).eval()
+    return Backbone(model=model, layout=block_layout(model), head=("3",), name="tiny")
+
+
+@pytest.fixture(scope="session")
+def small_digits() -> ClassificationData:
+    """256 digits at 16 px for training, 128 for validation, 128 for test."""
+    full = digits(image_size=16, seed=0)
+
+    def cut(dataset: TensorImages, labels: np.ndarray, n: int) -> tuple[TensorImages, np.ndarray]:
+        return TensorImages(dataset.images[:n], labels[:n]), labels[:n]
+
+    train, train_labels = cut(full.train, full.train_labels, 256)
+    val, val_labels = cut(full.val, full.val_labels, 128)
+    test, test_labels = cut(full.test, full.test_labels, 128)
+    return ClassificationData(
+        train, val, test, train_labels, val_labels, test_labels, full.classes, "digits@16px"
+    )
