@@ -5,10 +5,20 @@ pretrained network to fine-tune and at what learning rate, with a genetic algori
 Optuna sampler, :class:`~biotune_optuna.BioTuneSampler`, whose state lives in the study's storage.
 """
 
+from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.plan import plan_search_space
+from biotune_optuna.plan import suggest_plan
 from biotune_optuna.samplers import BioTuneSampler
 from biotune_optuna.samplers import trial_budget
 
 
 __version__ = "0.1.0"
 
-__all__ = ["BioTuneSampler", "__version__", "trial_budget"]
+__all__ = [
+    "BioTuneSampler",
+    "FineTunePlan",
+    "__version__",
+    "plan_search_space",
+    "suggest_plan",
+    "trial_budget",
+]

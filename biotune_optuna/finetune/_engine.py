@@ -568,7 +568,7 @@ def _train_epoch(
             output = run.pipeline.run_suffix(inputs)
         loss, _ = _loss(output, labels)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss ({float(loss)}) in epoch {epoch}")
+            raise FloatingPointError(f"non-finite training loss ({loss.item()}) in epoch {epoch}")
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()

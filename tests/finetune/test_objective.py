@@ -1,0 +1,116 @@
+"""The objective under BioTune and other samplers: genes, folds, reports, user attrs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import optuna
+import pytest
+
+from biotune_optuna import BioTuneSampler
+from biotune_optuna.finetune import ClassificationData
+from biotune_optuna.finetune import FineTuneObjective
+from biotune_optuna.finetune import fold_of_generation
+from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune._objective import generation_of_trial_number
+from tests.finetune.conftest import tiny_backbone
+
+
+PROTOCOL = TrainingProtocol(max_epochs=1, n_seeds=1, batch_size=64, image_size=16, base_lr=3e-3)
+
+
+def test_fold_rule() -> None:
+    # The initial population and generation 1 both use fold 0, then the folds alternate.
+    assert [fold_of_generation(g, 2) for g in range(6)] == [0, 0, 1, 0, 1, 0]
+    assert [fold_of_generation(g, 3) for g in range(6)] == [0, 0, 1, 2, 0, 1]
+    assert [fold_of_generation(g, 1) for g in range(3)] == [0, 0, 0]
+    # Other samplers: the generation a one-worker BioTune run would be in (10, then 13 each).
+    assert [generation_of_trial_number(n, 10, 3) for n in (0, 9, 10, 22, 23, 139)] == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        10,
+    ]
+
+
+def test_folds_are_disjoint_stratified_halves(small_digits: ClassificationData) -> None:
+    objective = FineTuneObjective(tiny_backbone(), small_digits, PROTOCOL)
+    assert objective.n_folds == 2
+    (train0, val0), (train1, val1) = objective.fold_splits(0), objective.fold_splits(1)
+    assert not set(train0.indices) & set(train1.indices)
+    assert len(train0) + len(train1) == len(small_digits.train)
+    assert len(val0) + len(val1) == len(small_digits.val)
+    assert set(train0.labels) == set(small_digits.train_labels)
+
+
+def test_biotune_study_of_the_objective(small_digits: ClassificationData) -> None:
+    objective = FineTuneObjective(
+        tiny_backbone(), small_digits, PROTOCOL, population_size=4, n_elites=1
+    )
+    sampler = BioTuneSampler(
+        population_size=4, n_elites=1, search_space=objective.search_space, seed=0
+    )
+    study = optuna.create_study(
+        direction="maximize", sampler=sampler, pruner=optuna.pruners.NopPruner()
+    )
+    study.optimize(objective, n_trials=sampler.trial_budget(2))
+    trials = study.trials
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert set(trials[0].params) == set(objective.search_space)
+    for trial in trials:
+        attrs = trial.user_attrs
+        assert attrs["fold"] == fold_of_generation(attrs["generation"], 2)
+        assert 0 <= trial.value <= 1
+        assert attrs["macro_accuracy"] == trial.value
+        assert 0 < attrs["trainable_fraction"] <= 1
+        assert attrs["epochs"] == 1 and attrs["wall_time_s"] >= 0
+        assert set(attrs["learning_rates"]) | set(attrs["frozen_blocks"]) == set(objective.blocks)
+        assert trial.intermediate_values == {1: trial.value}
+    assert {t.user_attrs["fold"] for t in trials} == {0, 1}
+    assert study.best_value > 0.1  # chance level is 0.1 (one epoch of two batches)
+
+
+def test_other_samplers_use_the_trial_number_rule(small_digits: ClassificationData) -> None:
+    objective = FineTuneObjective(
+        tiny_backbone(), small_digits, PROTOCOL, population_size=2, n_elites=1
+    )
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0)
+    )
+    study.optimize(objective, n_trials=6)
+    # 2 initial trials (gen 0), then 3 per generation: gen 1 → fold 0, gen 2 → fold 1.
+    assert [t.user_attrs["fold"] for t in study.trials] == [0, 0, 0, 0, 0, 1]
+
+
+def test_empty_plan_trial_is_worst_and_not_trained(small_digits: ClassificationData) -> None:
+    objective = FineTuneObjective(tiny_backbone(), small_digits, PROTOCOL)
+    study = optuna.create_study(direction="maximize")
+    params = {p: 0.1 for p in objective.search_space} | {"freeze_threshold": 0.9}
+    study.enqueue_trial(params)
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.value == 0.0
+    assert "skipped" in trial.user_attrs and trial.user_attrs["epochs"] == 0
+    assert trial.intermediate_values == {}
+
+
+def test_pruner_stops_a_trial(small_digits: ClassificationData) -> None:
+    protocol = dataclasses.replace(PROTOCOL, max_epochs=3)
+    objective = FineTuneObjective(tiny_backbone(), small_digits, protocol)
+    study = optuna.create_study(
+        direction="maximize",
+        pruner=optuna.pruners.ThresholdPruner(upper=0.0),  # everything above 0 is "bad"
+    )
+    params = {p: 0.9 for p in objective.search_space} | {"freeze_threshold": 0.1}
+    study.enqueue_trial(params)
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [1]
+
+
+def test_head_size_must_match_the_data(small_digits: ClassificationData) -> None:
+    with pytest.raises(ValueError, match="3 outputs but the data has 10 classes"):
+        FineTuneObjective(tiny_backbone(num_classes=3), small_digits, PROTOCOL)
