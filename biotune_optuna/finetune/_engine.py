@@ -49,6 +49,24 @@ __all__ = [
 ]
 
 _OPTIMIZERS = ("adam", "adamw", "sgd")
+_AUGMENTATIONS = ("none", "flip", "crop_flip")
+
+
+def augment(images: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Random flips (and crops) of a batch, drawn from ``generator`` so runs repeat exactly."""
+    if kind == "none":
+        return images
+    n, _, height, width = images.shape
+    if kind == "crop_flip":
+        pad_h, pad_w = max(height // 8, 1), max(width // 8, 1)
+        padded = nn.functional.pad(images, (pad_w, pad_w, pad_h, pad_h), mode="reflect")
+        top = torch.randint(0, 2 * pad_h + 1, (n,), generator=generator).tolist()
+        left = torch.randint(0, 2 * pad_w + 1, (n,), generator=generator).tolist()
+        images = torch.stack(
+            [p[:, t : t + height, s : s + width] for p, t, s in zip(padded, top, left)]
+        )
+    flip = (torch.rand(n, generator=generator) < 0.5).to(images.device)
+    return torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -77,6 +95,10 @@ class TrainingProtocol:
         channels_last: channels_last memory format on CUDA.
         num_workers: ``DataLoader`` workers for datasets not held in memory.
         feature_cache_mb: Memory budget of the frozen-prefix feature cache (0 disables it).
+        augmentation: Training-time augmentation: ``"none"`` (paper), ``"flip"`` (random
+            horizontal flips) or ``"crop_flip"`` (random crops after 1/8 reflection padding, then
+            flips). With augmentation the frozen prefix sees new inputs each epoch, so nothing
+            is cached.
     """
 
     base_lr: float = 1e-3
@@ -98,6 +120,7 @@ class TrainingProtocol:
     channels_last: bool = True
     num_workers: int = 0
     feature_cache_mb: float = 2048.0
+    augmentation: str = "none"
 
     def __post_init__(self) -> None:
         positive_ints = ("t_max", "max_epochs", "patience", "batch_size", "eval_batch_size")
@@ -115,6 +138,11 @@ class TrainingProtocol:
         if not 0 < self.train_fraction <= 1:
             raise ValueError(
                 f"protocol.train_fraction must be in (0, 1], got {self.train_fraction}"
+            )
+        if self.augmentation not in _AUGMENTATIONS:
+            raise ValueError(
+                f"protocol.augmentation must be one of {', '.join(_AUGMENTATIONS)}, "
+                f"got {self.augmentation!r}"
             )
         if self.weight_decay < 0 or self.feature_cache_mb < 0 or self.num_workers < 0:
             raise ValueError("protocol.weight_decay, feature_cache_mb, num_workers must be >= 0")
@@ -337,6 +365,7 @@ class _Features:
         ctx: _Context,
         cache: FeatureCache | None,
         prefix_blocks: int,
+        augmentation: str = "none",
     ) -> None:
         self.split = split
         self.pipeline = pipeline
@@ -344,7 +373,12 @@ class _Features:
         self.features: torch.Tensor | None = None
         self.labels = torch.as_tensor(split.labels, dtype=torch.long).to(ctx.device)
         self.status = "none"
-        if not pipeline.prefix or cache is None or split.key is None:
+        self.augmentation = augmentation
+        if ctx.device.type == "cuda" and isinstance(split.dataset, TensorImages):
+            images = split.dataset.images
+            if not images.is_pinned():  # asynchronous host-to-device copies
+                split.dataset.images = images.pin_memory()
+        if not pipeline.prefix or cache is None or split.key is None or augmentation != "none":
             return
         key = (split.key, prefix_blocks, ctx.device.type, ctx.amp)
         self.features = cache.get(key)
@@ -379,6 +413,8 @@ class _Features:
             for images, labels in _image_batches(
                 self.split, batch_size, self.ctx, generator=generator
             ):
+                if generator is not None:
+                    images = augment(images, self.augmentation, generator)
                 with self.ctx.autocast():
                     yield self.pipeline.run_prefix(images), labels
             return
@@ -483,7 +519,7 @@ def evaluate_plan(
     shared = _Pipeline(
         backbone, list(layout.stages or []) or None, template, prefix_blocks, normalize
     )
-    train_source = _Features(train, shared, ctx, cache, prefix_blocks)
+    train_source = _Features(train, shared, ctx, cache, prefix_blocks, protocol.augmentation)
     val_source = _Features(val, shared, ctx, cache, prefix_blocks)
     test_source = None if test is None else _Features(test, shared, ctx, None, prefix_blocks)
 

@@ -194,3 +194,27 @@ def test_paper_defaults() -> None:
     )
     assert (p.batch_size, p.image_size, p.n_seeds, p.train_fraction) == (96, 224, 3, 0.5)
     assert not p.always_train_head and not p.mask_only
+
+
+def test_augmentation_is_repeatable_and_turns_the_cache_off(
+    small_digits: ClassificationData,
+) -> None:
+    from biotune_optuna.finetune._engine import augment
+
+    images = torch.rand(8, 3, 16, 16)
+    a = augment(images, "crop_flip", torch.Generator().manual_seed(3))
+    b = augment(images, "crop_flip", torch.Generator().manual_seed(3))
+    assert a.shape == images.shape and torch.equal(a, b) and not torch.equal(a, images)
+    flipped = augment(images, "flip", torch.Generator().manual_seed(0))
+    assert all(torch.equal(f, x) or torch.equal(f, x.flip(-1)) for f, x in zip(flipped, images))
+
+    protocol = dataclasses.replace(PROTOCOL, augmentation="crop_flip", n_seeds=1)
+    train, val, _ = _splits(small_digits)
+    plan = _plan((0.1, 0.2, 0.9, 0.7))
+    cache = FeatureCache(2**30)
+    first = evaluate_plan(tiny_backbone(), plan, train, val, protocol, num_classes=10, cache=cache)
+    again = evaluate_plan(tiny_backbone(), plan, train, val, protocol, num_classes=10, cache=cache)
+    assert first.feature_cache == "none" and len(cache) == 1  # only val features are cached
+    assert first.runs[0].history == again.runs[0].history
+    with pytest.raises(ValueError, match="augmentation"):
+        TrainingProtocol(augmentation="mixup")
