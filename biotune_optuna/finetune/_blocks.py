@@ -230,13 +230,10 @@ def _vgg(model: Any) -> Layout:
 
 def _inception_v3(model: Any) -> Layout:
     stem = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3")
-    blocks = [Block("stem", stem)]
-    for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c"):
-        blocks.append(Block(name, (name,)))
-    blocks += [Block("Mixed_6d", ("Mixed_6d",)), Block("Mixed_6e", ("Mixed_6e",))]
-    if model.AuxLogits is not None:
-        blocks.append(Block("AuxLogits", ("AuxLogits",)))
-    blocks += [Block(name, (name,)) for name in ("Mixed_7a", "Mixed_7b", "Mixed_7c")]
+    middle = ["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d"]
+    middle += ["Mixed_6e", *(["AuxLogits"] if model.AuxLogits is not None else [])]
+    middle += ["Mixed_7a", "Mixed_7b", "Mixed_7c"]
+    blocks = [Block("stem", stem), *(Block(name, (name,)) for name in middle)]
     blocks.append(Block("fc", ("fc",)))
     # The auxiliary classifier is a side branch, so there is no sequential view to cache with.
     return blocks, None

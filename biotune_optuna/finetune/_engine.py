@@ -318,7 +318,6 @@ class _Pipeline:
 
     def __init__(
         self,
-        backbone: Backbone,
         stages: list[tuple[int, nn.Module]] | None,
         model: nn.Module,
         prefix_blocks: int,
@@ -516,9 +515,7 @@ def evaluate_plan(
     template.to(device=device, memory_format=memory_format).eval()
     normalize = _Normalize(backbone.mean, backbone.std).to(device)
     prefix_blocks = next((i for i, frozen in enumerate(mask) if not frozen), len(mask))
-    shared = _Pipeline(
-        backbone, list(layout.stages or []) or None, template, prefix_blocks, normalize
-    )
+    shared = _Pipeline(list(layout.stages or []) or None, template, prefix_blocks, normalize)
     train_source = _Features(train, shared, ctx, cache, prefix_blocks, protocol.augmentation)
     val_source = _Features(val, shared, ctx, cache, prefix_blocks)
     test_source = None if test is None else _Features(test, shared, ctx, None, prefix_blocks)
@@ -537,7 +534,7 @@ def evaluate_plan(
         )
         optimizer = _optimizer(groups, protocol)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=protocol.t_max)
-        pipeline = _Pipeline(backbone, stages or None, model, prefix_blocks, normalize)
+        pipeline = _Pipeline(stages or None, model, prefix_blocks, normalize)
         runs.append(_Run(SeedResult(seed=seed), model, pipeline, optimizer, scheduler))
 
     for epoch in range(1, protocol.max_epochs + 1):

@@ -115,7 +115,11 @@ class FineTuneObjective:
         self.n_folds = n_folds_for(self.protocol.train_fraction)
         self._train_folds = stratified_folds(data.train_labels, self.n_folds, seed=fold_seed)
         self._val_folds = stratified_folds(data.val_labels, self.n_folds, seed=fold_seed)
-        self.cache = cache or FeatureCache(int(self.protocol.feature_cache_mb * 2**20))
+        self.cache = (
+            cache
+            if cache is not None
+            else FeatureCache(int(self.protocol.feature_cache_mb * 2**20))
+        )
 
     @property
     def blocks(self) -> tuple[str, ...]:

@@ -114,3 +114,10 @@ def test_pruner_stops_a_trial(small_digits: ClassificationData) -> None:
 def test_head_size_must_match_the_data(small_digits: ClassificationData) -> None:
     with pytest.raises(ValueError, match="3 outputs but the data has 10 classes"):
         FineTuneObjective(tiny_backbone(num_classes=3), small_digits, PROTOCOL)
+
+
+def test_a_given_cache_is_used_even_when_empty(small_digits: ClassificationData) -> None:
+    from biotune_optuna.finetune import FeatureCache
+
+    cache = FeatureCache(0)
+    assert FineTuneObjective(tiny_backbone(), small_digits, PROTOCOL, cache=cache).cache is cache
