@@ -166,10 +166,6 @@ def _pool_flatten() -> list[nn.Module]:
     return [nn.AdaptiveAvgPool2d(1), nn.Flatten(1)]
 
 
-def _get(model: nn.Module, path: str) -> nn.Module:
-    return model.get_submodule(path)
-
-
 def _seq(*modules: nn.Module) -> nn.Module:
     return modules[0] if len(modules) == 1 else nn.Sequential(*modules)
 

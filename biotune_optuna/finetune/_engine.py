@@ -33,6 +33,7 @@ from biotune_optuna.finetune._apply import apply_plan
 from biotune_optuna.finetune._apply import effective_freeze_mask
 from biotune_optuna.finetune._apply import set_train_mode
 from biotune_optuna.finetune._backbones import Backbone
+from biotune_optuna.finetune._blocks import BlockLayout
 from biotune_optuna.finetune._cache import FeatureCache
 from biotune_optuna.finetune._data import TensorImages
 from biotune_optuna.plan import FineTunePlan
@@ -344,14 +345,14 @@ class _Pipeline:
         return x
 
 
-def _loss(output: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _loss(output: Any, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy; Inception's auxiliary logits add 0.4× their loss (torchvision's recipe)."""
     aux = getattr(output, "aux_logits", None)
     logits = getattr(output, "logits", output)
     loss = nn.functional.cross_entropy(logits.float(), labels)
     if aux is not None:
         loss = loss + 0.4 * nn.functional.cross_entropy(aux.float(), labels)
-    return loss, logits
+    return loss
 
 
 class _Features:
@@ -588,7 +589,7 @@ def _train_epoch(
     run: _Run,
     source: _Features,
     ctx: _Context,
-    layout: Any,
+    layout: BlockLayout,
     mask: tuple[bool, ...],
     epoch: int,
 ) -> None:
@@ -596,13 +597,17 @@ def _train_epoch(
     torch.manual_seed(seed * 100_003 + epoch)  # dropout and friends: repeatable per run
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     set_train_mode(run.model, layout, mask, training=True)
+    # Summed on the device and checked once per epoch: a per-step check would make every CUDA
+    # step wait for the GPU. A NaN or inf anywhere in the epoch makes the sum non-finite.
+    total = torch.zeros((), device=ctx.device)
     for inputs, labels in source.batches(ctx.protocol.batch_size, generator):
         with ctx.autocast():
             output = run.pipeline.run_suffix(inputs)
-        loss, _ = _loss(output, labels)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss ({loss.item()}) in epoch {epoch}")
+        loss = _loss(output, labels)
+        total += loss.detach()
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
+    if not torch.isfinite(total):
+        raise FloatingPointError(f"non-finite training loss ({total.item()}) in epoch {epoch}")
     run.scheduler.step()
