@@ -1,6 +1,10 @@
-"""The ``biotune-optuna`` command line.
+"""The ``biotune-optuna`` command line: run, inspect, compare, retrain and browse studies.
 
-Exit codes: 0 success, 2 bad input, 1 any other failure.
+Every command takes a study spec (a TOML file, see ``studies/demo.toml``). ``--sampler`` and
+``--seed`` select a sibling study of the spec (``<name>-<sampler>``, ``-seed<k>``), so that the
+same spec runs under every sampler and seed and ``compare`` finds them all.
+
+Exit codes: 0 success, 2 bad input (nothing written), 1 any other failure.
 """
 
 from __future__ import annotations
@@ -14,15 +18,7 @@ from typing import Any
 
 import optuna
 
-from biotune_optuna.samplers import BioTuneSampler
-from biotune_optuna.samplers import importance_param
-from biotune_optuna.samplers import learning_rate_multiplier
-from biotune_optuna.samplers import selected_blocks
-from biotune_optuna.samplers import THRESHOLD_PARAM
-from biotune_optuna.synthetic import SyntheticFineTuning
-
-
-DEFAULT_DEMO_STORAGE = "sqlite:///studies/demo.db"
+from biotune_optuna.samplers import SAMPLERS
 
 
 class UsageError(Exception):
@@ -39,208 +35,440 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _budgets(text: str) -> list[int]:
+    return [_positive_int(part) for part in text.split(",") if part.strip()]
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="biotune-optuna",
-        description="BioTune (arXiv:2508.15367): search what to fine-tune, as an Optuna sampler.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser(
-        "demo",
-        help="run (or resume) a short offline BioTune study: EfficientNet-Lite0 -> digits",
         description=(
-            "Run a short BioTune study offline: which blocks of an ImageNet-pretrained "
-            "EfficientNet-Lite0 to fine-tune, and at what learning rate, on scikit-learn's "
-            "handwritten digits. The study is stored, so running the command again resumes it. "
-            "--objective synthetic runs the same genes on a cheap synthetic landscape instead."
+            "BioTune (arXiv:2508.15367) as an Optuna sampler: search which blocks of a "
+            "pretrained CNN to fine-tune, and at what learning rate."
         ),
     )
-    demo.add_argument("--storage", default=DEFAULT_DEMO_STORAGE, help="Optuna storage URL")
-    demo.add_argument("--study-name", default=None, help="default: by objective")
-    demo.add_argument(
-        "--objective",
-        choices=("finetune", "synthetic"),
-        default="finetune",
-        help="fine-tune Lite0 on digits (default), or the synthetic landscape (seconds)",
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def spec_command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=description)
+        command.add_argument("spec", type=Path, help="study spec (TOML), e.g. studies/demo.toml")
+        command.add_argument(
+            "--sampler",
+            choices=tuple(SAMPLERS),
+            help="run or read the spec's study under this sampler (study <name>-<sampler>)",
+        )
+        command.add_argument(
+            "--seed", type=_seed, help="another seed (study <name>[-<sampler>]-seed<k>)"
+        )
+        command.add_argument("--study-name", help="the study's name, instead of the derived one")
+        noise = command.add_mutually_exclusive_group()
+        noise.add_argument("-q", "--quiet", action="store_true", help="print only the result")
+        noise.add_argument(
+            "-v", "--verbose", action="store_true", help="also every epoch and Optuna's log"
+        )
+        return command
+
+    run = spec_command(
+        "run",
+        "create or resume a study and run it to its budget",
+        "Create the spec's study, or resume it, and run trials until it holds its budget of "
+        "finished trials. Running the same command again after a crash or Ctrl-C resumes it.",
     )
-    demo.add_argument(
-        "--generations",
-        type=_positive_int,
+    budget = run.add_mutually_exclusive_group()
+    budget.add_argument("--trials", type=_positive_int, help="budget in trials (total)")
+    budget.add_argument(
+        "--generations", type=_positive_int, help="budget in BioTune generations (total)"
+    )
+    spec_command("status", "trials per state, generation and best so far", "Show progress.")
+    spec_command("best", "the best plan as a table", "Show the best trial's decoded plan.")
+    compare = spec_command(
+        "compare",
+        "compare studies: table and best-so-far plots",
+        "Compare the spec's study with its sibling studies (other samplers and seeds, as "
+        "`run --sampler/--seed` names them) or with the studies given by --study: a table of "
+        "the best value at fixed budgets (median and IQR over seeds) and best-so-far plots.",
+    )
+    compare.add_argument(
+        "--study",
+        action="append",
         default=None,
-        help="generations after the initial population (default: 2 fine-tuning, 10 synthetic)",
+        metavar="NAME",
+        help="a study of the spec's storage to compare (repeatable; default: the siblings)",
     )
-    demo.add_argument(
-        "--population", type=_positive_int, default=None, help="N (default: 6 fine-tuning, 10)"
+    compare.add_argument(
+        "--budgets", type=_budgets, default=None, help="comma-separated trial budgets"
     )
-    demo.add_argument(
-        "--elites", type=_positive_int, default=None, help="E (default: 2 fine-tuning, 3)"
+    compare.add_argument("--output", type=Path, help="directory of the table and plots")
+    retrain = spec_command(
+        "retrain",
+        "retrain the best plan on the full train split and test it",
+        "Retrain the best plan on the whole train split (early stopping on val), test it "
+        "once per seed, save the weights and the plan as JSON.",
     )
-    demo.add_argument("--epochs", type=_positive_int, default=2, help="epochs per training run")
-    demo.add_argument("--image-size", type=_positive_int, default=64, help="digit image side")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the sampler and training")
-    demo.add_argument("--landscape-seed", type=int, default=0, help="seed of the landscape")
-    demo.add_argument("-q", "--quiet", action="store_true", help="print only the best plan")
+    retrain.add_argument("--output", type=Path, help="directory (default: the spec's)")
+    retrain.add_argument("--trial", type=int, help="retrain this trial's plan, not the best")
+    dashboard = sub.add_parser(
+        "dashboard",
+        help="browse a study in optuna-dashboard",
+        description="Start optuna-dashboard on the spec's storage, with its artifact store.",
+    )
+    dashboard.add_argument("spec", type=Path, help="study spec (TOML)")
+    dashboard.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (local only)")
+    dashboard.add_argument("--port", type=_positive_int, default=8080)
     return parser
 
 
-def _prepare_sqlite_dir(storage: str) -> None:
+def _spec(args: argparse.Namespace, **overrides: Any) -> Any:
+    from biotune_optuna.studies import load_spec
+
+    spec = load_spec(args.spec)
+    return spec.with_overrides(
+        sampler=getattr(args, "sampler", None),
+        seed=getattr(args, "seed", None),
+        name=getattr(args, "study_name", None),
+        **overrides,
+    )
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text, flush=True)
+
+
+def _display_storage(storage: str) -> str:
     prefix = "sqlite:///"
     if storage.startswith(prefix):
         path = Path(storage[len(prefix) :])
-        if not path.parent.exists():
-            raise UsageError(f"directory of the SQLite file does not exist: {path.parent}")
+        try:
+            return prefix + str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return storage
+    return storage
 
 
-def _finetune_objective(args: argparse.Namespace) -> tuple[Any, tuple[str, ...]]:
-    if args.image_size < 32:
-        raise UsageError(f"--image-size must be at least 32, got {args.image_size}")
-    from biotune_optuna.finetune import digits
-    from biotune_optuna.finetune import FineTuneObjective
-    from biotune_optuna.finetune import load_backbone
-    from biotune_optuna.finetune import TrainingProtocol
+# ------------------------------------------------------------------------------------------
+# run
 
-    data = digits(image_size=args.image_size, seed=0)
-    backbone = load_backbone(num_classes=data.num_classes)
-    protocol = TrainingProtocol(
-        max_epochs=args.epochs,
-        n_seeds=1,
-        batch_size=32,
-        image_size=args.image_size,
-        seed=args.seed,
+
+class _Progress:
+    """A trial bar and an epoch bar (tqdm, on a terminal), and one line per finished trial."""
+
+    def __init__(self, args: argparse.Namespace, total: int, max_epochs: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.args = args
+        self.tqdm = tqdm
+        self.disable = True if args.quiet else None  # None: bars only on a terminal
+        self.trials = tqdm(total=total, desc="trials", unit="trial", disable=self.disable)
+        self.max_epochs = max_epochs
+        self.epochs: Any = None
+
+    def on_epoch(self, trial: optuna.Trial, epoch: int, value: float) -> None:
+        if self.epochs is None:
+            self.epochs = self.tqdm(
+                total=self.max_epochs,
+                desc=f"trial {trial.number} epochs",
+                unit="epoch",
+                leave=False,
+                disable=self.disable,
+            )
+        self.epochs.update(1)
+        self.epochs.set_postfix(val=f"{value:.4f}")
+        if self.args.verbose:
+            self.tqdm.write(f"  trial {trial.number} epoch {epoch}: running mean {value:.4f}")
+
+    def on_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.epochs is not None:
+            self.epochs.close()
+            self.epochs = None
+        self.trials.update(1)
+        if self.args.quiet:
+            return
+        attrs = trial.user_attrs
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            value = f"value {trial.value:.4f}"
+        else:
+            value = trial.state.name.lower()
+        parts = [f"trial {trial.number:>3}"]
+        if "generation" in attrs:
+            parts.append(f"gen {attrs['generation']} {attrs.get('role', ''):<9}")
+        if "fold" in attrs:
+            parts.append(f"fold {attrs['fold']}")
+        parts.append(value)
+        if "trainable_fraction" in attrs:
+            parts.append(f"trainable {100 * attrs['trainable_fraction']:5.1f}%")
+        if "wall_time_s" in attrs:
+            parts.append(f"{attrs['wall_time_s']:6.1f} s")
+        self.tqdm.write("  ".join(parts))
+
+    def close(self) -> None:
+        if self.epochs is not None:
+            self.epochs.close()
+        self.trials.close()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from biotune_optuna.plan import plan_search_space
+    from biotune_optuna.studies import build_objective
+    from biotune_optuna.studies import DashboardUpdater
+    from biotune_optuna.studies import describe_objective
+    from biotune_optuna.studies import finished_trials
+    from biotune_optuna.studies import open_study
+    from biotune_optuna.studies import save_study_figures
+    from biotune_optuna.studies import save_study_note
+    from biotune_optuna.studies._session import FINISHED
+
+    spec = _spec(args, trials=args.trials, generations=args.generations)
+    objective = build_objective(spec)  # bad model or data fails here, before any write
+    study = open_study(
+        spec,
+        search_space=plan_search_space(objective.blocks),
+        objective_description=describe_objective(spec),
     )
-    objective = FineTuneObjective(
-        backbone, data, protocol, population_size=args.population, n_elites=args.elites
-    )
-    return objective, objective.blocks
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    finetune = args.objective == "finetune"
-    args.generations = args.generations or (2 if finetune else 10)
-    args.population = args.population or (6 if finetune else 10)
-    args.elites = args.elites or (2 if finetune else 3)
-    if args.elites >= args.population:
-        raise UsageError(f"--elites ({args.elites}) must be below --population")
-    name = args.study_name or ("biotune-lite0-digits" if finetune else "biotune-synthetic-demo")
-    _prepare_sqlite_dir(args.storage)
-    if finetune:
-        objective, blocks = _finetune_objective(args)
-        search_space = objective.search_space
-    else:
-        objective = SyntheticFineTuning(seed=args.landscape_seed)
-        blocks, search_space = objective.blocks, None
-    sampler = BioTuneSampler(
-        population_size=args.population,
-        n_elites=args.elites,
-        search_space=search_space,
-        seed=args.seed,
-    )
-    target = sampler.trial_budget(args.generations)
-    study = optuna.create_study(
-        storage=args.storage,
-        study_name=name,
-        sampler=sampler,
-        pruner=optuna.pruners.NopPruner(),  # the paper trains every plan to its end
-        direction="maximize",
-        load_if_exists=True,
-    )
-    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
-        raise UsageError(f"study `{name}` exists and is not maximising")
-    done = len(study.trials)
+    target = spec.budget
+    done = finished_trials(study)
     remaining = max(0, target - done)
-    if not args.quiet:
-        what = (
-            f"EfficientNet-Lite0 (ImageNet) -> digits at {args.image_size} px, "
-            f"{args.epochs} epochs per trial"
-            if finetune
-            else "the synthetic landscape"
-        )
-        print(
-            f"study `{name}` in {args.storage} ({what}): {done} trials stored, "
-            f"running {remaining} more to reach {target} ({args.generations} generations)"
-        )
-    callbacks = [] if args.quiet or not finetune else [_print_trial]
-    if remaining:
-        study.optimize(objective, n_trials=remaining, callbacks=callbacks)
+    _say(
+        args,
+        f"study `{spec.name}` in {_display_storage(spec.storage)}\n"
+        f"  {describe_objective(spec)}\n"
+        f"  sampler {spec.sampler}, seed {spec.seed}, budget {spec.describe_budget()}: "
+        f"{done} finished, running {remaining} more",
+    )
+    if done == 0:
+        save_study_note(study, spec)
+    progress = _Progress(args, remaining, spec.protocol.max_epochs)
+    if hasattr(objective, "on_epoch"):
+        objective.on_epoch = progress.on_epoch
+    callbacks = [
+        optuna.study.MaxTrialsCallback(target, states=FINISHED),
+        DashboardUpdater(spec),
+        progress.on_trial,
+    ]
+    try:
+        if remaining:
+            study.optimize(objective, n_trials=remaining, callbacks=callbacks)
+    finally:
+        progress.close()
+    save_study_figures(study)
+    save_study_note(study, spec)
     if not args.quiet:
         _print_generations(study)
-    if finetune:
-        _print_best_plan(study, blocks)
-    else:
-        _print_best(study, objective)
+    _print_best(study)
     return 0
 
 
-def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    attrs = trial.user_attrs
-    value = "failed" if trial.value is None else f"val macro acc {trial.value:.4f}"
-    print(
-        f"trial {trial.number:>3}  generation {attrs.get('generation', '?')}  "
-        f"{attrs.get('role', ''):<9} fold {attrs.get('fold', '?')}  {value}  "
-        f"trainable {100 * attrs.get('trainable_fraction', 0):5.1f}%  "
-        f"{attrs.get('wall_time_s', 0):6.1f} s",
-        flush=True,
-    )
-
-
 def _print_generations(study: optuna.Study) -> None:
-    rows: dict[int, list[optuna.trial.FrozenTrial]] = {}
+    rows: dict[int, list[float]] = {}
     for t in study.get_trials(deepcopy=False):
-        if "generation" in t.user_attrs:
-            rows.setdefault(int(t.user_attrs["generation"]), []).append(t)
+        if isinstance(t.user_attrs.get("generation"), int):
+            value = t.value if t.value is not None else float("nan")
+            rows.setdefault(t.user_attrs["generation"], []).append(value)
+    if not rows:
+        return
     print("\ngeneration  trials  best in generation  best so far")
     best_so_far = float("-inf")
     for g in sorted(rows):
-        values = [t.value for t in rows[g] if t.value is not None]
-        best = max(values) if values else float("nan")
-        best_so_far = max(best_so_far, best)
+        finite = [v for v in rows[g] if v == v]
+        best = max(finite) if finite else float("nan")
+        best_so_far = max(best_so_far, best) if finite else best_so_far
         print(f"{g:>10}  {len(rows[g]):>6}  {best:>18.4f}  {best_so_far:>11.4f}")
 
 
-def _print_best_plan(study: optuna.Study, blocks: Sequence[str]) -> None:
-    from biotune_optuna.plan import FineTunePlan
+def _print_best(study: optuna.Study) -> None:
+    from biotune_optuna.studies._report import best_plan_rows
+    from biotune_optuna.studies._report import markdown_table
 
-    best = study.best_trial
-    plan = FineTunePlan.from_params(best.params, blocks)
+    try:
+        best = study.best_trial
+    except ValueError:
+        print("no complete trial yet")
+        return
     attrs = best.user_attrs
-    print(
-        f"\nbest trial #{best.number}: validation macro accuracy {best.value:.4f} "
-        f"(fold {attrs.get('fold')}), {100 * attrs.get('trainable_fraction', 0):.1f}% of the "
-        f"parameters trained"
-    )
-    print(f"freeze threshold {plan.threshold:.3f}")
-    print(plan.describe())
+    line = f"\nbest trial #{best.number}: value {best.value:.4f}"
+    if "fold" in attrs:
+        line += f" (validation macro accuracy, fold {attrs['fold']})"
+    if "trainable_fraction" in attrs:
+        line += f", {100 * attrs['trainable_fraction']:.1f}% of the parameters trained"
+    print(line)
+    base_lr = float(study.user_attrs.get("base_lr", 1e-3))
+    rows = best_plan_rows(best, base_lr)
+    print(f"freeze threshold {best.params.get('freeze_threshold', float('nan')):.3f}")
+    print(markdown_table(["block", "importance", "plan", "lr multiplier", "lr"], rows))
 
 
-def _print_best(study: optuna.Study, objective: SyntheticFineTuning) -> None:
-    best = study.best_trial
-    print(
-        f"\nbest trial #{best.number}: accuracy {best.value:.4f} "
-        f"(landscape optimum {objective.best_possible():.4f})"
+# ------------------------------------------------------------------------------------------
+# status, best, compare
+
+
+def _status(args: argparse.Namespace) -> int:
+    from biotune_optuna.studies import load_study
+    from biotune_optuna.studies._report import status_summary
+
+    spec = _spec(args)
+    summary = status_summary(load_study(spec))
+    states = ", ".join(f"{n} {s.lower()}" for s, n in summary["states"].items()) or "none"
+    print(f"study `{summary['study']}` in {_display_storage(spec.storage)}")
+    print(f"  sampler     {summary['sampler']}")
+    print(f"  budget      {summary['budget'] or spec.describe_budget()}")
+    print(f"  trials      {summary['trials']} ({states})")
+    if summary["generation"] is not None:
+        print(f"  generation  {summary['generation']}")
+    if summary["best_value"] is not None:
+        print(f"  best        {summary['best_value']:.4f} (trial #{summary['best_trial']})")
+    else:
+        print("  best        none yet")
+    return 0
+
+
+def _best(args: argparse.Namespace) -> int:
+    from biotune_optuna.studies import load_study
+
+    _print_best(load_study(_spec(args)))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from biotune_optuna.studies import study_exists
+    from biotune_optuna.studies._report import compare_figures
+    from biotune_optuna.studies._report import compare_rows
+    from biotune_optuna.studies._report import markdown_table
+
+    spec = _spec(args)
+    base = spec.name
+    if args.study:
+        names = args.study
+        for name in names:
+            if not study_exists(spec.storage, name):
+                raise UsageError(f"no study `{name}` in {_display_storage(spec.storage)}")
+    else:
+        if not study_exists(spec.storage, base):
+            raise UsageError(f"no study `{base}` in {_display_storage(spec.storage)}")
+        names = [
+            s.study_name
+            for s in optuna.get_all_study_summaries(spec.storage, include_best_trial=False)
+            if s.study_name == base or s.study_name.startswith(f"{base}-")
+        ]
+    groups: dict[str, list[optuna.Study]] = {}
+    for name in sorted(names):
+        study = optuna.load_study(study_name=name, storage=spec.storage)
+        label = study.user_attrs.get("sampler", type(study.sampler).__name__)
+        groups.setdefault(label, []).append(study)
+    budgets = args.budgets or sorted({spec.budget // 4, spec.budget // 2, spec.budget} - {0})
+    header, rows = compare_rows(groups, budgets)
+    table = markdown_table(header, rows)
+    out = args.output or (spec.path.resolve().parent / "compare" / base)
+    paths = compare_figures(groups, out, base)
+    listing = ", ".join(f"{k}: {len(v)}" for k, v in groups.items())
+    (out / "compare.md").write_text(
+        f"# {base}: samplers compared\n\nStudies ({listing}) in "
+        f"`{_display_storage(spec.storage)}`.\n\n{table}\n"
     )
-    trained = set(selected_blocks(best.params))
-    print(f"freeze threshold {best.params[THRESHOLD_PARAM]:.3f}")
-    print("block     importance  plan")
-    for block in objective.blocks:
-        nu = best.params[importance_param(block)]
-        plan = (
-            f"fine-tune, lr x{learning_rate_multiplier(nu):.3g}" if block in trained else "frozen"
-        )
-        print(f"{block:<9} {nu:>10.3f}  {plan}")
+    print(table)
+    _say(args, f"\nwrote {out / 'compare.md'}, " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# retrain, dashboard
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from biotune_optuna.studies import build_objective
+    from biotune_optuna.studies import load_study
+    from biotune_optuna.studies._retrain import retrain_best_plan
+
+    spec = _spec(args)
+    study = load_study(spec)
+    trial = None
+    if args.trial is not None:
+        matches = [t for t in study.get_trials(deepcopy=False) if t.number == args.trial]
+        if not matches or matches[0].state != optuna.trial.TrialState.COMPLETE:
+            raise UsageError(f"study `{spec.name}` has no complete trial #{args.trial}")
+        trial = matches[0]
+    if spec.objective != "finetune":
+        raise UsageError("retrain needs a fine-tuning spec ([objective] kind = 'finetune')")
+    objective = build_objective(spec)
+    output = args.output or (spec.retrain_dir / spec.name)
+    _say(args, f"retraining the plan of study `{spec.name}` on the full train split ...")
+    results = retrain_best_plan(spec, study, objective, output, trial=trial)
+    if spec.artifacts is not None:
+        from optuna.artifacts import FileSystemArtifactStore
+        from optuna.artifacts import upload_artifact
+
+        spec.artifacts.mkdir(parents=True, exist_ok=True)
+        store = FileSystemArtifactStore(str(spec.artifacts))
+        for name in ("plan.json", "results.json"):
+            upload_artifact(
+                artifact_store=store, file_path=str(output / name), study_or_trial=study
+            )
+    per_seed = ", ".join(f"{a:.4f}" for a in results["test_macro_accuracy_per_seed"])
+    print(
+        f"trial #{results['trial']} retrained on {results['train_images']} images, "
+        f"{len(results['seeds'])} seeds: test macro accuracy "
+        f"{results['test_macro_accuracy_mean']:.4f} ± {results['test_macro_accuracy_std']:.4f} "
+        f"({per_seed})"
+    )
+    _say(args, f"wrote {output}/plan.json, results.json and {len(results['weights'])} weights")
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from biotune_optuna.studies import load_spec
+    from biotune_optuna.studies import serve_dashboard
+    from biotune_optuna.studies._session import sqlite_path
+
+    spec = load_spec(args.spec)
+    path = sqlite_path(spec.storage)
+    if path is not None and not path.is_file():
+        raise UsageError(f"no study storage at {path} yet; `biotune-optuna run {args.spec}` first")
+    url = f"http://{args.host}:{args.port}/dashboard/"
+    print(f"optuna-dashboard for {_display_storage(spec.storage)} at {url} (Ctrl-C to stop)")
+    serve_dashboard(spec.storage, host=args.host, port=args.port, artifacts=spec.artifacts)
+    return 0
+
+
+_COMMANDS = {
+    "run": _run,
+    "status": _status,
+    "best": _best,
+    "compare": _compare,
+    "retrain": _retrain,
+    "dashboard": _dashboard,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``biotune-optuna`` console script."""
+    from biotune_optuna.studies import SamplerMismatchError
+    from biotune_optuna.studies import SpecError
+
     parser = _build_parser()
     args = parser.parse_args(argv)  # exits with 2 on bad arguments
-    optuna.logging.set_verbosity(logging.WARNING)
+    verbose = getattr(args, "verbose", False)
+    optuna.logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
     try:
-        return _run_demo(args)
-    except (UsageError, ValueError) as exc:
+        return _COMMANDS[args.command](args)
+    except (UsageError, SpecError, SamplerMismatchError) as exc:
         print(f"biotune-optuna: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("biotune-optuna: interrupted; run the same command to resume", file=sys.stderr)
+        return 1
+    except Exception as exc:  # one line, exit 1; -v shows the traceback
+        if verbose:
+            raise
+        print(f"biotune-optuna: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
 

@@ -150,6 +150,12 @@ class FineTunePlan:
             count += 1
         return count
 
+    @property
+    def params(self) -> dict[str, float]:
+        """The genes as trial parameters: the inverse of :meth:`from_params`."""
+        genes = {importance_param(b): nu for b, nu in zip(self.blocks, self.importances)}
+        return {**genes, THRESHOLD_PARAM: self.threshold}
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly description (stored as trial user attrs, printed by the CLI)."""
         return {

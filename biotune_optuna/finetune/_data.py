@@ -86,6 +86,47 @@ class ClassificationData:
         """Number of classes."""
         return len(self.classes)
 
+    def limit(
+        self, *, max_train: int | None = None, max_val: int | None = None, seed: int = 0
+    ) -> ClassificationData:
+        """A stratified subset of at most ``max_train`` train and ``max_val`` val examples.
+
+        For quick runs (smoke tests, notebooks on a CPU); the test split is kept whole.
+        """
+        train, train_labels = _limit(self.train, self.train_labels, max_train, seed)
+        val, val_labels = _limit(self.val, self.val_labels, max_val, seed)
+        name = self.name
+        if len(train_labels) < len(self.train_labels) or len(val_labels) < len(self.val_labels):
+            name = f"{self.name} ({len(train_labels)} train, {len(val_labels)} val)"
+        return dataclasses.replace(
+            self,
+            train=train,
+            val=val,
+            train_labels=train_labels,
+            val_labels=val_labels,
+            name=name,
+        )
+
+
+def _limit(
+    dataset: Dataset, labels: np.ndarray, limit: int | None, seed: int
+) -> tuple[Dataset, np.ndarray]:
+    if limit is None or limit >= len(labels):
+        return dataset, labels
+    from sklearn.model_selection import train_test_split
+
+    n_classes = len(np.unique(labels))
+    if limit < n_classes:
+        raise ValueError(f"cannot keep {limit} examples of {n_classes} classes stratified")
+    keep, _ = train_test_split(
+        np.arange(len(labels)), train_size=limit, stratify=labels, random_state=seed
+    )
+    keep = np.sort(keep)
+    if isinstance(dataset, TensorImages):
+        index = torch.as_tensor(keep)
+        return TensorImages(dataset.images[index], dataset.labels[index]), labels[keep]
+    return Subset(dataset, keep.tolist()), labels[keep]
+
 
 def n_folds_for(train_fraction: float) -> int:
     """Number of folds, ``ceil(1 / train_fraction)`` (0.5 → 2; arXiv:2508.15367, §III)."""

@@ -37,6 +37,7 @@ from biotune_optuna.finetune._blocks import BlockLayout
 from biotune_optuna.finetune._cache import FeatureCache
 from biotune_optuna.finetune._data import TensorImages
 from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.protocol import TrainingProtocol
 
 
 __all__ = [
@@ -48,9 +49,6 @@ __all__ = [
     "macro_accuracy",
     "resolve_device",
 ]
-
-_OPTIMIZERS = ("adam", "adamw", "sgd")
-_AUGMENTATIONS = ("none", "flip", "crop_flip")
 
 
 def augment(images: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
@@ -68,90 +66,6 @@ def augment(images: torch.Tensor, kind: str, generator: torch.Generator) -> torc
         )
     flip = (torch.rand(n, generator=generator) < 0.5).to(images.device)
     return torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TrainingProtocol:
-    """How one plan is trained and scored. The defaults are the paper's (arXiv:2508.15367, §III).
-
-    Attributes:
-        base_lr: Base learning rate that the importance genes scale (paper: 1e-3).
-        optimizer: ``"adam"`` (paper), ``"adamw"`` or ``"sgd"`` (momentum 0.9).
-        weight_decay: Weight decay of the optimizer (paper: 0).
-        t_max: Period of the cosine learning-rate schedule, stepped once per epoch (paper: 100).
-        max_epochs: Epochs at most per run (paper: 30).
-        patience: Stop a run after this many epochs without a better validation accuracy
-            (paper: 3).
-        batch_size: Training batch size (paper: 96).
-        eval_batch_size: Batch size for validation and feature extraction.
-        image_size: Side of the square input images (paper: 224).
-        n_seeds: Training runs per evaluation, averaged (paper: 3).
-        seed: Seed of the first run; run ``i`` uses ``seed + i``.
-        train_fraction: Fraction of the train and val splits one generation sees; the splits are
-            cut into ``ceil(1 / train_fraction)`` stratified folds (paper: 0.5 → 2 folds).
-        always_train_head: Train the last block even when the plan freezes it (paper: off).
-        mask_only: Ablation of the authors' code: apply the mask, one learning rate for all.
-        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
-        amp: bf16 autocast on CUDA.
-        channels_last: channels_last memory format on CUDA.
-        num_workers: ``DataLoader`` workers for datasets not held in memory.
-        feature_cache_mb: Memory budget of the frozen-prefix feature cache (0 disables it).
-        augmentation: Training-time augmentation: ``"none"`` (paper), ``"flip"`` (random
-            horizontal flips) or ``"crop_flip"`` (random crops after 1/8 reflection padding, then
-            flips). With augmentation the frozen prefix sees new inputs each epoch, so nothing
-            is cached.
-    """
-
-    base_lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    t_max: int = 100
-    max_epochs: int = 30
-    patience: int = 3
-    batch_size: int = 96
-    eval_batch_size: int = 256
-    image_size: int = 224
-    n_seeds: int = 3
-    seed: int = 0
-    train_fraction: float = 0.5
-    always_train_head: bool = False
-    mask_only: bool = False
-    device: str = "auto"
-    amp: bool = True
-    channels_last: bool = True
-    num_workers: int = 0
-    feature_cache_mb: float = 2048.0
-    augmentation: str = "none"
-
-    def __post_init__(self) -> None:
-        positive_ints = ("t_max", "max_epochs", "patience", "batch_size", "eval_batch_size")
-        for name in (*positive_ints, "image_size", "n_seeds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"protocol.{name} must be an integer >= 1, got {value!r}")
-        if not self.base_lr > 0 or not math.isfinite(self.base_lr):
-            raise ValueError(f"protocol.base_lr must be > 0, got {self.base_lr!r}")
-        if self.optimizer not in _OPTIMIZERS:
-            raise ValueError(
-                f"protocol.optimizer must be one of {', '.join(_OPTIMIZERS)}, "
-                f"got {self.optimizer!r}"
-            )
-        if not 0 < self.train_fraction <= 1:
-            raise ValueError(
-                f"protocol.train_fraction must be in (0, 1], got {self.train_fraction}"
-            )
-        if self.augmentation not in _AUGMENTATIONS:
-            raise ValueError(
-                f"protocol.augmentation must be one of {', '.join(_AUGMENTATIONS)}, "
-                f"got {self.augmentation!r}"
-            )
-        if self.weight_decay < 0 or self.feature_cache_mb < 0 or self.num_workers < 0:
-            raise ValueError("protocol.weight_decay, feature_cache_mb, num_workers must be >= 0")
-
-    @property
-    def seeds(self) -> list[int]:
-        """The seeds of the ``n_seeds`` runs."""
-        return [self.seed + i for i in range(self.n_seeds)]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,7 @@ mean best validation macro accuracy (maximise).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,8 @@ from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
 from biotune_optuna.samplers import trial_budget
+from biotune_optuna.studies._dashboard import save_plan_note
+from biotune_optuna.studies._session import check_study_sampler
 
 
 __all__ = ["FineTuneObjective", "fold_of_generation"]
@@ -88,6 +91,13 @@ class FineTuneObjective:
         fold_seed: Seed of the stratified folds.
         cache: Feature cache; by default one of ``protocol.feature_cache_mb``, shared by the
             trials of this objective.
+        plan_notes: Write each trial's plan as its optuna-dashboard note when it starts.
+        on_epoch: Called as ``on_epoch(trial, epoch, value)`` after every epoch (progress bars).
+
+    Raises:
+        biotune_optuna.studies.SamplerMismatchError: At the first trial of a study that is
+            continued under another sampler than its own (e.g. ``optuna.load_study`` without
+            ``sampler=``, which attaches TPE to a BioTune study).
     """
 
     def __init__(
@@ -100,12 +110,17 @@ class FineTuneObjective:
         n_elites: int = 3,
         fold_seed: int = 0,
         cache: FeatureCache | None = None,
+        plan_notes: bool = True,
+        on_epoch: Callable[[optuna.trial.Trial, int, float], None] | None = None,
     ) -> None:
         self.backbone = backbone
         self.data = data
         self.protocol = protocol or TrainingProtocol()
         self.population_size = population_size
         self.n_elites = n_elites
+        self.plan_notes = plan_notes
+        self.on_epoch = on_epoch
+        self._checked_studies: set[int] = set()
         outputs = backbone.model.get_submodule(backbone.head[0]).out_features
         if outputs != data.num_classes:
             raise ValueError(
@@ -175,16 +190,25 @@ class FineTuneObjective:
         )
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
+        live = isinstance(trial, optuna.Trial)  # not a FixedTrial
+        if live and trial.study._study_id not in self._checked_studies:
+            check_study_sampler(trial.study)
+            self._checked_studies.add(trial.study._study_id)
         plan = suggest_plan(trial, self.blocks, base_lr=self.protocol.base_lr)
+        if self.plan_notes and live:
+            save_plan_note(trial, plan)
         fold = self.fold_of(trial)
         trial.set_user_attr("fold", fold)
         trial.set_user_attr("frozen_blocks", list(plan.frozen))
+        trial.set_user_attr("trained_blocks", len(plan.selected))
         trial.set_user_attr(
             "learning_rates", {b: lr for b, lr in plan.learning_rates.items() if lr > 0}
         )
 
         def report(epoch: int, value: float) -> None:
             trial.report(value, epoch)
+            if self.on_epoch is not None:
+                self.on_epoch(trial, epoch, value)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")
 
@@ -206,7 +230,7 @@ class FineTuneObjective:
             attrs["macro_accuracy_per_seed"] = [r.macro_accuracy for r in result.runs]
             attrs["feature_cache"] = result.feature_cache
         else:
-            attrs["epochs"] = 0
+            attrs["epochs"] = 0.0
             attrs["skipped"] = "the plan fine-tunes no block: worst fitness, not trained"
         for key, value in attrs.items():
             trial.set_user_attr(key, value)

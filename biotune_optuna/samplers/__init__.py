@@ -10,16 +10,24 @@ from biotune_optuna.samplers._genes import IMPORTANCE_PREFIX
 from biotune_optuna.samplers._genes import learning_rate_multiplier
 from biotune_optuna.samplers._genes import selected_blocks
 from biotune_optuna.samplers._genes import THRESHOLD_PARAM
+from biotune_optuna.samplers._registry import create_sampler
+from biotune_optuna.samplers._registry import sampler_name
+from biotune_optuna.samplers._registry import sampler_options
+from biotune_optuna.samplers._registry import SAMPLERS
 from biotune_optuna.samplers._sampler import BioTuneSampler
 
 
 __all__ = [
     "IMPORTANCE_PREFIX",
+    "SAMPLERS",
     "THRESHOLD_PARAM",
     "BioTuneSampler",
+    "create_sampler",
     "importance_param",
     "learning_rate_multiplier",
     "operators",
+    "sampler_name",
+    "sampler_options",
     "selected_blocks",
     "trial_budget",
 ]

@@ -1,0 +1,244 @@
+"""What a BioTune study shows in optuna-dashboard: notes, figures and the server.
+
+optuna-dashboard never shows system attrs, so everything a user should see is put where it
+looks: trial user attrs (the sampler writes generation/role/parents, the objective the plan
+and its costs), a markdown note per trial with its plan, a study note with the spec, the budget
+and the best plan so far, and plotly figures saved to the study (the freeze mask of every trial
+as a heat map; accuracy against the trainable fraction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import math
+from pathlib import Path
+from typing import Any
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.trial import TrialState
+
+from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.samplers import importance_param
+from biotune_optuna.samplers import learning_rate_multiplier
+from biotune_optuna.samplers import THRESHOLD_PARAM
+
+
+if TYPE_CHECKING:
+    from biotune_optuna.studies._spec import StudySpec
+
+__all__ = [
+    "FITNESS_COST_FIGURE",
+    "FREEZE_MASK_FIGURE",
+    "DashboardUpdater",
+    "blocks_of",
+    "plan_markdown",
+    "save_plan_note",
+    "save_study_figures",
+    "save_study_note",
+    "serve_dashboard",
+]
+
+FREEZE_MASK_FIGURE = "biotune-freeze-mask"
+FITNESS_COST_FIGURE = "biotune-accuracy-vs-trainable"
+
+
+def blocks_of(params: Sequence[str] | dict[str, Any]) -> list[str]:
+    """Block names from gene names ``importance:<block>``, in the order given."""
+    prefix = importance_param("")
+    return [p[len(prefix) :] for p in params if p.startswith(prefix)]
+
+
+def plan_markdown(params: dict[str, float], blocks: Sequence[str], base_lr: float = 1e-3) -> str:
+    """The plan encoded by ``params`` as a markdown table: block, importance, decision, lr."""
+    plan = FineTunePlan.from_params(params, blocks, base_lr=base_lr)
+    rows = [
+        f"Freeze threshold ε = {plan.threshold:.3f}; {len(plan.selected)} of {len(blocks)} "
+        "blocks fine-tuned.",
+        "",
+        "| block | importance ν | plan | learning rate |",
+        "|---|---:|---|---:|",
+    ]
+    for block, nu in zip(plan.blocks, plan.importances, strict=True):
+        if plan.learning_rates[block] > 0:
+            decision = f"fine-tune (×{learning_rate_multiplier(nu):.3g})"
+            lr = f"{plan.learning_rates[block]:.2e}"
+        else:
+            decision, lr = "**frozen**", "–"
+        rows.append(f"| {block} | {nu:.3f} | {decision} | {lr} |")
+    return "\n".join(rows)
+
+
+def save_plan_note(trial: optuna.Trial, plan: FineTunePlan) -> None:
+    """Write the trial's plan as its dashboard note (shown while it trains)."""
+    from optuna_dashboard import save_note
+
+    table = plan_markdown(plan.params, plan.blocks, plan.base_lr)
+    save_note(trial, f"## Plan of trial {trial.number}\n\n{table}\n")
+
+
+def _best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
+    """Write the study note: what the study is, its budget, progress and the best plan so far."""
+    from optuna_dashboard import save_note
+
+    trials = study.get_trials(deepcopy=False)
+    states = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
+    parts = [f"# {study.study_name}", ""]
+    attrs = study.user_attrs
+    if spec is not None and spec.description:
+        parts += [spec.description, ""]
+    facts = {
+        "sampler": attrs.get("sampler"),
+        "sampler options": attrs.get("sampler_options"),
+        "objective": attrs.get("objective"),
+        "budget": attrs.get("budget"),
+        "seed": attrs.get("seed"),
+    }
+    parts += [f"- **{k}**: `{v}`" for k, v in facts.items() if v not in (None, {}, "")]
+    parts.append(
+        "- **trials**: " + ", ".join(f"{n} {s}" for s, n in states.items() if n)
+        if trials
+        else "- **trials**: none yet"
+    )
+    generations = [t.user_attrs.get("generation") for t in trials]
+    generations = [g for g in generations if isinstance(g, int)]
+    if generations:
+        parts.append(f"- **generation**: {max(generations)}")
+    best = _best(study)
+    if best is not None:
+        blocks = blocks_of(best.params)
+        parts += [
+            "",
+            f"## Best plan so far: trial {best.number}, value {best.value:.4f}",
+            "",
+            plan_markdown(best.params, blocks, float(attrs.get("base_lr", 1e-3))),
+        ]
+    if spec is not None and spec.text:
+        parts += ["", f"## Spec `{spec.source}`", "", "```toml", spec.text.strip(), "```"]
+        if spec.overrides:
+            parts += ["", f"Overridden on the command line: `{dict(spec.overrides)}`"]
+    save_note(study, "\n".join(parts) + "\n")
+
+
+def save_study_figures(study: optuna.Study) -> None:
+    """Save the BioTune figures to the study (shown on its dashboard page).
+
+    - the freeze mask of every finished trial as a heat map: a cell is the block's
+      learning-rate multiplier (log10), blank where the block is frozen;
+    - validation accuracy against the fraction of trainable parameters, by generation.
+    """
+    from optuna_dashboard import save_plotly_graph_object
+    import plotly.graph_objects as go
+
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if THRESHOLD_PARAM in t.params
+    ]
+    if not trials:
+        return
+    blocks = blocks_of(trials[0].params)
+    z, text = [], []
+    for t in trials:
+        plan = FineTunePlan.from_params(t.params, blocks)
+        row = [
+            math.log10(learning_rate_multiplier(nu)) if plan.learning_rates[b] > 0 else None
+            for b, nu in zip(plan.blocks, plan.importances, strict=True)
+        ]
+        z.append(row)
+        text.append(
+            [
+                f"trial {t.number}, {b}: "
+                + ("frozen" if v is None else f"lr ×{10**v:.3g}")
+                + f"<br>value {t.value:.4f}"
+                for b, v in zip(blocks, row, strict=True)
+            ]
+        )
+    mask = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=blocks,
+            y=[t.number for t in trials],
+            text=text,
+            hoverinfo="text",
+            zmin=-1,
+            zmax=1,
+            colorscale="Viridis",
+            colorbar={"title": {"text": "log10 lr ×"}},
+        )
+    )
+    mask.update_layout(
+        title="Freeze mask per trial (blank: frozen; colour: learning-rate multiplier)",
+        xaxis_title="block",
+        yaxis_title="trial",
+        yaxis={"autorange": "reversed"},
+    )
+    save_plotly_graph_object(study, mask, graph_object_id=FREEZE_MASK_FIGURE)
+
+    with_cost = [t for t in trials if "trainable_fraction" in t.user_attrs]
+    if not with_cost:
+        return
+    generation = [t.user_attrs.get("generation", 0) for t in with_cost]
+    scatter = go.Figure(
+        go.Scatter(
+            x=[100 * t.user_attrs["trainable_fraction"] for t in with_cost],
+            y=[t.value for t in with_cost],
+            mode="markers",
+            marker={
+                "color": generation,
+                "colorscale": "Plasma",
+                "colorbar": {"title": {"text": "generation"}},
+                "size": 9,
+            },
+            text=[f"trial {t.number}" for t in with_cost],
+        )
+    )
+    scatter.update_layout(
+        title="Validation accuracy vs trainable parameters",
+        xaxis_title="trainable parameters (%)",
+        yaxis_title="objective value",
+    )
+    save_plotly_graph_object(study, scatter, graph_object_id=FITNESS_COST_FIGURE)
+
+
+class DashboardUpdater:
+    """Optuna callback: refresh the study's figures, and its note when the best plan changes.
+
+    Args:
+        spec: The study's spec, shown in the note.
+    """
+
+    def __init__(self, spec: StudySpec | None = None) -> None:
+        self.spec = spec
+        self._best_number: int | None = None
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state != TrialState.COMPLETE:
+            return
+        save_study_figures(study)
+        best = _best(study)
+        if best is not None and best.number != self._best_number:
+            self._best_number = best.number
+            save_study_note(study, self.spec)
+
+
+def serve_dashboard(
+    storage: str, *, host: str = "127.0.0.1", port: int = 8080, artifacts: Path | None = None
+) -> None:
+    """Run optuna-dashboard on ``storage`` (blocking), with the study's artifact store."""
+    from optuna_dashboard import run_server
+
+    store = None
+    if artifacts is not None:
+        from optuna.artifacts import FileSystemArtifactStore
+
+        artifacts.mkdir(parents=True, exist_ok=True)
+        store = FileSystemArtifactStore(str(artifacts))
+    run_server(optuna.storages.get_storage(storage), host=host, port=port, artifact_store=store)

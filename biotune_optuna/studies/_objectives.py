@@ -1,0 +1,98 @@
+"""Build a spec's objective: the fine-tuning objective (torch) or the synthetic landscape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.synthetic import SyntheticFineTuning
+
+
+__all__ = ["build_objective", "describe_objective", "load_data"]
+
+
+def describe_objective(spec: StudySpec) -> str:
+    """The objective in a few words, e.g. ``efficientnet_lite0 -> digits @ 64 px, 2 epochs``."""
+    if spec.objective == "synthetic":
+        options = spec.objective_options
+        return (
+            f"synthetic landscape ({options.get('n_blocks', 6)} blocks, "
+            f"seed {options.get('seed', 0)})"
+        )
+    p = spec.protocol
+    limits = ", ".join(
+        f"{k.removeprefix('max_').replace('_images', '')} ≤ {v}"
+        for k, v in spec.data.items()
+        if k.startswith("max_")
+    )
+    return (
+        f"{spec.model['source']} -> {spec.data['source']}"
+        + (f" ({limits})" if limits else "")
+        + f" @ {p.image_size} px, ≤ {p.max_epochs} epochs × {p.n_seeds} seeds"
+    )
+
+
+def load_data(spec: StudySpec) -> Any:
+    """The spec's :class:`~biotune_optuna.finetune.ClassificationData` (never downloads unless
+    ``[data] download = true``).
+
+    Raises:
+        SpecError: If the data cannot be loaded; names the ``[data]`` key at fault.
+    """
+    from biotune_optuna.finetune import digits
+    from biotune_optuna.finetune import image_folder
+    from biotune_optuna.finetune import torchvision_dataset
+
+    data = spec.data
+    common = {k: data[k] for k in ("val_fraction", "test_fraction", "seed") if k in data}
+    source = data["source"]
+    size = spec.protocol.image_size
+    try:
+        if source == "digits":
+            loaded = digits(image_size=size, **common)
+        elif source == "folder":
+            loaded = image_folder(data["root"], image_size=size, **common)
+        else:
+            loaded = torchvision_dataset(
+                source.split(":", 1)[1],
+                root=data["root"],
+                image_size=size,
+                download=data.get("download", False),
+                **common,
+            )
+        return loaded.limit(
+            max_train=data.get("max_train_images"),
+            max_val=data.get("max_val_images"),
+            seed=data.get("seed", 0),
+        )
+    except (ValueError, KeyError, OSError, RuntimeError, AttributeError) as exc:
+        raise SpecError(f"{spec.source}: [data] source: {source!r}: {exc}") from None
+
+
+def build_objective(spec: StudySpec) -> Any:
+    """The spec's objective, ready for ``study.optimize``.
+
+    Returns:
+        A :class:`~biotune_optuna.finetune.FineTuneObjective` (``kind = "finetune"``) or a
+        :class:`~biotune_optuna.synthetic.SyntheticFineTuning`. Both have ``blocks``.
+
+    Raises:
+        SpecError: If the model or the data cannot be loaded.
+    """
+    if spec.objective == "synthetic":
+        return SyntheticFineTuning(**spec.objective_options)
+    from biotune_optuna.finetune import FineTuneObjective
+    from biotune_optuna.finetune import load_backbone
+
+    data = load_data(spec)
+    model = dict(spec.model)
+    source = model.pop("source")
+    try:
+        backbone = load_backbone(source, num_classes=data.num_classes, **model)
+    except (ValueError, KeyError, OSError, RuntimeError, AttributeError, ImportError) as exc:
+        raise SpecError(f"{spec.source}: [model] source: {source!r}: {exc}") from None
+    population_size, n_elites = spec.schedule
+    return FineTuneObjective(
+        backbone, data, spec.protocol, population_size=population_size, n_elites=n_elites
+    )

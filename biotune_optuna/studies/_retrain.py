@@ -1,0 +1,108 @@
+"""Retrain a study's best plan on the whole train split and test it once per seed (torch).
+
+The search scores plans on one fold of the data (arXiv:2508.15367, §III). The final model is
+trained with the best plan on the full train split, with early stopping on the full val split,
+and the test split is used once per seed: the paper's reported number, mean ± std of the macro
+accuracy over the protocol's seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
+
+
+__all__ = ["retrain_best_plan"]
+
+
+def retrain_best_plan(
+    spec: StudySpec,
+    study: optuna.Study,
+    objective: Any,
+    output: Path,
+    *,
+    trial: optuna.trial.FrozenTrial | None = None,
+) -> dict[str, Any]:
+    """Retrain the best (or the given) trial's plan; save weights, plan and results.
+
+    Args:
+        spec: The study's spec (protocol and data).
+        study: The study.
+        objective: The spec's :class:`~biotune_optuna.finetune.FineTuneObjective`.
+        output: Directory for ``plan.json``, ``results.json`` and ``model_seed<k>.pt``.
+        trial: The trial whose plan to retrain (default: the best).
+
+    Returns:
+        The results, as written to ``results.json``.
+    """
+    import torch
+
+    from biotune_optuna.finetune import DataSplit
+    from biotune_optuna.finetune import evaluate_plan
+
+    if spec.objective != "finetune":
+        raise SpecError(f"{spec.source}: retrain needs a fine-tuning objective")
+    data = objective.data
+    if data.test is None:
+        raise SpecError(
+            f"{spec.source}: [data] test_fraction: the data has no test split to report on"
+        )
+    if trial is None:
+        try:
+            trial = study.best_trial
+        except ValueError:
+            raise SpecError(f"study `{study.study_name}` has no complete trial yet") from None
+    plan = FineTunePlan.from_params(trial.params, objective.blocks, base_lr=spec.protocol.base_lr)
+
+    def whole(dataset: Any, labels: np.ndarray, part: str) -> DataSplit:
+        return DataSplit(dataset, np.arange(len(labels)), labels, (id(data), part, "all"))
+
+    result = evaluate_plan(
+        objective.backbone,
+        plan,
+        whole(data.train, data.train_labels, "train"),
+        whole(data.val, data.val_labels, "val"),
+        spec.protocol,
+        num_classes=data.num_classes,
+        test=whole(data.test, data.test_labels, "test"),
+        cache=objective.cache,
+        keep_models=True,
+    )
+    output.mkdir(parents=True, exist_ok=True)
+    weights = []
+    for run, model in zip(result.runs, result.models, strict=True):
+        path = output / f"model_seed{run.seed}.pt"
+        torch.save(model.state_dict(), path)
+        weights.append(path.name)
+    test = [run.test_macro_accuracy for run in result.runs]
+    results = {
+        "study": study.study_name,
+        "trial": trial.number,
+        "search_value": trial.value,
+        "model": spec.model.get("source"),
+        "data": data.name,
+        "train_images": len(data.train_labels),
+        "val_images": len(data.val_labels),
+        "test_images": len(data.test_labels),
+        "seeds": [run.seed for run in result.runs],
+        "test_macro_accuracy_per_seed": test,
+        "test_macro_accuracy_mean": float(np.mean(test)) if test else 0.0,
+        "test_macro_accuracy_std": float(np.std(test)) if test else 0.0,
+        "test_top1_accuracy_per_seed": [run.test_top1_accuracy for run in result.runs],
+        "val_macro_accuracy_per_seed": [run.macro_accuracy for run in result.runs],
+        "epochs_per_seed": result.epochs,
+        "trainable_fraction": result.trainable_fraction,
+        "seconds": result.seconds,
+        "weights": weights,
+    }
+    (output / "plan.json").write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
+    (output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results

@@ -1,0 +1,204 @@
+"""Create, resume and check studies from specs (imports without torch).
+
+Resuming a study means: the same study name in the same storage, with the same sampler and the
+same sampler settings. A spec that asks for anything else is refused before anything is written
+(:func:`open_study`), and an objective run under another sampler than the study's own, the
+usual accident being ``optuna.load_study(...)`` without ``sampler=``, which falls back to TPE,
+stops at its first trial (:func:`check_study_sampler`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from biotune_optuna.samplers import create_sampler
+from biotune_optuna.samplers import sampler_name
+from biotune_optuna.samplers._keys import SETTINGS_KEY
+from biotune_optuna.studies._pruners import create_pruner
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
+
+
+__all__ = [
+    "FINISHED",
+    "SamplerMismatchError",
+    "check_study_sampler",
+    "finished_trials",
+    "load_study",
+    "open_study",
+    "sqlite_path",
+    "study_exists",
+]
+
+#: Trial states that count towards a budget: a FAILED trial is run again.
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: Study user attrs that identify how a study samples; a resume must match them.
+_IDENTITY = ("sampler", "sampler_options", "seed", "schedule", "objective_kind")
+
+
+class SamplerMismatchError(RuntimeError):
+    """A study is being continued with another sampler than the one it was run with."""
+
+
+def sqlite_path(storage: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (``None`` for other storages or in-memory SQLite)."""
+    prefix = "sqlite:///"
+    if not storage.startswith(prefix):
+        return None
+    target = storage[len(prefix) :].split("?", 1)[0]
+    if not target or target == ":memory:" or target.startswith("file:"):
+        return None
+    return Path(target)
+
+
+def _check_location(storage: str) -> None:
+    path = sqlite_path(storage)
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise SpecError(f"directory of the SQLite file does not exist: {path.parent}")
+    if path.exists() and not path.is_file():
+        raise SpecError(f"{path} is not a file, so it cannot hold an SQLite study")
+
+
+def study_exists(storage: str, name: str) -> bool:
+    """Whether the storage holds study ``name``; never creates an SQLite file to find out."""
+    path = sqlite_path(storage)
+    if path is not None and not path.exists():
+        return False
+    try:
+        backend = optuna.storages.get_storage(storage)
+    except Exception as exc:
+        raise SpecError(f"cannot open storage {storage}: {exc}") from None
+    try:
+        backend.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _identity(spec: StudySpec) -> dict[str, Any]:
+    return {
+        "sampler": spec.sampler,
+        "sampler_options": dict(spec.sampler_options),
+        "seed": spec.seed,
+        "schedule": list(spec.schedule),
+        "objective_kind": spec.objective,
+    }
+
+
+def _differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{key} {stored[key]!r} (stored) vs {wanted[key]!r} (asked)"
+        for key in _IDENTITY
+        if key in stored and stored[key] != wanted[key]
+    ]
+
+
+def load_study(spec: StudySpec) -> optuna.Study:
+    """Load the spec's existing study (for reading: status, best, compare, retrain).
+
+    Raises:
+        SpecError: If the storage does not hold the study.
+    """
+    _check_location(spec.storage)
+    if not study_exists(spec.storage, spec.name):
+        raise SpecError(
+            f"no study `{spec.name}` in {spec.storage}; `biotune-optuna run` creates it"
+        )
+    return optuna.load_study(study_name=spec.name, storage=spec.storage)
+
+
+def open_study(
+    spec: StudySpec,
+    *,
+    search_space: dict[str, optuna.distributions.BaseDistribution] | None = None,
+    objective_description: str = "",
+) -> optuna.Study:
+    """Create the spec's study, or resume it with the same sampler and settings.
+
+    Args:
+        spec: The study spec.
+        search_space: The objective's genes (BioTune samples them jointly from trial 0).
+        objective_description: What the objective trains, stored on a new study.
+
+    Returns:
+        The study, with the spec's sampler and pruner attached.
+
+    Raises:
+        SpecError: If the storage cannot hold the study, or the study exists and was run with
+            another sampler or other sampler settings (nothing is written then).
+    """
+    _check_location(spec.storage)
+    wanted = _identity(spec)
+    if study_exists(spec.storage, spec.name):
+        existing = optuna.load_study(study_name=spec.name, storage=spec.storage)
+        differences = _differences(existing.user_attrs, wanted)
+        stored_sampler = existing.user_attrs.get("sampler") or _biotune_if_recorded(existing)
+        if stored_sampler is not None and stored_sampler != spec.sampler and not differences:
+            differences = [f"sampler {stored_sampler!r} (stored) vs {spec.sampler!r} (asked)"]
+        if differences:
+            raise SpecError(
+                f"study `{spec.name}` exists in {spec.storage} with other settings: "
+                f"{'; '.join(differences)}. Resume it with the same settings, or give the "
+                "study another name"
+            )
+        if existing.direction != optuna.study.StudyDirection.MAXIMIZE:
+            raise SpecError(f"study `{spec.name}` exists and is not maximising")
+    sampler = create_sampler(
+        spec.sampler, seed=spec.seed, search_space=search_space, options=spec.sampler_options
+    )
+    study = optuna.create_study(
+        storage=spec.storage,
+        study_name=spec.name,
+        sampler=sampler,
+        pruner=create_pruner(spec.pruner, spec.pruner_options),
+        direction="maximize",
+        load_if_exists=True,
+    )
+    if "sampler" not in study.user_attrs:
+        for key, value in wanted.items():
+            study.set_user_attr(key, value)
+        study.set_user_attr("budget", spec.describe_budget())
+        study.set_user_attr("base_lr", spec.protocol.base_lr)
+        if objective_description:
+            study.set_user_attr("objective", objective_description)
+        if spec.path is not None:
+            study.set_user_attr("spec_file", str(spec.path))
+    return study
+
+
+def _biotune_if_recorded(study: optuna.Study) -> str | None:
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    return "biotune" if SETTINGS_KEY in attrs else None
+
+
+def check_study_sampler(study: optuna.Study) -> None:
+    """Refuse to continue a study under another sampler than the one it was run with.
+
+    A study created from a spec records its sampler's name; a study that BioTune has sampled
+    carries BioTune's settings. ``optuna.load_study`` without ``sampler=`` attaches a TPE
+    sampler, which would silently turn a BioTune study into a TPE one.
+
+    Raises:
+        SamplerMismatchError: If the study's recorded sampler is not the one attached.
+    """
+    recorded = study.user_attrs.get("sampler") or _biotune_if_recorded(study)
+    current = sampler_name(study.sampler)
+    if recorded is not None and current != recorded:
+        raise SamplerMismatchError(
+            f"study `{study.study_name}` was run with the {recorded!r} sampler but is being "
+            f"continued with {type(study.sampler).__name__}; `optuna.load_study` without "
+            "`sampler=` falls back to TPE. Pass the study's own sampler, with its settings, "
+            "to `optuna.create_study(..., load_if_exists=True)`."
+        )
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that count towards the budget (COMPLETE or PRUNED)."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))

@@ -1,0 +1,461 @@
+"""Study specs: a TOML file that says everything a study needs (imports without torch).
+
+A spec names the study and its storage, the sampler and its options, the pruner, the objective
+(a pretrained backbone, a dataset and the training protocol of arXiv:2508.15367, or the cheap
+synthetic landscape), the budget and the seed. Specs are data, never executed: custom code
+enters only through an explicit ``"<module>:<factory>"`` model source.
+
+Relative paths in a spec (the SQLite file, data roots, the artifact and retrain directories, a
+state dict) are relative to the spec file's directory, so a spec works from any working
+directory. Every problem is reported as ``<file>: [<section>] <key>: <problem>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import dataclasses
+from pathlib import Path
+import sys
+from typing import Any
+
+from biotune_optuna.protocol import TrainingProtocol
+from biotune_optuna.samplers import create_sampler
+from biotune_optuna.samplers import SAMPLERS
+from biotune_optuna.samplers import trial_budget
+from biotune_optuna.samplers._registry import check_option
+from biotune_optuna.samplers._registry import type_problem
+from biotune_optuna.studies._pruners import check_pruner_option
+from biotune_optuna.studies._pruners import create_pruner
+from biotune_optuna.studies._pruners import PRUNERS
+
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["SpecError", "StudySpec", "load_spec", "parse_spec"]
+
+OBJECTIVES = ("finetune", "synthetic")
+DATA_SOURCES = ("digits", "torchvision:<Name>", "folder")
+#: BioTune's paper preset; the fold schedule and generation budgets of other samplers use it
+#: unless the spec's BioTune sampler or ``[budget]`` says otherwise.
+DEFAULT_SCHEDULE = (10, 3)
+
+
+class SpecError(ValueError):
+    """A study spec that cannot be used; the message names the file, the section and the key."""
+
+
+_SECTIONS: dict[str, dict[str, Any]] = {
+    "study": {"name": str, "storage": str, "seed": int, "artifacts": str, "description": str},
+    "sampler": {"name": str},  # plus the sampler's options
+    "pruner": {"name": str},  # plus the pruner's options
+    "budget": {"trials": int, "generations": int, "population_size": int, "n_elites": int},
+    "objective": {"kind": str, "n_blocks": int, "seed": int},
+    "model": {
+        "source": str,
+        "weights": (str, bool),
+        "blocks": dict,
+        "head": str,
+        "state_dict": str,
+        "mean": list,
+        "std": list,
+    },
+    "data": {
+        "source": str,
+        "root": str,
+        "download": bool,
+        "val_fraction": float,
+        "test_fraction": float,
+        "seed": int,
+        "max_train_images": int,
+        "max_val_images": int,
+    },
+    "protocol": {f.name: type(f.default) for f in dataclasses.fields(TrainingProtocol)},
+    "retrain": {"output": str},
+}
+_OPEN_SECTIONS = {"sampler", "pruner"}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StudySpec:
+    """A validated study spec. Build it with :func:`load_spec` or :func:`parse_spec`.
+
+    Attributes:
+        name: The study's name in the storage.
+        storage: Optuna storage URL (relative SQLite paths already resolved).
+        sampler: Registry name of the sampler (see :data:`biotune_optuna.samplers.SAMPLERS`).
+        sampler_options: Options of the sampler's constructor.
+        pruner: Registry name of the pruner (``"none"``: the paper trains every plan fully).
+        pruner_options: Options of the pruner's constructor.
+        seed: Seed of the sampler and of training.
+        trials: Budget in trials (finished trials the study should hold), if given so.
+        generations: Budget in BioTune generations after the initial population, if given so.
+        schedule: ``(N, E)`` of the BioTune schedule that converts generations to trials and
+            places every sampler's trials on the same data folds.
+        objective: ``"finetune"`` or ``"synthetic"``.
+        objective_options: Options of the synthetic landscape (``n_blocks``, ``seed``).
+        model: The ``[model]`` table (for ``finetune``).
+        data: The ``[data]`` table (for ``finetune``).
+        protocol: The training protocol.
+        artifacts: Directory of the study's artifact store.
+        retrain_dir: Where ``retrain`` writes weights, the plan and the results.
+        description: Free text shown in the study note.
+        path: The spec file, if it came from one.
+        text: The spec's TOML text (shown in the study note).
+        overrides: Command-line overrides applied on top of the file, for the record.
+    """
+
+    name: str
+    storage: str
+    sampler: str = "biotune"
+    sampler_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    pruner: str = "none"
+    pruner_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    seed: int = 0
+    trials: int | None = None
+    generations: int | None = None
+    schedule: tuple[int, int] = DEFAULT_SCHEDULE
+    objective: str = "finetune"
+    objective_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    model: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    protocol: TrainingProtocol = dataclasses.field(default_factory=TrainingProtocol)
+    artifacts: Path | None = None
+    retrain_dir: Path | None = None
+    description: str = ""
+    path: Path | None = None
+    text: str = ""
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """The spec file's name for messages."""
+        return str(self.path) if self.path is not None else "<spec>"
+
+    @property
+    def budget(self) -> int:
+        """The budget in trials: given, or converted from generations with :attr:`schedule`."""
+        if self.trials is not None:
+            return self.trials
+        population_size, n_elites = self.schedule
+        return trial_budget(
+            self.generations or 0, population_size=population_size, n_elites=n_elites
+        )
+
+    def describe_budget(self) -> str:
+        """The budget in words."""
+        if self.trials is not None:
+            return f"{self.trials} trials"
+        n, e = self.schedule
+        return f"{self.generations} generations = {self.budget} trials (N={n}, E={e})"
+
+    def with_overrides(
+        self,
+        *,
+        sampler: str | None = None,
+        seed: int | None = None,
+        trials: int | None = None,
+        generations: int | None = None,
+        name: str | None = None,
+    ) -> StudySpec:
+        """This spec with command-line overrides; a different sampler or seed is another study.
+
+        With ``sampler`` other than the spec's, the study is named ``<name>-<sampler>`` and the
+        sampler runs with its defaults (the spec's options are for the spec's sampler); with
+        ``seed`` other than the spec's, ``-seed<k>`` is appended. ``name`` overrides both.
+        The BioTune schedule (folds, generation budgets) stays the spec's, so the studies
+        compare on equal terms.
+        """
+        if trials is not None and generations is not None:
+            raise SpecError("give --trials or --generations, not both")
+        changes: dict[str, Any] = {}
+        study_name = self.name
+        if sampler is not None and sampler != self.sampler:
+            if sampler not in SAMPLERS:
+                raise SpecError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
+            changes.update(sampler=sampler, sampler_options={})
+            study_name += f"-{sampler}"
+        if seed is not None and seed != self.seed:
+            changes["seed"] = seed
+            changes["protocol"] = dataclasses.replace(self.protocol, seed=seed)
+            study_name += f"-seed{seed}"
+        if trials is not None:
+            changes.update(trials=trials, generations=None)
+        if generations is not None:
+            changes.update(trials=None, generations=generations)
+        for key, value in (("trials", trials), ("generations", generations)):
+            if value is not None and value < 1:
+                raise SpecError(f"--{key} must be >= 1, got {value}")
+        changes["name"] = name or study_name
+        record = {
+            k: v
+            for k, v in {
+                "sampler": sampler,
+                "seed": seed,
+                "trials": trials,
+                "generations": generations,
+                "study_name": name,
+            }.items()
+            if v is not None
+        }
+        changes["overrides"] = {**self.overrides, **record}
+        return dataclasses.replace(self, **changes)
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a study spec file.
+
+    Raises:
+        SpecError: One line naming the file, the section and the key at fault.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such spec file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    return parse_spec(table, path=path, text=text)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _resolve_storage(base: Path, url: str) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        target = url[len(prefix) :]
+        if target and target != ":memory:" and not target.startswith("file:"):
+            return prefix + str(_resolve(base, target))
+    return url
+
+
+def parse_spec(
+    table: Mapping[str, Any], *, path: str | Path | None = None, text: str = ""
+) -> StudySpec:
+    """Validate a spec given as a mapping (what ``tomllib`` returns).
+
+    Args:
+        table: The spec's sections.
+        path: The file it came from (for messages and relative paths).
+        text: Its source text, kept for the study note.
+
+    Raises:
+        SpecError: One line naming the file, the section and the key at fault.
+    """
+    where = str(path) if path is not None else "<spec>"
+    base = Path(path).resolve().parent if path is not None else Path.cwd()
+
+    def fail(section: str, key: str | None, problem: str) -> SpecError:
+        place = f"[{section}] {key}" if key else f"[{section}]"
+        return SpecError(f"{where}: {place}: {problem}")
+
+    for section, content in table.items():
+        if section not in _SECTIONS:
+            raise SpecError(
+                f"{where}: unknown section [{section}]; sections are {', '.join(_SECTIONS)}"
+            )
+        if not isinstance(content, Mapping):
+            raise fail(section, None, "must be a table")
+        if section in _OPEN_SECTIONS:
+            continue
+        for key, value in content.items():
+            if key not in _SECTIONS[section]:
+                raise fail(section, key, f"unknown key; keys are {', '.join(_SECTIONS[section])}")
+            kinds = _SECTIONS[section][key]
+            kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+            problems = [type_problem(value, kind) for kind in kinds]
+            if all(problems):
+                raise fail(section, key, problems[0] or "")
+
+    study = dict(table.get("study", {}))
+    for key in ("name", "storage"):
+        if not study.get(key, "").strip():
+            raise fail("study", key, "required, a non-empty string")
+    seed = study.get("seed", 0)
+    if seed < 0:
+        raise fail("study", "seed", f"must be >= 0, got {seed}")
+
+    sampler_table = dict(table.get("sampler", {}))
+    sampler = sampler_table.pop("name", "biotune")
+    if sampler not in SAMPLERS:
+        raise fail(
+            "sampler", "name", f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}"
+        )
+    for key, value in sampler_table.items():
+        problem = check_option(sampler, key, value)
+        if problem:
+            raise fail("sampler", key, problem)
+
+    budget = dict(table.get("budget", {}))
+    if sampler == "biotune":
+        for key in ("population_size", "n_elites"):
+            if key in budget and budget[key] != sampler_table.get(key, budget[key]):
+                raise fail("budget", key, f"differs from [sampler] {key}; give it once")
+            budget.setdefault(key, sampler_table.get(key))
+    population_size = budget.get("population_size") or DEFAULT_SCHEDULE[0]
+    n_elites = budget.get("n_elites")
+    n_elites = DEFAULT_SCHEDULE[1] if n_elites is None else n_elites
+    section = (
+        "sampler" if sampler == "biotune" and "population_size" in sampler_table else "budget"
+    )
+    if population_size < 2:
+        raise fail(section, "population_size", f"must be >= 2, got {population_size}")
+    section = "sampler" if sampler == "biotune" and "n_elites" in sampler_table else "budget"
+    if not 0 <= n_elites < population_size:
+        raise fail(
+            section,
+            "n_elites",
+            f"must be >= 0 and below population_size ({population_size}), got {n_elites}",
+        )
+    if ("trials" in budget) == ("generations" in budget):
+        raise fail("budget", None, "give exactly one of `trials` and `generations`")
+    for key in ("trials", "generations"):
+        if key in budget and budget[key] < 1:
+            raise fail("budget", key, f"must be >= 1, got {budget[key]}")
+
+    try:
+        create_sampler(sampler, seed=seed, options=sampler_table)
+    except ValueError as exc:
+        raise fail("sampler", _named_key(exc, sampler_table), str(exc)) from None
+
+    pruner_table = dict(table.get("pruner", {}))
+    pruner = pruner_table.pop("name", "none")
+    if pruner not in PRUNERS:
+        raise fail(
+            "pruner", "name", f"unknown pruner {pruner!r}; choose from {', '.join(PRUNERS)}"
+        )
+    for key, value in pruner_table.items():
+        problem = check_pruner_option(pruner, key, value)
+        if problem:
+            raise fail("pruner", key, problem)
+    try:
+        create_pruner(pruner, pruner_table)
+    except ValueError as exc:
+        raise fail("pruner", _named_key(exc, pruner_table), str(exc)) from None
+
+    objective_table = dict(table.get("objective", {}))
+    objective = objective_table.pop("kind", "finetune")
+    if objective not in OBJECTIVES:
+        raise fail(
+            "objective", "kind", f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}"
+        )
+    if objective == "finetune" and objective_table:
+        key = next(iter(objective_table))
+        raise fail("objective", key, "only for kind = 'synthetic'")
+    if objective_table.get("n_blocks", 2) < 2:
+        raise fail("objective", "n_blocks", f"must be >= 2, got {objective_table['n_blocks']}")
+
+    model = dict(table.get("model", {}))
+    data = dict(table.get("data", {}))
+    if objective == "synthetic":
+        for section_name, content in (("model", model), ("data", data)):
+            if content:
+                raise fail(section_name, None, "not used by the synthetic objective; remove it")
+    else:
+        model, data = _check_model(model, base, fail), _check_data(data, base, fail)
+
+    protocol_table = dict(table.get("protocol", {}))
+    protocol_table.setdefault("seed", seed)
+    try:
+        protocol = TrainingProtocol(**protocol_table)
+    except ValueError as exc:
+        key = next((k for k in protocol_table if f"protocol.{k}" in str(exc)), None)
+        problem = str(exc).replace(f"protocol.{key} ", "") if key else str(exc)
+        raise fail("protocol", key, problem) from None
+
+    retrain = table.get("retrain", {})
+    artifacts = study.get("artifacts")
+    return StudySpec(
+        name=study["name"].strip(),
+        storage=_resolve_storage(base, study["storage"].strip()),
+        sampler=sampler,
+        sampler_options=sampler_table,
+        pruner=pruner,
+        pruner_options=pruner_table,
+        seed=seed,
+        trials=budget.get("trials"),
+        generations=budget.get("generations"),
+        schedule=(population_size, n_elites),
+        objective=objective,
+        objective_options=objective_table,
+        model=model,
+        data=data,
+        protocol=protocol,
+        artifacts=_resolve(base, artifacts) if artifacts else None,
+        retrain_dir=_resolve(base, retrain.get("output", "retrained")),
+        description=study.get("description", ""),
+        path=Path(path) if path is not None else None,
+        text=text,
+    )
+
+
+def _named_key(error: Exception, options: Mapping[str, Any]) -> str | None:
+    """The option an error message names, if any (constructors name their argument)."""
+    return next((key for key in options if key in str(error)), None)
+
+
+def _check_model(model: dict[str, Any], base: Path, fail: Any) -> dict[str, Any]:
+    source = model.setdefault("source", "efficientnet_lite0")
+    if source != "efficientnet_lite0" and (":" not in source or not all(source.split(":", 1))):
+        raise fail(
+            "model",
+            "source",
+            "use 'efficientnet_lite0', 'torchvision:<name>', 'timm:<name>' or "
+            f"'<module>:<factory>', got {source!r}",
+        )
+    weights = model.get("weights", True)
+    model["weights"] = "DEFAULT" if weights is True else (None if weights is False else weights)
+    for key in ("mean", "std"):
+        if key in model:
+            value = model[key]
+            if len(value) != 3 or any(type_problem(v, float) for v in value):
+                raise fail("model", key, f"expected three numbers, got {value!r}")
+            model[key] = tuple(float(v) for v in value)
+    if "blocks" in model:
+        blocks = model["blocks"]
+        for name, members in blocks.items():
+            if not isinstance(members, list) or not members or type_problem(members[0], str):
+                raise fail("model", f"blocks.{name}", "expected a non-empty list of module paths")
+            if any(type_problem(m, str) for m in members):
+                raise fail("model", f"blocks.{name}", "expected strings (module paths)")
+    if "state_dict" in model:
+        if ":" not in source or source.startswith(("torchvision:", "timm:")):
+            raise fail("model", "state_dict", "only for '<module>:<factory>' sources")
+        model["state_dict"] = _resolve(base, model["state_dict"])
+        if not model["state_dict"].is_file():
+            raise fail("model", "state_dict", f"no such file: {model['state_dict']}")
+    return model
+
+
+def _check_data(data: dict[str, Any], base: Path, fail: Any) -> dict[str, Any]:
+    source = data.setdefault("source", "digits")
+    if source not in ("digits", "folder") and not (
+        source.startswith("torchvision:") and source.split(":", 1)[1]
+    ):
+        raise fail("data", "source", f"use one of {', '.join(DATA_SOURCES)}, got {source!r}")
+    if source == "digits":
+        if "root" in data or data.get("download"):
+            raise fail("data", "root" if "root" in data else "download", "not used by digits")
+    else:
+        if "root" not in data:
+            raise fail("data", "root", f"required for source {source!r}")
+        data["root"] = _resolve(base, data["root"])
+        if source == "folder" and not data["root"].is_dir():
+            raise fail("data", "root", f"no such directory: {data['root']}")
+        if source == "folder" and data.get("download"):
+            raise fail("data", "download", "not used by folder")
+    for key in ("val_fraction", "test_fraction"):
+        if key in data and not 0 <= data[key] < 1:
+            raise fail("data", key, f"must be in [0, 1), got {data[key]}")
+    if data.get("val_fraction", 0.2) + data.get("test_fraction", 0.2) >= 1:
+        raise fail("data", "val_fraction", "val_fraction + test_fraction must be below 1")
+    for key in ("max_train_images", "max_val_images"):
+        if key in data and data[key] < 1:
+            raise fail("data", key, f"must be >= 1, got {data[key]}")
+    return data

@@ -1,0 +1,92 @@
+"""What optuna-dashboard gets from a study: notes, figures, user attrs (no browser here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from wsgiref.util import setup_testing_defaults
+
+import optuna
+from optuna_dashboard import get_note
+import pytest
+
+from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.studies import best_plan_rows
+from biotune_optuna.studies import plan_markdown
+from biotune_optuna.studies import save_plan_note
+from biotune_optuna.studies import save_study_figures
+from biotune_optuna.studies import save_study_note
+from biotune_optuna.studies._dashboard import FITNESS_COST_FIGURE
+from biotune_optuna.studies._dashboard import FREEZE_MASK_FIGURE
+
+
+PARAMS = {
+    "importance:a": 0.9,
+    "importance:b": 0.2,
+    "importance:c": 0.5,
+    "freeze_threshold": 0.4,
+}
+
+
+def test_plans_are_decoded_with_frozen_blocks_frozen() -> None:
+    table = plan_markdown(PARAMS, ["a", "b", "c"])
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[4:]}
+    assert "**frozen**" in rows["b"] and "fine-tune (×6.31)" in rows["a"]
+    assert "1.00e-03" in rows["c"] and "2 of 3 blocks fine-tuned" in table
+
+    trial = optuna.trial.create_trial(
+        params=PARAMS,
+        distributions={k: optuna.distributions.FloatDistribution(0, 1) for k in PARAMS},
+        value=0.5,
+    )
+    rows = {row[0]: row for row in best_plan_rows(trial)}
+    assert rows["b"][2:] == ["frozen", "", ""]
+    assert rows["a"][2:] == ["fine-tune", "×6.31", "6.31e-03"]
+
+
+def test_notes_and_figures_are_stored_in_the_study(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'x.db'}"
+    study = optuna.create_study(storage=storage, direction="maximize", study_name="x")
+    study.set_user_attr("sampler", "random")
+
+    def objective(trial: optuna.Trial) -> float:
+        genes = {name: trial.suggest_float(name, 0, 1) for name in PARAMS}
+        save_plan_note(trial, FineTunePlan.from_params(genes, ["a", "b", "c"]))
+        trial.set_user_attr("trainable_fraction", 0.5)
+        trial.set_user_attr("generation", 0)
+        return genes["importance:a"]
+
+    study.optimize(objective, n_trials=4)
+    save_study_note(study)
+    save_study_figures(study)
+
+    note = get_note(study)
+    assert note.startswith("# x") and "Best plan so far: trial" in note and "4 complete" in note
+    assert "Plan of trial 2" in get_note(optuna.Trial(study, study.trials[2]._trial_id))
+
+    from optuna_dashboard import wsgi
+
+    app = wsgi(optuna.storages.get_storage(storage))
+    status: list[str] = []
+    environ = {"PATH_INFO": f"/api/studies/{study._study_id}", "QUERY_STRING": "after=0"}
+    setup_testing_defaults(environ)
+    body = b"".join(app(environ, lambda s, h, *exc: status.append(s)))
+    assert status[0].startswith("200")
+    data = json.loads(body)
+    figures = {g["id"] for g in data["plotly_graph_objects"]}
+    assert figures == {FREEZE_MASK_FIGURE, FITNESS_COST_FIGURE}
+    columns = {a["key"]: a["sortable"] for a in data["union_user_attrs"]}
+    assert columns["trainable_fraction"] is True and columns["generation"] is True
+    assert "Best plan so far" in data["note"]["body"]
+
+
+@pytest.mark.parametrize("states", [(), ("FAIL",)])
+def test_figures_of_a_study_without_complete_trials_are_skipped(
+    tmp_path: Path, states: tuple[str, ...]
+) -> None:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'y.db'}", direction="maximize")
+    for _ in states:
+        study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
+    save_study_figures(study)
+    save_study_note(study)
+    assert "none yet" in get_note(study) or "1 fail" in get_note(study)

@@ -1,0 +1,158 @@
+"""Creating, resuming and refusing studies; every sampler by name on the same genes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import optuna
+import pytest
+
+from biotune_optuna.plan import plan_search_space
+from biotune_optuna.samplers import BioTuneSampler
+from biotune_optuna.samplers import create_sampler
+from biotune_optuna.samplers import sampler_name
+from biotune_optuna.samplers import SAMPLERS
+from biotune_optuna.studies import build_objective
+from biotune_optuna.studies import check_study_sampler
+from biotune_optuna.studies import finished_trials
+from biotune_optuna.studies import open_study
+from biotune_optuna.studies import parse_spec
+from biotune_optuna.studies import SamplerMismatchError
+from biotune_optuna.studies import SpecError
+from biotune_optuna.studies import study_exists
+from biotune_optuna.synthetic import SyntheticFineTuning
+
+
+def synthetic_spec(tmp_path: Path, **sampler: object) -> object:
+    table = {
+        "study": {"name": "syn", "storage": f"sqlite:///{tmp_path / 'syn.db'}", "seed": 0},
+        "sampler": {"name": "biotune", "population_size": 4, "n_elites": 1, **sampler},
+        "budget": {"generations": 2},
+        "objective": {"kind": "synthetic", "n_blocks": 4},
+    }
+    return parse_spec(table, path=tmp_path / "spec.toml")
+
+
+def run(spec: object, n_trials: int) -> optuna.Study:
+    objective = build_objective(spec)
+    study = open_study(spec, search_space=plan_search_space(objective.blocks))
+    study.optimize(objective, n_trials=n_trials)
+    return study
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+def test_every_sampler_runs_the_same_genes_by_name(name: str) -> None:
+    objective = SyntheticFineTuning(n_blocks=3, seed=0)
+    space = plan_search_space(objective.blocks)
+    sampler = create_sampler(name, seed=0, search_space=space)
+    assert sampler_name(sampler) == name
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=4)
+    assert len(study.trials) == 4
+    assert all(set(t.params) == set(space) for t in study.trials)
+
+
+def test_unknown_sampler_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="takes no option 'sigma'"):
+        create_sampler("cmaes", options={"sigma": 0.3})
+    with pytest.raises(ValueError, match="expected an integer"):
+        create_sampler("tpe", options={"n_startup_trials": "5"})
+    with pytest.raises(ValueError, match="unknown sampler"):
+        create_sampler("hillclimb")
+
+
+def test_a_study_resumes_where_it_stopped(tmp_path: Path) -> None:
+    spec = synthetic_spec(tmp_path)
+    assert not study_exists(spec.storage, spec.name)
+    assert not (tmp_path / "syn.db").exists(), "looking must not create the file"
+    first = run(spec, 5)
+    assert finished_trials(first) == 5
+    assert first.user_attrs["sampler"] == "biotune"
+    assert first.user_attrs["schedule"] == [4, 1]
+    assert first.user_attrs["budget"] == "2 generations = 14 trials (N=4, E=1)"
+
+    again = run(spec, 9)
+    assert finished_trials(again) == 14
+    generations = [t.user_attrs["generation"] for t in again.trials]
+    assert generations == sorted(generations) and max(generations) == 2
+
+    other = tmp_path / "straight"
+    other.mkdir()
+    straight = run(synthetic_spec(other), 14)
+    assert [t.params for t in straight.trials] == [t.params for t in again.trials], (
+        "stopping and resuming must propose the same genotypes as running straight through"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"population_size": 5}, "sampler_options"),
+        ({"n_elites": 2}, "sampler_options"),
+        ({"momentum": 0.5}, "sampler_options"),
+    ],
+)
+def test_resuming_with_other_sampler_settings_is_refused_and_writes_nothing(
+    tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    run(synthetic_spec(tmp_path), 3)
+    before = optuna.load_study(study_name="syn", storage=f"sqlite:///{tmp_path / 'syn.db'}")
+    n_trials, attrs = len(before.trials), dict(before.user_attrs)
+    with pytest.raises(SpecError, match=message) as error:
+        open_study(synthetic_spec(tmp_path, **changes))
+    assert "exists" in str(error.value) and "another name" in str(error.value)
+    after = optuna.load_study(study_name="syn", storage=f"sqlite:///{tmp_path / 'syn.db'}")
+    assert len(after.trials) == n_trials and dict(after.user_attrs) == attrs
+
+
+def test_another_sampler_on_the_same_name_is_refused(tmp_path: Path) -> None:
+    spec = synthetic_spec(tmp_path)
+    run(spec, 2)
+    tpe = dataclasses.replace(spec, sampler="tpe", sampler_options={})
+    with pytest.raises(SpecError, match="sampler 'biotune' \\(stored\\) vs 'tpe'"):
+        open_study(tpe)
+    # --sampler makes a sibling study instead
+    sibling = run(spec.with_overrides(sampler="tpe"), 2)
+    assert sibling.study_name == "syn-tpe" and sibling.user_attrs["sampler"] == "tpe"
+
+
+def test_load_study_without_the_sampler_never_silently_switches_to_tpe(tmp_path: Path) -> None:
+    """`optuna.load_study` attaches TPE; the check stops that, with or without a spec."""
+    spec = synthetic_spec(tmp_path)
+    run(spec, 2)
+    loaded = optuna.load_study(study_name="syn", storage=spec.storage)
+    assert isinstance(loaded.sampler, optuna.samplers.TPESampler)
+    with pytest.raises(SamplerMismatchError, match="falls back to TPE"):
+        check_study_sampler(loaded)
+
+    # a plain-Optuna BioTune study (no spec, no user attrs) is recognised by its stored state
+    storage = f"sqlite:///{tmp_path / 'plain.db'}"
+    objective = SyntheticFineTuning(n_blocks=3)
+    plain = optuna.create_study(
+        study_name="plain",
+        storage=storage,
+        direction="maximize",
+        sampler=BioTuneSampler(population_size=4, n_elites=1, seed=0),
+    )
+    plain.optimize(objective, n_trials=2)
+    check_study_sampler(plain)
+    with pytest.raises(SamplerMismatchError):
+        check_study_sampler(optuna.load_study(study_name="plain", storage=storage))
+    resumed = optuna.load_study(
+        study_name="plain",
+        storage=storage,
+        sampler=BioTuneSampler(population_size=4, n_elites=1, seed=0),
+    )
+    check_study_sampler(resumed)
+
+
+def test_storage_problems_are_spec_errors(tmp_path: Path) -> None:
+    spec = synthetic_spec(tmp_path)
+    missing = dataclasses.replace(spec, storage=f"sqlite:///{tmp_path / 'no' / 'x.db'}")
+    with pytest.raises(SpecError, match="does not exist"):
+        open_study(missing)
+    (tmp_path / "dir.db").mkdir()
+    directory = dataclasses.replace(spec, storage=f"sqlite:///{tmp_path / 'dir.db'}")
+    with pytest.raises(SpecError, match="not a file"):
+        open_study(directory)
