@@ -29,8 +29,12 @@ def describe_objective(spec: StudySpec) -> str:
     return (
         f"{spec.model['source']} -> {spec.data['source']}"
         + (f" ({limits})" if limits else "")
-        + f" @ {p.image_size} px, ≤ {p.max_epochs} epochs × {p.n_seeds} seeds"
+        + f" @ {p.image_size} px, ≤ {_count(p.max_epochs, 'epoch')} × {_count(p.n_seeds, 'seed')}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def load_data(spec: StudySpec) -> Any:

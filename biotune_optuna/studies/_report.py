@@ -135,16 +135,15 @@ def compare_figures(
     groups: Mapping[str, Sequence[optuna.Study]], out_dir: Path, title: str
 ) -> list[Path]:
     """Best-so-far vs trials per group, median line and interquartile band, as HTML and PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import rcParams
+    from matplotlib.figure import Figure
     import plotly.graph_objects as go
 
     out_dir.mkdir(parents=True, exist_ok=True)
     fig = go.Figure()
-    figure, axes = plt.subplots(figsize=(8, 5))
-    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    figure = Figure(figsize=(8, 5))  # no pyplot: leaves the caller's backend alone
+    axes = figure.subplots()
+    palette = rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (label, studies) in enumerate(groups.items()):
         curves = [best_so_far(s) for s in studies]
         length = max(len(c) for c in curves)
@@ -192,7 +191,6 @@ def compare_figures(
     fig.write_html(html, include_plotlyjs=True)
     figure.tight_layout()
     figure.savefig(png, dpi=120)
-    plt.close(figure)
     return [html, png]
 
 

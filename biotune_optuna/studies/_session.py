@@ -169,7 +169,7 @@ def open_study(
         if objective_description:
             study.set_user_attr("objective", objective_description)
         if spec.path is not None:
-            study.set_user_attr("spec_file", str(spec.path))
+            study.set_user_attr("spec_file", str(spec.path.resolve()))
     return study
 
 

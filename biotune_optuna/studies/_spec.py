@@ -163,7 +163,8 @@ class StudySpec:
         """This spec with command-line overrides; a different sampler or seed is another study.
 
         With ``sampler`` other than the spec's, the study is named ``<name>-<sampler>`` and the
-        sampler runs with its defaults (the spec's options are for the spec's sampler); with
+        sampler runs with its defaults (the spec's options are for the spec's sampler; BioTune
+        gets the spec's schedule as ``N`` and ``E``); with
         ``seed`` other than the spec's, ``-seed<k>`` is appended. ``name`` overrides both.
         The BioTune schedule (folds, generation budgets) stays the spec's, so the studies
         compare on equal terms.
@@ -175,7 +176,10 @@ class StudySpec:
         if sampler is not None and sampler != self.sampler:
             if sampler not in SAMPLERS:
                 raise SpecError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
-            changes.update(sampler=sampler, sampler_options={})
+            options: dict[str, Any] = {}
+            if sampler == "biotune":  # the spec's schedule is BioTune's N and E
+                options = dict(zip(("population_size", "n_elites"), self.schedule))
+            changes.update(sampler=sampler, sampler_options=options)
             study_name += f"-{sampler}"
         if seed is not None and seed != self.seed:
             changes["seed"] = seed

@@ -82,6 +82,9 @@ def test_other_samplers_take_the_schedule_from_budget(tmp_path: Path) -> None:
     )
     assert spec.schedule == (4, 1) and spec.budget == 4 + 3 * 5
     assert spec.sampler_options == {"n_startup_trials": 3}
+    biotune = spec.with_overrides(sampler="biotune")
+    assert biotune.name == "s-biotune" and biotune.budget == spec.budget
+    assert biotune.sampler_options == {"population_size": 4, "n_elites": 1}
 
 
 BAD = [
