@@ -415,7 +415,8 @@ def _retrain(args: argparse.Namespace) -> int:
     per_seed = ", ".join(f"{a:.4f}" for a in results["test_macro_accuracy_per_seed"])
     print(
         f"trial #{results['trial']} retrained on {results['train_images']} images, "
-        f"{len(results['seeds'])} seeds: test macro accuracy "
+        f"{len(results['seeds'])} seed{'' if len(results['seeds']) == 1 else 's'}: "
+        "test macro accuracy "
         f"{results['test_macro_accuracy_mean']:.4f} ± {results['test_macro_accuracy_std']:.4f} "
         f"({per_seed})"
     )
