@@ -5,6 +5,7 @@ This package imports without torch.
 
 from biotune_optuna.samplers import operators
 from biotune_optuna.samplers._budget import trial_budget
+from biotune_optuna.samplers._genes import block_names
 from biotune_optuna.samplers._genes import importance_param
 from biotune_optuna.samplers._genes import IMPORTANCE_PREFIX
 from biotune_optuna.samplers._genes import learning_rate_multiplier
@@ -22,6 +23,7 @@ __all__ = [
     "SAMPLERS",
     "THRESHOLD_PARAM",
     "BioTuneSampler",
+    "block_names",
     "create_sampler",
     "importance_param",
     "learning_rate_multiplier",

@@ -52,6 +52,11 @@ def biotune_gene_indices(names: Sequence[str]) -> tuple[list[int], int] | None:
     return importance, list(names).index(THRESHOLD_PARAM)
 
 
+def block_names(params: Sequence[str] | Mapping[str, Any]) -> list[str]:
+    """Block names of the importance genes among parameter names, in the order given."""
+    return [p[len(IMPORTANCE_PREFIX) :] for p in params if p.startswith(IMPORTANCE_PREFIX)]
+
+
 def selected_blocks(params: Mapping[str, Any]) -> list[str]:
     """Return the blocks a BioTune genotype fine-tunes (importance strictly above the threshold).
 

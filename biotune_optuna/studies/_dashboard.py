@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 import math
 from pathlib import Path
-from typing import Any
 from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
 
 from biotune_optuna.plan import FineTunePlan
-from biotune_optuna.samplers import importance_param
+from biotune_optuna.samplers import block_names
 from biotune_optuna.samplers import learning_rate_multiplier
 from biotune_optuna.samplers import THRESHOLD_PARAM
+from biotune_optuna.studies._report import status_summary
 
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ __all__ = [
     "FITNESS_COST_FIGURE",
     "FREEZE_MASK_FIGURE",
     "DashboardUpdater",
-    "blocks_of",
     "plan_markdown",
     "save_plan_note",
     "save_study_figures",
@@ -41,12 +40,6 @@ __all__ = [
 
 FREEZE_MASK_FIGURE = "biotune-freeze-mask"
 FITNESS_COST_FIGURE = "biotune-accuracy-vs-trainable"
-
-
-def blocks_of(params: Sequence[str] | dict[str, Any]) -> list[str]:
-    """Block names from gene names ``importance:<block>``, in the order given."""
-    prefix = importance_param("")
-    return [p[len(prefix) :] for p in params if p.startswith(prefix)]
 
 
 def plan_markdown(params: dict[str, float], blocks: Sequence[str], base_lr: float = 1e-3) -> str:
@@ -88,8 +81,7 @@ def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
     """Write the study note: what the study is, its budget, progress and the best plan so far."""
     from optuna_dashboard import save_note
 
-    trials = study.get_trials(deepcopy=False)
-    states = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
+    summary = status_summary(study)
     parts = [f"# {study.study_name}", ""]
     attrs = study.user_attrs
     if spec is not None and spec.description:
@@ -102,18 +94,13 @@ def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
         "seed": attrs.get("seed"),
     }
     parts += [f"- **{k}**: `{v}`" for k, v in facts.items() if v not in (None, {}, "")]
-    parts.append(
-        "- **trials**: " + ", ".join(f"{n} {s}" for s, n in states.items() if n)
-        if trials
-        else "- **trials**: none yet"
-    )
-    generations = [t.user_attrs.get("generation") for t in trials]
-    generations = [g for g in generations if isinstance(g, int)]
-    if generations:
-        parts.append(f"- **generation**: {max(generations)}")
+    states = ", ".join(f"{n} {state.lower()}" for state, n in summary["states"].items())
+    parts.append(f"- **trials**: {states or 'none yet'}")
+    if summary["generation"] is not None:
+        parts.append(f"- **generation**: {summary['generation']}")
     best = _best(study)
     if best is not None:
-        blocks = blocks_of(best.params)
+        blocks = block_names(best.params)
         parts += [
             "",
             f"## Best plan so far: trial {best.number}, value {best.value:.4f}",
@@ -144,7 +131,7 @@ def save_study_figures(study: optuna.Study) -> None:
     ]
     if not trials:
         return
-    blocks = blocks_of(trials[0].params)
+    blocks = block_names(trials[0].params)
     z, text = [], []
     for t in trials:
         plan = FineTunePlan.from_params(t.params, blocks)

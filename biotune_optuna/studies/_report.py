@@ -13,8 +13,8 @@ import optuna
 from optuna.trial import TrialState
 
 from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.samplers import block_names
 from biotune_optuna.samplers import learning_rate_multiplier
-from biotune_optuna.studies._dashboard import blocks_of
 
 
 __all__ = [
@@ -69,7 +69,7 @@ def status_summary(study: optuna.Study) -> dict[str, Any]:
 
 def best_plan_rows(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> list[list[str]]:
     """The decoded plan of a trial: block, importance, decision, learning-rate multiplier, lr."""
-    blocks = blocks_of(trial.params)
+    blocks = block_names(trial.params)
     plan = FineTunePlan.from_params(trial.params, blocks, base_lr=base_lr)
     rows = []
     for block, nu in zip(plan.blocks, plan.importances, strict=True):

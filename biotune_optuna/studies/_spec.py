@@ -12,6 +12,7 @@ directory. Every problem is reported as ``<file>: [<section>] <key>: <problem>``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
 from pathlib import Path
@@ -285,16 +286,7 @@ def parse_spec(
     if seed < 0:
         raise fail("study", "seed", f"must be >= 0, got {seed}")
 
-    sampler_table = dict(table.get("sampler", {}))
-    sampler = sampler_table.pop("name", "biotune")
-    if sampler not in SAMPLERS:
-        raise fail(
-            "sampler", "name", f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}"
-        )
-    for key, value in sampler_table.items():
-        problem = check_option(sampler, key, value)
-        if problem:
-            raise fail("sampler", key, problem)
+    sampler, sampler_table = _named_part(table, "sampler", "biotune", SAMPLERS, check_option, fail)
 
     budget = dict(table.get("budget", {}))
     if sampler == "biotune":
@@ -323,25 +315,11 @@ def parse_spec(
         if key in budget and budget[key] < 1:
             raise fail("budget", key, f"must be >= 1, got {budget[key]}")
 
-    try:
-        create_sampler(sampler, seed=seed, options=sampler_table)
-    except ValueError as exc:
-        raise fail("sampler", _named_key(exc, sampler_table), str(exc)) from None
-
-    pruner_table = dict(table.get("pruner", {}))
-    pruner = pruner_table.pop("name", "none")
-    if pruner not in PRUNERS:
-        raise fail(
-            "pruner", "name", f"unknown pruner {pruner!r}; choose from {', '.join(PRUNERS)}"
-        )
-    for key, value in pruner_table.items():
-        problem = check_pruner_option(pruner, key, value)
-        if problem:
-            raise fail("pruner", key, problem)
-    try:
-        create_pruner(pruner, pruner_table)
-    except ValueError as exc:
-        raise fail("pruner", _named_key(exc, pruner_table), str(exc)) from None
+    _construct(
+        "sampler", sampler_table, fail, create_sampler, sampler, seed=seed, options=sampler_table
+    )
+    pruner, pruner_table = _named_part(table, "pruner", "none", PRUNERS, check_pruner_option, fail)
+    _construct("pruner", pruner_table, fail, create_pruner, pruner, pruner_table)
 
     objective_table = dict(table.get("objective", {}))
     objective = objective_table.pop("kind", "finetune")
@@ -399,9 +377,42 @@ def parse_spec(
     )
 
 
-def _named_key(error: Exception, options: Mapping[str, Any]) -> str | None:
-    """The option an error message names, if any (constructors name their argument)."""
-    return next((key for key in options if key in str(error)), None)
+def _named_part(
+    table: Mapping[str, Any],
+    section: str,
+    default: str,
+    names: Mapping[str, Any],
+    check: Callable[[str, str, Any], str | None],
+    fail: Callable[[str, str | None, str], SpecError],
+) -> tuple[str, dict[str, Any]]:
+    """A ``[sampler]``/``[pruner]`` table: its registry ``name`` and its checked options."""
+    options = dict(table.get(section, {}))
+    name = options.pop("name", default)
+    if name not in names:
+        raise fail(section, "name", f"unknown {section} {name!r}; choose from {', '.join(names)}")
+    for key, value in options.items():
+        problem = check(name, key, value)
+        if problem:
+            raise fail(section, key, problem)
+    return name, options
+
+
+def _construct(
+    section: str,
+    options: Mapping[str, Any],
+    fail: Callable[[str, str | None, str], SpecError],
+    create: Callable[..., Any],
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> None:
+    """Build a component once, so that values its constructor rejects fail here, naming the
+    option the error mentions (constructors name their argument)."""
+    try:
+        create(*args, **kwargs)
+    except ValueError as exc:
+        key = next((k for k in options if k in str(exc)), None)
+        raise fail(section, key, str(exc)) from None
 
 
 def _check_model(model: dict[str, Any], base: Path, fail: Any) -> dict[str, Any]:
