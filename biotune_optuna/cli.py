@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 
 from biotune_optuna.samplers import SAMPLERS
+from biotune_optuna.strategies import STRATEGIES
 
 
 class UsageError(Exception):
@@ -68,6 +69,12 @@ def _build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--seed", type=_seed, help="another seed (study <name>[-<sampler>]-seed<k>)"
         )
+        command.add_argument(
+            "--strategy",
+            choices=tuple(STRATEGIES),
+            help="a baseline fine-tuning strategy instead of BioTune's plans "
+            "(study <name>-<strategy>)",
+        )
         command.add_argument("--study-name", help="the study's name, instead of the derived one")
         noise = command.add_mutually_exclusive_group()
         noise.add_argument("-q", "--quiet", action="store_true", help="print only the result")
@@ -115,6 +122,24 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     retrain.add_argument("--output", type=Path, help="directory (default: the spec's)")
     retrain.add_argument("--trial", type=int, help="retrain this trial's plan, not the best")
+    baselines = spec_command(
+        "baselines",
+        "BioTune's best plan against the usual ways of fine-tuning, as a table",
+        "Run (or resume) the spec's BioTune study and the searches some baselines need, then "
+        "train every method's final model on the whole train split, several seeds, and test "
+        "it: macro test accuracy mean ± std, trainable share, training seconds (final runs "
+        "and search). Writes baselines.md and baselines.json.",
+    )
+    baselines.add_argument(
+        "--strategies",
+        type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+        default=None,
+        help=f"comma-separated subset of {','.join(STRATEGIES)} (default: all)",
+    )
+    baselines.add_argument(
+        "--final-seeds", type=_positive_int, default=3, help="final runs per method (default 3)"
+    )
+    baselines.add_argument("--output", type=Path, help="directory of the table")
     dashboard = sub.add_parser(
         "dashboard",
         help="browse a study in optuna-dashboard",
@@ -134,6 +159,7 @@ def _spec(args: argparse.Namespace, **overrides: Any) -> Any:
         sampler=getattr(args, "sampler", None),
         seed=getattr(args, "seed", None),
         name=getattr(args, "study_name", None),
+        strategy=getattr(args, "strategy", None),
         **overrides,
     )
 
@@ -222,25 +248,31 @@ def _run(args: argparse.Namespace) -> int:
     from biotune_optuna.studies import describe_objective
     from biotune_optuna.studies import finished_trials
     from biotune_optuna.studies import open_study
+    from biotune_optuna.studies import run_to_budget
     from biotune_optuna.studies import save_study_figures
     from biotune_optuna.studies import save_study_note
-    from biotune_optuna.studies._session import FINISHED
 
     spec = _spec(args, trials=args.trials, generations=args.generations)
     objective = build_objective(spec)  # bad model or data fails here, before any write
+    search_space = (
+        objective.search_space
+        if hasattr(objective, "search_space")
+        else plan_search_space(objective.blocks)
+    )
     study = open_study(
         spec,
-        search_space=plan_search_space(objective.blocks),
+        search_space=search_space,
         objective_description=describe_objective(spec),
     )
-    target = spec.budget
+    target = spec.budget_for(search_space)
     done = finished_trials(study)
     remaining = max(0, target - done)
     _say(
         args,
         f"study `{spec.name}` in {_display_storage(spec.storage)}\n"
         f"  {describe_objective(spec)}\n"
-        f"  sampler {spec.sampler}, seed {spec.seed}, budget {spec.describe_budget()}: "
+        f"  {_describe_strategy(spec)}sampler {spec.sampler}, seed {spec.seed}, budget "
+        f"{spec.describe_budget() if target == spec.budget else f'{target} trials'}: "
         f"{done} finished, running {remaining} more",
     )
     if done == 0:
@@ -248,14 +280,10 @@ def _run(args: argparse.Namespace) -> int:
     progress = _Progress(args, remaining, spec.protocol.max_epochs)
     if hasattr(objective, "on_epoch"):
         objective.on_epoch = progress.on_epoch
-    callbacks = [
-        optuna.study.MaxTrialsCallback(target, states=FINISHED),
-        DashboardUpdater(spec),
-        progress.on_trial,
-    ]
     try:
-        if remaining:
-            study.optimize(objective, n_trials=remaining, callbacks=callbacks)
+        run_to_budget(
+            study, objective, target, callbacks=[DashboardUpdater(spec), progress.on_trial]
+        )
     finally:
         progress.close()
     save_study_figures(study)
@@ -264,6 +292,19 @@ def _run(args: argparse.Namespace) -> int:
         _print_generations(study)
     _print_best(study)
     return 0
+
+
+def _describe_strategy(spec: Any) -> str:
+    if spec.strategy == "biotune":
+        return ""
+    given = ", ".join(f"{k}={v}" for k, v in spec.strategy_options.items())
+    searched = ", ".join(spec.strategy_search)
+    return (
+        f"strategy {spec.strategy}"
+        + (f" ({given})" if given else "")
+        + (f", searching {searched}" if searched else "")
+        + "; "
+    )
 
 
 def _print_generations(study: optuna.Study) -> None:
@@ -286,6 +327,7 @@ def _print_generations(study: optuna.Study) -> None:
 def _print_best(study: optuna.Study) -> None:
     from biotune_optuna.studies._report import best_plan_rows
     from biotune_optuna.studies._report import markdown_table
+    from biotune_optuna.studies._report import strategy_markdown
 
     try:
         best = study.best_trial
@@ -299,6 +341,9 @@ def _print_best(study: optuna.Study) -> None:
     if "trainable_fraction" in attrs:
         line += f", {100 * attrs['trainable_fraction']:.1f}% of the parameters trained"
     print(line)
+    if "freeze_threshold" not in best.params:  # a baseline strategy's trial
+        print(strategy_markdown(best))
+        return
     base_lr = float(study.user_attrs.get("base_lr", 1e-3))
     rows = best_plan_rows(best, base_lr)
     print(f"freeze threshold {best.params.get('freeze_threshold', float('nan')):.3f}")
@@ -361,6 +406,9 @@ def _compare(args: argparse.Namespace) -> int:
     for name in sorted(names):
         study = optuna.load_study(study_name=name, storage=spec.storage)
         label = study.user_attrs.get("sampler", type(study.sampler).__name__)
+        strategy = study.user_attrs.get("strategy", "biotune")
+        if strategy != "biotune":  # a baseline's search: not the same genes
+            label = f"{strategy} ({label})"
         groups.setdefault(label, []).append(study)
     budgets = args.budgets or sorted({spec.budget // 4, spec.budget // 2, spec.budget} - {0})
     header, rows = compare_rows(groups, budgets)
@@ -422,6 +470,34 @@ def _retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _baselines(args: argparse.Namespace) -> int:
+    from biotune_optuna.studies._baselines import BASELINE_ROWS
+    from biotune_optuna.studies._baselines import compare_baselines
+
+    if args.strategy is not None:
+        raise UsageError("baselines compares every strategy; --strategy does not apply")
+    spec = _spec(args)
+    rows = BASELINE_ROWS
+    if args.strategies:
+        unknown = sorted(set(args.strategies) - set(STRATEGIES))
+        if unknown:
+            raise UsageError(
+                f"unknown strategy {', '.join(unknown)}; choose from {', '.join(STRATEGIES)}"
+            )
+        rows = tuple(row for row in BASELINE_ROWS if row.strategy in args.strategies)
+    output = args.output or (spec.path.resolve().parent / "baselines" / spec.name)
+    table, _ = compare_baselines(
+        spec,
+        n_seeds=args.final_seeds,
+        output=output,
+        rows=rows,
+        say=(lambda text: None) if args.quiet else (lambda text: print(text, flush=True)),
+    )
+    print(table)
+    _say(args, f"\nwrote {output / 'baselines.md'} and baselines.json")
+    return 0
+
+
 def _dashboard(args: argparse.Namespace) -> int:
     from biotune_optuna.studies import load_spec
     from biotune_optuna.studies import serve_dashboard
@@ -443,6 +519,7 @@ _COMMANDS = {
     "best": _best,
     "compare": _compare,
     "retrain": _retrain,
+    "baselines": _baselines,
     "dashboard": _dashboard,
 }
 

@@ -142,12 +142,7 @@ def test_bad_arguments_exit_with_2(capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
 
 
-def test_retrain_saves_weights_plan_and_test_accuracy(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    spec = tmp_path / "tiny.toml"
-    spec.write_text(
-        """
+TINY = """
 [study]
 name = "tiny"
 storage = "sqlite:///tiny.db"
@@ -169,7 +164,19 @@ max_epochs = 1
 n_seeds = 2
 batch_size = 32
 """
-    )
+
+
+def tiny_spec(directory: Path) -> Path:
+    """A BioTune spec on a 4-block CNN of the tests (random weights) and 128 digits at 16 px."""
+    spec = directory / "tiny.toml"
+    spec.write_text(TINY)
+    return spec
+
+
+def test_retrain_saves_weights_plan_and_test_accuracy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tiny_spec(tmp_path)
     assert main(["run", str(spec), "-q"]) == 0
     capsys.readouterr()
     assert main(["retrain", str(spec)]) == 0
@@ -191,6 +198,62 @@ batch_size = 32
 
     assert main(["retrain", str(spec), "--trial", "99"]) == 2
     assert "no complete trial #99" in capsys.readouterr().err
+
+
+def test_strategies_run_as_sibling_studies_and_retrain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tiny_spec(tmp_path)
+    assert main(["run", str(spec), "--strategy", "surgical"]) == 0
+    out = capsys.readouterr().out
+    assert "study `tiny-surgical`" in out
+    assert "strategy surgical, searching block; sampler grid" in out and "4 trials" in out
+    assert "Strategy `surgical`" in out and "| block " in out
+    storage = f"sqlite:///{tmp_path / 'tiny.db'}"
+    study = optuna.load_study(study_name="tiny-surgical", storage=storage)
+    assert sorted(t.params["block"] for t in study.trials) == ["0", "1", "2", "3"]
+    assert study.user_attrs["strategy"] == "surgical" and study.user_attrs["sampler"] == "grid"
+    attrs = study.trials[0].user_attrs
+    assert {"fold", "frozen_blocks", "trainable_fraction", "wall_time_s", "strategy"} <= set(attrs)
+
+    assert main(["run", str(spec), "--strategy", "lora", "-q"]) == 0  # nothing searched: 1 trial
+    assert len(optuna.load_study(study_name="tiny-lora", storage=storage).trials) == 1
+    assert main(["run", str(spec), "--strategy", "lora"]) == 0
+    assert "1 finished, running 0 more" in capsys.readouterr().out
+
+    assert main(["retrain", str(spec), "--strategy", "surgical", "-q"]) == 0
+    plan = json.loads((tmp_path / "retrained" / "tiny-surgical" / "plan.json").read_text())
+    assert plan["strategy"] == "surgical" and plan["block"] == study.best_params["block"]
+
+
+def test_baselines_table_resumes_and_keeps_finished_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tiny_spec(tmp_path)
+    arguments = ["baselines", str(spec), "--strategies", "biotune,full,surgical,lora"]
+    assert main([*arguments, "--final-seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    table = (tmp_path / "baselines" / "tiny" / "baselines.md").read_text()
+    for label in ("BioTune (best plan)", "Full fine-tuning", "Surgical", "LoRA r=4", "LoRA r=16"):
+        assert label in out and label in table
+    assert "test macro acc. (mean ± std, 2 seeds)" in table and "Linear probe" not in table
+    rows = json.loads((tmp_path / "baselines" / "tiny" / "baselines.json").read_text())["rows"]
+    assert len(rows) == 6 and all(len(r["test_macro_accuracy_per_seed"]) == 2 for r in rows)
+    by_label = {r["label"]: r for r in rows}
+    assert by_label["Full fine-tuning"]["trainable_fraction"] == 1.0
+    assert by_label["Surgical (best block on val)"]["search_trials"] == 4
+    assert by_label["BioTune (best plan)"]["search_trials"] == 3
+    assert (
+        0
+        < by_label["LoRA r=4"]["trainable_fraction"]
+        < by_label["LoRA r=16"]["trainable_fraction"]
+    )
+
+    assert main([*arguments, "--final-seeds", "2"]) == 0  # everything kept, nothing trained
+    assert capsys.readouterr().out.count("kept from") == 6
+
+    assert main(["baselines", str(spec), "--strategies", "full,adapter"]) == 2
+    assert "unknown strategy adapter" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -9,6 +9,8 @@ fine-tune and at what learning rate. This package turns a genotype into a traine
 - :func:`apply_plan`: freeze and unfreeze blocks by a :class:`~biotune_optuna.FineTunePlan`, one
   optimizer parameter group per fine-tuned block with its own learning rate.
 - :func:`evaluate_plan`: the paper's training protocol (:class:`TrainingProtocol`), fast.
+- :func:`build_strategy` / :func:`evaluate_strategy`: the baselines (full fine-tuning, linear
+  probe, LP-FT, surgical, Auto-RGN, L2-SP/L1-SP, LoRA, layer-wise lr decay) in the same engine.
 - :class:`FineTuneObjective`: all of it as an Optuna objective, the same under every sampler.
 - :func:`digits`, :func:`torchvision_dataset`, :func:`image_folder`: data with stratified folds.
 """
@@ -34,6 +36,7 @@ from biotune_optuna.finetune._data import TensorImages
 from biotune_optuna.finetune._data import torchvision_dataset
 from biotune_optuna.finetune._engine import DataSplit
 from biotune_optuna.finetune._engine import evaluate_plan
+from biotune_optuna.finetune._engine import evaluate_strategy
 from biotune_optuna.finetune._engine import macro_accuracy
 from biotune_optuna.finetune._engine import PlanEvaluation
 from biotune_optuna.finetune._engine import resolve_device
@@ -41,6 +44,11 @@ from biotune_optuna.finetune._engine import SeedResult
 from biotune_optuna.finetune._engine import TrainingProtocol
 from biotune_optuna.finetune._objective import FineTuneObjective
 from biotune_optuna.finetune._objective import fold_of_generation
+from biotune_optuna.finetune._strategies import build_strategy
+from biotune_optuna.finetune._strategies import EpochChange
+from biotune_optuna.finetune._strategies import FineTuneStrategy
+from biotune_optuna.finetune._strategies import PlanStrategy
+from biotune_optuna.finetune._strategies import StrategyRun
 
 
 __all__ = [
@@ -50,17 +58,23 @@ __all__ = [
     "BlockLayout",
     "ClassificationData",
     "DataSplit",
+    "EpochChange",
     "FeatureCache",
     "FineTuneObjective",
+    "FineTuneStrategy",
     "PlanEvaluation",
+    "PlanStrategy",
     "SeedResult",
+    "StrategyRun",
     "TensorImages",
     "TrainingProtocol",
     "apply_plan",
     "block_layout",
+    "build_strategy",
     "digits",
     "effective_freeze_mask",
     "evaluate_plan",
+    "evaluate_strategy",
     "fold_of_generation",
     "image_folder",
     "load_backbone",

@@ -29,13 +29,14 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset
 from torch.utils.data import Subset
 
-from biotune_optuna.finetune._apply import apply_plan
-from biotune_optuna.finetune._apply import effective_freeze_mask
 from biotune_optuna.finetune._apply import set_train_mode
 from biotune_optuna.finetune._backbones import Backbone
 from biotune_optuna.finetune._blocks import BlockLayout
 from biotune_optuna.finetune._cache import FeatureCache
 from biotune_optuna.finetune._data import TensorImages
+from biotune_optuna.finetune._strategies import FineTuneStrategy
+from biotune_optuna.finetune._strategies import PlanStrategy
+from biotune_optuna.finetune._strategies import StrategyRun
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.protocol import TrainingProtocol
 
@@ -46,6 +47,7 @@ __all__ = [
     "SeedResult",
     "TrainingProtocol",
     "evaluate_plan",
+    "evaluate_strategy",
     "macro_accuracy",
     "resolve_device",
 ]
@@ -127,6 +129,7 @@ class PlanEvaluation:
         feature_cache: ``"hit"``, ``"stored"``, ``"refused"`` or ``"none"`` (no frozen prefix
             or no sequential view).
         models: The trained models (best epoch's weights), if asked for.
+        frozen_blocks: Blocks none of whose parameters was trained.
     """
 
     fitness: float
@@ -137,6 +140,7 @@ class PlanEvaluation:
     seconds: float
     feature_cache: str = "none"
     models: list[nn.Module] = dataclasses.field(default_factory=list)
+    frozen_blocks: tuple[str, ...] = ()
 
     @property
     def trainable_fraction(self) -> float:
@@ -348,6 +352,8 @@ class _Run:
     pipeline: _Pipeline
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
+    strategy: StrategyRun
+    eval_mask: tuple[bool, ...]
     stale: int = 0
     stopped: bool = False
     best_state: dict[str, torch.Tensor] | None = None
@@ -408,14 +414,60 @@ def evaluate_plan(
     Returns:
         The :class:`PlanEvaluation`. An empty plan scores 0 at once, without training.
     """
+    strategy = PlanStrategy(
+        plan, always_train_head=protocol.always_train_head, mask_only=protocol.mask_only
+    )
+    return evaluate_strategy(
+        backbone,
+        strategy,
+        train,
+        val,
+        protocol,
+        num_classes=num_classes,
+        test=test,
+        cache=cache,
+        report=report,
+        keep_models=keep_models,
+    )
+
+
+def _eval_mask(model: nn.Module, layout: BlockLayout) -> tuple[bool, ...]:
+    """Blocks that hold a frozen parameter: they stay in eval mode (BatchNorm statistics)."""
+    return tuple(
+        any(not p.requires_grad for p in layout.parameters(model, i)) for i in range(len(layout))
+    )
+
+
+def _count_trainable(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def evaluate_strategy(
+    backbone: Backbone,
+    strategy: FineTuneStrategy,
+    train: DataSplit,
+    val: DataSplit,
+    protocol: TrainingProtocol,
+    *,
+    num_classes: int,
+    test: DataSplit | None = None,
+    cache: FeatureCache | None = None,
+    report: Callable[[int, float], None] | None = None,
+    keep_models: bool = False,
+) -> PlanEvaluation:
+    """Train with a fine-tuning ``strategy`` for each seed and score it on ``val``.
+
+    The protocol, data, seeds, early stopping and metric are those of :func:`evaluate_plan`
+    (which is this function with BioTune's plan as the strategy); see it for the arguments.
+
+    Returns:
+        The :class:`PlanEvaluation`; ``trainable_parameters`` counts every parameter element
+        the strategy trains in some epoch. A strategy that trains nothing scores 0 at once.
+    """
     start = time.perf_counter()
-    mask = effective_freeze_mask(plan, always_train_head=protocol.always_train_head)
     layout = backbone.layout
     template = backbone.model
     total = sum(p.numel() for p in template.parameters())
-    trainable = sum(n for n, frozen in zip(layout.parameter_counts(template), mask) if not frozen)
-    if all(mask):
-        return PlanEvaluation(0.0, 0.0, [], 0, total, time.perf_counter() - start)
 
     device = resolve_device(protocol.device)
     cuda = device.type == "cuda"
@@ -429,35 +481,52 @@ def evaluate_plan(
     memory_format = torch.channels_last if ctx.channels_last else torch.preserve_format
     template.to(device=device, memory_format=memory_format).eval()
     normalize = _Normalize(backbone.mean, backbone.std).to(device)
-    prefix_blocks = next((i for i, frozen in enumerate(mask) if not frozen), len(mask))
-    shared = _Pipeline(list(layout.stages or []) or None, template, prefix_blocks, normalize)
+
+    prepared = []
+    for seed in protocol.seeds:
+        model, stages = copy.deepcopy((template, list(layout.stages or [])))
+        torch.manual_seed(seed)
+        backbone.reset_head(model)
+        state = strategy.start(model, backbone, protocol)
+        model.to(device=device, memory_format=memory_format)
+        prepared.append((seed, model, stages, state))
+    first = prepared[0][1]
+    trainable = _count_trainable(first)
+    if trainable == 0:
+        return PlanEvaluation(
+            0.0, 0.0, [], 0, total, time.perf_counter() - start, frozen_blocks=layout.names
+        )
+
+    mask = _eval_mask(first, layout)
+    prefix_blocks = 0
+    if not (strategy.modifies_model or strategy.changes_trainable):
+        for i in range(len(layout)):
+            if any(p.requires_grad for p in layout.parameters(first, i)):
+                break
+            prefix_blocks += 1
+    sequential = None if strategy.modifies_model else (list(layout.stages or []) or None)
+    shared = _Pipeline(sequential, template, prefix_blocks, normalize)
     train_source = _Features(train, shared, ctx, cache, prefix_blocks, protocol.augmentation)
     val_source = _Features(val, shared, ctx, cache, prefix_blocks)
     test_source = None if test is None else _Features(test, shared, ctx, None, prefix_blocks)
 
     runs: list[_Run] = []
-    for seed in protocol.seeds:
-        model, stages = copy.deepcopy((template, list(layout.stages or [])))
-        torch.manual_seed(seed)
-        backbone.reset_head(model)
-        groups = apply_plan(
-            model,
-            layout,
-            plan,
-            always_train_head=protocol.always_train_head,
-            mask_only=protocol.mask_only,
-        )
-        optimizer = _optimizer(groups, protocol)
+    for seed, model, stages, state in prepared:
+        optimizer = _optimizer(state.groups, protocol)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=protocol.t_max)
-        pipeline = _Pipeline(stages or None, model, prefix_blocks, normalize)
-        runs.append(_Run(SeedResult(seed=seed), model, pipeline, optimizer, scheduler))
+        stages = None if strategy.modifies_model else (stages or None)
+        pipeline = _Pipeline(stages, model, prefix_blocks, normalize)
+        runs.append(
+            _Run(SeedResult(seed=seed), model, pipeline, optimizer, scheduler, state, mask)
+        )
 
     for epoch in range(1, protocol.max_epochs + 1):
         for run in runs:
             if run.stopped:
                 continue
-            _train_epoch(run, train_source, ctx, layout, mask, epoch)
-            set_train_mode(run.model, layout, mask, training=False)
+            _train_epoch(run, train_source, ctx, layout, epoch)
+            trainable = max(trainable, _count_trainable(run.model))
+            set_train_mode(run.model, layout, run.eval_mask, training=False)
             macro, top1 = _evaluate(run.pipeline, val_source, ctx)
             result = run.result
             result.epochs = epoch
@@ -480,13 +549,16 @@ def evaluate_plan(
         if run.best_state is not None:
             run.model.load_state_dict(run.best_state)
             run.best_state = None
-        set_train_mode(run.model, layout, mask, training=False)
+        set_train_mode(run.model, layout, run.eval_mask, training=False)
         if test_source is not None:
             macro, top1 = _evaluate(run.pipeline, test_source, ctx)
             run.result.test_macro_accuracy, run.result.test_top1_accuracy = macro, top1
         if keep_models:
             models.append(run.model)
     results = [run.result for run in runs]
+    trained = [
+        any(p.requires_grad for p in layout.parameters(first, i)) for i in range(len(layout))
+    ]
     return PlanEvaluation(
         fitness=float(np.mean([r.macro_accuracy for r in results])),
         top1_accuracy=float(np.mean([r.top1_accuracy for r in results])),
@@ -496,28 +568,49 @@ def evaluate_plan(
         seconds=time.perf_counter() - start,
         feature_cache=train_source.status,
         models=models,
+        frozen_blocks=tuple(b for b, t in zip(layout.names, trained) if not t),
     )
 
 
+def _epoch_seed(run: _Run, epoch: int) -> int:
+    return run.result.seed * 100_003 + epoch
+
+
 def _train_epoch(
-    run: _Run,
-    source: _Features,
-    ctx: _Context,
-    layout: BlockLayout,
-    mask: tuple[bool, ...],
-    epoch: int,
+    run: _Run, source: _Features, ctx: _Context, layout: BlockLayout, epoch: int
 ) -> None:
-    seed = run.result.seed
-    torch.manual_seed(seed * 100_003 + epoch)  # dropout and friends: repeatable per run
-    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    set_train_mode(run.model, layout, mask, training=True)
+    seed = _epoch_seed(run, epoch)
+    set_train_mode(run.model, layout, run.eval_mask, training=True)
+
+    def loss_of(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with ctx.autocast():
+            output = run.pipeline.run_suffix(inputs)
+        return _loss(output, labels)
+
+    def first_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        # The batches this epoch will see first: the same shuffle as the epoch's own.
+        return source.batches(ctx.protocol.batch_size, torch.Generator().manual_seed(seed))
+
+    change = run.strategy.begin_epoch(epoch, first_batches, loss_of)
+    if change is not None:
+        run.optimizer = _optimizer(change.groups, ctx.protocol)
+        run.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            run.optimizer, T_max=ctx.protocol.t_max
+        )
+        if change.restart:
+            run.stale = 0
+        run.eval_mask = _eval_mask(run.model, layout)
+        set_train_mode(run.model, layout, run.eval_mask, training=True)
+    torch.manual_seed(seed)  # dropout and friends: repeatable per run
+    generator = torch.Generator().manual_seed(seed)
     # Summed on the device and checked once per epoch: a per-step check would make every CUDA
     # step wait for the GPU. A NaN or inf anywhere in the epoch makes the sum non-finite.
     total = torch.zeros((), device=ctx.device)
     for inputs, labels in source.batches(ctx.protocol.batch_size, generator):
-        with ctx.autocast():
-            output = run.pipeline.run_suffix(inputs)
-        loss = _loss(output, labels)
+        loss = loss_of(inputs, labels)
+        penalty = run.strategy.penalty()
+        if penalty is not None:
+            loss = loss + penalty
         total += loss.detach()
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()

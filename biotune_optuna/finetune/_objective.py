@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,13 +22,19 @@ from biotune_optuna.finetune._data import ClassificationData
 from biotune_optuna.finetune._data import n_folds_for
 from biotune_optuna.finetune._data import stratified_folds
 from biotune_optuna.finetune._engine import DataSplit
-from biotune_optuna.finetune._engine import evaluate_plan
+from biotune_optuna.finetune._engine import evaluate_strategy
 from biotune_optuna.finetune._engine import PlanEvaluation
 from biotune_optuna.finetune._engine import TrainingProtocol
+from biotune_optuna.finetune._strategies import build_strategy
+from biotune_optuna.finetune._strategies import FineTuneStrategy
+from biotune_optuna.finetune._strategies import PlanStrategy
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
 from biotune_optuna.samplers import trial_budget
+from biotune_optuna.strategies import BIOTUNE
+from biotune_optuna.strategies import search_space as strategy_search_space
+from biotune_optuna.strategies import strategy_settings
 from biotune_optuna.studies._dashboard import save_plan_note
 from biotune_optuna.studies._session import check_study_sampler
 
@@ -73,6 +80,17 @@ def _stored_user_attrs(trial: optuna.trial.BaseTrial) -> Mapping[str, Any]:
     return trial.user_attrs
 
 
+def _suggest(
+    trial: optuna.trial.BaseTrial, name: str, dist: optuna.distributions.BaseDistribution
+) -> Any:
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    assert isinstance(dist, optuna.distributions.FloatDistribution)
+    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+
+
 class FineTuneObjective:
     """Evaluate a BioTune fine-tuning plan per trial. Maximise the returned value.
 
@@ -80,6 +98,11 @@ class FineTuneObjective:
     pick the data fold of the trial's generation, train the plan ``n_seeds`` times on that fold
     of the train split, validate on that fold of the val split, report every epoch
     (``trial.report``, so pruners work) and record the plan and its costs as user attrs.
+
+    With ``strategy`` set to a baseline of :data:`biotune_optuna.strategies.STRATEGIES` (full
+    fine-tuning, LoRA, L2-SP…), a trial suggests that strategy's searched hyperparameters
+    instead of genes and trains it the same way, recording the same user attrs, so that its
+    trials sit next to BioTune's in optuna-dashboard.
 
     Args:
         backbone: The pretrained backbone with its new head and blocks.
@@ -93,6 +116,9 @@ class FineTuneObjective:
             trials of this objective.
         plan_notes: Write each trial's plan as its optuna-dashboard note when it starts.
         on_epoch: Called as ``on_epoch(trial, epoch, value)`` after every epoch (progress bars).
+        strategy: ``"biotune"`` (the genes) or a baseline strategy's name.
+        strategy_options: The baseline's given hyperparameters.
+        search: The baseline's hyperparameters to search (default: the strategy's own).
 
     Raises:
         biotune_optuna.studies.SamplerMismatchError: At the first trial of a study that is
@@ -112,7 +138,16 @@ class FineTuneObjective:
         cache: FeatureCache | None = None,
         plan_notes: bool = True,
         on_epoch: Callable[[optuna.trial.Trial, int, float], None] | None = None,
+        strategy: str = BIOTUNE,
+        strategy_options: Mapping[str, Any] | None = None,
+        search: Sequence[str] | None = None,
     ) -> None:
+        self.strategy = strategy
+        self.strategy_options, self.search = strategy_settings(
+            strategy, strategy_options or {}, search
+        )
+        if strategy != BIOTUNE:
+            build_strategy(strategy, self.strategy_options)  # bad values fail here
         self.backbone = backbone
         self.data = data
         self.protocol = protocol or TrainingProtocol()
@@ -142,9 +177,12 @@ class FineTuneObjective:
         return self.backbone.blocks
 
     @property
-    def search_space(self) -> dict[str, optuna.distributions.FloatDistribution]:
-        """The genes, for ``BioTuneSampler(search_space=...)``."""
-        return plan_search_space(self.blocks)
+    def search_space(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        """The genes, for ``BioTuneSampler(search_space=...)``; a baseline's searched
+        hyperparameters."""
+        if self.strategy == BIOTUNE:
+            return dict(plan_search_space(self.blocks))
+        return strategy_search_space(self.strategy, self.search, self.blocks)
 
     def fold_splits(self, fold: int) -> tuple[DataSplit, DataSplit]:
         """The train and val examples of data fold ``fold``."""
@@ -175,12 +213,27 @@ class FineTuneObjective:
             )
         return fold_of_generation(int(generation), self.n_folds)
 
-    def evaluate(self, plan: FineTunePlan, fold: int = 0, *, report: Any = None) -> PlanEvaluation:
-        """Evaluate ``plan`` on fold ``fold`` outside of any study."""
+    def evaluate(
+        self,
+        plan: FineTunePlan | FineTuneStrategy,
+        fold: int = 0,
+        *,
+        report: Any = None,
+    ) -> PlanEvaluation:
+        """Evaluate a plan (or a baseline strategy) on fold ``fold`` outside of any study."""
         train, val = self.fold_splits(fold)
-        return evaluate_plan(
+        strategy = (
+            plan
+            if isinstance(plan, FineTuneStrategy)
+            else PlanStrategy(
+                plan,
+                always_train_head=self.protocol.always_train_head,
+                mask_only=self.protocol.mask_only,
+            )
+        )
+        return evaluate_strategy(
             self.backbone,
-            plan,
+            strategy,
             train,
             val,
             self.protocol,
@@ -189,21 +242,40 @@ class FineTuneObjective:
             report=report,
         )
 
+    def strategy_of(self, params: Mapping[str, Any]) -> FineTuneStrategy:
+        """The strategy a trial's parameters give (a BioTune plan, or a baseline)."""
+        if self.strategy == BIOTUNE:
+            plan = FineTunePlan.from_params(params, self.blocks, base_lr=self.protocol.base_lr)
+            return PlanStrategy(
+                plan,
+                always_train_head=self.protocol.always_train_head,
+                mask_only=self.protocol.mask_only,
+            )
+        settings = {**self.strategy_options, **{k: params[k] for k in self.search}}
+        return build_strategy(self.strategy, settings, base_lr=self.protocol.base_lr)
+
     def __call__(self, trial: optuna.trial.Trial) -> float:
         live = isinstance(trial, optuna.Trial)  # not a FixedTrial
         if live and trial.study._study_id not in self._checked_studies:
             check_study_sampler(trial.study)
             self._checked_studies.add(trial.study._study_id)
-        plan = suggest_plan(trial, self.blocks, base_lr=self.protocol.base_lr)
-        if self.plan_notes and live:
-            save_plan_note(trial, plan)
         fold = self.fold_of(trial)
+        if self.strategy == BIOTUNE:
+            plan = suggest_plan(trial, self.blocks, base_lr=self.protocol.base_lr)
+            if self.plan_notes and live:
+                save_plan_note(trial, plan)
+            strategy = self.strategy_of(plan.params)
+            trial.set_user_attr("frozen_blocks", list(plan.frozen))
+            trial.set_user_attr("trained_blocks", len(plan.selected))
+            trial.set_user_attr(
+                "learning_rates", {b: lr for b, lr in plan.learning_rates.items() if lr > 0}
+            )
+        else:
+            params = {k: _suggest(trial, k, d) for k, d in self.search_space.items()}
+            strategy = self.strategy_of(params)
+            trial.set_user_attr("strategy", self.strategy)
+            trial.set_user_attr("strategy_settings", strategy.settings)
         trial.set_user_attr("fold", fold)
-        trial.set_user_attr("frozen_blocks", list(plan.frozen))
-        trial.set_user_attr("trained_blocks", len(plan.selected))
-        trial.set_user_attr(
-            "learning_rates", {b: lr for b, lr in plan.learning_rates.items() if lr > 0}
-        )
 
         def report(epoch: int, value: float) -> None:
             trial.report(value, epoch)
@@ -212,12 +284,14 @@ class FineTuneObjective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")
 
-        result = self.evaluate(plan, fold, report=report)
+        result = self.evaluate(strategy, fold, report=report)
         self._record(trial, result)
         return result.fitness
 
     def _record(self, trial: optuna.trial.Trial, result: PlanEvaluation) -> None:
         attrs: dict[str, Any] = {
+            "frozen_blocks": list(result.frozen_blocks),
+            "trained_blocks": len(self.blocks) - len(result.frozen_blocks),
             "trainable_parameters": result.trainable_parameters,
             "trainable_fraction": round(result.trainable_fraction, 6),
             "wall_time_s": round(result.seconds, 3),
@@ -231,6 +305,6 @@ class FineTuneObjective:
             attrs["feature_cache"] = result.feature_cache
         else:
             attrs["epochs"] = 0.0
-            attrs["skipped"] = "the plan fine-tunes no block: worst fitness, not trained"
+            attrs["skipped"] = "fine-tunes nothing: worst fitness, not trained"
         for key, value in attrs.items():
             trial.set_user_attr(key, value)

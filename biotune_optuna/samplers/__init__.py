@@ -12,6 +12,7 @@ from biotune_optuna.samplers._genes import learning_rate_multiplier
 from biotune_optuna.samplers._genes import selected_blocks
 from biotune_optuna.samplers._genes import THRESHOLD_PARAM
 from biotune_optuna.samplers._registry import create_sampler
+from biotune_optuna.samplers._registry import GENE_SAMPLERS
 from biotune_optuna.samplers._registry import sampler_name
 from biotune_optuna.samplers._registry import sampler_options
 from biotune_optuna.samplers._registry import SAMPLERS
@@ -19,6 +20,7 @@ from biotune_optuna.samplers._sampler import BioTuneSampler
 
 
 __all__ = [
+    "GENE_SAMPLERS",
     "IMPORTANCE_PREFIX",
     "SAMPLERS",
     "THRESHOLD_PARAM",

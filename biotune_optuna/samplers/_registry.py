@@ -19,6 +19,7 @@ from biotune_optuna.samplers._sampler import BioTuneSampler
 
 
 __all__ = [
+    "GENE_SAMPLERS",
     "SAMPLERS",
     "SPEC_OPTIONS",
     "check_option",
@@ -54,6 +55,20 @@ def _cmaes(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: An
 
 def _gp(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: Any) -> Any:
     return optuna.samplers.GPSampler(seed=seed, **kw)
+
+
+def _grid(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: Any) -> Any:
+    choices = {}
+    for name, dist in (space or {}).items():
+        if not isinstance(dist, optuna.distributions.CategoricalDistribution):
+            raise ValueError(f"the grid sampler enumerates choices; {name!r} is {dist}")
+        choices[name] = list(dist.choices)
+    if not choices:
+        raise ValueError(
+            "the grid sampler enumerates a strategy's categorical hyperparameters "
+            "(search space given when the study opens); BioTune's genes are continuous"
+        )
+    return optuna.samplers.GridSampler(choices, seed=seed, **kw)
 
 
 def _nsgaii(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: Any) -> Any:
@@ -96,7 +111,16 @@ SAMPLERS: dict[str, tuple[Callable[..., Any], type, str]] = {
         optuna.samplers.NSGAIISampler,
         "NSGAIISampler, Optuna 5 defaults: population_size=50, crossover=UniformCrossover",
     ),
+    "grid": (
+        _grid,
+        optuna.samplers.GridSampler,
+        "GridSampler: every combination of a strategy's categorical hyperparameters once "
+        "(e.g. surgical fine-tuning's block), in a seeded order; not for BioTune's genes",
+    ),
 }
+
+#: The samplers that search BioTune's (continuous) genes.
+GENE_SAMPLERS = tuple(name for name in SAMPLERS if name != "grid")
 
 
 _COMMON_TPE_CMA = {"n_startup_trials": int, "warn_independent_sampling": bool}
@@ -138,6 +162,7 @@ SPEC_OPTIONS: dict[str, dict[str, type]] = {
         "crossover_prob": float,
         "swapping_prob": float,
     },
+    "grid": {},
 }
 
 

@@ -28,6 +28,7 @@ from biotune_optuna.studies._session import check_study_sampler
 from biotune_optuna.studies._session import finished_trials
 from biotune_optuna.studies._session import load_study
 from biotune_optuna.studies._session import open_study
+from biotune_optuna.studies._session import run_to_budget
 from biotune_optuna.studies._session import SamplerMismatchError
 from biotune_optuna.studies._session import study_exists
 from biotune_optuna.studies._spec import load_spec
@@ -58,6 +59,7 @@ __all__ = [
     "open_study",
     "parse_spec",
     "plan_markdown",
+    "run_to_budget",
     "save_plan_note",
     "save_study_figures",
     "save_study_note",

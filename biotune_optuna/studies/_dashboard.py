@@ -22,6 +22,7 @@ from biotune_optuna.samplers import block_names
 from biotune_optuna.samplers import learning_rate_multiplier
 from biotune_optuna.samplers import THRESHOLD_PARAM
 from biotune_optuna.studies._report import status_summary
+from biotune_optuna.studies._report import strategy_markdown
 
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
     if spec is not None and spec.description:
         parts += [spec.description, ""]
     facts = {
+        "strategy": attrs.get("strategy"),
+        "strategy options": attrs.get("strategy_options"),
         "sampler": attrs.get("sampler"),
         "sampler options": attrs.get("sampler_options"),
         "objective": attrs.get("objective"),
@@ -99,13 +102,20 @@ def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
     if summary["generation"] is not None:
         parts.append(f"- **generation**: {summary['generation']}")
     best = _best(study)
-    if best is not None:
+    if best is not None and THRESHOLD_PARAM in best.params:
         blocks = block_names(best.params)
         parts += [
             "",
             f"## Best plan so far: trial {best.number}, value {best.value:.4f}",
             "",
             plan_markdown(best.params, blocks, float(attrs.get("base_lr", 1e-3))),
+        ]
+    elif best is not None:
+        parts += [
+            "",
+            f"## Best trial so far: trial {best.number}, value {best.value:.4f}",
+            "",
+            strategy_markdown(best),
         ]
     if spec is not None and spec.text:
         parts += ["", f"## Spec `{spec.source}`", "", "```toml", spec.text.strip(), "```"]

@@ -98,5 +98,12 @@ def build_objective(spec: StudySpec) -> Any:
         raise SpecError(f"{spec.source}: [model] source: {source!r}: {exc}") from None
     population_size, n_elites = spec.schedule
     return FineTuneObjective(
-        backbone, data, spec.protocol, population_size=population_size, n_elites=n_elites
+        backbone,
+        data,
+        spec.protocol,
+        population_size=population_size,
+        n_elites=n_elites,
+        strategy=spec.strategy,
+        strategy_options=spec.strategy_options,
+        search=spec.strategy_search,
     )

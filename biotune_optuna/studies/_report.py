@@ -24,6 +24,7 @@ __all__ = [
     "compare_rows",
     "markdown_table",
     "status_summary",
+    "strategy_markdown",
 ]
 
 
@@ -84,6 +85,19 @@ def best_plan_rows(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> li
             ]
         )
     return rows
+
+
+def strategy_markdown(trial: optuna.trial.FrozenTrial) -> str:
+    """A baseline strategy's trial: its strategy, hyperparameters and what it trained."""
+    attrs = trial.user_attrs
+    settings = attrs.get("strategy_settings", {})
+    rows = [[k, f"{v:.3g}" if isinstance(v, float) else v] for k, v in settings.items()]
+    frozen = attrs.get("frozen_blocks", [])
+    text = f"Strategy `{attrs.get('strategy', '?')}`"
+    if "trainable_fraction" in attrs:
+        text += f", {100 * attrs['trainable_fraction']:.1f}% of the parameters trained"
+    text += f"; frozen blocks: {', '.join(frozen) or 'none'}.\n\n"
+    return text + markdown_table(["hyperparameter", "value"], rows)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -15,12 +15,66 @@ from typing import Any
 import numpy as np
 import optuna
 
-from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.studies._spec import SpecError
 from biotune_optuna.studies._spec import StudySpec
 
 
-__all__ = ["retrain_best_plan"]
+__all__ = ["final_evaluation", "retrain_best_plan", "test_summary"]
+
+
+def final_evaluation(
+    objective: Any, strategy: Any, protocol: Any, *, keep_models: bool = False
+) -> Any:
+    """Train ``strategy`` on the whole train split (early stopping on the whole val split) and
+    test every seed's best epoch once: the number a paper reports.
+
+    Args:
+        objective: A :class:`~biotune_optuna.finetune.FineTuneObjective` (backbone, data, cache).
+        strategy: A :class:`~biotune_optuna.finetune.FineTuneStrategy` (a plan or a baseline).
+        protocol: The training protocol (its ``n_seeds`` seeds are run).
+        keep_models: Return the trained models.
+
+    Returns:
+        The :class:`~biotune_optuna.finetune.PlanEvaluation`, each run with its test accuracy.
+    """
+    from biotune_optuna.finetune import DataSplit
+    from biotune_optuna.finetune import evaluate_strategy
+
+    data = objective.data
+    if data.test is None:
+        raise SpecError("[data] test_fraction: the data has no test split to report on")
+
+    def whole(dataset: Any, labels: np.ndarray, part: str) -> DataSplit:
+        return DataSplit(dataset, np.arange(len(labels)), labels, (id(data), part, "all"))
+
+    return evaluate_strategy(
+        objective.backbone,
+        strategy,
+        whole(data.train, data.train_labels, "train"),
+        whole(data.val, data.val_labels, "val"),
+        protocol,
+        num_classes=data.num_classes,
+        test=whole(data.test, data.test_labels, "test"),
+        cache=objective.cache,
+        keep_models=keep_models,
+    )
+
+
+def test_summary(result: Any) -> dict[str, Any]:
+    """Per-seed and mean ± std test macro accuracy, trainable share and time of a result."""
+    test = [run.test_macro_accuracy for run in result.runs]
+    return {
+        "seeds": [run.seed for run in result.runs],
+        "test_macro_accuracy_per_seed": test,
+        "test_macro_accuracy_mean": float(np.mean(test)) if test else 0.0,
+        "test_macro_accuracy_std": float(np.std(test)) if test else 0.0,
+        "test_top1_accuracy_per_seed": [run.test_top1_accuracy for run in result.runs],
+        "val_macro_accuracy_per_seed": [run.macro_accuracy for run in result.runs],
+        "epochs_per_seed": result.epochs,
+        "trainable_fraction": result.trainable_fraction,
+        "frozen_blocks": list(result.frozen_blocks),
+        "seconds": result.seconds,
+    }
 
 
 def retrain_best_plan(
@@ -32,6 +86,8 @@ def retrain_best_plan(
     trial: optuna.trial.FrozenTrial | None = None,
 ) -> dict[str, Any]:
     """Retrain the best (or the given) trial's plan; save weights, plan and results.
+
+    Works for BioTune studies and for baseline-strategy studies (the trial's hyperparameters).
 
     Args:
         spec: The study's spec (protocol and data).
@@ -45,9 +101,6 @@ def retrain_best_plan(
     """
     import torch
 
-    from biotune_optuna.finetune import DataSplit
-    from biotune_optuna.finetune import evaluate_plan
-
     if spec.objective != "finetune":
         raise SpecError(f"{spec.source}: retrain needs a fine-tuning objective")
     data = objective.data
@@ -60,29 +113,14 @@ def retrain_best_plan(
             trial = study.best_trial
         except ValueError:
             raise SpecError(f"study `{study.study_name}` has no complete trial yet") from None
-    plan = FineTunePlan.from_params(trial.params, objective.blocks, base_lr=spec.protocol.base_lr)
-
-    def whole(dataset: Any, labels: np.ndarray, part: str) -> DataSplit:
-        return DataSplit(dataset, np.arange(len(labels)), labels, (id(data), part, "all"))
-
-    result = evaluate_plan(
-        objective.backbone,
-        plan,
-        whole(data.train, data.train_labels, "train"),
-        whole(data.val, data.val_labels, "val"),
-        spec.protocol,
-        num_classes=data.num_classes,
-        test=whole(data.test, data.test_labels, "test"),
-        cache=objective.cache,
-        keep_models=True,
-    )
+    strategy = objective.strategy_of(trial.params)
+    result = final_evaluation(objective, strategy, spec.protocol, keep_models=True)
     output.mkdir(parents=True, exist_ok=True)
     weights = []
     for run, model in zip(result.runs, result.models, strict=True):
         path = output / f"model_seed{run.seed}.pt"
         torch.save(model.state_dict(), path)
         weights.append(path.name)
-    test = [run.test_macro_accuracy for run in result.runs]
     results = {
         "study": study.study_name,
         "trial": trial.number,
@@ -92,17 +130,9 @@ def retrain_best_plan(
         "train_images": len(data.train_labels),
         "val_images": len(data.val_labels),
         "test_images": len(data.test_labels),
-        "seeds": [run.seed for run in result.runs],
-        "test_macro_accuracy_per_seed": test,
-        "test_macro_accuracy_mean": float(np.mean(test)) if test else 0.0,
-        "test_macro_accuracy_std": float(np.std(test)) if test else 0.0,
-        "test_top1_accuracy_per_seed": [run.test_top1_accuracy for run in result.runs],
-        "val_macro_accuracy_per_seed": [run.macro_accuracy for run in result.runs],
-        "epochs_per_seed": result.epochs,
-        "trainable_fraction": result.trainable_fraction,
-        "seconds": result.seconds,
+        **test_summary(result),
         "weights": weights,
     }
-    (output / "plan.json").write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
+    (output / "plan.json").write_text(json.dumps(strategy.describe(), indent=2) + "\n")
     (output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results

@@ -9,7 +9,9 @@ stops at its first trial (:func:`check_study_sampler`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ __all__ = [
     "finished_trials",
     "load_study",
     "open_study",
+    "run_to_budget",
     "sqlite_path",
     "study_exists",
 ]
@@ -38,7 +41,16 @@ __all__ = [
 #: Trial states that count towards a budget: a FAILED trial is run again.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Study user attrs that identify how a study samples; a resume must match them.
-_IDENTITY = ("sampler", "sampler_options", "seed", "schedule", "objective_kind")
+_IDENTITY = (
+    "sampler",
+    "sampler_options",
+    "seed",
+    "schedule",
+    "objective_kind",
+    "strategy",
+    "strategy_options",
+    "strategy_search",
+)
 
 
 class SamplerMismatchError(RuntimeError):
@@ -89,6 +101,9 @@ def _identity(spec: StudySpec) -> dict[str, Any]:
         "seed": spec.seed,
         "schedule": list(spec.schedule),
         "objective_kind": spec.objective,
+        "strategy": spec.strategy,
+        "strategy_options": dict(spec.strategy_options),
+        "strategy_search": list(spec.strategy_search),
     }
 
 
@@ -124,7 +139,8 @@ def open_study(
 
     Args:
         spec: The study spec.
-        search_space: The objective's genes (BioTune samples them jointly from trial 0).
+        search_space: The objective's genes (BioTune samples them jointly from trial 0), or
+            a baseline strategy's searched hyperparameters (the grid sampler needs them).
         objective_description: What the objective trains, stored on a new study.
 
     Returns:
@@ -164,7 +180,12 @@ def open_study(
     if "sampler" not in study.user_attrs:
         for key, value in wanted.items():
             study.set_user_attr(key, value)
-        study.set_user_attr("budget", spec.describe_budget())
+        study.set_user_attr(
+            "budget",
+            spec.describe_budget()
+            if not spec.auto_budget
+            else f"{spec.budget_for(search_space or {})} trials",
+        )
         study.set_user_attr("base_lr", spec.protocol.base_lr)
         if objective_description:
             study.set_user_attr("objective", objective_description)
@@ -202,3 +223,22 @@ def check_study_sampler(study: optuna.Study) -> None:
 def finished_trials(study: optuna.Study) -> int:
     """Trials that count towards the budget (COMPLETE or PRUNED)."""
     return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def run_to_budget(
+    study: optuna.Study,
+    objective: Any,
+    budget: int,
+    *,
+    callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
+) -> int:
+    """Run ``objective`` until the study holds ``budget`` finished trials; return how many ran.
+
+    A FAILED trial does not count (it is run again); other workers' trials do, through
+    :class:`optuna.study.MaxTrialsCallback`, so any number of processes can share the budget.
+    """
+    remaining = max(0, budget - finished_trials(study))
+    if remaining:
+        stop = optuna.study.MaxTrialsCallback(budget, states=FINISHED)
+        study.optimize(objective, n_trials=remaining, callbacks=[stop, *callbacks])
+    return remaining

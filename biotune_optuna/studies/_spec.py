@@ -25,6 +25,12 @@ from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.samplers import trial_budget
 from biotune_optuna.samplers._registry import check_option
 from biotune_optuna.samplers._registry import type_problem
+from biotune_optuna.strategies import BIOTUNE
+from biotune_optuna.strategies import grid_size
+from biotune_optuna.strategies import is_grid
+from biotune_optuna.strategies import search_space as strategy_search_space
+from biotune_optuna.strategies import STRATEGIES
+from biotune_optuna.strategies import strategy_settings
 from biotune_optuna.studies._pruners import check_pruner_option
 from biotune_optuna.studies._pruners import create_pruner
 from biotune_optuna.studies._pruners import PRUNERS
@@ -75,8 +81,9 @@ _SECTIONS: dict[str, dict[str, Any]] = {
     },
     "protocol": {f.name: type(f.default) for f in dataclasses.fields(TrainingProtocol)},
     "retrain": {"output": str},
+    "strategy": {"name": str, "search": list},  # plus the strategy's hyperparameters
 }
-_OPEN_SECTIONS = {"sampler", "pruner"}
+_OPEN_SECTIONS = {"sampler", "pruner", "strategy"}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -106,6 +113,12 @@ class StudySpec:
         path: The spec file, if it came from one.
         text: The spec's TOML text (shown in the study note).
         overrides: Command-line overrides applied on top of the file, for the record.
+        strategy: ``"biotune"`` (the genes) or a baseline of
+            :data:`biotune_optuna.strategies.STRATEGIES`.
+        strategy_options: The baseline's given hyperparameters.
+        strategy_search: The baseline's searched hyperparameters.
+        auto_budget: The budget follows the search (1 trial when nothing is searched, the
+            grid's size for categorical searches), as for ``--strategy`` without ``--trials``.
     """
 
     name: str
@@ -129,11 +142,28 @@ class StudySpec:
     path: Path | None = None
     text: str = ""
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    strategy: str = BIOTUNE
+    strategy_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    strategy_search: tuple[str, ...] = ()
+    auto_budget: bool = False
 
     @property
     def source(self) -> str:
         """The spec file's name for messages."""
         return str(self.path) if self.path is not None else "<spec>"
+
+    def budget_for(self, search_space: Mapping[str, Any]) -> int:
+        """The budget of a study whose objective searches ``search_space``.
+
+        :attr:`budget`, unless :attr:`auto_budget`: then 1 trial if nothing is searched (every
+        trial would train the same), the grid's size if only choices are, else :attr:`budget`.
+        """
+        if self.auto_budget and self.strategy != BIOTUNE:
+            if not search_space:
+                return 1
+            if is_grid(search_space):
+                return grid_size(search_space)
+        return self.budget
 
     @property
     def budget(self) -> int:
@@ -160,8 +190,15 @@ class StudySpec:
         trials: int | None = None,
         generations: int | None = None,
         name: str | None = None,
+        strategy: str | None = None,
     ) -> StudySpec:
         """This spec with command-line overrides; a different sampler or seed is another study.
+
+        With ``strategy`` other than the spec's, the study is named ``<name>-<strategy>``; the
+        strategy runs with its default hyperparameters and searches what it defines by a
+        search (surgical fine-tuning's block), on the grid sampler when that search is
+        categorical (else TPE), and, without ``trials``/``generations``, its budget follows
+        that search (:meth:`budget_for`).
 
         With ``sampler`` other than the spec's, the study is named ``<name>-<sampler>`` and the
         sampler runs with its defaults (the spec's options are for the spec's sampler; BioTune
@@ -174,7 +211,28 @@ class StudySpec:
             raise SpecError("give --trials or --generations, not both")
         changes: dict[str, Any] = {}
         study_name = self.name
-        if sampler is not None and sampler != self.sampler:
+        if strategy is not None and strategy != self.strategy:
+            if strategy not in STRATEGIES:
+                raise SpecError(
+                    f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}"
+                )
+            search = strategy_settings(strategy, {})[1] if strategy != BIOTUNE else ()
+            auto = _strategy_sampler(strategy, search)
+            options = (
+                dict(zip(("population_size", "n_elites"), self.schedule))
+                if auto == BIOTUNE
+                else {}
+            )
+            changes.update(
+                strategy=strategy,
+                strategy_options={},
+                strategy_search=search,
+                sampler=auto,
+                sampler_options=options,
+                auto_budget=trials is None and generations is None,
+            )
+            study_name += f"-{strategy}"
+        if sampler is not None and sampler != changes.get("sampler", self.sampler):
             if sampler not in SAMPLERS:
                 raise SpecError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
             options: dict[str, Any] = {}
@@ -202,11 +260,22 @@ class StudySpec:
                 "trials": trials,
                 "generations": generations,
                 "study_name": name,
+                "strategy": strategy,
             }.items()
             if v is not None
         }
         changes["overrides"] = {**self.overrides, **record}
         return dataclasses.replace(self, **changes)
+
+
+def _strategy_sampler(strategy: str, search: tuple[str, ...]) -> str:
+    """The sampler a strategy study gets by default: BioTune for the genes, the grid for
+    categorical searches, TPE for others, random (any) when nothing is searched."""
+    if strategy == BIOTUNE:
+        return BIOTUNE
+    if not search:
+        return "random"
+    return "grid" if is_grid(strategy_search_space(strategy, search, ("<block>",))) else "tpe"
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -315,9 +384,17 @@ def parse_spec(
         if key in budget and budget[key] < 1:
             raise fail("budget", key, f"must be >= 1, got {budget[key]}")
 
-    _construct(
-        "sampler", sampler_table, fail, create_sampler, sampler, seed=seed, options=sampler_table
-    )
+    strategy, strategy_options, strategy_search, sampler = _check_strategy(table, sampler, fail)
+    if sampler != "grid":  # the grid needs the search space, known when the study opens
+        _construct(
+            "sampler",
+            sampler_table,
+            fail,
+            create_sampler,
+            sampler,
+            seed=seed,
+            options=sampler_table,
+        )
     pruner, pruner_table = _named_part(table, "pruner", "none", PRUNERS, check_pruner_option, fail)
     _construct("pruner", pruner_table, fail, create_pruner, pruner, pruner_table)
 
@@ -333,6 +410,8 @@ def parse_spec(
     if objective_table.get("n_blocks", 2) < 2:
         raise fail("objective", "n_blocks", f"must be >= 2, got {objective_table['n_blocks']}")
 
+    if objective == "synthetic" and strategy != BIOTUNE:
+        raise fail("strategy", "name", "the synthetic objective has BioTune's genes only")
     model = dict(table.get("model", {}))
     data = dict(table.get("data", {}))
     if objective == "synthetic":
@@ -374,7 +453,63 @@ def parse_spec(
         description=study.get("description", ""),
         path=Path(path) if path is not None else None,
         text=text,
+        strategy=strategy,
+        strategy_options=strategy_options,
+        strategy_search=strategy_search,
     )
+
+
+def _check_strategy(
+    table: Mapping[str, Any], sampler: str, fail: Callable[[str, str | None, str], SpecError]
+) -> tuple[str, dict[str, Any], tuple[str, ...], str]:
+    """The ``[strategy]`` table: name, given hyperparameters, searched ones, and the sampler
+    (a baseline without a ``[sampler]`` name gets the one that fits its search)."""
+    options = dict(table.get("strategy", {}))
+    name = options.pop("name", BIOTUNE)
+    search = options.pop("search", None)
+    if name not in STRATEGIES:
+        raise fail(
+            "strategy", "name", f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}"
+        )
+    if search is not None and (
+        not isinstance(search, list) or any(type_problem(k, str) for k in search)
+    ):
+        raise fail(
+            "strategy", "search", f"expected a list of hyperparameter names, got {search!r}"
+        )
+    if name == BIOTUNE:
+        if options or search:
+            key = next(iter(options), "search")
+            raise fail("strategy", key, "BioTune's hyperparameters are its genes")
+        if sampler == "grid":
+            raise fail(
+                "sampler",
+                "name",
+                "the grid sampler enumerates choices; BioTune's genes are continuous",
+            )
+        return name, {}, (), sampler
+    try:
+        given, searched = strategy_settings(name, options, search)
+    except ValueError as exc:
+        key, _, problem = str(exc).partition(": ")
+        raise fail("strategy", key, problem) from None
+    if "name" not in table.get("sampler", {}):
+        sampler = _strategy_sampler(name, searched)
+    if sampler == BIOTUNE:
+        raise fail(
+            "sampler",
+            "name",
+            f"the biotune sampler searches BioTune's genes; strategy {name!r} needs another "
+            f"sampler (e.g. {_strategy_sampler(name, searched)!r})",
+        )
+    if sampler == "grid" and not is_grid(strategy_search_space(name, searched, ("<block>",))):
+        raise fail(
+            "sampler",
+            "name",
+            f"the grid sampler enumerates choices; strategy {name!r} searches "
+            f"{', '.join(searched) or 'nothing'}",
+        )
+    return name, given, searched, sampler
 
 
 def _named_part(

@@ -90,3 +90,25 @@ def test_figures_of_a_study_without_complete_trials_are_skipped(
     save_study_figures(study)
     save_study_note(study)
     assert "none yet" in get_note(study) or "1 fail" in get_note(study)
+
+
+def test_the_note_of_a_baseline_study_shows_its_strategy(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'x.db'}"
+    study = optuna.create_study(storage=storage, direction="maximize", study_name="x-l2sp")
+    study.set_user_attr("strategy", "l2sp")
+
+    def objective(trial: optuna.Trial) -> float:
+        alpha = trial.suggest_float("alpha", 1e-4, 1.0, log=True)
+        trial.set_user_attr("strategy", "l2sp")
+        trial.set_user_attr("strategy_settings", {"lr": 1e-3, "alpha": alpha, "beta": 0.01})
+        trial.set_user_attr("trainable_fraction", 1.0)
+        trial.set_user_attr("frozen_blocks", [])
+        return alpha
+
+    study.optimize(objective, n_trials=3)
+    save_study_note(study)
+    save_study_figures(study)  # no genes: no BioTune figures, no error
+    note = get_note(study)
+    assert "- **strategy**: `l2sp`" in note and "Best trial so far" in note
+    assert "Strategy `l2sp`, 100.0% of the parameters trained; frozen blocks: none." in note
+    assert f"| alpha          | {study.best_params['alpha']:.3g}" in note

@@ -11,8 +11,8 @@ import pytest
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.samplers import BioTuneSampler
 from biotune_optuna.samplers import create_sampler
+from biotune_optuna.samplers import GENE_SAMPLERS
 from biotune_optuna.samplers import sampler_name
-from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import check_study_sampler
 from biotune_optuna.studies import finished_trials
@@ -41,7 +41,7 @@ def run(spec: object, n_trials: int) -> optuna.Study:
     return study
 
 
-@pytest.mark.parametrize("name", list(SAMPLERS))
+@pytest.mark.parametrize("name", GENE_SAMPLERS)
 def test_every_sampler_runs_the_same_genes_by_name(name: str) -> None:
     objective = SyntheticFineTuning(n_blocks=3, seed=0)
     space = plan_search_space(objective.blocks)
@@ -156,3 +156,27 @@ def test_storage_problems_are_spec_errors(tmp_path: Path) -> None:
     directory = dataclasses.replace(spec, storage=f"sqlite:///{tmp_path / 'dir.db'}")
     with pytest.raises(SpecError, match="not a file"):
         open_study(directory)
+
+
+def test_a_strategy_study_refuses_other_strategy_settings(tmp_path: Path) -> None:
+    from biotune_optuna.strategies import search_space
+
+    table = {
+        "study": {"name": "s", "storage": f"sqlite:///{tmp_path / 's.db'}"},
+        "strategy": {"name": "l2sp", "search": ["alpha"]},
+        "budget": {"trials": 3},
+    }
+    spec = parse_spec(table, path=tmp_path / "spec.toml")
+    space = search_space("l2sp", ("alpha",), ())
+    study = open_study(spec, search_space=space)
+    study.optimize(lambda t: t.suggest_float("alpha", 1e-4, 1.0, log=True), n_trials=1)
+    assert study.user_attrs["strategy"] == "l2sp" and study.user_attrs["strategy_search"] == [
+        "alpha"
+    ]
+    table["strategy"] = {"name": "l2sp", "search": ["beta"]}
+    with pytest.raises(SpecError, match="strategy_search \\['alpha'\\] \\(stored\\)"):
+        open_study(parse_spec(table, path=tmp_path / "spec.toml"), search_space=space)
+    table["strategy"] = {"name": "l2sp", "alpha": 0.1}
+    with pytest.raises(SpecError, match="strategy_options"):
+        open_study(parse_spec(table, path=tmp_path / "spec.toml"), search_space={})
+    assert len(optuna.load_study(study_name="s", storage=spec.storage).trials) == 1

@@ -132,6 +132,31 @@ BAD = [
         MINIMAL + "[objective]\nkind = 'synthetic'\n[model]\nsource = 'efficientnet_lite0'\n",
         ["[model]", "not used by the synthetic objective"],
     ),
+    (MINIMAL + "[strategy]\nname = 'adapter'\n", ["[strategy] name", "unknown strategy"]),
+    (MINIMAL + "[strategy]\nname = 'l2sp'\ngamma = 1.0\n", ["[strategy] gamma", "takes no"]),
+    (MINIMAL + "[strategy]\nname = 'l2sp'\nalpha = 'big'\n", ["[strategy] alpha", "a number"]),
+    (MINIMAL + "[strategy]\nname = 'full'\nlr = 0.0\n", ["[strategy] lr", "positive"]),
+    (MINIMAL + "[strategy]\nname = 'lora'\nrank = 2.5\n", ["[strategy] rank", "an integer"]),
+    (
+        MINIMAL + "[strategy]\nname = 'l2sp'\nalpha = 0.1\nsearch = ['alpha']\n",
+        ["[strategy] search", "both given and searched"],
+    ),
+    (MINIMAL + "[strategy]\nname = 'full'\nsearch = ['rank']\n", ["[strategy] search", "rank"]),
+    (MINIMAL + "[strategy]\nname = 'full'\nsearch = 'lr'\n", ["[strategy] search", "list"]),
+    (MINIMAL + "[strategy]\nrank = 4\n", ["[strategy] rank", "BioTune's hyperparameters"]),
+    (
+        MINIMAL + "[strategy]\nname = 'full'\n[sampler]\nname = 'biotune'\n",
+        ["[sampler] name", "needs another sampler"],
+    ),
+    (
+        MINIMAL + "[strategy]\nname = 'full'\nsearch = ['lr']\n[sampler]\nname = 'grid'\n",
+        ["[sampler] name", "enumerates choices"],
+    ),
+    (MINIMAL + "[sampler]\nname = 'grid'\n", ["[sampler] name", "genes are continuous"]),
+    (
+        MINIMAL + "[objective]\nkind = 'synthetic'\n[strategy]\nname = 'full'\n",
+        ["[strategy] name", "genes only"],
+    ),
     ("[study\nname = 1", ["not valid TOML"]),
     ("study = 3\n", ["[study]", "must be a table"]),
 ]
@@ -164,3 +189,35 @@ def test_specs_are_parsed_without_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_strategy_spec_gets_the_sampler_that_fits_its_search(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, MINIMAL + "[strategy]\nname = 'surgical'\n"))
+    assert (spec.strategy, spec.strategy_search, spec.sampler) == ("surgical", ("block",), "grid")
+    text = MINIMAL + "[strategy]\nname = 'l2sp'\nbeta = 0.1\nsearch = ['lr', 'alpha']\n"
+    spec = load_spec(write(tmp_path, text))
+    assert spec.sampler == "tpe" and spec.strategy_options == {"beta": 0.1}
+    assert spec.strategy_search == ("lr", "alpha") and spec.budget == 5
+    spec = load_spec(write(tmp_path, MINIMAL + "[strategy]\nname = 'full'\n"))
+    assert spec.sampler == "random" and spec.strategy_search == ()
+
+
+def test_strategy_overrides_name_siblings_and_size_their_budget() -> None:
+    demo = load_spec(STUDIES / "demo.toml")
+    surgical = demo.with_overrides(strategy="surgical")
+    assert surgical.name == "biotune-lite0-digits-surgical" and surgical.sampler == "grid"
+    from optuna.distributions import CategoricalDistribution
+    from optuna.distributions import FloatDistribution
+
+    assert surgical.budget_for({"block": CategoricalDistribution(tuple("abcde"))}) == 5
+    full = demo.with_overrides(strategy="full", seed=2)
+    assert full.name == "biotune-lite0-digits-full-seed2" and full.budget_for({}) == 1
+    lora = demo.with_overrides(strategy="lora", trials=4)
+    assert lora.budget_for({}) == 4 and not lora.auto_budget
+    tuned = demo.with_overrides(strategy="l2sp", sampler="tpe")
+    assert tuned.name == "biotune-lite0-digits-l2sp-tpe" and tuned.sampler == "tpe"
+    assert tuned.budget_for({"lr": FloatDistribution(1e-5, 1e-1, log=True)}) == demo.budget
+    same = demo.with_overrides(strategy="biotune")
+    assert (same.name, same.sampler, same.strategy) == (demo.name, "biotune", "biotune")
+    with pytest.raises(SpecError, match="unknown strategy 'adapter'"):
+        demo.with_overrides(strategy="adapter")

@@ -1,0 +1,433 @@
+"""Fine-tuning strategies as the engine runs them (registry: :mod:`biotune_optuna.strategies`).
+
+A strategy decides, for each fresh copy of the backbone (one per seed), which parameters train,
+in which optimizer parameter groups, whether the loss gets a penalty, and whether any of that
+changes at the start of an epoch. Everything else is the engine's and is the same for every
+strategy: data, folds, epochs, early stopping, seeds, the cosine schedule, the metric. Blocks
+that hold a frozen parameter stay in ``eval()`` mode, so BatchNorm keeps its statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from biotune_optuna.finetune._apply import apply_plan
+from biotune_optuna.finetune._backbones import Backbone
+from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.protocol import TrainingProtocol
+from biotune_optuna.strategies import STRATEGIES
+from biotune_optuna.strategies import strategy_settings
+
+
+__all__ = ["EpochChange", "FineTuneStrategy", "StrategyRun", "build_strategy"]
+
+Groups = list[dict[str, Any]]
+Batches = Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+LossOf = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
+@dataclasses.dataclass
+class EpochChange:
+    """New optimizer parameter groups from the start of an epoch on.
+
+    Attributes:
+        groups: The groups (the engine builds a new optimizer from them).
+        restart: A new training phase: the cosine schedule and early stopping start again.
+    """
+
+    groups: Groups
+    restart: bool = False
+
+
+class StrategyRun:
+    """One training run's state (one seed): the groups to start with, then per-epoch changes."""
+
+    def __init__(self, groups: Groups) -> None:
+        self.groups = groups
+
+    def begin_epoch(self, epoch: int, batches: Batches, loss_of: LossOf) -> EpochChange | None:
+        """Called before each epoch (1-based) with the epoch's first batches available."""
+        return None
+
+    def penalty(self) -> torch.Tensor | None:
+        """A term added to the training loss (``None``: none)."""
+        return None
+
+
+class FineTuneStrategy:
+    """How a strategy trains a fresh copy of the backbone. Subclasses implement :meth:`start`.
+
+    Attributes:
+        name: Registry name (:data:`biotune_optuna.strategies.STRATEGIES`).
+        settings: Its hyperparameters, ``lr`` resolved.
+        modifies_model: It changes the model's modules (then the engine runs the model whole,
+            without its cached frozen prefix).
+        changes_trainable: Which parameters train can change between epochs (then nothing
+            is cached either).
+    """
+
+    name = ""
+    modifies_model = False
+    changes_trainable = False
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        self.settings = dict(settings or {})
+
+    @property
+    def lr(self) -> float:
+        return float(self.settings["lr"])
+
+    def start(
+        self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
+    ) -> StrategyRun:
+        """Set ``requires_grad`` on a fresh copy (in place) and return the run's state."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """The strategy and its hyperparameters (a trial user attr)."""
+        return {"strategy": self.name, **self.settings}
+
+
+def _freeze_all(model: nn.Module) -> None:
+    for param in model.parameters():
+        param.requires_grad_(False)
+
+
+def _train_all(model: nn.Module) -> None:
+    for param in model.parameters():
+        param.requires_grad_(True)
+
+
+def _head_parameters(model: nn.Module, backbone: Backbone) -> list[nn.Parameter]:
+    return [p for path in backbone.head for p in model.get_submodule(path).parameters()]
+
+
+def _trainable(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+class PlanStrategy(FineTuneStrategy):
+    """BioTune's plan: its blocks at their learning rates, the rest frozen (arXiv:2508.15367)."""
+
+    name = "biotune"
+
+    def __init__(
+        self, plan: FineTunePlan, *, always_train_head: bool = False, mask_only: bool = False
+    ) -> None:
+        super().__init__({"lr": plan.base_lr})
+        self.plan = plan
+        self.always_train_head = always_train_head
+        self.mask_only = mask_only
+
+    def start(
+        self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
+    ) -> StrategyRun:
+        groups = apply_plan(
+            model,
+            backbone.layout,
+            self.plan,
+            always_train_head=self.always_train_head,
+            mask_only=self.mask_only,
+        )
+        return StrategyRun(groups)
+
+    def describe(self) -> dict[str, Any]:
+        return {"strategy": self.name, **self.plan.to_dict()}
+
+
+class FullFineTuning(FineTuneStrategy):
+    name = "full"
+
+    def start(
+        self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
+    ) -> StrategyRun:
+        _train_all(model)
+        return StrategyRun([{"params": _trainable(model), "lr": self.lr}])
+
+
+class LinearProbe(FineTuneStrategy):
+    name = "linear_probe"
+
+    def start(
+        self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
+    ) -> StrategyRun:
+        _freeze_all(model)
+        head = _head_parameters(model, backbone)
+        for param in head:
+            param.requires_grad_(True)
+        return StrategyRun([{"params": head, "lr": self.lr}])
+
+
+class _LinearProbeThenFineTune(StrategyRun):
+    def __init__(self, model: nn.Module, groups: Groups, lp_epochs: int, ft_lr: float) -> None:
+        super().__init__(groups)
+        self.model = model
+        self.lp_epochs = lp_epochs
+        self.ft_lr = ft_lr
+
+    def begin_epoch(self, epoch: int, batches: Batches, loss_of: LossOf) -> EpochChange | None:
+        if epoch != self.lp_epochs + 1:
+            return None
+        _train_all(self.model)
+        return EpochChange([{"params": _trainable(self.model), "lr": self.ft_lr}], restart=True)
+
+
+class LPFT(FineTuneStrategy):
+    """LP-FT (Kumar et al., ICLR 2022): a linear probe, then everything from that head."""
+
+    name = "lp_ft"
+    changes_trainable = True
+
+    def start(
+        self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
+    ) -> StrategyRun:
+        lp_epochs = self.settings.get("lp_epochs") or max(1, protocol.max_epochs // 2)
+        groups = LinearProbe({"lr": self.lr}).start(model, backbone, protocol).groups
+        ft_lr = self.lr * float(self.settings.get("ft_lr_scale", 1.0))
+        return _LinearProbeThenFineTune(model, groups, int(lp_epochs), ft_lr)
+
+
+class Surgical(FineTuneStrategy):
+    """One block and the new classifier (Lee et al., ICLR 2023, arXiv:2210.11466)."""
+
+    name = "surgical"
+
+    def start(
+        self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
+    ) -> StrategyRun:
+        block = self.settings.get("block")
+        if block not in backbone.blocks:
+            raise ValueError(
+                f"surgical: block {block!r} is not one of the model's {list(backbone.blocks)}"
+            )
+        _freeze_all(model)
+        chosen = backbone.layout.parameters(model, backbone.blocks.index(block))
+        head = [p for p in _head_parameters(model, backbone) if all(p is not q for q in chosen)]
+        for param in chosen + head:
+            param.requires_grad_(True)
+        return StrategyRun([{"params": chosen + head, "lr": self.lr}])
+
+
+class _RelativeGradientNorms(StrategyRun):
+    def __init__(
+        self, named: list[tuple[str, nn.Parameter]], lr: float, n_batches: int, t_max: int
+    ):
+        super().__init__([{"params": [p for _, p in named], "lr": lr}])
+        self.named = named
+        self.lr = lr
+        self.n_batches = n_batches
+        self.t_max = t_max
+        self.last_weights: dict[str, float] = {}
+
+    def begin_epoch(self, epoch: int, batches: Batches, loss_of: LossOf) -> EpochChange:
+        params = [p for _, p in self.named]
+        sums = torch.zeros(len(params), dtype=torch.float64)
+        seen = 0
+        for inputs, labels in batches():
+            if seen == self.n_batches:
+                break
+            grads = torch.autograd.grad(loss_of(inputs, labels), params, allow_unused=True)
+            for i, (grad, param) in enumerate(zip(grads, params)):
+                if grad is not None:  # a tensor the loss does not reach has RGN 0
+                    ratio = grad.detach().float().norm() / param.detach().float().norm()
+                    sums[i] += float(ratio.nan_to_num(0.0, posinf=0.0))
+            seen += 1
+        rgn = sums / max(seen, 1)
+        top = float(rgn.max())
+        weights = rgn / top if top > 0 else torch.ones_like(rgn)
+        # The schedule as for every strategy (cosine over t_max, stepped per epoch), applied
+        # here because the optimizer is new each epoch.
+        cosine = 0.5 * (1 + torch.cos(torch.tensor(torch.pi * (epoch - 1) / self.t_max)))
+        self.last_weights = {n: float(w) for (n, _), w in zip(self.named, weights)}
+        groups = [
+            {"params": [p], "lr": self.lr * float(w) * float(cosine), "tensor": name}
+            for (name, p), w in zip(self.named, weights)
+        ]
+        return EpochChange(groups)
+
+
+class AutoRGN(FineTuneStrategy):
+    """Auto-RGN (Lee et al., ICLR 2023): per-tensor lr ∝ relative gradient norm, per epoch.
+
+    Each epoch starts with the gradients of the first ``n_batches`` training batches at the
+    current weights; tensor ``i`` gets ``lr · RGN_i / max_k RGN_k`` with
+    ``RGN_i = mean_batches ||g_i|| / ||θ_i||``, in a new optimizer (its moments reset, as in the
+    authors' code). Normalisation layers stay frozen in eval mode, their affine parameters out
+    of the optimizer (the reference code drops tensors named ``bn``; here by module type).
+    """
+
+    name = "auto_rgn"
+
+    def start(
+        self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
+    ) -> StrategyRun:
+        norm_params = {
+            id(p) for m in model.modules() if isinstance(m, _NORMS) for p in m.parameters()
+        }
+        named = []
+        for name, param in model.named_parameters():
+            trained = id(param) not in norm_params
+            param.requires_grad_(trained)
+            if trained:
+                named.append((name, param))
+        return _RelativeGradientNorms(
+            named, self.lr, int(self.settings.get("n_batches", 5)), protocol.t_max
+        )
+
+
+class _StartingPointPenalty(StrategyRun):
+    def __init__(
+        self,
+        groups: Groups,
+        backbone_params: list[nn.Parameter],
+        head: list[nn.Parameter],
+        alpha: float,
+        beta: float,
+        power: int,
+    ):
+        super().__init__(groups)
+        self.pairs = [(p, p.detach().clone()) for p in backbone_params]
+        self.head = head
+        self.alpha = alpha
+        self.beta = beta
+        self.power = power
+
+    def penalty(self) -> torch.Tensor:
+        if self.power == 2:
+            pull = sum(((p - p0) ** 2).sum() for p, p0 in self.pairs) * (self.alpha / 2)
+        else:
+            pull = sum((p - p0).abs().sum() for p, p0 in self.pairs) * self.alpha
+        return pull + sum((h**2).sum() for h in self.head) * (self.beta / 2)
+
+
+class StartingPointRegularisation(FineTuneStrategy):
+    """L2-SP / L1-SP (Li, Grandvalet, Davoine, ICML 2018): everything trained, pulled to w⁰."""
+
+    def __init__(self, settings: Mapping[str, Any], *, power: int) -> None:
+        super().__init__(settings)
+        self.power = power
+        self.name = "l2sp" if power == 2 else "l1sp"
+
+    def start(
+        self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
+    ) -> StrategyRun:
+        _train_all(model)
+        head = _head_parameters(model, backbone)
+        pretrained = [p for p in model.parameters() if all(p is not h for h in head)]
+        return _StartingPointPenalty(
+            [{"params": _trainable(model), "lr": self.lr}],
+            pretrained,
+            head,
+            float(self.settings["alpha"]),
+            float(self.settings["beta"]),
+            self.power,
+        )
+
+
+class LoRA(FineTuneStrategy):
+    """LoRA adapters (peft) on the backbone's convolutions, the new classifier trained."""
+
+    name = "lora"
+    modifies_model = True
+
+    def start(
+        self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
+    ) -> StrategyRun:
+        from peft import inject_adapter_in_model
+        from peft import LoraConfig
+
+        rank = int(self.settings.get("rank", 8))
+        head_paths = tuple(backbone.head)
+        targets = [
+            name
+            for name, module in model.named_modules()
+            if isinstance(module, nn.Conv2d)
+            and module.groups == 1  # peft's conv adapters need groups = 1 (no depthwise)
+            and not any(name == h or name.startswith(h + ".") for h in head_paths)
+        ]
+        if not targets:
+            raise ValueError("lora: the backbone has no convolution with groups = 1 to adapt")
+        config = LoraConfig(
+            r=rank, lora_alpha=2 * rank, lora_dropout=0.0, bias="none", target_modules=targets
+        )
+        inject_adapter_in_model(config, model)
+        _freeze_all(model)
+        adapters = [p for n, p in model.named_parameters() if ".lora_" in n]
+        head = _head_parameters(model, backbone)
+        for param in adapters + head:
+            param.requires_grad_(True)
+        return StrategyRun([{"params": adapters + head, "lr": self.lr}])
+
+
+class LayerwiseDecay(FineTuneStrategy):
+    """Layer-wise learning-rate decay: ``lr · decay^(L − l)`` for layer ``l`` of ``L``."""
+
+    name = "llrd"
+
+    def start(
+        self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
+    ) -> StrategyRun:
+        _train_all(model)
+        decay = float(self.settings["decay"])
+        if hasattr(model, "group_matcher") and type(model).__module__.startswith("timm."):
+            from timm.optim._param_groups import param_groups_layer_decay
+
+            groups = param_groups_layer_decay(
+                model, weight_decay=protocol.weight_decay, layer_decay=decay
+            )
+            for group in groups:
+                group["lr"] = self.lr * group["lr_scale"]
+            return StrategyRun(groups)
+        layout = backbone.layout
+        last = len(layout) - 1
+        groups = [
+            {"params": layout.parameters(model, i), "lr": self.lr * decay ** (last - i)}
+            for i in range(len(layout))
+        ]
+        return StrategyRun(groups)
+
+
+_CLASSES: dict[str, Callable[[dict[str, Any]], FineTuneStrategy]] = {
+    "full": FullFineTuning,
+    "linear_probe": LinearProbe,
+    "lp_ft": LPFT,
+    "surgical": Surgical,
+    "auto_rgn": AutoRGN,
+    "l2sp": lambda s: StartingPointRegularisation(s, power=2),
+    "l1sp": lambda s: StartingPointRegularisation(s, power=1),
+    "lora": LoRA,
+    "llrd": LayerwiseDecay,
+}
+
+
+def build_strategy(
+    name: str, settings: Mapping[str, Any] | None = None, *, base_lr: float = 1e-3
+) -> FineTuneStrategy:
+    """A baseline strategy by registry name with its hyperparameters.
+
+    Args:
+        name: A name of :data:`biotune_optuna.strategies.STRATEGIES` other than ``biotune``
+            (a BioTune plan is ``PlanStrategy(plan)``).
+        settings: Hyperparameter values; the others take their defaults.
+        base_lr: The protocol's learning rate, the default of ``lr``.
+
+    Raises:
+        ValueError: On an unknown strategy or hyperparameter, or a value out of range.
+    """
+    if name not in _CLASSES:
+        raise ValueError(f"unknown baseline strategy {name!r}; choose from {', '.join(_CLASSES)}")
+    given, _ = strategy_settings(name, settings or {}, search=())
+    values = {k: h.default for k, h in STRATEGIES[name].hyperparameters.items()}
+    values.update(given)
+    if values.get("lr") is None:
+        values["lr"] = base_lr
+    return _CLASSES[name](values)

@@ -1,0 +1,263 @@
+"""BioTune's best plan against the usual ways of fine-tuning, on the spec's data (torch).
+
+The paper's comparison (arXiv:2508.15367, Table II): every method trained the same way (the
+spec's protocol, data, epochs and seeds), its final model trained on the whole train split with
+early stopping on the val split, tested once per seed; macro test accuracy mean ± std, the share
+of parameters trained, and the compute: the final runs, plus the search before them (BioTune's
+study; the block sweep of surgical fine-tuning; any hyperparameter search a spec asks for).
+
+Every search is an Optuna study in the spec's storage (``<name>`` for BioTune,
+``<name>-<strategy>`` for baselines), so the command resumes, and the dashboard shows them.
+Finished rows are kept in ``baselines.json`` and not trained again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from biotune_optuna.strategies import BIOTUNE
+from biotune_optuna.studies._report import markdown_table
+from biotune_optuna.studies._retrain import final_evaluation
+from biotune_optuna.studies._retrain import test_summary
+from biotune_optuna.studies._session import open_study
+from biotune_optuna.studies._session import run_to_budget
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
+
+
+__all__ = ["BASELINE_ROWS", "BaselineRow", "compare_baselines"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineRow:
+    """One row of the table: a strategy with some hyperparameters given.
+
+    Attributes:
+        label: The row's name in the table.
+        strategy: The strategy's registry name.
+        options: Its given hyperparameters (the others: defaults, or searched).
+    """
+
+    label: str
+    strategy: str
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The row's suffix of study names (``lora-r4``)."""
+        return self.strategy + "".join(f"-{k[0]}{v}" for k, v in self.options.items())
+
+
+#: The default rows: BioTune and the baselines of arXiv:2508.15367 and arXiv:2406.10050.
+BASELINE_ROWS = (
+    BaselineRow("BioTune (best plan)", BIOTUNE),
+    BaselineRow("Full fine-tuning", "full"),
+    BaselineRow("Linear probe", "linear_probe"),
+    BaselineRow("LP-FT", "lp_ft"),
+    BaselineRow("Surgical (best block on val)", "surgical"),
+    BaselineRow("Auto-RGN", "auto_rgn"),
+    BaselineRow("L2-SP", "l2sp"),
+    BaselineRow("L1-SP", "l1sp"),
+    BaselineRow("LoRA r=4", "lora", {"rank": 4}),
+    BaselineRow("LoRA r=8", "lora", {"rank": 8}),
+    BaselineRow("LoRA r=16", "lora", {"rank": 16}),
+    BaselineRow("Layer-wise lr decay", "llrd"),
+)
+
+
+def _row_spec(spec: StudySpec, row: BaselineRow) -> StudySpec:
+    if row.strategy == BIOTUNE:
+        return spec
+    sibling = spec.with_overrides(strategy=row.strategy)
+    return dataclasses.replace(
+        sibling,
+        name=f"{spec.name}-{row.key}",
+        strategy_options={**sibling.strategy_options, **row.options},
+        strategy_search=tuple(k for k in sibling.strategy_search if k not in row.options),
+    )
+
+
+def _search_seconds(study: optuna.Study) -> tuple[float, int]:
+    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return float(sum(t.user_attrs.get("wall_time_s", 0.0) for t in trials)), len(trials)
+
+
+def _settings_text(settings: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in settings.items()
+    )
+
+
+def compare_baselines(
+    spec: StudySpec,
+    *,
+    n_seeds: int,
+    output: Path,
+    rows: Sequence[BaselineRow] = BASELINE_ROWS,
+    say: Callable[[str], None] = print,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Run (or resume) BioTune's study and the baselines' searches, train every method's final
+    model ``n_seeds`` times, and write ``baselines.md`` and ``baselines.json`` to ``output``.
+
+    Args:
+        spec: A fine-tuning spec whose strategy is BioTune (its study is the BioTune row).
+        n_seeds: Final training runs per method (the paper: 3).
+        output: Directory of the table.
+        rows: The methods.
+        say: Where progress lines go.
+
+    Returns:
+        The markdown table and the rows' results.
+    """
+    from biotune_optuna.finetune import build_strategy
+    from biotune_optuna.finetune import FineTuneObjective
+    from biotune_optuna.studies._objectives import build_objective
+    from biotune_optuna.studies._objectives import describe_objective
+
+    if spec.objective != "finetune" or spec.strategy != BIOTUNE:
+        raise SpecError(f"{spec.source}: baselines needs a BioTune fine-tuning spec")
+    final_protocol = dataclasses.replace(spec.protocol, n_seeds=n_seeds)
+    output.mkdir(parents=True, exist_ok=True)
+    store = output / "baselines.json"
+    done: dict[str, dict[str, Any]] = {}
+    if store.is_file():
+        done = {r["key"]: r for r in json.loads(store.read_text()).get("rows", [])}
+
+    base = build_objective(spec)
+    results: list[dict[str, Any]] = []
+    for row in rows:
+        row_spec = _row_spec(spec, row)
+        objective = base
+        if row.strategy != BIOTUNE:
+            objective = FineTuneObjective(
+                base.backbone,
+                base.data,
+                spec.protocol,
+                population_size=spec.schedule[0],
+                n_elites=spec.schedule[1],
+                cache=base.cache,
+                plan_notes=False,
+                strategy=row.strategy,
+                strategy_options=row_spec.strategy_options,
+                search=row_spec.strategy_search,
+            )
+        space = objective.search_space
+        search_seconds, search_trials, search_study = 0.0, 0, None
+        if space:  # BioTune's genes, or a baseline defined by a search
+            study = open_study(
+                row_spec, search_space=space, objective_description=describe_objective(row_spec)
+            )
+            budget = row_spec.budget_for(space)
+            ran = run_to_budget(study, objective, budget)
+            search_seconds, search_trials = _search_seconds(study)
+            search_study = study.study_name
+            say(
+                f"{row.label}: study `{study.study_name}` {search_trials} trials "
+                f"({ran} run now), best validation {study.best_value:.4f}"
+            )
+            params = study.best_trial.params
+        else:
+            params = {}
+        strategy = (
+            objective.strategy_of(params)
+            if row.strategy == BIOTUNE
+            else build_strategy(
+                row.strategy,
+                {**row_spec.strategy_options, **params},
+                base_lr=spec.protocol.base_lr,
+            )
+        )
+        settings = dict(strategy.settings) if row.strategy != BIOTUNE else {}
+        key = ":".join(
+            [row.key, json.dumps({**settings, **params}, sort_keys=True), str(n_seeds)]
+            + [f"{search_study}#{search_trials}"] * bool(search_study)
+        )
+        if key in done:
+            say(f"{row.label}: kept from {store}")
+            results.append(done[key])
+            continue
+        result = final_evaluation(objective, strategy, final_protocol)
+        summary = test_summary(result)
+        entry = {
+            "key": key,
+            "label": row.label,
+            "strategy": row.strategy,
+            "settings": settings,
+            "plan": strategy.describe() if row.strategy == BIOTUNE else None,
+            "search_study": search_study,
+            "search_trials": search_trials,
+            "search_seconds": search_seconds,
+            **summary,
+        }
+        results.append(entry)
+        done[key] = entry
+        store.write_text(json.dumps({"rows": list(done.values())}, indent=2) + "\n")
+        say(
+            f"{row.label}: test macro accuracy {summary['test_macro_accuracy_mean']:.4f} ± "
+            f"{summary['test_macro_accuracy_std']:.4f}, "
+            f"{100 * summary['trainable_fraction']:.1f}% trained, {summary['seconds']:.0f} s"
+        )
+    table = baseline_table(results, n_seeds)
+    data = base.data
+    header = (
+        f"# {spec.name}: BioTune against baselines\n\n"
+        f"Data `{data.name}`: {len(data.train_labels)} train, {len(data.val_labels)} val, "
+        f"{len(data.test_labels)} test images; model `{spec.model.get('source')}`; protocol "
+        f"{spec.protocol.image_size} px, ≤ {spec.protocol.max_epochs} epochs (patience "
+        f"{spec.protocol.patience}), batch {spec.protocol.batch_size}, {spec.protocol.optimizer} "
+        f"at base lr {spec.protocol.base_lr:g}, cosine t_max {spec.protocol.t_max}. Final "
+        f"models: whole train split, early stopping on val, test once per seed "
+        f"({n_seeds} seeds from {spec.protocol.seed}).\n\n"
+    )
+    (output / "baselines.md").write_text(header + table + "\n")
+    store.write_text(
+        json.dumps({"rows": list(done.values()), "table": [r["key"] for r in results]}, indent=2)
+        + "\n"
+    )
+    return table, results
+
+
+def baseline_table(results: Sequence[dict[str, Any]], n_seeds: int) -> str:
+    """The markdown table of :func:`compare_baselines`' rows."""
+    header = [
+        "method",
+        "hyperparameters",
+        f"test macro acc. (mean ± std, {n_seeds} seeds)",
+        "trainable %",
+        f"final training s ({n_seeds} seeds)",
+        "search s (trials)",
+    ]
+    best = max((r["test_macro_accuracy_mean"] for r in results), default=np.nan)
+    lines = []
+    for r in results:
+        accuracy = (
+            f"{100 * r['test_macro_accuracy_mean']:.2f} ± {100 * r['test_macro_accuracy_std']:.2f}"
+        )
+        if r["test_macro_accuracy_mean"] == best:
+            accuracy = f"**{accuracy}**"
+        if r["strategy"] == BIOTUNE and r.get("plan"):
+            lrs = r["plan"]["learning_rates"]
+            trained = [b for b, lr in lrs.items() if lr > 0]
+            what = f"plan: trains {', '.join(trained)}"
+        else:
+            what = _settings_text(r["settings"])
+        search = f"{r['search_seconds']:.0f} ({r['search_trials']})" if r["search_trials"] else "–"
+        lines.append(
+            [
+                r["label"],
+                what,
+                accuracy,
+                f"{100 * r['trainable_fraction']:.1f}",
+                f"{r['seconds']:.0f}",
+                search,
+            ]
+        )
+    return markdown_table(header, lines)
