@@ -134,6 +134,8 @@ def compare_baselines(
     base = build_objective(spec)
     results: list[dict[str, Any]] = []
     for row in rows:
+        if row.strategy == BIOTUNE and spec.sampler != BIOTUNE:  # e.g. --sampler tpe
+            row = dataclasses.replace(row, label=f"Best plan found by {spec.sampler}")
         row_spec = _row_spec(spec, row)
         objective = base
         if row.strategy != BIOTUNE:

@@ -251,6 +251,15 @@ class StudySpec:
         for key, value in (("trials", trials), ("generations", generations)):
             if value is not None and value < 1:
                 raise SpecError(f"--{key} must be >= 1, got {value}")
+        final_sampler = changes.get("sampler", self.sampler)
+        final_strategy = changes.get("strategy", self.strategy)
+        if final_sampler == "grid" and final_strategy == BIOTUNE:
+            raise SpecError("the grid sampler enumerates choices; BioTune's genes are continuous")
+        if final_sampler == BIOTUNE and final_strategy != BIOTUNE:
+            raise SpecError(
+                f"the biotune sampler searches BioTune's genes, not {final_strategy}'s "
+                "hyperparameters"
+            )
         changes["name"] = name or study_name
         record = {
             k: v

@@ -196,12 +196,12 @@ def test_starting_point_penalty(name: str, power: int) -> None:
     model = copy.deepcopy(backbone.model)
     run = build_strategy(name, {"alpha": 0.5, "beta": 0.25}).start(model, backbone, PROTOCOL)
     head_l2 = sum(float((p.detach() ** 2).sum()) for p in model.get_submodule("3").parameters())
-    assert float(run.penalty()) == pytest.approx(0.25 / 2 * head_l2, rel=1e-5)
+    assert float(run.penalty().detach()) == pytest.approx(0.25 / 2 * head_l2, rel=1e-5)
     with torch.no_grad():
         model.get_submodule("0.0").weight.add_(0.1)
     n = model.get_submodule("0.0").weight.numel()
     pull = 0.5 / 2 * n * 0.01 if power == 2 else 0.5 * n * 0.1
-    assert float(run.penalty()) == pytest.approx(pull + 0.25 / 2 * head_l2, rel=1e-4)
+    assert float(run.penalty().detach()) == pytest.approx(pull + 0.25 / 2 * head_l2, rel=1e-4)
 
 
 def test_layerwise_decay_per_block_and_with_timm_groups() -> None:

@@ -221,3 +221,7 @@ def test_strategy_overrides_name_siblings_and_size_their_budget() -> None:
     assert (same.name, same.sampler, same.strategy) == (demo.name, "biotune", "biotune")
     with pytest.raises(SpecError, match="unknown strategy 'adapter'"):
         demo.with_overrides(strategy="adapter")
+    with pytest.raises(SpecError, match="genes are continuous"):
+        demo.with_overrides(sampler="grid")
+    with pytest.raises(SpecError, match="not full's hyperparameters"):
+        demo.with_overrides(strategy="full", sampler="biotune")
