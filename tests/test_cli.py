@@ -221,6 +221,14 @@ def test_strategies_run_as_sibling_studies_and_retrain(
     assert main(["run", str(spec), "--strategy", "lora"]) == 0
     assert "1 finished, running 0 more" in capsys.readouterr().out
 
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        TINY.replace("[sampler]\npopulation_size = 3\nn_elites = 1\n", "")
+        + "[strategy]\nname = 'surgical'\nblock = 'stage9'\n"
+    )
+    assert main(["run", str(bad)]) == 2
+    assert "[strategy] block: 'stage9' is not one of 0, 1, 2, 3" in capsys.readouterr().err
+
     assert main(["retrain", str(spec), "--strategy", "surgical", "-q"]) == 0
     plan = json.loads((tmp_path / "retrained" / "tiny-surgical" / "plan.json").read_text())
     assert plan["strategy"] == "surgical" and plan["block"] == study.best_params["block"]

@@ -148,6 +148,9 @@ class FineTuneObjective:
         )
         if strategy != BIOTUNE:
             build_strategy(strategy, self.strategy_options)  # bad values fail here
+        block = self.strategy_options.get("block")
+        if block is not None and block not in backbone.blocks:
+            raise ValueError(f"block: {block!r} is not one of {', '.join(backbone.blocks)}")
         self.backbone = backbone
         self.data = data
         self.protocol = protocol or TrainingProtocol()

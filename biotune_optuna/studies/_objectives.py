@@ -97,13 +97,18 @@ def build_objective(spec: StudySpec) -> Any:
     except (ValueError, KeyError, OSError, RuntimeError, AttributeError, ImportError) as exc:
         raise SpecError(f"{spec.source}: [model] source: {source!r}: {exc}") from None
     population_size, n_elites = spec.schedule
-    return FineTuneObjective(
-        backbone,
-        data,
-        spec.protocol,
-        population_size=population_size,
-        n_elites=n_elites,
-        strategy=spec.strategy,
-        strategy_options=spec.strategy_options,
-        search=spec.strategy_search,
-    )
+    try:
+        return FineTuneObjective(
+            backbone,
+            data,
+            spec.protocol,
+            population_size=population_size,
+            n_elites=n_elites,
+            strategy=spec.strategy,
+            strategy_options=spec.strategy_options,
+            search=spec.strategy_search,
+        )
+    except ValueError as exc:  # e.g. a surgical block the model does not have
+        key, _, problem = str(exc).partition(": ")
+        section = "strategy" if key in spec.strategy_options else "model"
+        raise SpecError(f"{spec.source}: [{section}] {key}: {problem}") from None
