@@ -29,6 +29,7 @@ from biotune_optuna.studies._retrain import final_evaluation
 from biotune_optuna.studies._retrain import test_summary
 from biotune_optuna.studies._session import open_study
 from biotune_optuna.studies._session import run_to_budget
+from biotune_optuna.studies._spec import _strategy_sampler
 from biotune_optuna.studies._spec import SpecError
 from biotune_optuna.studies._spec import StudySpec
 
@@ -44,16 +45,21 @@ class BaselineRow:
         label: The row's name in the table.
         strategy: The strategy's registry name.
         options: Its given hyperparameters (the others: defaults, or searched).
+        search: Hyperparameters to search (default: the strategy's own search).
+        trials: Budget of that search (default: one trial per choice, or the spec's budget).
     """
 
     label: str
     strategy: str
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    search: tuple[str, ...] | None = None
+    trials: int | None = None
 
     @property
     def key(self) -> str:
-        """The row's suffix of study names (``lora-r4``)."""
-        return self.strategy + "".join(f"-{k[0]}{v}" for k, v in self.options.items())
+        """The row's suffix of study names (``lora-r4``, ``full-search-lr``)."""
+        key = self.strategy + "".join(f"-{k[0]}{v}" for k, v in self.options.items())
+        return key + "".join(f"-search-{k}" for k in self.search or ())
 
 
 #: The default rows: BioTune and the baselines of arXiv:2508.15367 and arXiv:2406.10050.
@@ -76,12 +82,15 @@ BASELINE_ROWS = (
 def _row_spec(spec: StudySpec, row: BaselineRow) -> StudySpec:
     if row.strategy == BIOTUNE:
         return spec
-    sibling = spec.with_overrides(strategy=row.strategy)
+    sibling = spec.with_overrides(strategy=row.strategy, trials=row.trials)
+    search = sibling.strategy_search if row.search is None else row.search
+    search = tuple(k for k in search if k not in row.options)
     return dataclasses.replace(
         sibling,
         name=f"{spec.name}-{row.key}",
         strategy_options={**sibling.strategy_options, **row.options},
-        strategy_search=tuple(k for k in sibling.strategy_search if k not in row.options),
+        strategy_search=search,
+        sampler=_strategy_sampler(row.strategy, search),
     )
 
 
@@ -91,9 +100,12 @@ def _search_seconds(study: optuna.Study) -> tuple[float, int]:
 
 
 def _settings_text(settings: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in settings.items()
-    )
+    def text(value: Any) -> str:
+        if value is None:
+            return "auto"  # e.g. LP-FT's lp_epochs: half of max_epochs
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    return ", ".join(f"{k}={text(v)}" for k, v in settings.items())
 
 
 def compare_baselines(

@@ -225,3 +225,19 @@ def test_strategy_overrides_name_siblings_and_size_their_budget() -> None:
         demo.with_overrides(sampler="grid")
     with pytest.raises(SpecError, match="not full's hyperparameters"):
         demo.with_overrides(strategy="full", sampler="biotune")
+
+
+def test_baseline_rows_become_sibling_specs() -> None:
+    from biotune_optuna.studies._baselines import _row_spec
+    from biotune_optuna.studies._baselines import BASELINE_ROWS
+    from biotune_optuna.studies._baselines import BaselineRow
+
+    demo = load_spec(STUDIES / "demo.toml")
+    assert _row_spec(demo, BASELINE_ROWS[0]) is demo
+    lora = _row_spec(demo, BaselineRow("LoRA r=4", "lora", {"rank": 4}))
+    assert lora.name == "biotune-lite0-digits-lora-r4" and lora.strategy_options == {"rank": 4}
+    assert lora.budget_for({}) == 1
+    tuned = _row_spec(demo, BaselineRow("x", "full", search=("lr",), trials=20))
+    assert tuned.name == "biotune-lite0-digits-full-search-lr"
+    assert (tuned.sampler, tuned.strategy_search, tuned.budget) == ("tpe", ("lr",), 20)
+    assert not tuned.auto_budget
