@@ -136,7 +136,10 @@ def write_sampler_table(base: object, args: argparse.Namespace) -> None:
         "generations of the paper's N = 10, E = 3. Cells: median [IQR] over seeds, n = "
         "studies that reached the budget.\n\n"
         f"{table}\n\n"
-        f"Command: `.venv/bin/python {command}` (commit {_commit()}, {_machine()}).\n"
+        f"Command: `.venv/bin/python {command}` (table written at commit {_commit()}; "
+        f"{_machine()}). `biotune-optuna compare {base.path.relative_to(HERE.parent)} "
+        "--budgets 25,50,140` reads the same studies back into the same table, with "
+        "best-so-far plots.\n"
     )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "paper_table_samplers.md").write_text(text)
