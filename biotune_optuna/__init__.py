@@ -10,11 +10,13 @@ from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
 from biotune_optuna.samplers import BioTuneSampler
 from biotune_optuna.samplers import trial_budget
+from biotune_optuna.strategies import STRATEGIES
 
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "STRATEGIES",
     "BioTuneSampler",
     "FineTunePlan",
     "__version__",

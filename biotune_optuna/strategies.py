@@ -30,7 +30,16 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
 
-__all__ = ["STRATEGIES", "Hyperparameter", "StrategyInfo", "strategy_settings"]
+__all__ = [
+    "BIOTUNE",
+    "STRATEGIES",
+    "Hyperparameter",
+    "StrategyInfo",
+    "grid_size",
+    "is_grid",
+    "search_space",
+    "strategy_settings",
+]
 
 #: The strategy whose hyperparameters are BioTune's genes (searched by any sampler).
 BIOTUNE = "biotune"
