@@ -29,6 +29,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
+from biotune_optuna.samplers._registry import type_problem
+
 
 __all__ = [
     "BIOTUNE",
@@ -38,6 +40,7 @@ __all__ = [
     "grid_size",
     "is_grid",
     "search_space",
+    "searches_choices_only",
     "strategy_settings",
 ]
 
@@ -90,6 +93,11 @@ _LR = Hyperparameter(
     FloatDistribution(1e-5, 1e-1, log=True),
     float,
     "learning rate (default: the protocol's base_lr, as for BioTune's plans)",
+)
+
+
+_HEAD_L2 = Hyperparameter(
+    0.01, FloatDistribution(1e-4, 1.0, log=True), float, "L2 of the new classifier"
 )
 
 
@@ -159,9 +167,7 @@ STRATEGIES: dict[str, StrategyInfo] = {
         alpha=Hyperparameter(
             0.01, FloatDistribution(1e-4, 1.0, log=True), float, "pull towards w⁰"
         ),
-        beta=Hyperparameter(
-            0.01, FloatDistribution(1e-4, 1.0, log=True), float, "L2 of the new classifier"
-        ),
+        beta=_HEAD_L2,
     ),
     "l1sp": _info(
         "l1sp",
@@ -171,9 +177,7 @@ STRATEGIES: dict[str, StrategyInfo] = {
         alpha=Hyperparameter(
             1e-5, FloatDistribution(1e-7, 1e-2, log=True), float, "pull towards w⁰"
         ),
-        beta=Hyperparameter(
-            0.01, FloatDistribution(1e-4, 1.0, log=True), float, "L2 of the new classifier"
-        ),
+        beta=_HEAD_L2,
     ),
     "lora": _info(
         "lora",
@@ -196,18 +200,11 @@ STRATEGIES: dict[str, StrategyInfo] = {
 
 
 def _check_value(name: str, key: str, value: Any) -> str | None:
-    hyper = STRATEGIES[name].hyperparameters[key]
-    kind = hyper.kind
-    if kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, kind) and not isinstance(value, bool)
-    if not ok:
-        names = {int: "an integer", float: "a number", str: "a string"}
-        return f"expected {names[kind]}, got {value!r}"
-    if kind in (int, float) and not (math.isfinite(value) and value > 0):
-        return f"must be a positive number, got {value!r}"
-    return None
+    kind = STRATEGIES[name].hyperparameters[key].kind
+    problem = type_problem(value, kind)
+    if problem is None and kind in (int, float) and not (math.isfinite(value) and value > 0):
+        problem = f"must be a positive number, got {value!r}"
+    return problem
 
 
 def strategy_settings(
@@ -264,6 +261,11 @@ def search_space(
         dist = known[key].distribution
         space[key] = CategoricalDistribution(tuple(blocks)) if dist is None else dist
     return space
+
+
+def searches_choices_only(name: str, search: Sequence[str]) -> bool:
+    """Whether a strategy's search is over choices only (a grid can enumerate it)."""
+    return is_grid(search_space(name, search, blocks=("<any block>",)))
 
 
 def is_grid(space: Mapping[str, BaseDistribution]) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 import dataclasses
+import math
 from typing import Any
 
 import torch
@@ -246,10 +247,10 @@ class _RelativeGradientNorms(StrategyRun):
         weights = rgn / top if top > 0 else torch.ones_like(rgn)
         # The schedule as for every strategy (cosine over t_max, stepped per epoch), applied
         # here because the optimizer is new each epoch.
-        cosine = 0.5 * (1 + torch.cos(torch.tensor(torch.pi * (epoch - 1) / self.t_max)))
+        cosine = 0.5 * (1 + math.cos(math.pi * (epoch - 1) / self.t_max))
         self.last_weights = {n: float(w) for (n, _), w in zip(self.named, weights)}
         groups = [
-            {"params": [p], "lr": self.lr * float(w) * float(cosine), "tensor": name}
+            {"params": [p], "lr": self.lr * float(w) * cosine, "tensor": name}
             for (name, p), w in zip(self.named, weights)
         ]
         return EpochChange(groups)

@@ -24,6 +24,7 @@ import numpy as np
 import optuna
 
 from biotune_optuna.strategies import BIOTUNE
+from biotune_optuna.studies._report import format_setting
 from biotune_optuna.studies._report import markdown_table
 from biotune_optuna.studies._retrain import final_evaluation
 from biotune_optuna.studies._retrain import test_summary
@@ -100,12 +101,7 @@ def _search_seconds(study: optuna.Study) -> tuple[float, int]:
 
 
 def _settings_text(settings: dict[str, Any]) -> str:
-    def text(value: Any) -> str:
-        if value is None:
-            return "auto"  # e.g. LP-FT's lp_epochs: half of max_epochs
-        return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-    return ", ".join(f"{k}={text(v)}" for k, v in settings.items())
+    return ", ".join(f"{k}={format_setting(v)}" for k, v in settings.items())
 
 
 def compare_baselines(

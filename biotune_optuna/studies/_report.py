@@ -22,6 +22,7 @@ __all__ = [
     "best_so_far",
     "compare_figures",
     "compare_rows",
+    "format_setting",
     "markdown_table",
     "status_summary",
     "strategy_markdown",
@@ -87,11 +88,19 @@ def best_plan_rows(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> li
     return rows
 
 
+def format_setting(value: Any) -> str:
+    """A hyperparameter's value for tables: floats to 3 digits, ``None`` as ``auto`` (a
+    default that follows the protocol, e.g. LP-FT's ``lp_epochs``)."""
+    if value is None:
+        return "auto"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def strategy_markdown(trial: optuna.trial.FrozenTrial) -> str:
     """A baseline strategy's trial: its strategy, hyperparameters and what it trained."""
     attrs = trial.user_attrs
     settings = attrs.get("strategy_settings", {})
-    rows = [[k, f"{v:.3g}" if isinstance(v, float) else v] for k, v in settings.items()]
+    rows = [[k, format_setting(v)] for k, v in settings.items()]
     frozen = attrs.get("frozen_blocks", [])
     text = f"Strategy `{attrs.get('strategy', '?')}`"
     if "trainable_fraction" in attrs:

@@ -28,7 +28,7 @@ from biotune_optuna.samplers._registry import type_problem
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import grid_size
 from biotune_optuna.strategies import is_grid
-from biotune_optuna.strategies import search_space as strategy_search_space
+from biotune_optuna.strategies import searches_choices_only
 from biotune_optuna.strategies import STRATEGIES
 from biotune_optuna.strategies import strategy_settings
 from biotune_optuna.studies._pruners import check_pruner_option
@@ -284,7 +284,7 @@ def _strategy_sampler(strategy: str, search: tuple[str, ...]) -> str:
         return BIOTUNE
     if not search:
         return "random"
-    return "grid" if is_grid(strategy_search_space(strategy, search, ("<block>",))) else "tpe"
+    return "grid" if searches_choices_only(strategy, search) else "tpe"
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -511,7 +511,7 @@ def _check_strategy(
             f"the biotune sampler searches BioTune's genes; strategy {name!r} needs another "
             f"sampler (e.g. {_strategy_sampler(name, searched)!r})",
         )
-    if sampler == "grid" and not is_grid(strategy_search_space(name, searched, ("<block>",))):
+    if sampler == "grid" and not searches_choices_only(name, searched):
         raise fail(
             "sampler",
             "name",
