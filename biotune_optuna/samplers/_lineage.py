@@ -8,6 +8,7 @@ unfinished or new at the previous ask.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from optuna.trial import TrialState
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 
 
+#: System attr of a heartbeat retry: numbers of the trials it retries (Optuna's
+#: :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`).
+RETRY_HISTORY_KEY = "retry_history"
 #: A running trial that has no lineage this long after it started is taken for orphaned.
 ORPHAN_AFTER = timedelta(minutes=10)
 
@@ -62,7 +66,10 @@ class StudyIndex:
         self.genes_cache: dict[tuple[tuple[str, str], ...], dict[int, np.ndarray]] = {}
         self.members: dict[int, Member] = {}
         self.by_generation: dict[int, list[Member]] = defaultdict(list)
-        self.finished_slots: dict[int, set[int]] = defaultdict(set)
+        # Per generation: how many finished members hold each slot.
+        self.finished_slots: dict[int, Counter[int]] = defaultdict(Counter)
+        # Trials a heartbeat retry replaced (their worker died): the retry holds their slot.
+        self.superseded: set[int] = set()
         self.max_generation = 0
         self.written: dict[int, dict[str, Any]] = {}  # lineages this process wrote
         self.populations: dict[int, list[int]] = {}  # memo of the stored population per generation
@@ -98,6 +105,8 @@ class StudyIndex:
             trial = trials[pos]
             number = trial.number
             lineage = trial.system_attrs.get(LINEAGE_KEY) or self.written.get(number)
+            for original in trial.system_attrs.get(RETRY_HISTORY_KEY) or ():
+                self._supersede(int(original))
             if trial.state.is_finished():
                 if number not in self._seen_finished:
                     self._seen_finished.add(number)
@@ -124,29 +133,56 @@ class StudyIndex:
             }
 
     def _add_member(self, trial: FrozenTrial, lineage: dict[str, Any]) -> None:
+        self._note_lineage(trial.number, lineage)
+        if trial.number in self.superseded:
+            return
         member = Member(trial.number, self.loss_of(trial), trial.params, lineage)
         self.members[trial.number] = member
         self.by_generation[member.generation].append(member)
         if member.slot is not None:
-            self.finished_slots[member.generation].add(member.slot)
-        self._note_lineage(trial.number, lineage)
+            self.finished_slots[member.generation][member.slot] += 1
+
+    def _supersede(self, number: int) -> None:
+        """Trial ``number`` died and was retried: its retry takes its place in the search.
+
+        The retry copies the dead trial's lineage (Optuna's
+        :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` copies every system attr),
+        so it holds the same generation and slot; the dead trial, FAILED, leaves the search
+        instead of filling the slot with the worst fitness.
+        """
+        if number in self.superseded:
+            return
+        self.superseded.add(number)
+        member = self.members.pop(number, None)
+        if member is None:
+            return
+        self.by_generation[member.generation].remove(member)
+        if member.slot is not None:
+            slots = self.finished_slots[member.generation]
+            slots[member.slot] -= 1
+            if slots[member.slot] <= 0:
+                del slots[member.slot]
 
     def n_finished_slots(self, generation: int) -> int:
-        """Distinct slots of ``generation`` held by a finished trial.
-
-        A heartbeat retry copies its failed original's lineage, so both hold the same slot.
-        """
+        """Distinct slots of ``generation`` held by a finished trial."""
         return len(self.finished_slots[generation])
 
-    def next_slot(self, generation: int) -> int:
-        """The slot after the highest taken in ``generation`` by a finished or running trial."""
-        taken = [
+    def next_slot(self, generation: int, skip: int = 0) -> int:
+        """The lowest slot of ``generation`` no finished or running trial holds, after
+        ``skip`` such free slots (left for trials about to take them)."""
+        taken = {
             lin["slot"]
             for lin in self.unfinished_lineages
             if lin["generation"] == generation and lin.get("slot") is not None
-        ]
-        taken.extend(self.finished_slots[generation])
-        return max(taken) + 1 if taken else 0
+        }
+        taken.update(self.finished_slots[generation])
+        slot = 0
+        while True:
+            if slot not in taken:
+                if skip == 0:
+                    return slot
+                skip -= 1
+            slot += 1
 
     def pending_before(self, number: int) -> int:
         """Running trials created before ``number`` whose lineage is not visible yet.

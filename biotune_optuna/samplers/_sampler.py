@@ -397,7 +397,7 @@ class BioTuneSampler(BaseGASampler):
             generation += 1
         if enqueued and generation > 0:
             return generation, None
-        return generation, index.next_slot(generation) + pending
+        return generation, index.next_slot(generation, skip=pending)
 
     def _propose(
         self, study: Study, trial: FrozenTrial, index: StudyIndex, space: GeneSpace | None
