@@ -102,6 +102,7 @@ def write_sampler_table(base: object, args: argparse.Namespace) -> None:
 
     from biotune_optuna.studies import best_so_far
     from biotune_optuna.studies import compare_rows
+    from biotune_optuna.studies import load_study
     from biotune_optuna.studies import markdown_table
     from biotune_optuna.studies import study_exists
 
@@ -112,7 +113,7 @@ def write_sampler_table(base: object, args: argparse.Namespace) -> None:
             spec = base.with_overrides(sampler=sampler, seed=seed)
             if not study_exists(spec.storage, spec.name):
                 continue
-            study = optuna.load_study(study_name=spec.name, storage=spec.storage)
+            study = load_study(spec)
             groups.setdefault(sampler, []).append(study)
             trials = study.get_trials(deepcopy=False)
             curve = best_so_far(study)

@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+import os
 from pathlib import Path
 import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
 
 import pytest
 
@@ -38,3 +45,88 @@ def small_demo_spec(directory: Path) -> Path:
         image_size=32,
         max_epochs=1,
     )
+
+
+# ------------------------------------------------------------------------------------------
+# A real PostgreSQL server for the storage tests (marker `postgres`).
+
+
+def _postgres_program(name: str) -> str | None:
+    """A PostgreSQL server program: on PATH, else Debian's /usr/lib/postgresql/<v>/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
+    return str(candidates[-1]) if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """URL of a throwaway PostgreSQL server on 127.0.0.1 (trust auth), for the session.
+
+    ``BIOTUNE_TEST_POSTGRES_URL`` points the tests at a server of your own instead. Otherwise
+    Debian's ``postgresql`` package must be installed (the README's test command does it);
+    ``initdb`` refuses root, so as root the server runs as the package's ``postgres`` user.
+    """
+    given = os.environ.get("BIOTUNE_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    initdb, pg_ctl = _postgres_program("initdb"), _postgres_program("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.fail(
+            "PostgreSQL is not installed (apt-get install postgresql, as the README's test "
+            "command does), or deselect these tests with -m 'not postgres'"
+        )
+    root = Path(tempfile.mkdtemp(prefix="biotune-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        user = pwd.getpwnam("postgres")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", _free_port()
+
+    def run(*command: str) -> None:
+        done = subprocess.run([*prefix, *command], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            log = root / "server.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            pytest.fail(f"{' '.join(command)} failed: {done.stdout}{done.stderr}{tail}")
+
+    run(initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+    options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
+    run(pg_ctl, "-D", str(data), "-l", str(root / "server.log"), "-w", "-o", options, "start")
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server; dropped afterwards."""
+    import sqlalchemy
+
+    name = f"biotune_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

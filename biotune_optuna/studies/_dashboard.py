@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 import math
 from pathlib import Path
+import time
 from typing import TYPE_CHECKING
 
 import optuna
@@ -208,18 +209,27 @@ def save_study_figures(study: optuna.Study) -> None:
 class DashboardUpdater:
     """Optuna callback: refresh the study's figures, and its note when the best plan changes.
 
+    The figures are rewritten at most every ``min_interval_s`` seconds (each rewrite is a few
+    hundred kB, appended for good to a journal storage); ``run`` saves them once more at its end.
+
     Args:
         spec: The study's spec, shown in the note.
+        min_interval_s: Least seconds between two rewrites of the figures.
     """
 
-    def __init__(self, spec: StudySpec | None = None) -> None:
+    def __init__(self, spec: StudySpec | None = None, *, min_interval_s: float = 10.0) -> None:
         self.spec = spec
+        self.min_interval_s = min_interval_s
         self._best_number: int | None = None
+        self._figures_at: float | None = None
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state != TrialState.COMPLETE:
             return
-        save_study_figures(study)
+        now = time.monotonic()
+        if self._figures_at is None or now - self._figures_at >= self.min_interval_s:
+            save_study_figures(study)
+            self._figures_at = now
         best = _best(study)
         if best is not None and best.number != self._best_number:
             self._best_number = best.number
@@ -229,8 +239,13 @@ class DashboardUpdater:
 def serve_dashboard(
     storage: str, *, host: str = "127.0.0.1", port: int = 8080, artifacts: Path | None = None
 ) -> None:
-    """Run optuna-dashboard on ``storage`` (blocking), with the study's artifact store."""
+    """Run optuna-dashboard on ``storage`` (blocking), with the study's artifact store.
+
+    It binds to ``127.0.0.1`` (this host only) unless ``host`` says otherwise.
+    """
     from optuna_dashboard import run_server
+
+    from biotune_optuna.studies._session import reading_storage
 
     store = None
     if artifacts is not None:
@@ -238,4 +253,4 @@ def serve_dashboard(
 
         artifacts.mkdir(parents=True, exist_ok=True)
         store = FileSystemArtifactStore(str(artifacts))
-    run_server(optuna.storages.get_storage(storage), host=host, port=port, artifact_store=store)
+    run_server(reading_storage(storage), host=host, port=port, artifact_store=store)

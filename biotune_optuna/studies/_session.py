@@ -16,29 +16,39 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from biotune_optuna.failures import FAIL_REASON_ATTR
+from biotune_optuna.failures import TrialFailed
 from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import sampler_name
 from biotune_optuna.samplers._keys import SETTINGS_KEY
 from biotune_optuna.studies._pruners import create_pruner
 from biotune_optuna.studies._spec import SpecError
 from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies._storage import check_storage_file
+from biotune_optuna.studies._storage import display_storage
+from biotune_optuna.studies._storage import file_of_storage
+from biotune_optuna.studies._storage import open_storage
 
 
 __all__ = [
     "FINISHED",
     "SamplerMismatchError",
+    "TooManyFailures",
     "check_study_sampler",
     "finished_trials",
     "load_study",
     "open_study",
+    "reading_storage",
     "run_to_budget",
     "sqlite_path",
     "study_exists",
+    "study_names",
 ]
 
-#: Trial states that count towards a budget: a FAILED trial is run again.
+#: Trial states that count towards a budget: a FAILED trial is replaced by another.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Study user attrs that identify how a study samples; a resume must match them.
 _IDENTITY = (
@@ -59,39 +69,43 @@ class SamplerMismatchError(RuntimeError):
 
 def sqlite_path(storage: str) -> Path | None:
     """The file of a ``sqlite:///`` URL (``None`` for other storages or in-memory SQLite)."""
-    prefix = "sqlite:///"
-    if not storage.startswith(prefix):
-        return None
-    target = storage[len(prefix) :].split("?", 1)[0]
-    if not target or target == ":memory:" or target.startswith("file:"):
-        return None
-    return Path(target)
+    return file_of_storage(storage) if storage.startswith("sqlite:///") else None
 
 
-def _check_location(storage: str) -> None:
-    path = sqlite_path(storage)
-    if path is None:
-        return
-    if not path.parent.is_dir():
-        raise SpecError(f"directory of the SQLite file does not exist: {path.parent}")
-    if path.exists() and not path.is_file():
-        raise SpecError(f"{path} is not a file, so it cannot hold an SQLite study")
+def reading_storage(storage: str) -> BaseStorage:
+    """The storage of URL ``storage`` opened for reading: never creates a file.
+
+    Raises:
+        SpecError: If the URL is malformed, the file is missing or not a study storage, or the
+            server does not answer.
+    """
+    return open_storage(storage, create=False)
 
 
 def study_exists(storage: str, name: str) -> bool:
-    """Whether the storage holds study ``name``; never creates an SQLite file to find out."""
-    path = sqlite_path(storage)
+    """Whether the storage holds study ``name``; never creates a file to find out.
+
+    Raises:
+        SpecError: If the storage cannot be opened (malformed URL, a file that is not a study
+            storage, a server that does not answer).
+    """
+    path = check_storage_file(storage)
     if path is not None and not path.exists():
         return False
-    try:
-        backend = optuna.storages.get_storage(storage)
-    except Exception as exc:
-        raise SpecError(f"cannot open storage {storage}: {exc}") from None
+    backend = reading_storage(storage)
     try:
         backend.get_study_id_from_name(name)
     except KeyError:
         return False
     return True
+
+
+def study_names(storage: str) -> list[str]:
+    """Names of the studies in ``storage`` (none if its file does not exist yet)."""
+    path = file_of_storage(storage)
+    if path is not None and not path.exists():
+        return []
+    return [s.study_name for s in reading_storage(storage).get_all_studies()]
 
 
 def _identity(spec: StudySpec) -> dict[str, Any]:
@@ -121,12 +135,12 @@ def load_study(spec: StudySpec) -> optuna.Study:
     Raises:
         SpecError: If the storage does not hold the study.
     """
-    _check_location(spec.storage)
     if not study_exists(spec.storage, spec.name):
         raise SpecError(
-            f"no study `{spec.name}` in {spec.storage}; `biotune-optuna run` creates it"
+            f"no study `{spec.name}` in {display_storage(spec.storage)}; "
+            "`biotune-optuna run` creates it"
         )
-    return optuna.load_study(study_name=spec.name, storage=spec.storage)
+    return optuna.load_study(study_name=spec.name, storage=reading_storage(spec.storage))
 
 
 def open_study(
@@ -144,23 +158,25 @@ def open_study(
         objective_description: What the objective trains, stored on a new study.
 
     Returns:
-        The study, with the spec's sampler and pruner attached.
+        The study, with the spec's sampler and pruner attached, on a storage that records a
+        heartbeat per running trial and retries trials whose worker died
+        (:func:`~biotune_optuna.studies._storage.open_storage`).
 
     Raises:
         SpecError: If the storage cannot hold the study, or the study exists and was run with
             another sampler or other sampler settings (nothing is written then).
     """
-    _check_location(spec.storage)
     wanted = _identity(spec)
     if study_exists(spec.storage, spec.name):
-        existing = optuna.load_study(study_name=spec.name, storage=spec.storage)
+        existing = optuna.load_study(study_name=spec.name, storage=reading_storage(spec.storage))
         differences = _differences(existing.user_attrs, wanted)
         stored_sampler = existing.user_attrs.get("sampler") or _biotune_if_recorded(existing)
         if stored_sampler is not None and stored_sampler != spec.sampler and not differences:
             differences = [f"sampler {stored_sampler!r} (stored) vs {spec.sampler!r} (asked)"]
         if differences:
             raise SpecError(
-                f"study `{spec.name}` exists in {spec.storage} with other settings: "
+                f"study `{spec.name}` exists in {display_storage(spec.storage)} with other "
+                "settings: "
                 f"{'; '.join(differences)}. Resume it with the same settings, or give the "
                 "study another name"
             )
@@ -169,8 +185,11 @@ def open_study(
     sampler = create_sampler(
         spec.sampler, seed=spec.seed, search_space=search_space, options=spec.sampler_options
     )
+    storage = open_storage(
+        spec.storage, heartbeat_interval=spec.heartbeat_interval, grace_period=spec.grace_period
+    )
     study = optuna.create_study(
-        storage=spec.storage,
+        storage=storage,
         study_name=spec.name,
         sampler=sampler,
         pruner=create_pruner(spec.pruner, spec.pruner_options),
@@ -225,20 +244,76 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+class TooManyFailures(RuntimeError):
+    """Trials in a row failed in this process: the cause is the setup, not one plan."""
+
+
+class _FailureStreak:
+    """Optuna callback: count this process's trials and its failures in a row; stop the
+    study after ``limit`` failures in a row."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_a_row = 0
+        self.ran = 0
+        self.last_reason = ""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.ran += 1
+        if trial.state != TrialState.FAIL:
+            self.in_a_row = 0
+            return
+        self.in_a_row += 1
+        self.last_reason = str(
+            trial.user_attrs.get(FAIL_REASON_ATTR)
+            or trial.system_attrs.get("fail_reason")
+            or "no reason recorded"
+        )
+        if self.in_a_row >= self.limit:
+            study.stop()
+
+
 def run_to_budget(
     study: optuna.Study,
     objective: Any,
     budget: int,
     *,
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
+    max_failures_in_a_row: int = 5,
+    stop_requested: Callable[[], bool] = lambda: False,
 ) -> int:
     """Run ``objective`` until the study holds ``budget`` finished trials; return how many ran.
 
-    A FAILED trial does not count (it is run again); other workers' trials do, through
+    Finished means COMPLETE or PRUNED, counted over every worker through
     :class:`optuna.study.MaxTrialsCallback`, so any number of processes can share the budget.
+    A trial that fails (:class:`~biotune_optuna.failures.TrialFailed`: it diverged, ran out of
+    memory…) stays FAILED with its reason, and another trial is run in its place.
+
+    Args:
+        study: The study.
+        objective: Its objective.
+        budget: Finished trials the study should hold.
+        callbacks: More callbacks of ``study.optimize``.
+        max_failures_in_a_row: Failed trials in a row after which the run stops.
+        stop_requested: Asked after every ``optimize``; ``True`` ends the run (a Ctrl-C that
+            called ``study.stop()``).
+
+    Raises:
+        TooManyFailures: After ``max_failures_in_a_row`` failed trials in a row in this
+            process; the study is kept as it is.
     """
-    remaining = max(0, budget - finished_trials(study))
-    if remaining:
+    streak = _FailureStreak(max_failures_in_a_row)
+    while (remaining := budget - finished_trials(study)) > 0 and not stop_requested():
         stop = optuna.study.MaxTrialsCallback(budget, states=FINISHED)
-        study.optimize(objective, n_trials=remaining, callbacks=[stop, *callbacks])
-    return remaining
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            catch=(TrialFailed,),
+            callbacks=[stop, streak, *callbacks],
+        )
+        if streak.in_a_row >= streak.limit:
+            raise TooManyFailures(
+                f"{streak.in_a_row} trials in a row failed, the last with: {streak.last_reason}. "
+                "The study is kept; fix the cause and run the same command again"
+            )
+    return streak.ran

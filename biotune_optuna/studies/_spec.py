@@ -31,9 +31,13 @@ from biotune_optuna.strategies import is_grid
 from biotune_optuna.strategies import searches_choices_only
 from biotune_optuna.strategies import STRATEGIES
 from biotune_optuna.strategies import strategy_settings
+from biotune_optuna.studies._errors import SpecError
 from biotune_optuna.studies._pruners import check_pruner_option
 from biotune_optuna.studies._pruners import create_pruner
 from biotune_optuna.studies._pruners import PRUNERS
+from biotune_optuna.studies._storage import DEFAULT_GRACE_PERIOD
+from biotune_optuna.studies._storage import DEFAULT_HEARTBEAT_INTERVAL
+from biotune_optuna.studies._storage import storage_problem
 
 
 if sys.version_info >= (3, 11):
@@ -50,12 +54,16 @@ DATA_SOURCES = ("digits", "torchvision:<Name>", "folder")
 DEFAULT_SCHEDULE = (10, 3)
 
 
-class SpecError(ValueError):
-    """A study spec that cannot be used; the message names the file, the section and the key."""
-
-
 _SECTIONS: dict[str, dict[str, Any]] = {
-    "study": {"name": str, "storage": str, "seed": int, "artifacts": str, "description": str},
+    "study": {
+        "name": str,
+        "storage": str,
+        "seed": int,
+        "artifacts": str,
+        "description": str,
+        "heartbeat_interval": int,
+        "grace_period": int,
+    },
     "sampler": {"name": str},  # plus the sampler's options
     "pruner": {"name": str},  # plus the pruner's options
     "budget": {"trials": int, "generations": int, "population_size": int, "n_elites": int},
@@ -92,7 +100,11 @@ class StudySpec:
 
     Attributes:
         name: The study's name in the storage.
-        storage: Optuna storage URL (relative SQLite paths already resolved).
+        storage: Storage URL: ``sqlite:///``, ``journal:///`` or a server's (relative file
+            paths already resolved; see :mod:`biotune_optuna.studies._storage`).
+        heartbeat_interval: Seconds between heartbeats of a running trial.
+        grace_period: Seconds without a heartbeat after which a running trial is taken for
+            dead, failed and retried with the same parameters.
         sampler: Registry name of the sampler (see :data:`biotune_optuna.samplers.SAMPLERS`).
         sampler_options: Options of the sampler's constructor.
         pruner: Registry name of the pruner (``"none"``: the paper trains every plan fully).
@@ -123,6 +135,8 @@ class StudySpec:
 
     name: str
     storage: str
+    heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL
+    grace_period: int = DEFAULT_GRACE_PERIOD
     sampler: str = "biotune"
     sampler_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     pruner: str = "none"
@@ -310,11 +324,11 @@ def _resolve(base: Path, value: str) -> Path:
 
 
 def _resolve_storage(base: Path, url: str) -> str:
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/"):
-        target = url[len(prefix) :]
-        if target and target != ":memory:" and not target.startswith("file:"):
-            return prefix + str(_resolve(base, target))
+    for prefix in ("sqlite:///", "journal:///"):
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            target = url[len(prefix) :]
+            if target and target != ":memory:" and not target.startswith("file:"):
+                return prefix + str(_resolve(base, target))
     return url
 
 
@@ -363,6 +377,19 @@ def parse_spec(
     seed = study.get("seed", 0)
     if seed < 0:
         raise fail("study", "seed", f"must be >= 0, got {seed}")
+    problem = storage_problem(study["storage"].strip())
+    if problem is not None:
+        raise fail("study", "storage", problem)
+    heartbeat_interval = study.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL)
+    if heartbeat_interval < 1:
+        raise fail("study", "heartbeat_interval", f"must be >= 1, got {heartbeat_interval}")
+    grace_period = study.get("grace_period", 2 * heartbeat_interval)
+    if grace_period <= heartbeat_interval:
+        raise fail(
+            "study",
+            "grace_period",
+            f"must exceed heartbeat_interval ({heartbeat_interval}), got {grace_period}",
+        )
 
     sampler, sampler_table = _named_part(table, "sampler", "biotune", SAMPLERS, check_option, fail)
 
@@ -444,6 +471,8 @@ def parse_spec(
     return StudySpec(
         name=study["name"].strip(),
         storage=_resolve_storage(base, study["storage"].strip()),
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
         sampler=sampler,
         sampler_options=sampler_table,
         pruner=pruner,

@@ -1,16 +1,21 @@
 """Runs BioTune trials on a stored study in its own process (used by the resume/parallel tests).
 
-Usage: python study_worker.py STORAGE STUDY_NAME N_TRIALS SEED [--fail-every K]
+Usage: python study_worker.py STORAGE STUDY_NAME N_TRIALS SEED
+
+STORAGE is any URL biotune-optuna opens (sqlite:///, journal:///, postgresql://). Prints the
+numbers of the trials this worker ran, as JSON, on its last line.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 
 import optuna
 
 from biotune_optuna import BioTuneSampler
+from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 
@@ -22,17 +27,20 @@ def main() -> None:
     parser.add_argument("seed", type=int)
     args = parser.parse_args()
     optuna.logging.set_verbosity(logging.WARNING)
-    storage = optuna.storages.RDBStorage(
-        args.storage, engine_kwargs={"connect_args": {"timeout": 60}}
-    )
     study = optuna.create_study(
-        storage=storage,
+        storage=open_storage(args.storage, heartbeat_interval=10),
         study_name=args.study_name,
         sampler=BioTuneSampler(seed=args.seed),
         direction="maximize",
         load_if_exists=True,
     )
-    study.optimize(SyntheticFineTuning(seed=0), n_trials=args.n_trials)
+    ran: list[int] = []
+    study.optimize(
+        SyntheticFineTuning(seed=0),
+        n_trials=args.n_trials,
+        callbacks=[lambda study, trial: ran.append(trial.number)],
+    )
+    print(json.dumps(ran))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,169 @@
+"""Storage URLs: checked in one line, never created to look, heartbeats on every kind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import time
+
+import optuna
+from optuna.trial import TrialState
+import pytest
+
+from biotune_optuna import BioTuneSampler
+from biotune_optuna.samplers._keys import LINEAGE_KEY
+from biotune_optuna.studies._storage import display_storage
+from biotune_optuna.studies._storage import HEARTBEAT_KEY
+from biotune_optuna.studies._storage import HeartbeatJournalStorage
+from biotune_optuna.studies._storage import open_storage
+from biotune_optuna.studies._storage import RetryDeadTrial
+from biotune_optuna.studies._storage import storage_problem
+from biotune_optuna.studies._storage import StorageError
+from biotune_optuna.synthetic import SyntheticFineTuning
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("study.db", "not a storage URL"),
+        ("sqlite:/study.db", "sqlite:///<path>"),
+        ("postgres://u@h/db", "unknown database 'postgres'"),
+        ("oracle+nodriver://u@h/db", "unknown database"),
+        ("journal:/x.log", "journal:///<path>"),
+        ("journal:///", "needs a file path"),
+        ("http://[::1/x", "can parse"),
+    ],
+)
+def test_malformed_urls_are_named_without_connecting(url: str, problem: str) -> None:
+    found = storage_problem(url)
+    assert found is not None and problem in found, found
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///x.db",
+        "sqlite:////abs/x.db",
+        "journal:///x.log",
+        "postgresql://u:secret@127.0.0.1:5432/db",
+        "postgresql+psycopg2://u@h/db",
+    ],
+)
+def test_well_formed_urls_pass(url: str) -> None:
+    assert storage_problem(url) is None
+
+
+def test_messages_hide_passwords() -> None:
+    assert "secret" not in display_storage("postgresql://u:secret@127.0.0.1/db")
+
+
+def test_files_that_are_not_storages_are_refused_and_left_alone(tmp_path: Path) -> None:
+    garbage = tmp_path / "study.db"
+    garbage.write_bytes(b"not a database at all\n" * 100)
+    with pytest.raises(StorageError, match="is not an SQLite database"):
+        open_storage(f"sqlite:///{garbage}")
+    assert garbage.read_bytes() == b"not a database at all\n" * 100
+    log = tmp_path / "study.log"
+    log.write_text("garbage\n")
+    with pytest.raises(StorageError, match="is not an Optuna journal"):
+        open_storage(f"journal:///{log}")
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StorageError, match="is not a file"):
+        open_storage(f"sqlite:///{tmp_path / 'dir.db'}")
+    with pytest.raises(StorageError, match="does not exist"):
+        open_storage(f"journal:///{tmp_path / 'no' / 'x.log'}")
+    with pytest.raises(StorageError, match="no storage file"):
+        open_storage(f"sqlite:///{tmp_path / 'absent.db'}", create=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.db", "study.db", "study.log"]
+
+
+def test_an_unreachable_server_is_one_line() -> None:
+    start = time.monotonic()
+    with pytest.raises(StorageError) as error:
+        open_storage("postgresql://nobody:pw@127.0.0.1:1/nothing")
+    message = str(error.value)
+    assert "\n" not in message and "cannot open storage" in message and "pw@" not in message
+    assert time.monotonic() - start < 30
+
+
+def _dead_trial(storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, int]:
+    """A BioTune study whose trial 3 was asked, given its genes, and never heard of again."""
+    study = optuna.create_study(
+        storage=storage,
+        sampler=BioTuneSampler(population_size=4, n_elites=1, seed=0),
+        direction="maximize",
+    )
+    study.optimize(SyntheticFineTuning(seed=0), n_trials=3)
+    trial = study.ask()
+    SyntheticFineTuning(seed=0).score(
+        {n: trial.suggest_float(n, 0, 1) for n in SyntheticFineTuning().param_names}
+    )
+    return study, trial._trial_id
+
+
+def test_a_silent_journal_trial_is_failed_and_retried_with_its_genes(tmp_path: Path) -> None:
+    storage = open_storage(f"journal:///{tmp_path / 's.log'}", heartbeat_interval=1)
+    assert isinstance(storage, HeartbeatJournalStorage)
+    study, trial_id = _dead_trial(storage)
+    storage.record_heartbeat(trial_id)
+    optuna.storages.fail_stale_trials(study)
+    assert storage.get_trial(trial_id).state == TrialState.RUNNING  # it beat just now
+    storage.set_trial_system_attr(trial_id, HEARTBEAT_KEY, time.time() - 10)
+    optuna.storages.fail_stale_trials(study)
+    dead = storage.get_trial(trial_id)
+    retry = study.get_trials(states=(TrialState.WAITING,))
+    assert dead.state == TrialState.FAIL and len(retry) == 1
+    assert retry[0].params == dead.params and len(dead.params) == 7
+    assert retry[0].system_attrs[LINEAGE_KEY] == dead.system_attrs[LINEAGE_KEY]
+    assert HEARTBEAT_KEY not in retry[0].system_attrs  # else it would look dead at once
+    optuna.storages.fail_stale_trials(study)  # nothing stale any more: no second retry
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 1
+
+
+def test_the_retried_trial_takes_the_dead_ones_place_in_the_search() -> None:
+    storage = optuna.storages.InMemoryStorage()
+    study, trial_id = _dead_trial(storage)
+    storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    RetryDeadTrial(max_retry=3)(study, storage.get_trial(trial_id))
+    study.optimize(SyntheticFineTuning(seed=0), n_trials=1)  # the retry runs first
+    trials = study.get_trials(deepcopy=False)
+    dead, retry = trials[3], trials[4]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+    assert retry.system_attrs["failed_trial"] == dead.number
+    # Generation 0 (4 slots) closed with the retry in the dead trial's slot: the dead FAILED
+    # trial is not a member, so it is not in the stored population.
+    study.optimize(SyntheticFineTuning(seed=0), n_trials=1)
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    population = attrs["biotune:population:0"]
+    assert dead.number not in population and retry.number in population
+    assert len(population) == 4
+
+
+def test_sampler_state_in_storage_is_json(tmp_path: Path) -> None:
+    storage = open_storage(f"journal:///{tmp_path / 's.log'}")
+    study = optuna.create_study(
+        storage=storage, sampler=BioTuneSampler(seed=0), direction="maximize"
+    )
+    study.optimize(SyntheticFineTuning(seed=0), n_trials=30)
+    for line in (tmp_path / "s.log").read_text().splitlines():
+        json.loads(line)  # the journal is JSON lines; a pickle would not parse
+    ours = {
+        k: v
+        for k, v in study._storage.get_study_system_attrs(study._study_id).items()
+        if k.startswith("biotune")
+    }
+    assert ours and json.loads(json.dumps(ours)) == ours
+    for trial in study.trials:
+        assert (
+            json.loads(json.dumps(trial.system_attrs[LINEAGE_KEY]))
+            == trial.system_attrs[LINEAGE_KEY]
+        )
+
+
+@pytest.mark.postgres
+def test_a_postgresql_study_opens_with_heartbeats(postgres_url: str) -> None:
+    storage = open_storage(postgres_url, heartbeat_interval=5)
+    study = optuna.create_study(storage=storage, sampler=BioTuneSampler(seed=0))
+    study.optimize(SyntheticFineTuning(seed=0), n_trials=3)
+    assert storage.get_heartbeat_interval() == 5
+    assert len(optuna.load_study(study_name=study.study_name, storage=postgres_url).trials) == 3
