@@ -16,6 +16,10 @@ from typing import Any
 import numpy as np
 import optuna
 
+from biotune_optuna.failures import FAIL_REASON_ATTR
+from biotune_optuna.failures import failure_reason
+from biotune_optuna.failures import release_memory
+from biotune_optuna.failures import TrialFailed
 from biotune_optuna.finetune._backbones import Backbone
 from biotune_optuna.finetune._cache import FeatureCache
 from biotune_optuna.finetune._data import ClassificationData
@@ -120,10 +124,17 @@ class FineTuneObjective:
         strategy_options: The baseline's given hyperparameters.
         search: The baseline's hyperparameters to search (default: the strategy's own).
 
+    A trial whose training fails (a NaN or infinite loss, out of memory, any error while
+    loading batches or training) records why in its ``fail_reason`` user attr and raises
+    :class:`~biotune_optuna.failures.TrialFailed`; run the study with
+    ``study.optimize(objective, catch=(TrialFailed,))`` and it goes on, the failed plan ranked
+    last by BioTune.
+
     Raises:
         biotune_optuna.studies.SamplerMismatchError: At the first trial of a study that is
             continued under another sampler than its own (e.g. ``optuna.load_study`` without
             ``sampler=``, which attaches TPE to a BioTune study).
+        biotune_optuna.failures.TrialFailed: When a trial's training fails.
     """
 
     def __init__(
@@ -287,7 +298,18 @@ class FineTuneObjective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")
 
-        result = self.evaluate(strategy, fold, report=report)
+        reason = None
+        try:
+            result = self.evaluate(strategy, fold, report=report)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # diverged, out of memory, a broken batch: this trial only
+            reason = failure_reason(exc)
+        if reason is not None:
+            # Outside the handler, so the traceback's frames (and their tensors) are gone.
+            release_memory()
+            trial.set_user_attr(FAIL_REASON_ATTR, reason)
+            raise TrialFailed(reason)
         self._record(trial, result)
         return result.fitness
 
