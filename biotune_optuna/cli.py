@@ -14,8 +14,11 @@ from collections.abc import Callable
 from collections.abc import Sequence
 import logging
 from pathlib import Path
+import signal
 import sys
+import threading
 from typing import Any
+import warnings
 
 import optuna
 
@@ -42,6 +45,11 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 
 _positive_int = _int_at_least(1)
 _seed = _int_at_least(0)
+
+
+def _workers(text: str) -> int:
+    """``--workers``: a count, or ``auto`` (0 here: one per visible GPU)."""
+    return 0 if text == "auto" else _positive_int(text)
 
 
 def _budgets(text: str) -> list[int]:
@@ -94,6 +102,22 @@ def _build_parser() -> argparse.ArgumentParser:
     budget.add_argument(
         "--generations", type=_positive_int, help="budget in BioTune generations (total)"
     )
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N|auto",
+        help="run N worker processes on the study (auto: one per visible GPU); each GPU "
+        "worker sees only its own device. Other hosts may run the same command.",
+    )
+    run.add_argument(
+        "--max-failures",
+        type=_positive_int,
+        default=5,
+        metavar="K",
+        help="stop (exit 1, study kept) after K failed trials in a row (default 5)",
+    )
+    run.add_argument("--worker-id", type=int, default=None, help=argparse.SUPPRESS)
     spec_command("status", "trials per state, generation and best so far", "Show progress.")
     spec_command("best", "the best plan as a table", "Show the best trial's decoded plan.")
     compare = spec_command(
@@ -170,14 +194,9 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def _display_storage(storage: str) -> str:
-    prefix = "sqlite:///"
-    if storage.startswith(prefix):
-        path = Path(storage[len(prefix) :])
-        try:
-            return prefix + str(path.relative_to(Path.cwd()))
-        except ValueError:
-            return storage
-    return storage
+    from biotune_optuna.studies._storage import display_storage
+
+    return display_storage(storage)
 
 
 # ------------------------------------------------------------------------------------------
@@ -252,6 +271,7 @@ def _run(args: argparse.Namespace) -> int:
     from biotune_optuna.studies import save_study_figures
     from biotune_optuna.studies import save_study_note
 
+    worker = args.worker_id is not None
     spec = _spec(args, trials=args.trials, generations=args.generations)
     objective = build_objective(spec)  # bad model or data fails here, before any write
     search_space = (
@@ -267,31 +287,130 @@ def _run(args: argparse.Namespace) -> int:
     target = spec.budget_for(search_space)
     done = finished_trials(study)
     remaining = max(0, target - done)
-    _say(
-        args,
-        f"study `{spec.name}` in {_display_storage(spec.storage)}\n"
-        f"  {describe_objective(spec)}\n"
-        f"  {_describe_strategy(spec)}sampler {spec.sampler}, seed {spec.seed}, budget "
-        f"{spec.describe_budget() if target == spec.budget else f'{target} trials'}: "
-        f"{done} finished, running {remaining} more",
-    )
-    if done == 0:
-        save_study_note(study, spec)
-    progress = _Progress(args, remaining, spec.protocol.max_epochs)
-    if hasattr(objective, "on_epoch"):
-        objective.on_epoch = progress.on_epoch
-    try:
-        run_to_budget(
-            study, objective, target, callbacks=[DashboardUpdater(spec), progress.on_trial]
+    n_workers = 1 if worker else _count_workers(args, spec)
+    if not worker:
+        _say(
+            args,
+            f"study `{spec.name}` in {_display_storage(spec.storage)}\n"
+            f"  {describe_objective(spec)}\n"
+            f"  {_describe_strategy(spec)}sampler {spec.sampler}, seed {spec.seed}, budget "
+            f"{spec.describe_budget() if target == spec.budget else f'{target} trials'}: "
+            f"{done} finished, running {remaining} more"
+            + (f" on {n_workers} workers" if n_workers > 1 else ""),
         )
-    finally:
-        progress.close()
+        if done == 0:
+            save_study_note(study, spec)
+    if n_workers > 1:
+        if remaining:
+            _start_workers(args, spec, n_workers)
+    else:
+        progress = _Progress(args, remaining, spec.protocol.max_epochs)
+        if hasattr(objective, "on_epoch"):
+            objective.on_epoch = progress.on_epoch
+        interrupt = _StopAfterTrial(study)
+        try:
+            with interrupt:
+                run_to_budget(
+                    study,
+                    objective,
+                    target,
+                    callbacks=[DashboardUpdater(spec), progress.on_trial],
+                    max_failures_in_a_row=args.max_failures,
+                    stop_requested=lambda: interrupt.requested,
+                )
+        finally:
+            progress.close()
+        if interrupt.requested:
+            raise KeyboardInterrupt
+    if worker:
+        return 0
     save_study_figures(study)
     save_study_note(study, spec)
     if not args.quiet:
         _print_generations(study)
     _print_best(study)
     return 0
+
+
+class _StopAfterTrial:
+    """Ctrl-C stops the run after the running trial; a second Ctrl-C stops it at once.
+
+    Either way the study stays resumable: a trial interrupted inside the objective is FAILED
+    by Optuna, one interrupted elsewhere is retried once its heartbeat goes silent.
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study = study
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.study.stop()
+        print(
+            "biotune-optuna: stopping after the running trial (Ctrl-C again to stop now)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __enter__(self) -> _StopAfterTrial:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _count_workers(args: argparse.Namespace, spec: Any) -> int:
+    """``--workers``, with ``auto`` as the number of GPUs the fine-tuning may use."""
+    if args.workers:
+        return int(args.workers)
+    return max(1, len(_gpus_for(spec)))
+
+
+def _gpus_for(spec: Any) -> list[str]:
+    """The GPUs to pin workers to: none for the synthetic objective or a fixed device."""
+    from biotune_optuna.studies._workers import visible_gpus
+
+    if spec.objective != "finetune" or spec.protocol.device not in ("auto", "cuda"):
+        return []
+    return visible_gpus()
+
+
+def _start_workers(args: argparse.Namespace, spec: Any, n_workers: int) -> None:
+    from biotune_optuna.studies._workers import run_workers
+    from biotune_optuna.studies._workers import worker_command
+    from biotune_optuna.studies._workers import worker_environments
+
+    gpus = _gpus_for(spec)
+    environments = worker_environments(n_workers, gpus=gpus)
+    where = (
+        ", ".join(
+            f"worker {k}: GPU {env['CUDA_VISIBLE_DEVICES']}" for k, env in enumerate(environments)
+        )
+        if gpus
+        else f"CPU, {environments[0].get('OMP_NUM_THREADS', 'inherited')} threads each"
+    )
+    _say(args, f"  {n_workers} workers ({where})")
+    commands = []
+    for k in range(n_workers):
+        arguments = ["run", str(args.spec), "--worker-id", str(k)]
+        for flag in ("sampler", "seed", "strategy", "study_name", "trials", "generations"):
+            value = getattr(args, flag)
+            if value is not None:
+                arguments += [f"--{flag.replace('_', '-')}", str(value)]
+        arguments += ["--max-failures", str(args.max_failures)]
+        arguments += ["-q"] if args.quiet else (["-v"] if args.verbose else [])
+        commands.append(worker_command(arguments))
+    codes = run_workers(commands, environments, say=lambda line: print(line, flush=True))
+    failed = {k: code for k, code in enumerate(codes) if code != 0}
+    if failed:
+        listing = ", ".join(f"worker {k} exited with {code}" for k, code in failed.items())
+        raise RuntimeError(f"{listing}; the study is kept, run the same command to resume")
 
 
 def _describe_strategy(spec: Any) -> str:
@@ -386,6 +505,8 @@ def _compare(args: argparse.Namespace) -> int:
     from biotune_optuna.studies._report import compare_figures
     from biotune_optuna.studies._report import compare_rows
     from biotune_optuna.studies._report import markdown_table
+    from biotune_optuna.studies._session import reading_storage
+    from biotune_optuna.studies._session import study_names
 
     spec = _spec(args)
     base = spec.name
@@ -398,13 +519,14 @@ def _compare(args: argparse.Namespace) -> int:
         if not study_exists(spec.storage, base):
             raise UsageError(f"no study `{base}` in {_display_storage(spec.storage)}")
         names = [
-            s.study_name
-            for s in optuna.get_all_study_summaries(spec.storage, include_best_trial=False)
-            if s.study_name == base or s.study_name.startswith(f"{base}-")
+            name
+            for name in study_names(spec.storage)
+            if name == base or name.startswith(f"{base}-")
         ]
+    storage = reading_storage(spec.storage)
     groups: dict[str, list[optuna.Study]] = {}
     for name in sorted(names):
-        study = optuna.load_study(study_name=name, storage=spec.storage)
+        study = optuna.load_study(study_name=name, storage=storage)
         label = study.user_attrs.get("sampler", type(study.sampler).__name__)
         strategy = study.user_attrs.get("strategy", "biotune")
         if strategy != "biotune":  # a baseline's search: not the same genes
@@ -501,10 +623,10 @@ def _baselines(args: argparse.Namespace) -> int:
 def _dashboard(args: argparse.Namespace) -> int:
     from biotune_optuna.studies import load_spec
     from biotune_optuna.studies import serve_dashboard
-    from biotune_optuna.studies._session import sqlite_path
+    from biotune_optuna.studies._storage import file_of_storage
 
     spec = load_spec(args.spec)
-    path = sqlite_path(spec.storage)
+    path = file_of_storage(spec.storage)
     if path is not None and not path.is_file():
         raise UsageError(f"no study storage at {path} yet; `biotune-optuna run {args.spec}` first")
     url = f"http://{args.host}:{args.port}/dashboard/"
@@ -533,6 +655,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # exits with 2 on bad arguments
     verbose = getattr(args, "verbose", False)
     optuna.logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
+    if not verbose:  # heartbeats and their retries are "experimental" in Optuna 5
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
         return _COMMANDS[args.command](args)
     except (UsageError, SpecError, SamplerMismatchError) as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +24,23 @@ def tiny_cnn(num_classes: int = 10) -> nn.Sequential:
         nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(1), nn.Linear(64, 32), nn.ReLU()),
         nn.Linear(32, num_classes),
     )
+
+
+class _SlowHead(nn.Linear):
+    """A linear head that takes ``seconds`` per batch: a trial as long as a GPU's, to kill."""
+
+    seconds = 0.2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(self.seconds)
+        return super().forward(x)
+
+
+def slow_tiny_cnn(num_classes: int = 10) -> nn.Sequential:
+    """:func:`tiny_cnn` whose head waits 0.2 s per batch (a second or two per trial)."""
+    model = tiny_cnn(num_classes)
+    model[3] = _SlowHead(32, num_classes)
+    return model
 
 
 def tiny_backbone(num_classes: int = 10, seed: int = 0) -> Backbone:

@@ -1,0 +1,352 @@
+"""Crashes, many workers and moving storages, through the command a user runs.
+
+- A worker killed with SIGKILL in the middle of a trial, several times in one study: the same
+  command, run again, finishes the study; every killed trial is retried with its genes and its
+  place in the search.
+- ``run --workers 4`` on SQLite, a journal file and a real PostgreSQL server: nothing lost,
+  nothing twice, no error, each generation overshooting by fewer trials than there are workers.
+- A study moved from SQLite to PostgreSQL with ``optuna.copy_study`` goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+from optuna.trial import TrialState
+import pytest
+
+from biotune_optuna.samplers._keys import LINEAGE_KEY
+from biotune_optuna.studies._storage import open_storage
+
+
+REPO = Path(__file__).resolve().parents[1]
+STORAGES = ["sqlite", "journal", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+SLOW_SPEC = """
+[study]
+name = "crashy"
+storage = "{storage}"
+heartbeat_interval = 1
+grace_period = 3
+[sampler]
+population_size = 4
+n_elites = 1
+[budget]
+generations = 3
+[model]
+source = "tests.finetune.conftest:slow_tiny_cnn"
+head = "3"
+[data]
+max_train_images = 256
+max_val_images = 64
+[protocol]
+image_size = 16
+max_epochs = 2
+batch_size = 32
+"""
+# 4 + 3 x (4 + 1) = 19 trials (one elite, two variants, three offspring per generation), a
+# second or two each (the head waits 0.2 s per batch).
+SLOW_BUDGET = 19
+
+SYNTHETIC_SPEC = """
+[study]
+name = "shared"
+storage = "{storage}"
+[budget]
+trials = {trials}
+[objective]
+kind = "synthetic"
+"""
+
+
+def storage_url(kind: str, directory: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{directory / 'study.db'}"
+    if kind == "journal":
+        return f"journal:///{directory / 'study.log'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def cli(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "biotune_optuna.cli", *arguments]
+
+
+def load(storage: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(storage))
+
+
+def kill_in_a_trial(
+    command: list[str], storage: str, name: str, *, after_complete: int
+) -> optuna.trial.FrozenTrial:
+    """Start ``command``, wait for ``after_complete`` COMPLETE trials and a running trial that
+    has its genes, kill the process with SIGKILL in the middle of that trial."""
+    opened = open_storage(storage)
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+    def look() -> tuple[int, optuna.trial.FrozenTrial | None]:
+        try:
+            study_id = opened.get_study_id_from_name(name)
+        except KeyError:
+            return 0, None  # not created yet
+        trials = opened.get_all_trials(study_id, deepcopy=False)
+        complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        running = [
+            t
+            for t in trials
+            if t.state == TrialState.RUNNING
+            and "freeze_threshold" in t.params
+            and LINEAGE_KEY in t.system_attrs
+        ]
+        return complete, running[-1] if running else None
+
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read().decode()  # type: ignore[union-attr]
+            complete, victim = look()
+            if complete >= after_complete and victim is not None:
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=30)
+                state = opened.get_trial(victim._trial_id).state
+                assert state == TrialState.RUNNING, f"trial {victim.number} ended before the kill"
+                return victim
+            time.sleep(0.02)
+        pytest.fail("no trial to kill within 3 minutes")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", STORAGES)
+def test_sigkill_in_the_middle_of_trials_then_the_same_command_finishes(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    storage = storage_url(kind, tmp_path, request)
+    spec = tmp_path / "crashy.toml"
+    spec.write_text(SLOW_SPEC.format(storage=storage))
+    command = cli("run", str(spec), "-q")
+    killed = [kill_in_a_trial(command, storage, "crashy", after_complete=n) for n in (2, 7, 12)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+
+    study = load(storage, "crashy")
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state for t in trials)
+    # The requested number of COMPLETE trials; the killed ones FAILED, nothing else left over.
+    assert states[TrialState.COMPLETE] == SLOW_BUDGET, states
+    assert states[TrialState.FAIL] == len(killed) and len(trials) == SLOW_BUDGET + len(killed)
+    for victim in killed:
+        dead = trials[victim.number]
+        assert dead.state == TrialState.FAIL
+        retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
+        assert len(retries) == 1, f"trial {victim.number} retried {len(retries)} times"
+        retry = retries[0]
+        assert retry.state == TrialState.COMPLETE
+        # The retry carries the original genes and its place in the search.
+        assert retry.params == victim.params
+        assert retry.system_attrs[LINEAGE_KEY] == victim.system_attrs[LINEAGE_KEY]
+        assert retry.user_attrs["generation"] == victim.user_attrs["generation"]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    generations = sorted({t.system_attrs[LINEAGE_KEY]["generation"] for t in complete})
+    assert generations == [0, 1, 2, 3]  # none skipped
+    places = [
+        (t.system_attrs[LINEAGE_KEY]["generation"], t.system_attrs[LINEAGE_KEY]["slot"])
+        for t in complete
+        if t.system_attrs[LINEAGE_KEY]["slot"] is not None
+    ]
+    assert len(places) == len(set(places)), "a slot of a generation was evaluated twice"
+    sizes = Counter(g for g, _ in places)
+    for generation in generations[:-1]:
+        nominal = 4 if generation == 0 else 5
+        # A killed trial's slot waits for its retry, so a generation may take one more trial
+        # per kill while the dead worker still looks alive (its grace period).
+        assert nominal <= sizes[generation] <= nominal + len(killed), sizes
+
+
+def check_shared_study(study: optuna.Study, budget: int, workers: int) -> None:
+    trials = study.get_trials(deepcopy=False)
+    assert all(t.state == TrialState.COMPLETE for t in trials), Counter(t.state for t in trials)
+    assert [t.number for t in trials] == list(range(len(trials)))  # none lost
+    # Each worker stops when the study holds its budget; trials already running finish.
+    assert budget <= len(trials) <= budget + workers - 1
+    by_generation: dict[int, list[optuna.trial.FrozenTrial]] = {}
+    for t in trials:
+        by_generation.setdefault(t.system_attrs[LINEAGE_KEY]["generation"], []).append(t)
+    last = max(by_generation)
+    assert sorted(by_generation) == list(range(last + 1))
+    for generation, members in by_generation.items():
+        genotypes = {tuple(sorted(t.params.items())) for t in members}
+        assert len(genotypes) == len(members), f"a genotype twice in generation {generation}"
+        nominal = 10 if generation == 0 else 13
+        assert len(members) <= nominal + workers, (generation, len(members))
+        if generation < last:
+            assert len(members) >= nominal, (generation, len(members))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", STORAGES)
+def test_run_with_four_workers_shares_one_study(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    storage = storage_url(kind, tmp_path, request)
+    spec = tmp_path / "shared.toml"
+    spec.write_text(SYNTHETIC_SPEC.format(storage=storage, trials=80))
+    done = subprocess.run(
+        cli("run", str(spec), "--workers", "4"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert "on 4 workers" in done.stdout and "4 workers (CPU" in done.stdout
+    lines = [line for line in done.stdout.splitlines() if line.startswith("[worker ")]
+    per_worker = Counter(line.split("]")[0] for line in lines if " value " in line)
+    assert sorted(per_worker) == [f"[worker {k}" for k in range(4)], per_worker
+    assert "Traceback" not in done.stdout + done.stderr and "error" not in done.stderr.lower()
+    assert "best trial #" in done.stdout
+    check_shared_study(load(storage, "shared"), budget=80, workers=4)
+
+
+@pytest.mark.postgres
+def test_a_study_moved_from_sqlite_to_postgresql_goes_on(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    from biotune_optuna.cli import main
+
+    sqlite = f"sqlite:///{tmp_path / 'laptop.db'}"
+    spec = tmp_path / "laptop.toml"
+    spec.write_text(SYNTHETIC_SPEC.format(storage=sqlite, trials=30))
+    assert main(["run", str(spec), "-q"]) == 0
+    optuna.copy_study(
+        from_study_name="shared",
+        from_storage=sqlite,
+        to_storage=postgres_url,
+    )
+    # The spec now points at the server: the study continues from trial 30 to 60...
+    spec.write_text(SYNTHETIC_SPEC.format(storage=postgres_url, trials=60))
+    assert main(["run", str(spec), "-q"]) == 0
+    moved = load(postgres_url, "shared")
+    # ... exactly as if it had stayed on the laptop all along: the sampler's state (settings,
+    # lineages, stored populations) moved with the study.
+    spec.write_text(SYNTHETIC_SPEC.format(storage=sqlite, trials=60))
+    assert main(["run", str(spec), "-q"]) == 0
+    stayed = load(sqlite, "shared")
+    assert len(moved.trials) == len(stayed.trials) == 60
+    assert [t.params for t in moved.trials] == [t.params for t in stayed.trials]
+    assert [t.system_attrs[LINEAGE_KEY] for t in moved.trials] == [
+        t.system_attrs[LINEAGE_KEY] for t in stayed.trials
+    ]
+    assert moved.user_attrs["sampler"] == "biotune"
+
+
+def test_worker_environments_pin_gpus_or_split_cores() -> None:
+    from biotune_optuna.studies._workers import visible_gpus
+    from biotune_optuna.studies._workers import worker_environments
+
+    assert worker_environments(3, gpus=["0", "1"], environ={}) == [
+        {"CUDA_VISIBLE_DEVICES": "0"},
+        {"CUDA_VISIBLE_DEVICES": "1"},
+        {"CUDA_VISIBLE_DEVICES": "0"},
+    ]
+    assert (
+        worker_environments(4, gpus=[], cpu_count=16, environ={}) == [{"OMP_NUM_THREADS": "4"}] * 4
+    )
+    assert (
+        worker_environments(4, gpus=[], cpu_count=2, environ={}) == [{"OMP_NUM_THREADS": "1"}] * 4
+    )
+    assert worker_environments(2, gpus=[], environ={"OMP_NUM_THREADS": "3"}) == [{}, {}]
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "2,GPU-ab12,-1,3"}) == ["2", "GPU-ab12"]
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+
+
+def test_workers_auto_is_one_per_visible_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With two GPUs visible, ``--workers auto`` starts two workers, each on its own GPU."""
+    from biotune_optuna import cli
+
+    started: list[tuple[list[str], dict[str, str]]] = []
+
+    def fake_run_workers(commands, environments, *, say):  # type: ignore[no-untyped-def]
+        started.extend(zip(commands, environments))
+        return [0] * len(commands)
+
+    monkeypatch.setattr("biotune_optuna.studies._workers.run_workers", fake_run_workers)
+    monkeypatch.setattr(cli, "_gpus_for", lambda spec: ["0", "1"])
+    spec = tmp_path / "shared.toml"
+    spec.write_text(SYNTHETIC_SPEC.format(storage=f"sqlite:///{tmp_path / 's.db'}", trials=5))
+    assert cli.main(["run", str(spec), "--workers", "auto", "--seed", "3"]) == 0
+    assert [env for _, env in started] == [
+        {"CUDA_VISIBLE_DEVICES": "0"},
+        {"CUDA_VISIBLE_DEVICES": "1"},
+    ]
+    for k, (command, _) in enumerate(started):
+        assert command[:4] == [sys.executable, "-m", "biotune_optuna.cli", "run"]
+        assert command[command.index("--worker-id") + 1] == str(k)
+        assert command[command.index("--seed") + 1] == "3"
+    assert "worker 0: GPU 0, worker 1: GPU 1" in capsys.readouterr().out
+
+
+def test_a_worker_that_fails_makes_the_run_fail_and_keeps_the_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from biotune_optuna import cli
+
+    monkeypatch.setattr(
+        "biotune_optuna.studies._workers.run_workers",
+        lambda commands, environments, *, say: [0, 1],
+    )
+    spec = tmp_path / "shared.toml"
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    spec.write_text(SYNTHETIC_SPEC.format(storage=storage, trials=5))
+    assert cli.main(["run", str(spec), "--workers", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "worker 1 exited with 1" in err[0]
+    assert load(storage, "shared").user_attrs["sampler"] == "biotune"  # created, kept
+
+
+def test_ctrl_c_in_a_worker_run_leaves_a_resumable_study(tmp_path: Path) -> None:
+    spec = tmp_path / "shared.toml"
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    spec.write_text(SYNTHETIC_SPEC.format(storage=storage, trials=100000))
+    process = subprocess.Popen(
+        cli("run", str(spec), "--workers", "2", "-q"),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            if len(load(storage, "shared").trials) >= 20:
+                break
+        except Exception:
+            continue
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1, out + err
+    assert "run the same command to resume" in err
+    trials = load(storage, "shared").trials
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    spec.write_text(SYNTHETIC_SPEC.format(storage=storage, trials=len(trials) + 5))
+    done = subprocess.run(cli("run", str(spec), "-q"), cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(load(storage, "shared").get_trials(states=(TrialState.COMPLETE,))) >= len(
+        trials
+    ) + 5 - len([t for t in trials if t.state != TrialState.COMPLETE])
