@@ -5,6 +5,7 @@ pretrained network to fine-tune and at what learning rate, with a genetic algori
 Optuna sampler, :class:`~biotune_optuna.BioTuneSampler`, whose state lives in the study's storage.
 """
 
+from biotune_optuna.failures import TrialFailed
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
@@ -19,6 +20,7 @@ __all__ = [
     "STRATEGIES",
     "BioTuneSampler",
     "FineTunePlan",
+    "TrialFailed",
     "__version__",
     "plan_search_space",
     "suggest_plan",

@@ -2,6 +2,9 @@
 
 - :func:`load_spec` / :class:`StudySpec`: a study described by a TOML file in ``studies/``.
 - :func:`open_study`: create the spec's study or resume it, refusing other sampler settings.
+- :func:`open_storage`: a ``sqlite:///``, ``journal:///`` or PostgreSQL URL opened with
+  heartbeats, so that trials whose worker died are retried with their genes.
+- :func:`run_to_budget`: run a study to its budget; failed trials are replaced.
 - :func:`build_objective`: the spec's objective, the same under every sampler.
 - :func:`save_study_note`, :func:`save_study_figures`, :class:`DashboardUpdater`: what
   optuna-dashboard shows of a BioTune study.
@@ -31,18 +34,25 @@ from biotune_optuna.studies._session import open_study
 from biotune_optuna.studies._session import run_to_budget
 from biotune_optuna.studies._session import SamplerMismatchError
 from biotune_optuna.studies._session import study_exists
+from biotune_optuna.studies._session import TooManyFailures
 from biotune_optuna.studies._spec import load_spec
 from biotune_optuna.studies._spec import parse_spec
 from biotune_optuna.studies._spec import SpecError
 from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies._storage import HeartbeatJournalStorage
+from biotune_optuna.studies._storage import open_storage
+from biotune_optuna.studies._storage import StorageError
 
 
 __all__ = [
     "PRUNERS",
     "DashboardUpdater",
+    "HeartbeatJournalStorage",
     "SamplerMismatchError",
     "SpecError",
+    "StorageError",
     "StudySpec",
+    "TooManyFailures",
     "best_plan_rows",
     "best_so_far",
     "build_objective",
@@ -56,6 +66,7 @@ __all__ = [
     "load_spec",
     "load_study",
     "markdown_table",
+    "open_storage",
     "open_study",
     "parse_spec",
     "plan_markdown",
