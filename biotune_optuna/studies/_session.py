@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -43,7 +42,6 @@ __all__ = [
     "open_study",
     "reading_storage",
     "run_to_budget",
-    "sqlite_path",
     "study_exists",
     "study_names",
 ]
@@ -67,11 +65,6 @@ class SamplerMismatchError(RuntimeError):
     """A study is being continued with another sampler than the one it was run with."""
 
 
-def sqlite_path(storage: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL (``None`` for other storages or in-memory SQLite)."""
-    return file_of_storage(storage) if storage.startswith("sqlite:///") else None
-
-
 def reading_storage(storage: str) -> BaseStorage:
     """The storage of URL ``storage`` opened for reading: never creates a file.
 
@@ -82,6 +75,24 @@ def reading_storage(storage: str) -> BaseStorage:
     return open_storage(storage, create=False)
 
 
+def _stored_study(
+    url: str, name: str, opened: Callable[[], BaseStorage] | None = None
+) -> optuna.Study | None:
+    """Study ``name`` of storage ``url`` (``None`` if absent), opening the storage once, and
+    not at all when its file does not exist yet (so nothing is created to find out).
+
+    ``opened`` opens the storage (default: for reading).
+    """
+    path = check_storage_file(url)
+    if path is not None and not path.exists():
+        return None
+    storage = opened() if opened is not None else reading_storage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
 def study_exists(storage: str, name: str) -> bool:
     """Whether the storage holds study ``name``; never creates a file to find out.
 
@@ -89,15 +100,7 @@ def study_exists(storage: str, name: str) -> bool:
         SpecError: If the storage cannot be opened (malformed URL, a file that is not a study
             storage, a server that does not answer).
     """
-    path = check_storage_file(storage)
-    if path is not None and not path.exists():
-        return False
-    backend = reading_storage(storage)
-    try:
-        backend.get_study_id_from_name(name)
-    except KeyError:
-        return False
-    return True
+    return _stored_study(storage, name) is not None
 
 
 def study_names(storage: str) -> list[str]:
@@ -135,12 +138,13 @@ def load_study(spec: StudySpec) -> optuna.Study:
     Raises:
         SpecError: If the storage does not hold the study.
     """
-    if not study_exists(spec.storage, spec.name):
+    study = _stored_study(spec.storage, spec.name)
+    if study is None:
         raise SpecError(
             f"no study `{spec.name}` in {display_storage(spec.storage)}; "
             "`biotune-optuna run` creates it"
         )
-    return optuna.load_study(study_name=spec.name, storage=reading_storage(spec.storage))
+    return study
 
 
 def open_study(
@@ -167,8 +171,19 @@ def open_study(
             another sampler or other sampler settings (nothing is written then).
     """
     wanted = _identity(spec)
-    if study_exists(spec.storage, spec.name):
-        existing = optuna.load_study(study_name=spec.name, storage=reading_storage(spec.storage))
+    storage: BaseStorage | None = None
+
+    def with_heartbeats() -> BaseStorage:
+        nonlocal storage
+        storage = open_storage(
+            spec.storage,
+            heartbeat_interval=spec.heartbeat_interval,
+            grace_period=spec.grace_period,
+        )
+        return storage
+
+    existing = _stored_study(spec.storage, spec.name, with_heartbeats)
+    if existing is not None:
         differences = _differences(existing.user_attrs, wanted)
         stored_sampler = existing.user_attrs.get("sampler") or _biotune_if_recorded(existing)
         if stored_sampler is not None and stored_sampler != spec.sampler and not differences:
@@ -185,11 +200,8 @@ def open_study(
     sampler = create_sampler(
         spec.sampler, seed=spec.seed, search_space=search_space, options=spec.sampler_options
     )
-    storage = open_storage(
-        spec.storage, heartbeat_interval=spec.heartbeat_interval, grace_period=spec.grace_period
-    )
     study = optuna.create_study(
-        storage=storage,
+        storage=storage if storage is not None else with_heartbeats(),
         study_name=spec.name,
         sampler=sampler,
         pruner=create_pruner(spec.pruner, spec.pruner_options),
