@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 import contextlib
 from pathlib import Path
+import random
 import time
 from typing import Any
 import warnings
@@ -220,7 +221,29 @@ def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> BaseStorage
         engine_kwargs = {"connect_args": {"timeout": 60}}  # several processes wait their turn
     elif url.startswith("postgresql"):
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    for attempt in range(1, _CREATE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+        except Exception as exc:
+            if not _lost_creation_race(exc):
+                raise
+        time.sleep(random.uniform(0.05, 0.2) * attempt)
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+
+
+# Workers on several hosts, or a worker and a reader, may open a new database at once.
+# Optuna's RDBStorage creates its tables, version row and alembic stamp by "look, then
+# create", so all but one of them fail with "already exists" or a duplicate key. Opening
+# again finds what the winner created.
+_CREATE_ATTEMPTS = 8
+
+
+def _lost_creation_race(exc: BaseException) -> bool:
+    import sqlalchemy.exc
+
+    if isinstance(exc, sqlalchemy.exc.IntegrityError):
+        return True  # the version row or alembic stamp another process wrote first
+    return isinstance(exc, sqlalchemy.exc.DBAPIError) and "already exists" in str(exc.orig)
 
 
 class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+import subprocess
+import sys
 import time
 
 import optuna
@@ -167,3 +169,46 @@ def test_a_postgresql_study_opens_with_heartbeats(postgres_url: str) -> None:
     study.optimize(SyntheticFineTuning(seed=0), n_trials=3)
     assert storage.get_heartbeat_interval() == 5
     assert len(optuna.load_study(study_name=study.study_name, storage=postgres_url).trials) == 3
+
+
+OPEN_AT_ONCE = """
+import sys, time
+import optuna
+from biotune_optuna.studies._storage import open_storage
+url, start = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+study = optuna.create_study(
+    study_name="at-once", storage=open_storage(url, heartbeat_interval=60), load_if_exists=True
+)
+study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=1)
+"""
+
+
+@pytest.mark.parametrize(
+    "kind", ["sqlite", "journal", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_workers_that_open_a_new_storage_at_once_all_start(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # Found by CI: a reader opened the fresh SQLite file while `run` was creating its tables,
+    # and `run` stopped with "table study_system_attributes already exists".
+    url = {
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'new.db'}",
+        "journal": lambda: f"journal:///{tmp_path / 'new.log'}",
+        "postgresql": lambda: request.getfixturevalue("postgres_url"),
+    }[kind]()
+    start = time.time() + 8  # after every interpreter has imported optuna
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_AT_ONCE, url, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 6, "\n".join(outputs)
+    trials = optuna.load_study(study_name="at-once", storage=open_storage(url)).trials
+    assert sorted(trial.number for trial in trials) == list(range(6))
+    assert all(trial.state == TrialState.COMPLETE for trial in trials)
