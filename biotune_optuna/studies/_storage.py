@@ -22,6 +22,7 @@ one line (:class:`StorageError`, a :class:`~biotune_optuna.studies.SpecError`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Sequence
 import contextlib
 from pathlib import Path
 import random
@@ -168,7 +169,9 @@ def open_storage(
     Args:
         url: A ``sqlite:///``, ``journal:///`` or other SQLAlchemy URL.
         heartbeat_interval: Seconds between heartbeats of a running trial; ``None``: no
-            heartbeat (reading a study).
+            heartbeat (reading a study, or ask and tell). With heartbeats, a trial beats as
+            it starts, and one that ``study.optimize`` does not keep beating (its worker
+            died, or it was asked outside ``optimize``) is failed after ``grace_period``.
         grace_period: Seconds without heartbeat after which a running trial is failed and
             retried (default twice the interval).
         create: Whether a missing SQLite or journal file may be created.
@@ -223,12 +226,12 @@ def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> BaseStorage
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     for attempt in range(1, _CREATE_ATTEMPTS):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+            return _RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
         except Exception as exc:
             if not _lost_creation_race(exc):
                 raise
         time.sleep(random.uniform(0.05, 0.2) * attempt)
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+    return _RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
 
 
 # Workers on several hosts, or a worker and a reader, may open a new database at once.
@@ -244,6 +247,40 @@ def _lost_creation_race(exc: BaseException) -> bool:
     if isinstance(exc, sqlalchemy.exc.IntegrityError):
         return True  # the version row or alembic stamp another process wrote first
     return isinstance(exc, sqlalchemy.exc.DBAPIError) and "already exists" in str(exc.orig)
+
+
+class _FirstBeatOnStart:
+    """Beat once as a trial starts running, not only once ``study.optimize`` starts beating.
+
+    Optuna takes a trial for dead only after it has beaten once, and its beats start after
+    ``study.ask`` returns, that is after the sampler has proposed. A worker killed in between
+    left a trial RUNNING for ever, which no worker failed or retried. A trial that starts
+    running on a storage with heartbeats (created, or a waiting retry popped) now beats at
+    once. Trials asked outside ``study.optimize`` (ask and tell) on such a storage are
+    therefore taken for dead after the grace period, as Optuna's note on heartbeats implies.
+    """
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)  # type: ignore[misc]
+        if template_trial is None or template_trial.state == TrialState.RUNNING:
+            self._beat_if_enabled(trial_id)
+        return trial_id
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        changed = super().set_trial_state_values(trial_id, state, values)  # type: ignore[misc]
+        if changed and state == TrialState.RUNNING:
+            self._beat_if_enabled(trial_id)
+        return changed
+
+    def _beat_if_enabled(self, trial_id: int) -> None:
+        if self.get_heartbeat_interval() is not None:  # type: ignore[attr-defined]
+            self.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+
+
+class _RDBStorage(_FirstBeatOnStart, optuna.storages.RDBStorage):
+    """Optuna's RDB storage whose trials beat from the moment they run."""
 
 
 class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
@@ -264,7 +301,7 @@ def _looks_like_journal(path: Path) -> bool:
     return first.startswith(b"{") and first.endswith(b"}")
 
 
-class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
+class HeartbeatJournalStorage(_FirstBeatOnStart, JournalStorage, BaseHeartbeat):
     """A :class:`~optuna.storages.JournalStorage` whose running trials send heartbeats.
 
     Optuna implements heartbeats for RDB storages only; a trial whose worker died in a journal

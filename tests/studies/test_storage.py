@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 import json
 from pathlib import Path
 import subprocess
@@ -212,3 +213,42 @@ def test_workers_that_open_a_new_storage_at_once_all_start(
     trials = optuna.load_study(study_name="at-once", storage=open_storage(url)).trials
     assert sorted(trial.number for trial in trials) == list(range(6))
     assert all(trial.state == TrialState.COMPLETE for trial in trials)
+
+
+@pytest.mark.parametrize(
+    "kind", ["sqlite", "journal", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_a_worker_killed_before_its_first_beat_is_failed_and_retried(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # Optuna beats only once ``ask`` has returned; a worker killed while its sampler proposed
+    # left a RUNNING trial without a beat, which nothing ever failed.
+    url = {
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'beat.db'}",
+        "journal": lambda: f"journal:///{tmp_path / 'beat.log'}",
+        "postgresql": lambda: request.getfixturevalue("postgres_url"),
+    }[kind]()
+    storage = open_storage(url, heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(storage=storage, study_name="beat")
+    created = storage.create_new_trial(study._study_id)  # what `ask` does first; then killed
+    time.sleep(2.5)
+    optuna.storages.fail_stale_trials(study)
+    assert storage.get_trial(created).state == TrialState.FAIL
+    (retry,) = study.get_trials(states=(TrialState.WAITING,))
+    # A worker pops the retry (WAITING to RUNNING) and is killed before beating too.
+    assert storage.set_trial_state_values(retry._trial_id, TrialState.RUNNING)
+    time.sleep(2.5)
+    optuna.storages.fail_stale_trials(study)
+    assert storage.get_trial(retry._trial_id).state == TrialState.FAIL
+    (second,) = study.get_trials(states=(TrialState.WAITING,))
+    assert second.system_attrs["retry_history"] == [0, 1]
+    # Trials that do not start running (enqueued, added finished) get no beat.
+    study.enqueue_trial({"x": 0.5})
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    time.sleep(2.5)
+    optuna.storages.fail_stale_trials(study)
+    assert Counter(t.state for t in study.get_trials()) == {
+        TrialState.FAIL: 2,
+        TrialState.WAITING: 2,
+        TrialState.COMPLETE: 1,
+    }
