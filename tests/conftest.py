@@ -50,6 +50,19 @@ def small_demo_spec(directory: Path) -> Path:
 # ------------------------------------------------------------------------------------------
 # A real PostgreSQL server for the storage tests (marker `postgres`).
 
+#: The kinds of storage a study lives in, for ``parametrize("kind", STORAGE_KINDS)``.
+STORAGE_KINDS = ["sqlite", "journal", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def new_storage_url(kind: str, directory: Path, request: pytest.FixtureRequest) -> str:
+    """URL of a new, empty storage of ``kind``: a file in ``directory``, or a fresh database
+    on the session's PostgreSQL server."""
+    if kind == "sqlite":
+        return f"sqlite:///{directory / 'study.db'}"
+    if kind == "journal":
+        return f"journal:///{directory / 'study.log'}"
+    return str(request.getfixturevalue("postgres_url"))
+
 
 def _postgres_program(name: str) -> str | None:
     """A PostgreSQL server program: on PATH, else Debian's /usr/lib/postgresql/<v>/bin."""

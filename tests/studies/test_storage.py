@@ -23,6 +23,8 @@ from biotune_optuna.studies._storage import RetryDeadTrial
 from biotune_optuna.studies._storage import storage_problem
 from biotune_optuna.studies._storage import StorageError
 from biotune_optuna.synthetic import SyntheticFineTuning
+from tests.conftest import new_storage_url
+from tests.conftest import STORAGE_KINDS
 
 
 @pytest.mark.parametrize(
@@ -185,19 +187,13 @@ study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=1)
 """
 
 
-@pytest.mark.parametrize(
-    "kind", ["sqlite", "journal", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+@pytest.mark.parametrize("kind", STORAGE_KINDS)
 def test_workers_that_open_a_new_storage_at_once_all_start(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     # Found by CI: a reader opened the fresh SQLite file while `run` was creating its tables,
     # and `run` stopped with "table study_system_attributes already exists".
-    url = {
-        "sqlite": lambda: f"sqlite:///{tmp_path / 'new.db'}",
-        "journal": lambda: f"journal:///{tmp_path / 'new.log'}",
-        "postgresql": lambda: request.getfixturevalue("postgres_url"),
-    }[kind]()
+    url = new_storage_url(kind, tmp_path, request)
     start = time.time() + 8  # after every interpreter has imported optuna
     processes = [
         subprocess.Popen(
@@ -215,19 +211,13 @@ def test_workers_that_open_a_new_storage_at_once_all_start(
     assert all(trial.state == TrialState.COMPLETE for trial in trials)
 
 
-@pytest.mark.parametrize(
-    "kind", ["sqlite", "journal", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+@pytest.mark.parametrize("kind", STORAGE_KINDS)
 def test_a_worker_killed_before_its_first_beat_is_failed_and_retried(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     # Optuna beats only once ``ask`` has returned; a worker killed while its sampler proposed
     # left a RUNNING trial without a beat, which nothing ever failed.
-    url = {
-        "sqlite": lambda: f"sqlite:///{tmp_path / 'beat.db'}",
-        "journal": lambda: f"journal:///{tmp_path / 'beat.log'}",
-        "postgresql": lambda: request.getfixturevalue("postgres_url"),
-    }[kind]()
+    url = new_storage_url(kind, tmp_path, request)
     storage = open_storage(url, heartbeat_interval=1, grace_period=1)
     study = optuna.create_study(storage=storage, study_name="beat")
     created = storage.create_new_trial(study._study_id)  # what `ask` does first; then killed
