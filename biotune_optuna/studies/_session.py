@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import time
 from typing import Any
 
 import optuna
@@ -184,30 +185,29 @@ def open_study(
 
     existing = _stored_study(spec.storage, spec.name, with_heartbeats)
     if existing is not None:
-        differences = _differences(existing.user_attrs, wanted)
-        stored_sampler = existing.user_attrs.get("sampler") or _biotune_if_recorded(existing)
-        if stored_sampler is not None and stored_sampler != spec.sampler and not differences:
-            differences = [f"sampler {stored_sampler!r} (stored) vs {spec.sampler!r} (asked)"]
-        if differences:
-            raise SpecError(
-                f"study `{spec.name}` exists in {display_storage(spec.storage)} with other "
-                "settings: "
-                f"{'; '.join(differences)}. Resume it with the same settings, or give the "
-                "study another name"
-            )
-        if existing.direction != optuna.study.StudyDirection.MAXIMIZE:
-            raise SpecError(f"study `{spec.name}` exists and is not maximising")
+        _refuse_other_settings(existing, spec, wanted)
     sampler = create_sampler(
         spec.sampler, seed=spec.seed, search_space=search_space, options=spec.sampler_options
     )
-    study = optuna.create_study(
-        storage=storage if storage is not None else with_heartbeats(),
-        study_name=spec.name,
-        sampler=sampler,
-        pruner=create_pruner(spec.pruner, spec.pruner_options),
-        direction="maximize",
-        load_if_exists=True,
-    )
+    pruner = create_pruner(spec.pruner, spec.pruner_options)
+    storage = storage if storage is not None else with_heartbeats()
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=spec.name,
+            sampler=sampler,
+            pruner=pruner,
+            direction="maximize",
+            load_if_exists=existing is not None,
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        # Another worker (another host) created the study since we looked: wait for it to
+        # record its settings, and refuse to join if they are not ours.
+        study = optuna.load_study(
+            study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner
+        )
+        _wait_for_settings(study)
+        _refuse_other_settings(study, spec, wanted)
     if "sampler" not in study.user_attrs:
         for key, value in wanted.items():
             study.set_user_attr(key, value)
@@ -223,6 +223,34 @@ def open_study(
         if spec.path is not None:
             study.set_user_attr("spec_file", str(spec.path.resolve()))
     return study
+
+
+def _refuse_other_settings(study: optuna.Study, spec: StudySpec, wanted: dict[str, Any]) -> None:
+    """Raise :class:`SpecError` if the stored study was run with other settings than ``spec``."""
+    differences = _differences(study.user_attrs, wanted)
+    stored_sampler = study.user_attrs.get("sampler") or _biotune_if_recorded(study)
+    if stored_sampler is not None and stored_sampler != spec.sampler and not differences:
+        differences = [f"sampler {stored_sampler!r} (stored) vs {spec.sampler!r} (asked)"]
+    if differences:
+        raise SpecError(
+            f"study `{spec.name}` exists in {display_storage(spec.storage)} with other "
+            f"settings: {'; '.join(differences)}. Resume it with the same settings, or give "
+            "the study another name"
+        )
+    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+        raise SpecError(f"study `{spec.name}` exists and is not maximising")
+
+
+#: How long a worker that lost the race to create a study waits for the winner's settings.
+SETTINGS_WAIT_S = 30.0
+
+
+def _wait_for_settings(study: optuna.Study) -> None:
+    """Until the study's creator has recorded its settings (``budget`` is written after
+    them), or :data:`SETTINGS_WAIT_S` passed (the creator died: this worker records its own)."""
+    deadline = time.monotonic() + SETTINGS_WAIT_S
+    while "budget" not in study.user_attrs and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _biotune_if_recorded(study: optuna.Study) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+import threading
+import time
 
 import optuna
 import pytest
@@ -13,6 +15,7 @@ from biotune_optuna.samplers import BioTuneSampler
 from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import GENE_SAMPLERS
 from biotune_optuna.samplers import sampler_name
+from biotune_optuna.studies import _session
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import check_study_sampler
 from biotune_optuna.studies import finished_trials
@@ -180,3 +183,32 @@ def test_a_strategy_study_refuses_other_strategy_settings(tmp_path: Path) -> Non
     with pytest.raises(SpecError, match="strategy_options"):
         open_study(parse_spec(table, path=tmp_path / "spec.toml"), search_space={})
     assert len(optuna.load_study(study_name="s", storage=spec.storage).trials) == 1
+
+
+def test_a_worker_that_loses_the_race_to_create_the_study_checks_the_winners_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two hosts start on a new study at once with different specs: both looked before either
+    # created it. The winner created it and is recording its settings.
+    winner, loser = synthetic_spec(tmp_path), synthetic_spec(tmp_path, population_size=6)
+    url = f"sqlite:///{tmp_path / 'syn.db'}"
+    created = optuna.create_study(study_name="syn", storage=url, direction="maximize")
+
+    def record_settings() -> None:
+        time.sleep(1.0)
+        for key, value in _session._identity(winner).items():
+            created.set_user_attr(key, value)
+        created.set_user_attr("budget", winner.describe_budget())
+
+    recording = threading.Thread(target=record_settings)
+    recording.start()
+    monkeypatch.setattr(_session, "_stored_study", lambda *args, **kwargs: None)
+    with pytest.raises(SpecError, match=r"sampler_options .* \(stored\) vs"):
+        open_study(loser)
+    recording.join()
+    attrs = dict(created.user_attrs)
+    assert attrs["sampler_options"] == {"population_size": 4, "n_elites": 1}
+    # The same spec joins, and writes nothing.
+    joined = open_study(winner)
+    assert joined.study_name == "syn" and dict(joined.user_attrs) == attrs
+    assert len(optuna.get_all_study_names(url)) == 1
