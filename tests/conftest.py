@@ -50,17 +50,17 @@ def small_demo_spec(directory: Path) -> Path:
 # ------------------------------------------------------------------------------------------
 # A real PostgreSQL server for the storage tests (marker `postgres`).
 
-#: The kinds of storage a study lives in, for ``parametrize("kind", STORAGE_KINDS)``.
-STORAGE_KINDS = ["sqlite", "journal", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
-
-def new_storage_url(kind: str, directory: Path, request: pytest.FixtureRequest) -> str:
-    """URL of a new, empty storage of ``kind``: a file in ``directory``, or a fresh database
-    on the session's PostgreSQL server."""
-    if kind == "sqlite":
-        return f"sqlite:///{directory / 'study.db'}"
-    if kind == "journal":
-        return f"journal:///{directory / 'study.log'}"
+@pytest.fixture(
+    params=["sqlite", "journal", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def new_storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of a new, empty storage, once per kind a study lives in: a file in ``tmp_path``,
+    or a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.db'}"
+    if request.param == "journal":
+        return f"journal:///{tmp_path / 'study.log'}"
     return str(request.getfixturevalue("postgres_url"))
 
 

@@ -24,8 +24,6 @@ import pytest
 
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.studies._storage import open_storage
-from tests.conftest import new_storage_url
-from tests.conftest import STORAGE_KINDS
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,11 +120,10 @@ def kill_in_a_trial(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", STORAGE_KINDS)
 def test_sigkill_in_the_middle_of_trials_then_the_same_command_finishes(
-    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+    tmp_path: Path, new_storage_url: str
 ) -> None:
-    storage = new_storage_url(kind, tmp_path, request)
+    storage = new_storage_url
     spec = tmp_path / "crashy.toml"
     spec.write_text(SLOW_SPEC.format(storage=storage))
     command = cli("run", str(spec), "-q")
@@ -189,11 +186,8 @@ def check_shared_study(study: optuna.Study, budget: int, workers: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", STORAGE_KINDS)
-def test_run_with_four_workers_shares_one_study(
-    tmp_path: Path, kind: str, request: pytest.FixtureRequest
-) -> None:
-    storage = new_storage_url(kind, tmp_path, request)
+def test_run_with_four_workers_shares_one_study(tmp_path: Path, new_storage_url: str) -> None:
+    storage = new_storage_url
     spec = tmp_path / "shared.toml"
     spec.write_text(SYNTHETIC_SPEC.format(storage=storage, trials=80))
     done = subprocess.run(

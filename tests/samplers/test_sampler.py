@@ -25,8 +25,6 @@ from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._keys import POPULATION_KEY_PREFIX
 from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.synthetic import SyntheticFineTuning
-from tests.conftest import new_storage_url
-from tests.conftest import STORAGE_KINDS
 
 
 WORKER = Path(__file__).with_name("study_worker.py")
@@ -403,11 +401,8 @@ def _check_parallel_study(study: optuna.Study, n_workers: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", STORAGE_KINDS)
-def test_four_processes_share_one_study(
-    tmp_path: Path, kind: str, request: pytest.FixtureRequest
-) -> None:
-    storage = new_storage_url(kind, tmp_path, request)
+def test_four_processes_share_one_study(tmp_path: Path, new_storage_url: str) -> None:
+    storage = new_storage_url
     opened = open_storage(storage)
     _study(BioTuneSampler(seed=0), storage=opened, study_name="p")  # create before spawning
     workers = [_run_worker(storage, "p", 20, seed=0) for _ in range(4)]  # same seed on purpose

@@ -23,8 +23,6 @@ from biotune_optuna.studies._storage import RetryDeadTrial
 from biotune_optuna.studies._storage import storage_problem
 from biotune_optuna.studies._storage import StorageError
 from biotune_optuna.synthetic import SyntheticFineTuning
-from tests.conftest import new_storage_url
-from tests.conftest import STORAGE_KINDS
 
 
 @pytest.mark.parametrize(
@@ -187,13 +185,12 @@ study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=1)
 """
 
 
-@pytest.mark.parametrize("kind", STORAGE_KINDS)
 def test_workers_that_open_a_new_storage_at_once_all_start(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, new_storage_url: str
 ) -> None:
     # Found by CI: a reader opened the fresh SQLite file while `run` was creating its tables,
     # and `run` stopped with "table study_system_attributes already exists".
-    url = new_storage_url(kind, tmp_path, request)
+    url = new_storage_url
     start = time.time() + 8  # after every interpreter has imported optuna
     processes = [
         subprocess.Popen(
@@ -211,13 +208,12 @@ def test_workers_that_open_a_new_storage_at_once_all_start(
     assert all(trial.state == TrialState.COMPLETE for trial in trials)
 
 
-@pytest.mark.parametrize("kind", STORAGE_KINDS)
 def test_a_worker_killed_before_its_first_beat_is_failed_and_retried(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, new_storage_url: str
 ) -> None:
     # Optuna beats only once ``ask`` has returned; a worker killed while its sampler proposed
     # left a RUNNING trial without a beat, which nothing ever failed.
-    url = new_storage_url(kind, tmp_path, request)
+    url = new_storage_url
     storage = open_storage(url, heartbeat_interval=1, grace_period=1)
     study = optuna.create_study(storage=storage, study_name="beat")
     created = storage.create_new_trial(study._study_id)  # what `ask` does first; then killed
