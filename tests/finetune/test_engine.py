@@ -62,7 +62,8 @@ def test_empty_plan_scores_worst_without_training(small_digits: ClassificationDa
     )
     assert result.fitness == 0.0 and result.runs == [] and calls == []
     assert result.trainable_parameters == 0
-    assert all(torch.equal(v, before[k]) for k, v in backbone.model.state_dict().items())
+    # Unchanged, wherever evaluation moved it (the GPU when present).
+    assert all(torch.equal(v.cpu(), before[k]) for k, v in backbone.model.state_dict().items())
 
 
 def test_training_learns_reports_and_records(small_digits: ClassificationData) -> None:

@@ -42,8 +42,8 @@ def settings_for(name: str) -> dict[str, object]:
 
 def parameter_changes(before: nn.Module, after: nn.Module) -> dict[str, bool]:
     old = dict(before.named_parameters())
-    return {
-        name: not torch.equal(old[name], p.detach())
+    return {  # evaluation moves the backbone to the device it trains on (CUDA when present)
+        name: not torch.equal(old[name].to(p.device), p.detach())
         for name, p in after.named_parameters()
         if name in old
     }
