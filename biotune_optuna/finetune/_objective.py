@@ -273,7 +273,6 @@ class FineTuneObjective:
         if live and trial.study._study_id not in self._checked_studies:
             check_study_sampler(trial.study)
             self._checked_studies.add(trial.study._study_id)
-        fold = self.fold_of(trial)
         if self.strategy == BIOTUNE:
             plan = suggest_plan(trial, self.blocks, base_lr=self.protocol.base_lr)
             if self.plan_notes and live:
@@ -289,6 +288,10 @@ class FineTuneObjective:
             strategy = self.strategy_of(params)
             trial.set_user_attr("strategy", self.strategy)
             trial.set_user_attr("strategy_settings", strategy.settings)
+        # After the suggestions: BioTune writes the trial's generation when it is first asked
+        # for parameters, and with several workers a generation can take trials that the
+        # one-worker numbering would put in the next one (it overshoots).
+        fold = self.fold_of(trial)
         trial.set_user_attr("fold", fold)
 
         def report(epoch: int, value: float) -> None:

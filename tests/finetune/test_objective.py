@@ -121,3 +121,26 @@ def test_a_given_cache_is_used_even_when_empty(small_digits: ClassificationData)
 
     cache = FeatureCache(0)
     assert FineTuneObjective(tiny_backbone(), small_digits, PROTOCOL, cache=cache).cache is cache
+
+
+def test_a_trial_that_overshoots_its_generation_trains_on_that_generations_fold(
+    small_digits: ClassificationData,
+) -> None:
+    # With several workers, a trial asked while its generation's last trials still run joins
+    # that generation (BioTune overshoots it): its fold is the generation's, not the one the
+    # one-worker numbering would give. N=2, E=1: generation 1 is trials 2..4 on fold 0, and
+    # trial 5 would be generation 2 (fold 1) in a one-worker run.
+    objective = FineTuneObjective(
+        tiny_backbone(), small_digits, PROTOCOL, population_size=2, n_elites=1, plan_notes=False
+    )
+    sampler = BioTuneSampler(
+        population_size=2, n_elites=1, search_space=objective.search_space, seed=0
+    )
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=4)
+    running = study.ask()  # trial 4, still running on another worker
+    trial = study.ask()  # trial 5
+    study.tell(trial, objective(trial))
+    attrs = study.trials[trial.number].user_attrs
+    assert (running.number, trial.number, attrs["generation"]) == (4, 5, 1)
+    assert attrs["fold"] == fold_of_generation(1, objective.n_folds) == 0
