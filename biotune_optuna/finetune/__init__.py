@@ -35,6 +35,7 @@ from biotune_optuna.finetune._data import stratified_folds
 from biotune_optuna.finetune._data import TensorImages
 from biotune_optuna.finetune._data import torchvision_dataset
 from biotune_optuna.finetune._engine import DataSplit
+from biotune_optuna.finetune._engine import describe_device
 from biotune_optuna.finetune._engine import evaluate_plan
 from biotune_optuna.finetune._engine import evaluate_strategy
 from biotune_optuna.finetune._engine import macro_accuracy
@@ -71,6 +72,7 @@ __all__ = [
     "apply_plan",
     "block_layout",
     "build_strategy",
+    "describe_device",
     "digits",
     "effective_freeze_mask",
     "evaluate_plan",

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import copy
 import dataclasses
 import math
+import os
 import time
 from typing import Any
 
@@ -46,6 +47,7 @@ __all__ = [
     "PlanEvaluation",
     "SeedResult",
     "TrainingProtocol",
+    "describe_device",
     "evaluate_plan",
     "evaluate_strategy",
     "macro_accuracy",
@@ -161,6 +163,26 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {name!r} was asked for, but CUDA is not available")
     return device
+
+
+def describe_device(name: str) -> str:
+    """Where a protocol's ``device`` trains here, in one line for a trial's ``device`` attr.
+
+    ``"cpu (8 threads)"``, or the CUDA device with its model and, when set, the
+    ``CUDA_VISIBLE_DEVICES`` that pinned this worker to a physical GPU, e.g.
+    ``"cuda:0 NVIDIA H200 (CUDA_VISIBLE_DEVICES=3)"``. A device that is not available is
+    described as asked for, with the reason.
+    """
+    try:
+        device = resolve_device(name)
+    except RuntimeError as exc:
+        return f"{name} ({exc})"
+    if device.type != "cuda":
+        return f"{device.type} ({torch.get_num_threads()} threads)"
+    index = torch.cuda.current_device() if device.index is None else device.index
+    label = f"cuda:{index} {torch.cuda.get_device_name(index)}"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return f"{label} (CUDA_VISIBLE_DEVICES={visible})" if visible else label
 
 
 def macro_accuracy(predictions: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:

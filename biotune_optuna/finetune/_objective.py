@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import socket
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from biotune_optuna.finetune._data import ClassificationData
 from biotune_optuna.finetune._data import n_folds_for
 from biotune_optuna.finetune._data import stratified_folds
 from biotune_optuna.finetune._engine import DataSplit
+from biotune_optuna.finetune._engine import describe_device
 from biotune_optuna.finetune._engine import evaluate_strategy
 from biotune_optuna.finetune._engine import PlanEvaluation
 from biotune_optuna.finetune._engine import TrainingProtocol
@@ -293,6 +295,10 @@ class FineTuneObjective:
         # one-worker numbering would put in the next one (it overshoots).
         fold = self.fold_of(trial)
         trial.set_user_attr("fold", fold)
+        # Where it ran: with many workers and hosts on one storage, the wall times and any
+        # failure (out of memory on one GPU, say) make sense only next to these.
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("device", describe_device(self.protocol.device))
 
         def report(epoch: int, value: float) -> None:
             trial.report(value, epoch)

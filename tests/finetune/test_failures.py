@@ -85,6 +85,7 @@ def test_a_failing_trial_is_failed_with_its_reason_and_the_study_goes_on(
     assert ran == len(trials) == 8 and len(failed) == 1  # one more trial in its place
     reason = failed[0].user_attrs["fail_reason"]
     assert reason.startswith(kind) and "\n" not in reason, reason
+    assert {"host", "device"} <= set(failed[0].user_attrs)  # where it failed
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 7
     # BioTune: the failed plan holds its slot with the worst fitness. Generation 0 is trials
     # 0..2; the failed trial 1 is ranked last in the population that closed it.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 
 import optuna
 import pytest
+import torch
 
 from biotune_optuna import BioTuneSampler
 from biotune_optuna.finetune import ClassificationData
+from biotune_optuna.finetune import describe_device
 from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import fold_of_generation
 from biotune_optuna.finetune import TrainingProtocol
@@ -68,6 +71,8 @@ def test_biotune_study_of_the_objective(small_digits: ClassificationData) -> Non
         assert attrs["epochs"] == 1 and attrs["wall_time_s"] >= 0
         assert set(attrs["learning_rates"]) | set(attrs["frozen_blocks"]) == set(objective.blocks)
         assert trial.intermediate_values == {1: trial.value}
+        assert attrs["host"] == socket.gethostname()
+        assert attrs["device"] == describe_device("auto")
     assert {t.user_attrs["fold"] for t in trials} == {0, 1}
     assert study.best_value > 0.1  # chance level is 0.1 (one epoch of two batches)
 
@@ -121,6 +126,20 @@ def test_a_given_cache_is_used_even_when_empty(small_digits: ClassificationData)
 
     cache = FeatureCache(0)
     assert FineTuneObjective(tiny_backbone(), small_digits, PROTOCOL, cache=cache).cache is cache
+
+
+def test_the_device_is_described_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert describe_device("cpu") == f"cpu ({torch.get_num_threads()} threads)"
+    if not torch.cuda.is_available():
+        assert describe_device("auto") == describe_device("cpu")
+        assert describe_device("cuda:1").startswith("cuda:1 (device 'cuda:1' was asked for, but")
+        return
+    # With a GPU: the model, and the CUDA_VISIBLE_DEVICES that pinned this worker, if any.
+    name = torch.cuda.get_device_name(0)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
+    assert describe_device("auto") == f"cuda:0 {name} (CUDA_VISIBLE_DEVICES=7)"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert describe_device("cuda:0") == f"cuda:0 {name}"
 
 
 def test_a_trial_that_overshoots_its_generation_trains_on_that_generations_fold(

@@ -279,6 +279,7 @@ def test_the_objective_searches_a_baseline_and_records_the_same_attrs(
     plan_study = optuna.create_study(direction="maximize")
     plan_study.optimize(biotune, n_trials=1)
     common = {"fold", "frozen_blocks", "trained_blocks", "trainable_fraction", "wall_time_s"}
+    common |= {"host", "device"}
     for attrs in (study.trials[0].user_attrs, plan_study.trials[0].user_attrs):
         assert common <= set(attrs)
     assert study.trials[0].user_attrs["strategy"] == "surgical"
