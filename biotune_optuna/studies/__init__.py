@@ -16,6 +16,7 @@ from biotune_optuna.studies._dashboard import save_plan_note
 from biotune_optuna.studies._dashboard import save_study_figures
 from biotune_optuna.studies._dashboard import save_study_note
 from biotune_optuna.studies._dashboard import serve_dashboard
+from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies._objectives import build_objective
 from biotune_optuna.studies._objectives import describe_objective
 from biotune_optuna.studies._objectives import load_data
@@ -39,7 +40,6 @@ from biotune_optuna.studies._spec import load_spec
 from biotune_optuna.studies._spec import parse_spec
 from biotune_optuna.studies._spec import SpecError
 from biotune_optuna.studies._spec import StudySpec
-from biotune_optuna.studies._storage import HeartbeatJournalStorage
 from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.studies._storage import StorageError
 

@@ -32,11 +32,11 @@ from biotune_optuna.strategies import searches_choices_only
 from biotune_optuna.strategies import STRATEGIES
 from biotune_optuna.strategies import strategy_settings
 from biotune_optuna.studies._errors import SpecError
+from biotune_optuna.studies._heartbeat import DEFAULT_GRACE_PERIOD
+from biotune_optuna.studies._heartbeat import DEFAULT_HEARTBEAT_INTERVAL
 from biotune_optuna.studies._pruners import check_pruner_option
 from biotune_optuna.studies._pruners import create_pruner
 from biotune_optuna.studies._pruners import PRUNERS
-from biotune_optuna.studies._storage import DEFAULT_GRACE_PERIOD
-from biotune_optuna.studies._storage import DEFAULT_HEARTBEAT_INTERVAL
 from biotune_optuna.studies._storage import storage_problem
 
 

@@ -9,11 +9,8 @@ Three kinds of storage, the path Optuna's own tutorial draws from one laptop to 
   hosts. Beyond a few hundred workers, Optuna's ``GrpcStorageProxy`` sits in front of it.
 
 Relative SQLite and journal paths are relative to the spec file. A study that ``run`` works on
-records a heartbeat per running trial; a trial whose worker stopped beating (killed, preempted,
-out of memory on the host) is failed by the next worker that starts a trial and retried, with
-the same parameters and the same place in BioTune's search, by Optuna's
-:class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`. RDB storages have heartbeats in
-Optuna; the journal gets them here (:class:`HeartbeatJournalStorage`).
+records a heartbeat per running trial, and a trial whose worker died is failed and retried
+(:mod:`biotune_optuna.studies._heartbeat`).
 
 Nothing here creates a file or a table to find out whether a study exists, and every problem is
 one line (:class:`StorageError`, a :class:`~biotune_optuna.studies.SpecError`).
@@ -21,9 +18,6 @@ one line (:class:`StorageError`, a :class:`~biotune_optuna.studies.SpecError`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Sequence
-import contextlib
 from pathlib import Path
 import random
 import time
@@ -32,21 +26,19 @@ import warnings
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.storages import RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal import JournalStorage
-from optuna.trial import FrozenTrial
-from optuna.trial import TrialState
 
 from biotune_optuna.studies._errors import SpecError
+from biotune_optuna.studies._heartbeat import heartbeat_problem
+from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
+from biotune_optuna.studies._heartbeat import HeartbeatRDBStorage
+from biotune_optuna.studies._heartbeat import MAX_RETRY
+from biotune_optuna.studies._heartbeat import MIN_GRACE_PERIOD
+from biotune_optuna.studies._heartbeat import RetryDeadTrial
 
 
 __all__ = [
-    "DEFAULT_GRACE_PERIOD",
-    "DEFAULT_HEARTBEAT_INTERVAL",
-    "HeartbeatJournalStorage",
-    "RetryDeadTrial",
     "StorageError",
     "check_storage_file",
     "display_storage",
@@ -57,16 +49,6 @@ __all__ = [
 
 SQLITE = "sqlite:///"
 JOURNAL = "journal:///"
-#: Seconds between two heartbeats of a running trial (Optuna's RDBStorage takes the same).
-DEFAULT_HEARTBEAT_INTERVAL = 60
-#: Seconds without a heartbeat after which a running trial counts as dead: two missed beats.
-DEFAULT_GRACE_PERIOD = 2 * DEFAULT_HEARTBEAT_INTERVAL
-#: A trial whose worker dies this often is failed for good (its slot gets the worst fitness).
-MAX_RETRY = 3
-#: Trial system attr with the time of the last heartbeat of a journal trial.
-HEARTBEAT_KEY = "biotune:heartbeat"
-
-
 class StorageError(SpecError):
     """A storage that cannot be used, in one line (bad input: the CLI exits with 2)."""
 
@@ -173,7 +155,9 @@ def open_storage(
             it starts, and one that ``study.optimize`` does not keep beating (its worker
             died, or it was asked outside ``optimize``) is failed after ``grace_period``.
         grace_period: Seconds without heartbeat after which a running trial is failed and
-            retried (default twice the interval).
+            retried (default twice the interval, at least ten seconds); a trial whose process
+            on this host is gone is failed and retried at once
+            (:mod:`biotune_optuna.studies._heartbeat`).
         create: Whether a missing SQLite or journal file may be created.
 
     Raises:
@@ -192,9 +176,14 @@ def open_storage(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             heartbeat: dict[str, Any] = {}
             if heartbeat_interval is not None:
+                if grace_period is None:
+                    grace_period = max(2 * heartbeat_interval, MIN_GRACE_PERIOD)
+                problem = heartbeat_problem(heartbeat_interval, grace_period)
+                if problem is not None:
+                    raise StorageError(problem)
                 heartbeat = {
                     "heartbeat_interval": heartbeat_interval,
-                    "grace_period": grace_period or 2 * heartbeat_interval,
+                    "grace_period": grace_period,
                     "heartbeat_stale_trial_callback": RetryDeadTrial(max_retry=MAX_RETRY),
                 }
             return _open(url, path, heartbeat)
@@ -226,12 +215,12 @@ def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> BaseStorage
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     for attempt in range(1, _CREATE_ATTEMPTS):
         try:
-            return _RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+            return HeartbeatRDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
         except Exception as exc:
             if not _lost_creation_race(exc):
                 raise
         time.sleep(random.uniform(0.05, 0.2) * attempt)
-    return _RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+    return HeartbeatRDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
 
 
 # Workers on several hosts, or a worker and a reader, may open a new database at once.
@@ -249,109 +238,9 @@ def _lost_creation_race(exc: BaseException) -> bool:
     return isinstance(exc, sqlalchemy.exc.DBAPIError) and "already exists" in str(exc.orig)
 
 
-class _FirstBeatOnStart:
-    """Beat once as a trial starts running, not only once ``study.optimize`` starts beating.
-
-    Optuna takes a trial for dead only after it has beaten once, and its beats start after
-    ``study.ask`` returns, that is after the sampler has proposed. A worker killed in between
-    left a trial RUNNING for ever, which no worker failed or retried. A trial that starts
-    running on a storage with heartbeats (created, or a waiting retry popped) now beats at
-    once. Trials asked outside ``study.optimize`` (ask and tell) on such a storage are
-    therefore taken for dead after the grace period, as Optuna's note on heartbeats implies.
-    """
-
-    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        trial_id = super().create_new_trial(study_id, template_trial)  # type: ignore[misc]
-        if template_trial is None or template_trial.state == TrialState.RUNNING:
-            self._beat_if_enabled(trial_id)
-        return trial_id
-
-    def set_trial_state_values(
-        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
-    ) -> bool:
-        changed = super().set_trial_state_values(trial_id, state, values)  # type: ignore[misc]
-        if changed and state == TrialState.RUNNING:
-            self._beat_if_enabled(trial_id)
-        return changed
-
-    def _beat_if_enabled(self, trial_id: int) -> None:
-        if self.get_heartbeat_interval() is not None:  # type: ignore[attr-defined]
-            self.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-
-
-class _RDBStorage(_FirstBeatOnStart, optuna.storages.RDBStorage):
-    """Optuna's RDB storage whose trials beat from the moment they run."""
-
-
-class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
-    """Optuna's retry of a stale trial, less the dead trial's last heartbeat.
-
-    The retry copies every system attr of the dead trial; its journal heartbeat, long stale,
-    would get the retry taken for dead before its own first beat.
-    """
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        trial.system_attrs.pop(HEARTBEAT_KEY, None)
-        super().__call__(study, trial)
-
-
 def _looks_like_journal(path: Path) -> bool:
     with path.open("rb") as handle:
         first = handle.readline(4096).strip()
     return first.startswith(b"{") and first.endswith(b"}")
 
 
-class HeartbeatJournalStorage(_FirstBeatOnStart, JournalStorage, BaseHeartbeat):
-    """A :class:`~optuna.storages.JournalStorage` whose running trials send heartbeats.
-
-    Optuna implements heartbeats for RDB storages only; a trial whose worker died in a journal
-    stays RUNNING for ever. Here each running trial records the time of its last beat as a
-    system attr (one log line per interval), and a trial silent for ``grace_period`` seconds
-    is failed by the next worker that starts a trial, then handed to
-    ``heartbeat_stale_trial_callback``, as Optuna does for RDB storages. The journal appends
-    every change to one log in order, so only one worker fails a given trial. Clocks are
-    compared, so the workers should share one host (as a journal file does anyway).
-
-    Args:
-        backend: The journal backend, e.g. :class:`~optuna.storages.journal.JournalFileBackend`.
-        heartbeat_interval: Seconds between two beats.
-        grace_period: Seconds of silence after which a running trial is stale.
-        heartbeat_stale_trial_callback: Called with each trial failed for being stale.
-    """
-
-    def __init__(
-        self,
-        backend: Any,
-        *,
-        heartbeat_interval: int,
-        grace_period: int | None = None,
-        heartbeat_stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
-    ) -> None:
-        if heartbeat_interval < 1:
-            raise ValueError(f"heartbeat_interval must be >= 1, got {heartbeat_interval}")
-        super().__init__(backend)
-        self.heartbeat_interval = heartbeat_interval
-        self.grace_period = grace_period or 2 * heartbeat_interval
-        self.heartbeat_stale_trial_callback = heartbeat_stale_trial_callback
-
-    def record_heartbeat(self, trial_id: int) -> None:
-        # Finished meanwhile (another worker took it for dead): nothing left to beat.
-        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, KeyError):
-            self.set_trial_system_attr(trial_id, HEARTBEAT_KEY, time.time())
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        now = time.time()
-        stale = []
-        for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            beat = trial.system_attrs.get(HEARTBEAT_KEY)
-            if isinstance(beat, (int, float)) and now - beat > self.grace_period:
-                stale.append(trial._trial_id)
-        return stale
-
-    def get_heartbeat_interval(self) -> int | None:
-        return self.heartbeat_interval
-
-    def get_heartbeat_stale_trial_callback(
-        self,
-    ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        return self.heartbeat_stale_trial_callback

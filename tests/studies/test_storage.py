@@ -15,11 +15,11 @@ import pytest
 
 from biotune_optuna import BioTuneSampler
 from biotune_optuna.samplers._keys import LINEAGE_KEY
+from biotune_optuna.studies._heartbeat import HEARTBEAT_KEY
+from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
+from biotune_optuna.studies._heartbeat import RetryDeadTrial
 from biotune_optuna.studies._storage import display_storage
-from biotune_optuna.studies._storage import HEARTBEAT_KEY
-from biotune_optuna.studies._storage import HeartbeatJournalStorage
 from biotune_optuna.studies._storage import open_storage
-from biotune_optuna.studies._storage import RetryDeadTrial
 from biotune_optuna.studies._storage import storage_problem
 from biotune_optuna.studies._storage import StorageError
 from biotune_optuna.synthetic import SyntheticFineTuning

@@ -1,0 +1,371 @@
+"""Heartbeats of running trials: who runs a trial, whether it is alive, and its retry.
+
+A trial that ``run`` works on beats from the moment it exists until it finishes, from a thread
+of its own (:class:`TrialBeats`), so a worker busy in the sampler or waiting for a loaded
+storage never looks dead. A trial whose worker stopped beating for ``grace_period`` seconds is
+failed by the next worker that starts a trial and retried, with the same parameters and the
+same place in BioTune's search, by :class:`RetryDeadTrial` (Optuna's
+:class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`).
+
+Each running trial also records which process runs it (:data:`WORKER_KEY`: host, boot, PID
+namespace, PID and the process's start time). A worker on the same host therefore knows at
+once that a trial whose process is gone is dead, without waiting out the grace period: a
+command restarted after a crash or a kill retries its dead trial first, in its own slot,
+before it starts anything new. Trials of other hosts are judged by their heartbeats alone.
+
+RDB storages have heartbeats in Optuna (:class:`HeartbeatRDBStorage` adds the above); the
+journal gets them here (:class:`HeartbeatJournalStorage`). Imports without torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import contextlib
+import datetime
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages.journal import JournalStorage
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+
+__all__ = [
+    "DEFAULT_GRACE_PERIOD",
+    "DEFAULT_HEARTBEAT_INTERVAL",
+    "HEARTBEAT_KEY",
+    "MAX_GRACE_PERIOD",
+    "MAX_HEARTBEAT_INTERVAL",
+    "MAX_RETRY",
+    "MIN_GRACE_PERIOD",
+    "WORKER_KEY",
+    "HeartbeatJournalStorage",
+    "HeartbeatRDBStorage",
+    "RetryDeadTrial",
+    "dead_on_this_host",
+    "heartbeat_problem",
+    "this_process",
+]
+
+#: Seconds between two heartbeats of a running trial (Optuna's RDBStorage takes the same).
+DEFAULT_HEARTBEAT_INTERVAL = 60
+#: Seconds without a heartbeat after which a running trial counts as dead: two missed beats.
+DEFAULT_GRACE_PERIOD = 2 * DEFAULT_HEARTBEAT_INTERVAL
+#: The shortest grace period accepted: under load (many workers on few cores, a busy
+#: database) a beat can be seconds late, and a live trial taken for dead is lost work.
+MIN_GRACE_PERIOD = 10
+#: Bounds that keep the beating thread's waits and the storage's date arithmetic finite.
+MAX_HEARTBEAT_INTERVAL = 3600
+MAX_GRACE_PERIOD = 7 * 24 * 3600
+#: A trial whose worker dies this often is failed for good (its slot gets the worst fitness).
+MAX_RETRY = 3
+#: Trial system attr with the time of the last heartbeat of a journal trial.
+HEARTBEAT_KEY = "biotune:heartbeat"
+#: Trial system attr naming the process that runs the trial (see :func:`this_process`).
+WORKER_KEY = "biotune:worker"
+
+
+def heartbeat_problem(interval: Any, grace_period: Any) -> str | None:
+    """What is wrong with a heartbeat interval and grace period (``None`` if nothing).
+
+    A beat may come a whole interval late and the storage may take seconds more under load,
+    so the grace period must be at least two intervals and at least :data:`MIN_GRACE_PERIOD`.
+    """
+    for name, value, high in (
+        ("heartbeat_interval", interval, MAX_HEARTBEAT_INTERVAL),
+        ("grace_period", grace_period, MAX_GRACE_PERIOD),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{name} must be an integer number of seconds, got {value!r}"
+        if not 1 <= value <= high:
+            return f"{name} must be in [1, {high}] seconds, got {value}"
+    floor = max(2 * interval, MIN_GRACE_PERIOD)
+    if grace_period < floor:
+        return (
+            f"grace_period must be at least {floor} s (twice heartbeat_interval = {interval} "
+            f"and at least {MIN_GRACE_PERIOD} s), or live trials are taken for dead under "
+            f"load; got {grace_period}"
+        )
+    return None
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def _start_ticks(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), or ``None``."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return None
+
+
+def this_process() -> dict[str, Any]:
+    """Who runs a trial: host, boot id, PID namespace, PID and the process's start time.
+
+    The boot id, namespace and start time make the record exact on Linux: a PID reused by
+    another process, a host rebooted, or a container sharing the host's name is never
+    mistaken for the trial's own process.
+    """
+    pid = os.getpid()
+    return {
+        "host": socket.gethostname(),
+        "boot": _read("/proc/sys/kernel/random/boot_id"),
+        "pidns": _pid_namespace(),
+        "pid": pid,
+        "start": _start_ticks(pid),
+    }
+
+
+def dead_on_this_host(worker: Any, me: dict[str, Any] | None = None) -> bool:
+    """Whether the process a trial's :data:`WORKER_KEY` names is known to be gone.
+
+    Only a process of this host, this boot and this PID namespace can be judged; for any
+    other the answer is ``False`` (its heartbeats decide).
+    """
+    me = me if me is not None else this_process()
+    if not isinstance(worker, dict) or me["boot"] is None or me["pidns"] is None:
+        return False
+    if any(worker.get(key) != me[key] for key in ("host", "boot", "pidns")):
+        return False
+    pid = worker.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if pid == me["pid"]:
+        return worker.get("start") != me["start"]  # this PID's earlier owner
+    start = _start_ticks(pid)
+    return start is None or start != worker.get("start")
+
+
+class TrialBeats:
+    """One thread per running trial of this process that beats until the trial finishes.
+
+    Optuna beats from ``study.optimize`` only after ``study.ask`` returned, and a worker's
+    beat waits for whatever the worker's main thread does meanwhile (proposing parameters,
+    reading a journal under load). These beats start when the trial is created, go on while
+    the sampler works, and stop when this process finishes the trial, or when another
+    process did (it took the trial for dead: nothing left to beat).
+    """
+
+    def __init__(self, beat: Callable[[int], None], state_of: Callable[[int], TrialState]):
+        self._beat = beat
+        self._state_of = state_of
+        self._stops: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, trial_id: int, interval: int) -> None:
+        with self._lock:
+            if trial_id in self._stops:
+                return
+            stop = self._stops[trial_id] = threading.Event()
+        self._beat(trial_id)
+        thread = threading.Thread(
+            target=self._run, args=(trial_id, interval, stop), daemon=True, name="trial-beats"
+        )
+        thread.start()
+
+    def beating(self, trial_id: int) -> bool:
+        return trial_id in self._stops
+
+    def stop(self, trial_id: int) -> None:
+        with self._lock:
+            stop = self._stops.pop(trial_id, None)
+        if stop is not None:
+            stop.set()
+
+    def _run(self, trial_id: int, interval: int, stop: threading.Event) -> None:
+        while not stop.wait(interval):
+            try:
+                if self._state_of(trial_id).is_finished():
+                    break
+                self._beat(trial_id)
+            except (optuna.exceptions.UpdateFinishedTrialError, KeyError):
+                break
+            except Exception:  # a storage hiccup: the next beat tries again
+                continue
+        self.stop(trial_id)
+
+
+class _LiveTrials:
+    """Storage mixin: trials beat from creation and record their process; dead trials of
+    this host are stale at once (see the module docstring)."""
+
+    def _init_live_trials(self) -> None:
+        self._me = this_process()
+        self._beats = TrialBeats(self._write_beat, lambda tid: self.get_trial(tid).state)  # type: ignore[attr-defined]
+
+    def _write_beat(self, trial_id: int) -> None:
+        raise NotImplementedError
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        # Optuna's heartbeat thread calls this too; a trial this process beats already is
+        # not beaten twice.
+        if not self._beats.beating(trial_id):
+            self._write_beat(trial_id)
+
+    def _interval(self) -> int | None:
+        return self.get_heartbeat_interval()  # type: ignore[attr-defined,no-any-return]
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        interval = self._interval()
+        if interval is not None and template_trial is None:
+            template_trial = _running_template({WORKER_KEY: self._me})
+        trial_id = super().create_new_trial(study_id, template_trial)  # type: ignore[misc]
+        if interval is not None and template_trial.state == TrialState.RUNNING:  # type: ignore[union-attr]
+            self._beats.start(trial_id, interval)
+        return trial_id
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        if state.is_finished():
+            self._beats.stop(trial_id)
+        changed = super().set_trial_state_values(trial_id, state, values)  # type: ignore[misc]
+        interval = self._interval()
+        if changed and state == TrialState.RUNNING and interval is not None:
+            self.set_trial_system_attr(trial_id, WORKER_KEY, self._me)  # type: ignore[attr-defined]
+            self._beats.start(trial_id, interval)
+        return changed
+
+    def _silent_trial_ids(self, study_id: int) -> list[int]:
+        """Running trials whose heartbeat is older than the grace period."""
+        raise NotImplementedError
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        stale = set(self._silent_trial_ids(study_id))
+        running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))  # type: ignore[attr-defined]
+        for trial in running:
+            if dead_on_this_host(trial.system_attrs.get(WORKER_KEY), self._me):
+                stale.add(trial._trial_id)
+        return sorted(stale)
+
+
+def _running_template(system_attrs: dict[str, Any]) -> FrozenTrial:
+    """A template that creates a RUNNING trial with ``system_attrs`` in one write."""
+    return FrozenTrial(
+        number=-1,
+        state=TrialState.RUNNING,
+        value=None,
+        datetime_start=datetime.datetime.now(),
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs=dict(system_attrs),
+        intermediate_values={},
+        trial_id=-1,
+    )
+
+
+class HeartbeatRDBStorage(_LiveTrials, optuna.storages.RDBStorage):
+    """Optuna's RDB storage whose trials beat from creation and record their process."""
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self._init_live_trials()
+
+    def _write_beat(self, trial_id: int) -> None:
+        optuna.storages.RDBStorage.record_heartbeat(self, trial_id)
+
+    def _silent_trial_ids(self, study_id: int) -> list[int]:
+        return optuna.storages.RDBStorage._get_stale_trial_ids(self, study_id)
+
+
+class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a stale trial, less what belonged to the dead trial's process.
+
+    The retry copies every system attr of the dead trial; its heartbeat, long stale, would
+    get the retry taken for dead before its own first beat, and its process record would
+    name a process that is gone.
+    """
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        trial.system_attrs.pop(HEARTBEAT_KEY, None)
+        trial.system_attrs.pop(WORKER_KEY, None)
+        super().__call__(study, trial)
+
+
+class HeartbeatJournalStorage(_LiveTrials, JournalStorage, BaseHeartbeat):
+    """A :class:`~optuna.storages.JournalStorage` whose running trials send heartbeats.
+
+    Optuna implements heartbeats for RDB storages only; a trial whose worker died in a journal
+    stays RUNNING for ever. Here each running trial records the time of its last beat as a
+    system attr (one log line per interval), and a trial silent for ``grace_period`` seconds
+    is failed by the next worker that starts a trial, then handed to
+    ``heartbeat_stale_trial_callback``, as Optuna does for RDB storages. The journal appends
+    every change to one log in order, so only one worker fails a given trial. Clocks are
+    compared, so the workers should share one host (as a journal file does anyway).
+
+    Args:
+        backend: The journal backend, e.g. :class:`~optuna.storages.journal.JournalFileBackend`.
+        heartbeat_interval: Seconds between two beats.
+        grace_period: Seconds of silence after which a running trial is stale (default twice
+            the interval, at least :data:`MIN_GRACE_PERIOD`).
+        heartbeat_stale_trial_callback: Called with each trial failed for being stale.
+
+    Raises:
+        ValueError: If the grace period is not safe for the interval
+            (:func:`heartbeat_problem`).
+    """
+
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        heartbeat_interval: int,
+        grace_period: int | None = None,
+        heartbeat_stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+    ) -> None:
+        if grace_period is None:
+            grace_period = max(2 * heartbeat_interval, MIN_GRACE_PERIOD)
+        problem = heartbeat_problem(heartbeat_interval, grace_period)
+        if problem is not None:
+            raise ValueError(problem)
+        super().__init__(backend)
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+        self.heartbeat_stale_trial_callback = heartbeat_stale_trial_callback
+        self._init_live_trials()
+
+    def _write_beat(self, trial_id: int) -> None:
+        # Finished meanwhile (another worker took it for dead): nothing left to beat.
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, KeyError):
+            self.set_trial_system_attr(trial_id, HEARTBEAT_KEY, time.time())
+
+    def _silent_trial_ids(self, study_id: int) -> list[int]:
+        now = time.time()
+        stale = []
+        for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            beat = trial.system_attrs.get(HEARTBEAT_KEY)
+            if isinstance(beat, (int, float)) and now - beat > self.grace_period:
+                stale.append(trial._trial_id)
+        return stale
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self.heartbeat_interval
+
+    def get_heartbeat_stale_trial_callback(
+        self,
+    ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        return self.heartbeat_stale_trial_callback
