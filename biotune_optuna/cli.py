@@ -272,6 +272,10 @@ def _run(args: argparse.Namespace) -> int:
     from biotune_optuna.studies import save_study_note
 
     worker = args.worker_id is not None
+    if worker:
+        from biotune_optuna.studies._workers import stop_with_parent
+
+        stop_with_parent()
     spec = _spec(args, trials=args.trials, generations=args.generations)
     objective = build_objective(spec)  # bad model or data fails here, before any write
     search_space = (
@@ -317,6 +321,7 @@ def _run(args: argparse.Namespace) -> int:
                     callbacks=[DashboardUpdater(spec), progress.on_trial],
                     max_failures_in_a_row=args.max_failures,
                     stop_requested=lambda: interrupt.requested,
+                    say=lambda text: print(f"biotune-optuna: {text}", file=sys.stderr),
                 )
         finally:
             progress.close()
@@ -324,6 +329,7 @@ def _run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt
     if worker:
         return 0
+    _report_running(study, spec.grace_period)
     save_study_figures(study)
     save_study_note(study, spec)
     if not args.quiet:
@@ -475,10 +481,12 @@ def _print_best(study: optuna.Study) -> None:
 
 def _status(args: argparse.Namespace) -> int:
     from biotune_optuna.studies import load_study
+    from biotune_optuna.studies import running_trials_health
     from biotune_optuna.studies._report import status_summary
 
     spec = _spec(args)
-    summary = status_summary(load_study(spec))
+    study = load_study(spec)
+    summary = status_summary(study)
     states = ", ".join(f"{n} {s.lower()}" for s, n in summary["states"].items()) or "none"
     print(f"study `{summary['study']}` in {_display_storage(spec.storage)}")
     print(f"  sampler     {summary['sampler']}")
@@ -490,7 +498,24 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  best        {summary['best_value']:.4f} (trial #{summary['best_trial']})")
     else:
         print("  best        none yet")
+    for number, health in running_trials_health(study, spec.grace_period):
+        print(f"  running     trial {number}: {health}")
     return 0
+
+
+def _report_running(study: optuna.Study, grace_period: int) -> None:
+    """After a run that met its budget: say which trials still run and whether they are
+    dead (another host's dead trial is failed and retried once its grace period is over)."""
+    from biotune_optuna.studies import running_trials_health
+
+    for number, health in running_trials_health(study, grace_period):
+        if health.startswith("alive"):
+            continue
+        print(
+            f"biotune-optuna: trial {number} is still RUNNING ({health}); the next `run` "
+            "fails and retries it once it is known dead",
+            file=sys.stderr,
+        )
 
 
 def _best(args: argparse.Namespace) -> int:

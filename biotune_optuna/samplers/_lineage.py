@@ -8,6 +8,7 @@ unfinished or new at the previous ask.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections import defaultdict
 from collections.abc import Sequence
@@ -70,6 +71,7 @@ class StudyIndex:
         self.finished_slots: dict[int, Counter[int]] = defaultdict(Counter)
         # Trials a heartbeat retry replaced (their worker died): the retry holds their slot.
         self.superseded: set[int] = set()
+        self._superseded_sorted: list[int] = []
         self.max_generation = 0
         self.written: dict[int, dict[str, Any]] = {}  # lineages this process wrote
         self.populations: dict[int, list[int]] = {}  # memo of the stored population per generation
@@ -153,6 +155,7 @@ class StudyIndex:
         if number in self.superseded:
             return
         self.superseded.add(number)
+        bisect.insort(self._superseded_sorted, number)
         member = self.members.pop(number, None)
         if member is None:
             return
@@ -163,9 +166,21 @@ class StudyIndex:
             if slots[member.slot] <= 0:
                 del slots[member.slot]
 
-    def n_finished_slots(self, generation: int) -> int:
-        """Distinct slots of ``generation`` held by a finished trial."""
-        return len(self.finished_slots[generation])
+    def n_finished_slots(self, generation: int, below: int | None = None) -> int:
+        """Distinct slots of ``generation`` (below ``below``, if given) held by a finished
+        trial."""
+        slots = self.finished_slots[generation]
+        return len(slots) if below is None else sum(1 for s in slots if s < below)
+
+    def position(self, number: int) -> int:
+        """The place of trial ``number`` in the search: its number less the dead trials
+        before it that a retry replaced.
+
+        An uninterrupted study's positions are its trial numbers; after a worker died, the
+        dead trial and its retry shift every later number by one, not the positions, so
+        random streams keyed by position propose the same genotypes as an uninterrupted run.
+        """
+        return number - bisect.bisect_left(self._superseded_sorted, number)
 
     def next_slot(self, generation: int, skip: int = 0) -> int:
         """The lowest slot of ``generation`` no finished or running trial holds, after

@@ -249,8 +249,10 @@ class BioTuneSampler(BaseGASampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         self._raise_error_if_multi_objective(study)
+        with self._lock:
+            position = self._sync(study, check_settings=False).position(trial.number)
         rng = _seeding.derived_rng(
-            self._entropy, _seeding.INDEPENDENT, trial.number, _seeding.stable_hash(param_name)
+            self._entropy, _seeding.INDEPENDENT, position, _seeding.stable_hash(param_name)
         )
         space = self._gene_space({param_name: param_distribution})
         return space.decode(space.random(rng))[param_name]
@@ -408,13 +410,16 @@ class BioTuneSampler(BaseGASampler):
         # Trials created before this one whose slots are not visible yet (parallel workers).
         pending = index.pending_before(trial.number)
         generation, slot = self._assign(index, trial.number, enqueued=enqueued, pending=pending)
+        # Streams are keyed by the trial's place in the search, not its number: a dead trial
+        # and its retry shift the numbers of every later trial, not their positions.
+        position = index.position(trial.number)
         lineage: dict[str, Any] = {"generation": generation, "slot": slot, "parents": []}
         if generation == 0 or slot is None:
             lineage["role"] = _keys.ROLE_INIT if generation == 0 else _keys.ROLE_IMMIGRANT
             genes = None
             if space is not None:
                 rng = _seeding.derived_rng(
-                    self._entropy, _seeding.INIT, generation, slot or 0, trial.number
+                    self._entropy, _seeding.INIT, generation, slot or 0, position
                 )
                 genes = self._random_genotype(rng, space, enforce_rules=not enqueued)
             return _Proposal(genes, lineage)
@@ -423,17 +428,16 @@ class BioTuneSampler(BaseGASampler):
         n_exploit = self._n_elites * self._exploitation.n_variants
         n_elites = min(self._n_elites, len(self._population(study, index, generation - 1)))
         assert slot is not None
-        if slot < n_reeval and slot < n_elites and pending == 0:
+        if slot < n_reeval and slot < n_elites:
             elite = self._population_members(study, index, generation - 1)[slot]
             lineage.update(role=_keys.ROLE_ELITE, parents=[elite.number], elite=slot)
             genes = self._genes(index, elite, space) if space is not None else None
             return _Proposal(genes, lineage, reference=elite, reference_genes=genes)
         # (Above and below: a pending trial, another worker between creating its trial and
-        # writing its lineage, may be taking this very slot; both would then propose the same
-        # genotype. Such a contested slot breeds instead, since offspring draw from the trial's
-        # own stream. A single worker never has pending trials: the paper's schedule is exact.)
+        # writing its lineage, takes one of the lowest free slots, which this trial skipped;
+        # so under parallel workers the slots, hence the roles, stay those of the schedule.)
         k, variant = divmod(slot - n_reeval, self._exploitation.n_variants)
-        if 0 <= slot - n_reeval < n_exploit and k < n_elites and pending == 0:
+        if 0 <= slot - n_reeval < n_exploit and k < n_elites:
             elite = self._population_members(study, index, generation - 1)[k]
             lineage.update(role=_keys.ROLE_EXPLOIT, parents=[elite.number], elite=k)
             if space is None:
@@ -445,13 +449,13 @@ class BioTuneSampler(BaseGASampler):
                 elite_genes, self._exploitable(elite_genes, space), rng, space
             )
             return _Proposal(variants[variant], lineage, elite, elite_genes)
-        return self._breed(study, index, trial, generation, slot, space, lineage)
+        return self._breed(study, index, position, generation, slot, space, lineage)
 
     def _breed(
         self,
         study: Study,
         index: StudyIndex,
-        trial: FrozenTrial,
+        position: int,
         generation: int,
         slot: int,
         space: GeneSpace | None,
@@ -459,9 +463,7 @@ class BioTuneSampler(BaseGASampler):
     ) -> _Proposal:
         versions, ext = self._current_population(study, index, generation)
         pool = self._mating_pool(index, generation, versions)
-        rng = _seeding.derived_rng(
-            self._entropy, _seeding.OFFSPRING, generation, slot, trial.number
-        )
+        rng = _seeding.derived_rng(self._entropy, _seeding.OFFSPRING, generation, slot, position)
         if len(pool) <= 2:
             lineage.update(role=_keys.ROLE_IMMIGRANT, pool=[m.number for m in pool])
             genes = self._random_genotype(rng, space, enforce_rules=True) if space else None
@@ -514,7 +516,12 @@ class BioTuneSampler(BaseGASampler):
     def _is_closed(self, index: StudyIndex, generation: int) -> bool:
         assert self.population_size is not None
         size = self.population_size if generation == 0 else self.generation_size
-        return generation < index.max_generation or index.n_finished_slots(generation) >= size
+        # Every slot of the schedule must hold a finished trial: a slot whose trial died is
+        # reserved for its retry, which runs in its own generation (trials asked meanwhile
+        # take further slots, so no worker waits).
+        return (
+            generation < index.max_generation or index.n_finished_slots(generation, size) >= size
+        )
 
     def _population_members(
         self, study: Study, index: StudyIndex, generation: int
@@ -622,7 +629,9 @@ class BioTuneSampler(BaseGASampler):
         if genes is None:
             genes = space.encode(
                 member.params,
-                lambda: _seeding.derived_rng(self._entropy, _ENCODE, member.number),
+                lambda: _seeding.derived_rng(
+                    self._entropy, _ENCODE, index.position(member.number)
+                ),
             )
             cache[member.number] = genes
         return genes

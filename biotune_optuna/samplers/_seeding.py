@@ -1,7 +1,8 @@
 """Random streams derived from the sampler seed and a position in the study.
 
 Randomness is never drawn from a stream held in memory: each decision gets a fresh generator
-seeded by ``(seed, purpose, generation, slot/trial number, ...)``. A study stopped and resumed in a
+seeded by ``(seed, purpose, generation, slot, position, ...)``, where a trial's position is its
+number less the dead trials a retry replaced before it. A study stopped and resumed in a
 new process therefore proposes exactly the genotypes of an uninterrupted run.
 """
 

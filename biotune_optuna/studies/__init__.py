@@ -33,6 +33,7 @@ from biotune_optuna.studies._session import finished_trials
 from biotune_optuna.studies._session import load_study
 from biotune_optuna.studies._session import open_study
 from biotune_optuna.studies._session import run_to_budget
+from biotune_optuna.studies._session import running_trials_health
 from biotune_optuna.studies._session import SamplerMismatchError
 from biotune_optuna.studies._session import study_exists
 from biotune_optuna.studies._session import TooManyFailures
@@ -71,6 +72,7 @@ __all__ = [
     "parse_spec",
     "plan_markdown",
     "run_to_budget",
+    "running_trials_health",
     "save_plan_note",
     "save_study_figures",
     "save_study_note",

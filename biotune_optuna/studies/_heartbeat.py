@@ -51,6 +51,8 @@ __all__ = [
     "RetryDeadTrial",
     "dead_on_this_host",
     "heartbeat_problem",
+    "running_trial_health",
+    "seconds_since_beat",
     "this_process",
 ]
 
@@ -227,14 +229,17 @@ class _LiveTrials:
     def _interval(self) -> int | None:
         return self.get_heartbeat_interval()  # type: ignore[attr-defined,no-any-return]
 
-    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+    def _template(self, template_trial: FrozenTrial | None) -> FrozenTrial | None:
+        """A new trial's template: one created by ``ask`` records its process as it is made."""
+        if template_trial is None and self._interval() is not None:
+            return _running_template({WORKER_KEY: self._me})
+        return template_trial
+
+    def _created(self, trial_id: int, template_trial: FrozenTrial | None) -> None:
         interval = self._interval()
-        if interval is not None and template_trial is None:
-            template_trial = _running_template({WORKER_KEY: self._me})
-        trial_id = super().create_new_trial(study_id, template_trial)  # type: ignore[misc]
-        if interval is not None and template_trial.state == TrialState.RUNNING:  # type: ignore[union-attr]
+        running = template_trial is not None and template_trial.state == TrialState.RUNNING
+        if interval is not None and running:
             self._beats.start(trial_id, interval)
-        return trial_id
 
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
@@ -284,6 +289,15 @@ class HeartbeatRDBStorage(_LiveTrials, optuna.storages.RDBStorage):
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         self._init_live_trials()
+
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        # Optuna's cache in front of an RDB storage creates trials through this method.
+        template_trial = self._template(template_trial)
+        trial = super()._create_new_trial(study_id, template_trial)
+        self._created(trial._trial_id, template_trial)
+        return trial
 
     def _write_beat(self, trial_id: int) -> None:
         optuna.storages.RDBStorage.record_heartbeat(self, trial_id)
@@ -348,6 +362,12 @@ class HeartbeatJournalStorage(_LiveTrials, JournalStorage, BaseHeartbeat):
         self.heartbeat_stale_trial_callback = heartbeat_stale_trial_callback
         self._init_live_trials()
 
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        template_trial = self._template(template_trial)
+        trial_id = super().create_new_trial(study_id, template_trial)
+        self._created(trial_id, template_trial)
+        return trial_id
+
     def _write_beat(self, trial_id: int) -> None:
         # Finished meanwhile (another worker took it for dead): nothing left to beat.
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, KeyError):
@@ -369,3 +389,45 @@ class HeartbeatJournalStorage(_LiveTrials, JournalStorage, BaseHeartbeat):
         self,
     ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
         return self.heartbeat_stale_trial_callback
+
+
+def seconds_since_beat(storage: Any, trial: FrozenTrial) -> float | None:
+    """Seconds since ``trial`` last beat, from any storage (``None``: it never beat).
+
+    Journal beats are a trial system attr; RDB beats live in Optuna's heartbeat table, read
+    here without heartbeats enabled (``status`` opens storages for reading only).
+    """
+    beat = trial.system_attrs.get(HEARTBEAT_KEY)
+    if isinstance(beat, (int, float)):
+        return max(0.0, time.time() - float(beat))
+    backend = getattr(storage, "_backend", storage)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        return None
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    import sqlalchemy
+
+    with _create_scoped_session(backend.scoped_session) as session:
+        row = models.TrialHeartbeatModel.where_trial_id(trial._trial_id, session)
+        if row is None:
+            return None
+        now = session.execute(sqlalchemy.func.now()).scalar()
+        return max(0.0, (now.replace(tzinfo=None) - row.heartbeat).total_seconds())
+
+
+def running_trial_health(
+    storage: Any, trial: FrozenTrial, *, grace_period: int, me: dict[str, Any] | None = None
+) -> str:
+    """A running trial's health in words: whether it is dead, and why, or how long it beat.
+
+    ``"dead: ..."`` when its process on this host is gone or it has been silent for longer
+    than ``grace_period``; otherwise what its heartbeat says.
+    """
+    if dead_on_this_host(trial.system_attrs.get(WORKER_KEY), me):
+        return "dead: its process on this host is gone"
+    silent = seconds_since_beat(storage, trial)
+    if silent is None:
+        return "no heartbeat recorded (asked outside `run`, or killed as it was created)"
+    if silent > grace_period:
+        return f"dead: no heartbeat for {silent:.0f} s (grace period {grace_period} s)"
+    return f"alive: last heartbeat {silent:.0f} s ago"

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import time
 from typing import Any
+import warnings
 
 import optuna
 from optuna.storages import BaseStorage
@@ -24,6 +25,8 @@ from biotune_optuna.failures import TrialFailed
 from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import sampler_name
 from biotune_optuna.samplers._keys import SETTINGS_KEY
+from biotune_optuna.studies._heartbeat import running_trial_health
+from biotune_optuna.studies._heartbeat import this_process
 from biotune_optuna.studies._pruners import create_pruner
 from biotune_optuna.studies._spec import SpecError
 from biotune_optuna.studies._spec import StudySpec
@@ -43,6 +46,7 @@ __all__ = [
     "open_study",
     "reading_storage",
     "run_to_budget",
+    "running_trials_health",
     "study_exists",
     "study_names",
 ]
@@ -321,6 +325,7 @@ def run_to_budget(
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
     max_failures_in_a_row: int = 5,
     stop_requested: Callable[[], bool] = lambda: False,
+    say: Callable[[str], None] = lambda text: None,
 ) -> int:
     """Run ``objective`` until the study holds ``budget`` finished trials; return how many ran.
 
@@ -328,6 +333,11 @@ def run_to_budget(
     :class:`optuna.study.MaxTrialsCallback`, so any number of processes can share the budget.
     A trial that fails (:class:`~biotune_optuna.failures.TrialFailed`: it diverged, ran out of
     memory…) stays FAILED with its reason, and another trial is run in its place.
+
+    Dead trials (their worker was killed) are failed first, even when the budget is met, and
+    their retries run in their place in the search, even beyond the budget: a retry finishes
+    a trial that was started within it. A trial that another worker took for dead while this
+    one still ran it (a storage too slow for the grace period) is dropped, and the run goes on.
 
     Args:
         study: The study.
@@ -337,23 +347,84 @@ def run_to_budget(
         max_failures_in_a_row: Failed trials in a row after which the run stops.
         stop_requested: Asked after every ``optimize``; ``True`` ends the run (a Ctrl-C that
             called ``study.stop()``).
+        say: Told, in one line, of every trial dropped because it was taken for dead.
 
     Raises:
         TooManyFailures: After ``max_failures_in_a_row`` failed trials in a row in this
             process; the study is kept as it is.
     """
     streak = _FailureStreak(max_failures_in_a_row)
-    while (remaining := budget - finished_trials(study)) > 0 and not stop_requested():
-        stop = optuna.study.MaxTrialsCallback(budget, states=FINISHED)
-        study.optimize(
-            objective,
-            n_trials=remaining,
-            catch=(TrialFailed,),
-            callbacks=[stop, streak, *callbacks],
-        )
+    tracked = _TrackedObjective(objective)
+    _fail_dead_trials(study)
+    while not stop_requested():
+        finished, retries = finished_trials(study), _waiting_retries(study)
+        n_trials = budget - finished if finished < budget else retries
+        if n_trials <= 0:
+            break
+        stop = optuna.study.MaxTrialsCallback(max(budget, finished + retries), states=FINISHED)
+        try:
+            study.optimize(
+                tracked,
+                n_trials=n_trials,
+                catch=(TrialFailed,),
+                callbacks=[stop, streak, *callbacks],
+            )
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+            number = tracked.taken_for_dead(study)
+            if number is None:
+                raise
+            say(
+                f"trial {number} was taken for dead by another worker while this one ran it; "
+                "its result is dropped (a longer grace_period avoids this)"
+            )
+            continue
         if streak.in_a_row >= streak.limit:
             raise TooManyFailures(
                 f"{streak.in_a_row} trials in a row failed, the last with: {streak.last_reason}. "
                 "The study is kept; fix the cause and run the same command again"
             )
     return streak.ran
+
+
+class _TrackedObjective:
+    """The objective, remembering the trial it runs (to tell a trial failed under it)."""
+
+    def __init__(self, objective: Any) -> None:
+        self.objective = objective
+        self.trial_id: int | None = None
+
+    def __call__(self, trial: optuna.Trial) -> Any:
+        self.trial_id = trial._trial_id
+        return self.objective(trial)
+
+    def taken_for_dead(self, study: optuna.Study) -> int | None:
+        """The number of the trial this process ran, if another process has finished it."""
+        if self.trial_id is None:
+            return None
+        trial = study._storage.get_trial(self.trial_id)
+        self.trial_id = None
+        return trial.number if trial.state.is_finished() else None
+
+
+def _fail_dead_trials(study: optuna.Study) -> None:
+    """Fail the study's dead trials and create their retries (storages with heartbeats)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _waiting_retries(study: optuna.Study) -> int:
+    """Retries of dead trials that wait for a worker."""
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    return sum(1 for t in waiting if "failed_trial" in t.system_attrs)
+
+
+def running_trials_health(study: optuna.Study, grace_period: int) -> list[tuple[int, str]]:
+    """Each running trial's number and health in words: ``"dead: ..."`` (its process on this
+    host is gone, or it has been silent for longer than ``grace_period``), ``"alive: ..."``,
+    or that it never beat (:func:`~biotune_optuna.studies._heartbeat.running_trial_health`)."""
+    me = this_process()
+    return [
+        (t.number, running_trial_health(study._storage, t, grace_period=grace_period, me=me))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    ]

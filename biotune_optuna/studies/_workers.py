@@ -16,14 +16,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 
 
-__all__ = ["run_workers", "visible_gpus", "worker_command", "worker_environments"]
+__all__ = [
+    "PARENT_PID_ENV",
+    "run_workers",
+    "stop_with_parent",
+    "visible_gpus",
+    "worker_command",
+    "worker_environments",
+]
+
+#: Environment variable with the PID of the ``run --workers`` process that started a worker.
+PARENT_PID_ENV = "BIOTUNE_OPTUNA_PARENT_PID"
+#: Seconds between two looks of a worker at its parent (where the kernel cannot tell it).
+_PARENT_POLL_S = 1.0
 
 
 def visible_gpus(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -85,7 +99,9 @@ def run_workers(
 
     Each line is prefixed with ``[worker k]``. Ctrl-C reaches the workers too (one process
     group): each stops after its running trial, or at once on a second Ctrl-C; this process
-    waits for them either way, so no worker outlives the command.
+    waits for them either way, so no worker outlives the command. A worker also stops at once
+    when this process dies (SIGKILL, SIGTERM: :func:`stop_with_parent`); its running trial is
+    then retried by the next ``run``.
 
     Returns:
         The exit code of each worker.
@@ -96,7 +112,12 @@ def run_workers(
     for k, (command, extra) in enumerate(zip(commands, environments, strict=True)):
         process = subprocess.Popen(
             list(command),
-            env={**os.environ, **extra, "PYTHONUNBUFFERED": "1"},
+            env={
+                **os.environ,
+                **extra,
+                "PYTHONUNBUFFERED": "1",
+                PARENT_PID_ENV: str(os.getpid()),
+            },
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -131,3 +152,33 @@ def _relay(
 def worker_command(arguments: Sequence[str]) -> list[str]:
     """The command line of a worker: this Python running the CLI with ``arguments``."""
     return [sys.executable, "-m", "biotune_optuna.cli", *arguments]
+
+
+def stop_with_parent(environ: Mapping[str, str] | None = None) -> None:
+    """Make this worker die with the ``run --workers`` process that started it.
+
+    On Linux the kernel sends SIGTERM when the parent dies (``PR_SET_PDEATHSIG``); elsewhere,
+    and as a second guard, a thread looks at the parent once a second and ends this process
+    when it is gone. A parent that died before either was in place is caught at once. The
+    worker's running trial is left RUNNING without a process, which the next ``run`` on this
+    host fails and retries at once. Does nothing outside a worker.
+    """
+    environ = os.environ if environ is None else environ
+    parent = environ.get(PARENT_PID_ENV)
+    if parent is None or not parent.isdigit():
+        return
+    expected = int(parent)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != expected:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == expected:
+            time.sleep(_PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 import json
 from pathlib import Path
+import signal
 import subprocess
 import sys
 import time
@@ -208,22 +209,41 @@ def test_workers_that_open_a_new_storage_at_once_all_start(
     assert all(trial.state == TrialState.COMPLETE for trial in trials)
 
 
+_ASK_AND_DIE = """
+import os, signal, sys
+import optuna
+from biotune_optuna.studies._storage import open_storage
+storage = open_storage(sys.argv[1], heartbeat_interval=60)
+study = optuna.load_study(study_name="beat", storage=storage)
+study.ask()  # creates a trial, or pops a waiting retry; the sampler has not proposed yet
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _ask_and_die(url: str) -> None:
+    """A worker process that starts a trial and is killed with SIGKILL before its sampler
+    proposes (before Optuna's heartbeat thread starts)."""
+    done = subprocess.run([sys.executable, "-c", _ASK_AND_DIE, url], timeout=120)
+    assert done.returncode == -signal.SIGKILL
+
+
 def test_a_worker_killed_before_its_first_beat_is_failed_and_retried(
     tmp_path: Path, new_storage_url: str
 ) -> None:
     # Optuna beats only once ``ask`` has returned; a worker killed while its sampler proposed
-    # left a RUNNING trial without a beat, which nothing ever failed.
+    # left a RUNNING trial without a beat, which nothing ever failed. Its process is gone from
+    # this host, so the next worker here fails and retries it at once (no grace period).
     url = new_storage_url
-    storage = open_storage(url, heartbeat_interval=1, grace_period=1)
+    storage = open_storage(url, heartbeat_interval=60)
     study = optuna.create_study(storage=storage, study_name="beat")
-    created = storage.create_new_trial(study._study_id)  # what `ask` does first; then killed
-    time.sleep(2.5)
+    _ask_and_die(url)
+    (created,) = study.get_trials(states=(TrialState.RUNNING,))
     optuna.storages.fail_stale_trials(study)
-    assert storage.get_trial(created).state == TrialState.FAIL
+    assert storage.get_trial(created._trial_id).state == TrialState.FAIL
     (retry,) = study.get_trials(states=(TrialState.WAITING,))
     # A worker pops the retry (WAITING to RUNNING) and is killed before beating too.
-    assert storage.set_trial_state_values(retry._trial_id, TrialState.RUNNING)
-    time.sleep(2.5)
+    _ask_and_die(url)
+    assert storage.get_trial(retry._trial_id).state == TrialState.RUNNING
     optuna.storages.fail_stale_trials(study)
     assert storage.get_trial(retry._trial_id).state == TrialState.FAIL
     (second,) = study.get_trials(states=(TrialState.WAITING,))
@@ -231,7 +251,6 @@ def test_a_worker_killed_before_its_first_beat_is_failed_and_retried(
     # Trials that do not start running (enqueued, added finished) get no beat.
     study.enqueue_trial({"x": 0.5})
     study.add_trial(optuna.trial.create_trial(value=1.0))
-    time.sleep(2.5)
     optuna.storages.fail_stale_trials(study)
     assert Counter(t.state for t in study.get_trials()) == {
         TrialState.FAIL: 2,
