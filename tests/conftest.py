@@ -82,6 +82,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+#: The server's group of roles that must give a password (the others are trusted).
+PASSWORD_GROUP = "biotune_password_users"
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """URL of a throwaway PostgreSQL server on 127.0.0.1 (trust auth), for the session.
@@ -118,10 +122,20 @@ def postgres_server() -> Iterator[str]:
             pytest.fail(f"{' '.join(command)} failed: {done.stdout}{done.stderr}{tail}")
 
     run(initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+    # Members of PASSWORD_GROUP log in with their password (postgres_password_url); all
+    # other roles are trusted.
+    hba = data / "pg_hba.conf"
+    hba.write_text(
+        "".join(
+            f"host all +{PASSWORD_GROUP} {net} scram-sha-256\n"
+            for net in ("127.0.0.1/32", "::1/128")
+        )
+        + hba.read_text()
+    )
     options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
     run(pg_ctl, "-D", str(data), "-l", str(root / "server.log"), "-w", "-o", options, "start")
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"  # the README's spelling
     finally:
         run(pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
@@ -142,4 +156,37 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     finally:
         with admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_password_url(postgres_server: str) -> Iterator[str]:
+    """``postgresql://<role>:<password>@host:port/<db>``: a fresh database owned by a fresh
+    role that the server lets in with its password only (scram-sha-256), both dropped
+    afterwards. The password is random, to be searched for in everything a test wrote."""
+    import sqlalchemy
+
+    token = uuid.uuid4().hex[:12]
+    role, password, name = f"biotune_pw_{token}", f"Pw{uuid.uuid4().hex}", f"biotune_{token}"
+    admin = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(
+            sqlalchemy.text("SELECT 1 FROM pg_roles WHERE rolname = :g"), {"g": PASSWORD_GROUP}
+        ).first()
+        if exists is None:
+            connection.execute(sqlalchemy.text(f'CREATE ROLE "{PASSWORD_GROUP}" NOLOGIN'))
+        connection.execute(
+            sqlalchemy.text(
+                f'CREATE ROLE "{role}" LOGIN PASSWORD \'{password}\' IN ROLE "{PASSWORD_GROUP}"'
+            )
+        )
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}" OWNER "{role}"'))
+    server = sqlalchemy.engine.make_url(postgres_server)
+    url = server.set(username=role, password=password, database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            connection.execute(sqlalchemy.text(f'DROP ROLE "{role}"'))
         admin.dispose()

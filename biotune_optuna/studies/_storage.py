@@ -5,10 +5,18 @@ Three kinds of storage, the path Optuna's own tutorial draws from one laptop to 
 * ``sqlite:///study.db`` for one process or a few on one host;
 * ``journal:///study.log``: Optuna's :class:`~optuna.storages.journal.JournalFileBackend`, an
   append-only log that many processes on one host share without database locks;
-* ``postgresql://user:password@host/db`` (or any other SQLAlchemy URL Optuna supports) for many
+* ``postgresql://user@host/db`` (or any other SQLAlchemy URL Optuna supports) for many
   hosts. Beyond a few hundred workers, Optuna's ``GrpcStorageProxy`` sits in front of it.
 
-Relative SQLite and journal paths are relative to the spec file. A study that ``run`` works on
+Relative SQLite and journal paths are relative to the spec file. An in-memory SQLite database
+is refused (no other process, and no later command, would see the study), and so is an SQLite
+file of another application. A journal whose last record was cut (power loss, a full disk, a
+kill in the middle of a write) is never appended to: the cut bytes are moved aside first
+(:class:`SafeJournalFileBackend`).
+
+The password of a server is best left out of the URL: libpq reads ``PGPASSWORD`` and
+``~/.pgpass``. One given in the URL is masked (:func:`masked_text`) wherever a URL or a spec's
+text is shown or stored: messages, the study note, reports. A study that ``run`` works on
 records a heartbeat per running trial, and a trial whose worker died is failed and retried
 (:mod:`biotune_optuna.studies._heartbeat`).
 
@@ -18,10 +26,16 @@ one line (:class:`StorageError`, a :class:`~biotune_optuna.studies.SpecError`).
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 from pathlib import Path
 import random
+import re
+import sqlite3
 import time
 from typing import Any
+from typing import TYPE_CHECKING
 import warnings
 
 import optuna
@@ -38,17 +52,38 @@ from biotune_optuna.studies._heartbeat import MIN_GRACE_PERIOD
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
 
 
+if TYPE_CHECKING:
+    from optuna.storages.journal._file import BaseJournalFileLock
+
 __all__ = [
+    "SafeJournalFileBackend",
     "StorageError",
     "check_storage_file",
     "display_storage",
     "file_of_storage",
+    "masked_text",
+    "masked_url",
     "open_storage",
     "storage_problem",
 ]
 
 SQLITE = "sqlite:///"
 JOURNAL = "journal:///"
+MASK = "***"
+
+_logger = logging.getLogger(__name__)
+
+# The password of a URL (``scheme://user:password@host``: up to the last ``@``, so that one
+# written unencoded is masked whole), and one given as a ``password=`` query parameter.
+# Spaces and quotes end a URL in TOML text and messages.
+_URL_PASSWORD = re.compile(
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"'`]*:)(?P<secret>[^\s\"'`]*)(?P<tail>@)"
+)
+_QUERY_PASSWORD = re.compile(
+    r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<secret>[^&#\s\"'`]*)(?P<tail>)", re.IGNORECASE
+)
+
+
 class StorageError(SpecError):
     """A storage that cannot be used, in one line (bad input: the CLI exits with 2)."""
 
@@ -64,6 +99,47 @@ def file_of_storage(url: str) -> Path | None:
     return None
 
 
+def masked_text(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``.
+
+    The one place where secrets are hidden: messages, the study note (which shows the spec's
+    text), reports and anything else that shows or stores a URL or a spec go through it. Both
+    ``scheme://user:password@host`` and a ``password=`` query parameter are masked; a URL
+    without a password (its password in ``PGPASSWORD`` or ``~/.pgpass``) is left as it is.
+    """
+
+    def mask(match: re.Match[str]) -> str:
+        secret = match.group("secret")
+        return match.group("head") + (MASK if secret else "") + match.group("tail")
+
+    return _QUERY_PASSWORD.sub(mask, _URL_PASSWORD.sub(mask, text))
+
+
+def masked_url(url: str) -> str:
+    """The storage URL ``url`` with its password replaced by ``***`` (:func:`masked_text`)."""
+    return masked_text(url)
+
+
+def _passwords_of(url: str) -> list[str]:
+    """The passwords in ``url``, as written and percent-decoded (for scrubbing messages)."""
+    from urllib.parse import unquote
+
+    found = [
+        match.group("secret")
+        for pattern in (_URL_PASSWORD, _QUERY_PASSWORD)
+        for match in pattern.finditer(url)
+    ]
+    return sorted({s for f in found for s in (f, unquote(f)) if len(s) >= 3}, key=len)[::-1]
+
+
+def _scrubbed(text: str, url: str) -> str:
+    """``text`` (a driver's error, say) masked, and without the passwords of ``url`` at all."""
+    text = masked_text(text)
+    for secret in _passwords_of(url):
+        text = text.replace(secret, MASK)
+    return text
+
+
 def display_storage(url: str) -> str:
     """The URL for messages: the password hidden, a file relative to the working directory."""
     path = file_of_storage(url)
@@ -72,15 +148,8 @@ def display_storage(url: str) -> str:
         try:
             return prefix + str(path.relative_to(Path.cwd()))
         except ValueError:
-            return url
-    if url.startswith(JOURNAL):
-        return url
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+            return masked_url(url)
+    return masked_url(url)
 
 
 def storage_problem(url: str) -> str | None:
@@ -95,6 +164,11 @@ def storage_problem(url: str) -> str | None:
         return "a journal file is written journal:///<path> (relative) or journal:////<path>"
     if url.startswith("sqlite:") and not url.startswith(SQLITE):
         return "an SQLite file is written sqlite:///<path> (relative) or sqlite:////<path>"
+    if url.startswith(SQLITE) and _in_memory(url):
+        return (
+            "an in-memory SQLite database dies with its process, and no worker, `status` or "
+            "later run would see the study; use sqlite:///<file>"
+        )
     if "://" not in url:
         return (
             "not a storage URL; use sqlite:///<file>, journal:///<file> or "
@@ -109,13 +183,72 @@ def storage_problem(url: str) -> str | None:
     except (ArgumentError, ValueError):
         return "not a URL SQLAlchemy can parse"
     try:
-        parsed.get_dialect()
+        _url_with_driver(url)
     except NoSuchModuleError:
         return f"unknown database {parsed.drivername!r}; use sqlite, postgresql or mysql"
     except ImportError as exc:
-        hint = " (pip install 'biotune_optuna[postgresql]')" if "postgres" in url else ""
-        return f"the driver of {parsed.drivername!r} is not installed: {exc}{hint}"
+        return _missing_driver(parsed.drivername, exc)
     return None
+
+
+def _in_memory(url: str) -> bool:
+    target, _, query = url[len(SQLITE) :].partition("?")
+    return target in ("", ":memory:") or "mode=memory" in query or target == "file::memory:"
+
+
+def _missing_driver(drivername: str, exc: ImportError) -> str:
+    """The one-line problem of a URL whose database driver is not installed, with the cure."""
+    if drivername.endswith("+psycopg2"):
+        hint = (
+            "pip install psycopg2-binary, or write postgresql:// for psycopg 3 "
+            "(pip install 'biotune_optuna[postgresql]')"
+        )
+    elif drivername in ("postgresql", "postgresql+psycopg"):
+        hint = "pip install 'biotune_optuna[postgresql]'"
+    else:
+        hint = f"install the Python driver of {drivername!r}"
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"the database driver of {drivername!r} is not installed ({reason}); {hint}"
+
+
+def _import_dbapi(url: str) -> None:
+    """Import the DB-API module of ``url``'s dialect (:class:`ImportError` if it is missing)."""
+    from sqlalchemy.engine import make_url
+
+    dialect = make_url(url).get_dialect()
+    importer = getattr(dialect, "import_dbapi", None) or dialect.dbapi  # SQLAlchemy 1.4
+    importer()
+
+
+#: The drivers a ``postgresql://`` URL may stand for, tried after SQLAlchemy's default.
+_POSTGRESQL_DRIVERS = ("psycopg", "psycopg2")
+
+
+def _url_with_driver(url: str) -> str:
+    """``url`` as it is opened: a ``postgresql://`` URL gets a PostgreSQL driver that is there.
+
+    SQLAlchemy maps ``postgresql://`` to psycopg 3 since 2.1, to psycopg2 before, whether or
+    not that driver is installed. Such a URL keeps SQLAlchemy's default if it is installed,
+    else gets psycopg 3 or psycopg2, the first installed; a URL that names its driver
+    (``postgresql+psycopg2://``) is left as it is.
+
+    Raises:
+        ImportError: If no driver of the URL's database is installed (the default's error).
+    """
+    try:
+        _import_dbapi(url)
+        return url
+    except ImportError:
+        if not url.startswith("postgresql://"):
+            raise
+        for driver in _POSTGRESQL_DRIVERS:
+            candidate = f"postgresql+{driver}://" + url[len("postgresql://") :]
+            try:
+                _import_dbapi(candidate)
+            except ImportError:
+                continue
+            return candidate
+        raise
 
 
 def check_storage_file(url: str) -> Path | None:
@@ -191,7 +324,7 @@ def open_storage(
         raise
     except Exception as exc:
         raise StorageError(
-            f"cannot open storage {display_storage(url)}: {_one_line(exc)}"
+            f"cannot open storage {display_storage(url)}: {_scrubbed(_one_line(exc), url)}"
         ) from None
 
 
@@ -200,14 +333,14 @@ def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> BaseStorage
         assert path is not None
         if path.exists() and path.stat().st_size and not _looks_like_journal(path):
             raise StorageError(f"{path} is not an Optuna journal")
-        backend = JournalFileBackend(str(path))
+        backend = SafeJournalFileBackend(str(path))
+        backend.move_cut_record()
         if heartbeat:
             return HeartbeatJournalStorage(backend, **heartbeat)
         return JournalStorage(backend)
     if path is not None and path.exists() and path.stat().st_size:
-        with path.open("rb") as handle:
-            if handle.read(16) != b"SQLite format 3\x00":
-                raise StorageError(f"{path} is not an SQLite database")
+        _refuse_foreign_sqlite(path)
+    url = _url_with_driver(url)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 60}}  # several processes wait their turn
@@ -238,9 +371,151 @@ def _lost_creation_race(exc: BaseException) -> bool:
     return isinstance(exc, sqlalchemy.exc.DBAPIError) and "already exists" in str(exc.orig)
 
 
+#: Tables every Optuna RDB storage has; an SQLite file with tables but none of these is not
+#: a study storage (Optuna would add its tables to another application's database).
+_OPTUNA_TABLES = frozenset({"studies", "version_info", "alembic_version"})
+
+
+def _refuse_foreign_sqlite(path: Path) -> None:
+    """Raise :class:`StorageError` unless ``path`` is empty or a study storage; reads only."""
+    with path.open("rb") as handle:
+        if handle.read(16) != b"SQLite format 3\x00":
+            raise StorageError(f"{path} is not an SQLite database")
+    try:
+        # Read only, so the file stays as it is byte for byte, whatever it holds.
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        try:
+            rows = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            ).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"{path} is not a readable SQLite database: {exc}") from None
+    tables = sorted(str(row[0]) for row in rows)
+    if tables and not _OPTUNA_TABLES & set(tables):
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StorageError(
+            f"{path} is the SQLite database of another application (tables {shown}; no Optuna "
+            "tables); give the study a file of its own"
+        )
+
+
 def _looks_like_journal(path: Path) -> bool:
     with path.open("rb") as handle:
-        first = handle.readline(4096).strip()
+        first = handle.readline(4096)
+    if not first.endswith(b"\n"):  # the first record cut, or one of more than 4 kB
+        return first.startswith(b'{"op_code":')
+    first = first.strip()
     return first.startswith(b"{") and first.endswith(b"}")
 
 
+class SafeJournalFileBackend(JournalFileBackend):
+    """Optuna's journal file that is never appended to after a record that was cut.
+
+    A write cut by a power loss, a full disk or a kill leaves a last line without its
+    newline. Optuna's :class:`~optuna.storages.journal.JournalFileBackend` skips such a line
+    when it reads, but appends the next record right after it, and the joined line breaks
+    every later read of the file. Here, under the journal's own lock (the one every Optuna
+    process writing the file takes), a cut last record is moved to
+    ``<file>.partial-<time>`` before anything is appended, with one warning line; a last
+    line that is a whole record only missing its newline gets the newline and is kept.
+
+    Args:
+        file_path: The journal file.
+        lock_obj: Its lock (default: Optuna's :class:`JournalFileSymlinkLock`).
+    """
+
+    def __init__(self, file_path: str, lock_obj: BaseJournalFileLock | None = None) -> None:
+        super().__init__(file_path, lock_obj)
+        self._path = Path(file_path)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        self._lock.acquire()
+        try:
+            self._move_cut_record_locked()
+            with self._path.open("ab") as handle:
+                handle.write(text.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:
+            self._lock.release()
+
+    def move_cut_record(self) -> Path | None:
+        """Move a cut last record aside (see the class); return where to, if there was one."""
+        if _cut_at(self._path) is None:
+            return None  # the usual case, without taking the lock
+        self._lock.acquire()
+        try:
+            return self._move_cut_record_locked()
+        finally:
+            self._lock.release()
+
+    def _move_cut_record_locked(self) -> Path | None:
+        start = _cut_at(self._path)
+        if start is None:
+            return None
+        with self._path.open("r+b") as handle:
+            handle.seek(start)
+            tail = handle.read()
+            if _is_record(tail):
+                handle.write(b"\n")  # the writer died just before the newline
+                moved = None
+            else:
+                moved = _save_aside(self._path, tail)
+                handle.truncate(start)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if moved is None:
+            _logger.warning(f"journal {self._path}: its last record lacked its newline; added")
+        else:
+            _logger.warning(
+                f"journal {self._path}: its last record was cut ({len(tail)} bytes of a write "
+                f"that did not finish); moved them to {moved.name}, the {start} bytes of "
+                "complete records before it are kept"
+            )
+        return moved
+
+
+def _cut_at(path: Path) -> int | None:
+    """Where the last line of ``path`` starts if it lacks its newline (``None``: none cut)."""
+    size = path.stat().st_size if path.exists() else 0
+    if size == 0:
+        return None
+    with path.open("rb") as handle:
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return None
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            handle.seek(start)
+            newline = handle.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                return start + newline + 1
+            end = start
+    return 0
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def _save_aside(path: Path, tail: bytes) -> Path:
+    """Write ``tail`` to a new ``<path>.partial-<time>`` (synced) and return its path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        aside = path.with_name(f"{path.name}.partial-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            with aside.open("xb") as handle:
+                handle.write(tail)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except FileExistsError:
+            continue
+        return aside
+    raise StorageError(f"{path}: too many {path.name}.partial-* files; remove old ones")
