@@ -369,7 +369,10 @@ def run_to_budget(
                 catch=(TrialFailed,),
                 callbacks=[stop, streak, *callbacks],
             )
-        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError, AssertionError):
+            # Optuna's `tell` refuses the finished trial with ValueError, which its logging
+            # of the outcome turns into an AssertionError ("Should not reach") when the
+            # objective itself returned.
             number = tracked.taken_for_dead(study)
             if number is None:
                 raise
