@@ -675,6 +675,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``biotune-optuna`` console script."""
     from biotune_optuna.studies import SamplerMismatchError
     from biotune_optuna.studies import SpecError
+    from biotune_optuna.studies._storage import masked_text
 
     parser = _build_parser()
     args = parser.parse_args(argv)  # exits with 2 on bad arguments
@@ -685,7 +686,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except (UsageError, SpecError, SamplerMismatchError) as exc:
-        print(f"biotune-optuna: error: {exc}", file=sys.stderr)
+        print(f"biotune-optuna: error: {masked_text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("biotune-optuna: interrupted; run the same command to resume", file=sys.stderr)
@@ -693,7 +694,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line, exit 1; -v shows the traceback
         if verbose:
             raise
-        print(f"biotune-optuna: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        message = masked_text(str(exc))  # a driver's error may quote a URL
+        print(f"biotune-optuna: failed: {type(exc).__name__}: {message}", file=sys.stderr)
         return 1
 
 

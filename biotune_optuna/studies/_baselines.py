@@ -33,6 +33,7 @@ from biotune_optuna.studies._session import run_to_budget
 from biotune_optuna.studies._spec import _strategy_sampler
 from biotune_optuna.studies._spec import SpecError
 from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies._storage import masked_text
 
 
 __all__ = ["BASELINE_ROWS", "BaselineRow", "compare_baselines"]
@@ -209,7 +210,7 @@ def compare_baselines(
         }
         results.append(entry)
         done[key] = entry
-        store.write_text(json.dumps({"rows": list(done.values())}, indent=2) + "\n")
+        store.write_text(masked_text(json.dumps({"rows": list(done.values())}, indent=2)) + "\n")
         say(
             f"{row.label}: test macro accuracy {summary['test_macro_accuracy_mean']:.4f} ± "
             f"{summary['test_macro_accuracy_std']:.4f}, "
@@ -227,11 +228,10 @@ def compare_baselines(
         f"models: whole train split, early stopping on val, test once per seed "
         f"({n_seeds} seeds from {spec.protocol.seed}).\n\n"
     )
-    (output / "baselines.md").write_text(header + table + "\n")
-    store.write_text(
-        json.dumps({"rows": list(done.values()), "table": [r["key"] for r in results]}, indent=2)
-        + "\n"
-    )
+    # Reports are shared: no password of a URL goes into them.
+    (output / "baselines.md").write_text(masked_text(header + table) + "\n")
+    rows_and_table = {"rows": list(done.values()), "table": [r["key"] for r in results]}
+    store.write_text(masked_text(json.dumps(rows_and_table, indent=2)) + "\n")
     return table, results
 
 

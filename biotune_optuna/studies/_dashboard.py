@@ -24,6 +24,7 @@ from biotune_optuna.samplers import learning_rate_multiplier
 from biotune_optuna.samplers import THRESHOLD_PARAM
 from biotune_optuna.studies._report import status_summary
 from biotune_optuna.studies._report import strategy_markdown
+from biotune_optuna.studies._storage import masked_text
 
 
 if TYPE_CHECKING:
@@ -80,7 +81,10 @@ def _best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
 
 
 def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
-    """Write the study note: what the study is, its budget, progress and the best plan so far."""
+    """Write the study note: what the study is, its budget, progress and the best plan so far.
+
+    The spec's text is shown with the password of any URL in it masked (``***``).
+    """
     from optuna_dashboard import save_note
 
     summary = status_summary(study)
@@ -122,7 +126,8 @@ def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
         parts += ["", f"## Spec `{spec.source}`", "", "```toml", spec.text.strip(), "```"]
         if spec.overrides:
             parts += ["", f"Overridden on the command line: `{dict(spec.overrides)}`"]
-    save_note(study, "\n".join(parts) + "\n")
+    # The spec's text may hold a storage URL with its password: the note is stored and shown.
+    save_note(study, masked_text("\n".join(parts) + "\n"))
 
 
 def save_study_figures(study: optuna.Study) -> None:

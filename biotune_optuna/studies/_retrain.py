@@ -17,6 +17,7 @@ import optuna
 
 from biotune_optuna.studies._spec import SpecError
 from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies._storage import masked_text
 
 
 __all__ = ["final_evaluation", "retrain_best_plan", "test_summary"]
@@ -133,6 +134,9 @@ def retrain_best_plan(
         **test_summary(result),
         "weights": weights,
     }
-    (output / "plan.json").write_text(json.dumps(strategy.describe(), indent=2) + "\n")
-    (output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    # Outputs are shared and uploaded as artifacts: no password of a URL goes into them.
+    (output / "plan.json").write_text(
+        masked_text(json.dumps(strategy.describe(), indent=2)) + "\n"
+    )
+    (output / "results.json").write_text(masked_text(json.dumps(results, indent=2)) + "\n")
     return results

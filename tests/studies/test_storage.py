@@ -19,7 +19,9 @@ from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.studies._heartbeat import HEARTBEAT_KEY
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
+from biotune_optuna.studies._storage import _scrubbed
 from biotune_optuna.studies._storage import display_storage
+from biotune_optuna.studies._storage import masked_text
 from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.studies._storage import storage_problem
 from biotune_optuna.studies._storage import StorageError
@@ -36,6 +38,7 @@ from biotune_optuna.synthetic import SyntheticFineTuning
         ("journal:/x.log", "journal:///<path>"),
         ("journal:///", "needs a file path"),
         ("http://[::1/x", "can parse"),
+        ("sqlite:///:memory:", "in-memory SQLite"),
     ],
 )
 def test_malformed_urls_are_named_without_connecting(url: str, problem: str) -> None:
@@ -59,6 +62,37 @@ def test_well_formed_urls_pass(url: str) -> None:
 
 def test_messages_hide_passwords() -> None:
     assert "secret" not in display_storage("postgresql://u:secret@127.0.0.1/db")
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("postgresql://u:secret@h:5432/db", "postgresql://u:***@h:5432/db"),
+        (
+            'storage = "postgresql+psycopg2://u:s/e:c@h/db"',
+            'storage = "postgresql+psycopg2://u:***@h/db"',
+        ),
+        ("mysql://u:p%40ss@h/db and sqlite:///x.db", "mysql://u:***@h/db and sqlite:///x.db"),
+        ("postgresql://u:unencoded@at@h/db", "postgresql://u:***@h/db"),
+        (
+            "postgresql://u@h/db?sslmode=require&password=secret",
+            "postgresql://u@h/db?sslmode=require&password=***",
+        ),
+        ("postgresql://u@h:5432/db", "postgresql://u@h:5432/db"),
+        ("postgresql://h:5432/db", "postgresql://h:5432/db"),
+        ("journal:///x.log", "journal:///x.log"),
+    ],
+)
+def test_urls_in_any_text_have_their_password_masked(text: str, masked: str) -> None:
+    assert masked_text(text) == masked
+    assert display_storage(text.split('"')[1] if '"' in text else text.split()[0]) in masked
+
+
+def test_a_driver_error_quoting_the_password_is_scrubbed() -> None:
+    with pytest.raises(StorageError) as error:
+        open_storage("postgresql://u:hunter2pw@127.0.0.1:1/db")
+    assert "hunter2pw" not in str(error.value)
+    assert _scrubbed("bad port 'hunter2pw'", "postgresql://u:hunter2pw@h/db") == "bad port '***'"
 
 
 def test_files_that_are_not_storages_are_refused_and_left_alone(tmp_path: Path) -> None:
