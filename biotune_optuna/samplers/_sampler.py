@@ -516,11 +516,12 @@ class BioTuneSampler(BaseGASampler):
     def _is_closed(self, index: StudyIndex, generation: int) -> bool:
         assert self.population_size is not None
         size = self.population_size if generation == 0 else self.generation_size
-        # Every slot of the schedule must hold a finished trial: a slot whose trial died is
-        # reserved for its retry, which runs in its own generation (trials asked meanwhile
-        # take further slots, so no worker waits).
-        return (
-            generation < index.max_generation or index.n_finished_slots(generation, size) >= size
+        if generation < index.max_generation:
+            return True
+        # A slot whose trial died is reserved for its retry, which runs in its own generation;
+        # a slow live trial does not hold the generation (trials beyond the schedule count).
+        return index.n_finished_slots(generation) >= size and not index.retry_holds(
+            generation, size
         )
 
     def _population_members(

@@ -247,6 +247,12 @@ def check_shared_study(study: optuna.Study, budget: int, workers: int) -> None:
         assert len(members) <= nominal + workers, (generation, len(members))
         if generation < last:
             assert len(members) >= nominal, (generation, len(members))
+        if 0 < generation < last:
+            # The schedule's roles hold under parallel workers: two exploitation variants for
+            # each of the three elites, then offspring; trials beyond the schedule breed too.
+            roles = {t.system_attrs[LINEAGE_KEY]["slot"]: t.user_attrs["role"] for t in members}
+            assert [roles[slot] for slot in range(6)] == ["exploit"] * 6, roles
+            assert {roles[slot] for slot in roles if slot >= 6} <= {"offspring", "immigrant"}
 
 
 @pytest.mark.slow

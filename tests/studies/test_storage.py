@@ -177,6 +177,29 @@ def test_the_retried_trial_takes_the_dead_ones_place_in_the_search() -> None:
     assert len(population) == 4
 
 
+def test_a_waiting_retry_holds_its_generation_open() -> None:
+    # Another host restarted inside the grace period: the dead trial's retry waits while other
+    # workers fill more slots. The generation waits for the retry (else the retry would run
+    # after its generation closed, and its result would join no population).
+    storage = optuna.storages.InMemoryStorage()
+    study, trial_id = _dead_trial(storage)  # generation 0 of 4: slots 0-2 done, slot 3 dead
+    storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    RetryDeadTrial(max_retry=3)(study, storage.get_trial(trial_id))
+    landscape = SyntheticFineTuning(seed=0)
+    for _ in range(2):  # what other workers ask meanwhile (no worker pops the retry yet)
+        trial = optuna.trial.Trial(study, storage.create_new_trial(study._study_id))
+        study.tell(trial, landscape(trial))
+    fillers = study.get_trials(deepcopy=False)[-2:]
+    assert [t.system_attrs[LINEAGE_KEY]["generation"] for t in fillers] == [0, 0]
+    assert [t.system_attrs[LINEAGE_KEY]["slot"] for t in fillers] == [4, 5]
+    study.optimize(landscape, n_trials=2)  # the retry runs, in slot 3; then generation 1
+    trials = study.get_trials(deepcopy=False)
+    retry, first = trials[4], trials[-1]  # the retry was created as the dead trial failed
+    assert retry.state == TrialState.COMPLETE and retry.system_attrs["failed_trial"] == 3
+    assert retry.system_attrs[LINEAGE_KEY]["slot"] == 3
+    assert first.system_attrs[LINEAGE_KEY]["generation"] == 1
+
+
 def test_sampler_state_in_storage_is_json(tmp_path: Path) -> None:
     storage = open_storage(f"journal:///{tmp_path / 's.log'}")
     study = optuna.create_study(
