@@ -390,8 +390,8 @@ def _refuse_foreign_sqlite(path: Path) -> None:
             ).fetchall()
         finally:
             connection.close()
-    except sqlite3.Error as exc:
-        raise StorageError(f"{path} is not a readable SQLite database: {exc}") from None
+    except sqlite3.Error:
+        return  # locked, or WAL without its -shm file: opening it says what is wrong
     tables = sorted(str(row[0]) for row in rows)
     if tables and not _OPTUNA_TABLES & set(tables):
         shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
