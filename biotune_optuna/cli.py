@@ -304,10 +304,9 @@ def _run(args: argparse.Namespace) -> int:
         )
         if done == 0:
             save_study_note(study, spec)
-    if n_workers > 1:
-        if remaining:
-            _start_workers(args, spec, n_workers)
-    else:
+    if n_workers > 1 and remaining:
+        _start_workers(args, spec, n_workers)
+    else:  # also with the budget met: dead trials are failed, and their retries run
         progress = _Progress(args, remaining, spec.protocol.max_epochs)
         if hasattr(objective, "on_epoch"):
             objective.on_epoch = progress.on_epoch

@@ -107,13 +107,16 @@ def _read(path: str) -> str | None:
 
 
 def _start_ticks(pid: int) -> str | None:
-    """The start time of process ``pid`` in clock ticks since boot (Linux), or ``None``."""
+    """The start time of live process ``pid`` in clock ticks since boot (Linux); ``None`` if
+    there is no such process, or it has exited and waits to be reaped (a zombie)."""
     stat = _read(f"/proc/{pid}/stat")
     if stat is None:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
+    if len(fields) <= 19 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
 
 
 def _pid_namespace() -> str | None:
