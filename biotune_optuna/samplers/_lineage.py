@@ -174,13 +174,12 @@ class StudyIndex:
         """Distinct slots of ``generation`` held by a finished trial."""
         return len(self.finished_slots[generation])
 
-    def retry_holds(self, generation: int, size: int) -> bool:
-        """Whether an unfinished retry of a dead trial holds a slot of ``generation`` below
-        ``size`` (one of the schedule's slots) that no finished trial holds."""
+    def retry_holds(self, generation: int) -> bool:
+        """Whether an unfinished retry of a dead trial holds a slot of ``generation`` that no
+        finished trial holds (the generation then waits for it)."""
         return any(
             lin["generation"] == generation
             and lin.get("slot") is not None
-            and lin["slot"] < size
             and lin["slot"] not in self.finished_slots[generation]
             for lin in self.unfinished_retries
         )

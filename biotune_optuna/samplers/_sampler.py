@@ -520,9 +520,7 @@ class BioTuneSampler(BaseGASampler):
             return True
         # A slot whose trial died is reserved for its retry, which runs in its own generation;
         # a slow live trial does not hold the generation (trials beyond the schedule count).
-        return index.n_finished_slots(generation) >= size and not index.retry_holds(
-            generation, size
-        )
+        return index.n_finished_slots(generation) >= size and not index.retry_holds(generation)
 
     def _population_members(
         self, study: Study, index: StudyIndex, generation: int
