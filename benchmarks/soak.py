@@ -15,8 +15,9 @@ counts, per study:
 * **genotype seen before**: COMPLETE trials whose genotype an earlier COMPLETE trial had (the
   paper preset's exploitation clips a gene at its bound and re-proposes its elite: issue 14's
   duplicates, not a parallel fault);
-* **killed / retried / wasted**: trials of killed workers, their retries, and retries that
-  finished after their generation had closed (their result joins no population) or never;
+* **killed / retried / wasted**: trials of killed workers, their retries, and retries that no
+  generation's closing ranked although one closed after they finished (their result was lost
+  to the search);
 * **false deaths**: live trials taken for dead (FAILED although their process was not
   killed);
 * **crashed workers**: worker exits other than 0 and the SIGKILLs sent, and tracebacks;
@@ -62,6 +63,7 @@ DEFAULT_OUTPUT_DIR = REPO_ROOT / "benchmarks" / "results"
 POPULATION, ELITES = 10, 3
 LINEAGE_KEY = "biotune:lineage"
 WORKER_KEY = "biotune:worker"
+CONSIDERED = "biotune:considered:"
 
 SPEC = """
 [study]
@@ -224,13 +226,22 @@ def analyse(study: optuna.Study, killed: set[int], outputs: list[str], password:
     dead = [t for t in trials if t.state == TrialState.FAIL]
     of_killed = [t for t in dead if t.system_attrs.get(WORKER_KEY, {}).get("pid") in killed]
     retries = [t for t in trials if "failed_trial" in t.system_attrs]
-    wasted = 0
-    for retry in retries:
-        g = generation_of(retry)
-        after = first_start.get(g + 1) if g is not None else None
-        done = retry.datetime_complete
-        if retry.state != TrialState.COMPLETE or (after and done and done > after):
-            wasted += 1
+    # A retry is wasted if no generation's closing ranked it although one closed after it
+    # finished (a retry finishing in the last, open generation may still join its closing).
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    considered = {
+        n for key, numbers in attrs.items() if key.startswith(CONSIDERED) for n in numbers
+    }
+    last_closing = first_start.get(last)
+    wasted = sum(
+        1
+        for retry in retries
+        if retry.state == TrialState.COMPLETE
+        and retry.number not in considered
+        and last_closing is not None
+        and retry.datetime_complete is not None
+        and retry.datetime_complete < last_closing
+    )
     exits = [
         int(code)
         for text in outputs

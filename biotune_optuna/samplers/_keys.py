@@ -13,6 +13,10 @@ LINEAGE_KEY = "biotune:lineage"
 #: Study system attr prefix: the sorted population (trial numbers, best first) that closed a
 #: generation, e.g. ``"biotune:population:3"``. Written once per generation, read by every worker.
 POPULATION_KEY_PREFIX = "biotune:population:"
+#: Study system attr prefix: the trial numbers a generation's closing ranked (its members and
+#: the late ones it took in), e.g. ``"biotune:considered:3"``; a finished trial in none of them
+#: joins the next generation that closes (a retry that finished after its generation closed).
+CONSIDERED_KEY_PREFIX = "biotune:considered:"
 #: Study system attr: the structural settings a study was started with (checked on resume).
 SETTINGS_KEY = "biotune:settings"
 

@@ -84,7 +84,6 @@ class StudyIndex:
         self._scan_from = 0
         # View of unfinished trials at the last update.
         self.unfinished_lineages: list[dict[str, Any]] = []
-        self.unfinished_retries: list[dict[str, Any]] = []  # lineages of retries waiting/running
         self.unfinished_without_lineage: list[tuple[int, datetime | None]] = []
 
     def loss_of(self, trial: FrozenTrial) -> float:
@@ -102,7 +101,6 @@ class StudyIndex:
     def update(self, trials: Sequence[FrozenTrial]) -> None:
         """Index newly finished trials and refresh the view of unfinished ones."""
         self.unfinished_lineages = []
-        self.unfinished_retries = []
         self.unfinished_without_lineage = []
         advancing = True
         for pos in range(self._scan_from, len(trials)):
@@ -125,8 +123,6 @@ class StudyIndex:
             if lineage is not None:
                 self._note_lineage(number, lineage)
                 self.unfinished_lineages.append(lineage)
-                if trial.system_attrs.get(RETRY_HISTORY_KEY):
-                    self.unfinished_retries.append(lineage)
             elif trial.state == TrialState.RUNNING:
                 self.unfinished_without_lineage.append((number, trial.datetime_start))
 
@@ -173,16 +169,6 @@ class StudyIndex:
     def n_finished_slots(self, generation: int) -> int:
         """Distinct slots of ``generation`` held by a finished trial."""
         return len(self.finished_slots[generation])
-
-    def retry_holds(self, generation: int) -> bool:
-        """Whether an unfinished retry of a dead trial holds a slot of ``generation`` that no
-        finished trial holds (the generation then waits for it)."""
-        return any(
-            lin["generation"] == generation
-            and lin.get("slot") is not None
-            and lin["slot"] not in self.finished_slots[generation]
-            for lin in self.unfinished_retries
-        )
 
     def position(self, number: int) -> int:
         """The place of trial ``number`` in the search: its number less the dead trials

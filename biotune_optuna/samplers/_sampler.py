@@ -504,11 +504,15 @@ class BioTuneSampler(BaseGASampler):
         if memo is not None:
             return memo
         key = f"{_keys.POPULATION_KEY_PREFIX}{generation}"
-        stored = study._storage.get_study_system_attrs(study._study_id).get(key)
+        attrs = study._storage.get_study_system_attrs(study._study_id)
+        stored = attrs.get(key)
         if stored is None:
-            stored = self._close_generation(study, index, generation)
+            considered, stored = self._close_generation(study, index, generation, attrs)
             if not self._is_closed(index, generation):
                 return stored  # a look at a running generation (public API): not stored
+            study._storage.set_study_system_attr(
+                study._study_id, f"{_keys.CONSIDERED_KEY_PREFIX}{generation}", considered
+            )
             study._storage.set_study_system_attr(study._study_id, key, stored)
         index.populations[generation] = list(stored)
         return index.populations[generation]
@@ -518,9 +522,9 @@ class BioTuneSampler(BaseGASampler):
         size = self.population_size if generation == 0 else self.generation_size
         if generation < index.max_generation:
             return True
-        # A slot whose trial died is reserved for its retry, which runs in its own generation;
-        # a slow live trial does not hold the generation (trials beyond the schedule count).
-        return index.n_finished_slots(generation) >= size and not index.retry_holds(generation)
+        # Trials beyond the schedule's slots count: a slow or dead trial does not hold the
+        # generation (a retry that finishes after it closed joins the next closing instead).
+        return index.n_finished_slots(generation) >= size
 
     def _population_members(
         self, study: Study, index: StudyIndex, generation: int
@@ -528,18 +532,29 @@ class BioTuneSampler(BaseGASampler):
         numbers = self._population(study, index, generation)
         return [index.members[n] for n in numbers if n in index.members]
 
-    def _close_generation(self, study: Study, index: StudyIndex, generation: int) -> list[int]:
+    def _close_generation(
+        self, study: Study, index: StudyIndex, generation: int, attrs: dict[str, Any]
+    ) -> tuple[list[int], list[int]]:
+        """The trials ranked to close ``generation`` and the population they give, best first.
+
+        Ranked are the generation's newcomers (the elites' best versions, offspring,
+        immigrants) and any earlier trial that finished after its own generation closed (a
+        retry of a dead trial, under parallel workers): it competes here instead of being lost.
+        """
         assert self.population_size is not None
+        members = index.by_generation.get(generation, [])
         newcomers = [
             m
-            for m in index.by_generation.get(generation, [])
+            for m in members
             if generation == 0 or m.role in (_keys.ROLE_OFFSPRING, _keys.ROLE_IMMIGRANT)
         ]
         if generation > 0:
             versions, _ = self._current_population(study, index, generation)
             newcomers = versions[: self._n_elites] + newcomers
-        ranked = sorted(newcomers, key=_rank_key)
-        return [m.number for m in ranked[: self.population_size]]
+        late = _late_members(index, generation, attrs)
+        ranked = sorted(newcomers + late, key=_rank_key)
+        considered = sorted({m.number for m in members} | {m.number for m in late})
+        return considered, [m.number for m in ranked[: self.population_size]]
 
     def _current_population(
         self, study: Study, index: StudyIndex, generation: int
@@ -690,6 +705,24 @@ class BioTuneSampler(BaseGASampler):
             },
         )
         index.note_written(trial.number, lineage)
+
+
+def _late_members(index: StudyIndex, generation: int, attrs: dict[str, Any]) -> list[Member]:
+    """Finished members of generations before ``generation`` that no closing ranked.
+
+    Only studies that record what each closing ranked can have them (older ones: none).
+    """
+    considered: set[int] = set()
+    for earlier in range(generation):
+        numbers = attrs.get(f"{_keys.CONSIDERED_KEY_PREFIX}{earlier}")
+        if numbers is None:
+            return []
+        considered.update(numbers)
+    return [
+        m
+        for m in index.members.values()
+        if m.generation < generation and m.number not in considered and np.isfinite(m.loss)
+    ]
 
 
 def _rank_key(member: Member) -> tuple[float, int]:
