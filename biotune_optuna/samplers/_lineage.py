@@ -84,6 +84,7 @@ class StudyIndex:
         self._scan_from = 0
         # View of unfinished trials at the last update.
         self.unfinished_lineages: list[dict[str, Any]] = []
+        self.unfinished_numbers: list[int] = []  # the trial of each unfinished lineage
         self.unfinished_without_lineage: list[tuple[int, datetime | None]] = []
 
     def loss_of(self, trial: FrozenTrial) -> float:
@@ -101,6 +102,7 @@ class StudyIndex:
     def update(self, trials: Sequence[FrozenTrial]) -> None:
         """Index newly finished trials and refresh the view of unfinished ones."""
         self.unfinished_lineages = []
+        self.unfinished_numbers = []
         self.unfinished_without_lineage = []
         advancing = True
         for pos in range(self._scan_from, len(trials)):
@@ -123,6 +125,7 @@ class StudyIndex:
             if lineage is not None:
                 self._note_lineage(number, lineage)
                 self.unfinished_lineages.append(lineage)
+                self.unfinished_numbers.append(number)
             elif trial.state == TrialState.RUNNING:
                 self.unfinished_without_lineage.append((number, trial.datetime_start))
 
@@ -169,6 +172,21 @@ class StudyIndex:
     def n_finished_slots(self, generation: int) -> int:
         """Distinct slots of ``generation`` held by a finished trial."""
         return len(self.finished_slots[generation])
+
+    def others_unfinished(self, number: int) -> bool:
+        """Whether a trial other than ``number`` is unfinished (parallel workers)."""
+        return any(n != number for n in self.unfinished_numbers) or any(
+            n != number for n, _ in self.unfinished_without_lineage
+        )
+
+    def slot_taken_by_another(self, number: int, generation: int, slot: int) -> bool:
+        """Whether a trial other than ``number`` holds ``slot`` of ``generation``."""
+        if self.finished_slots[generation][slot] > 0:
+            return True
+        return any(
+            n != number and lin["generation"] == generation and lin.get("slot") == slot
+            for n, lin in zip(self.unfinished_numbers, self.unfinished_lineages)
+        )
 
     def position(self, number: int) -> int:
         """The place of trial ``number`` in the search: its number less the dead trials

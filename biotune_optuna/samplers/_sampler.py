@@ -237,6 +237,8 @@ class BioTuneSampler(BaseGASampler):
                 return {}  # a heartbeat retry: it keeps its lineage and its parameters
             proposal = self._propose(study, trial, index, space)
             self._write_lineage(study, trial, index, proposal.lineage)
+            if index.others_unfinished(trial.number):
+                proposal = self._settle_contested(study, trial, space, proposal)
         if proposal.genes is None or len(space) == 0:
             return {}
         return _to_params(space, proposal)
@@ -450,6 +452,35 @@ class BioTuneSampler(BaseGASampler):
             )
             return _Proposal(variants[variant], lineage, elite, elite_genes)
         return self._breed(study, index, position, generation, slot, space, lineage)
+
+    def _settle_contested(
+        self, study: Study, trial: FrozenTrial, space: GeneSpace, proposal: _Proposal
+    ) -> _Proposal:
+        """Under parallel workers: an elite's or an exploitation's slot that another trial
+        took meanwhile (both read storage before either wrote) is left to it, and this trial
+        breeds in a slot beyond the schedule instead; both would propose the same genotype.
+
+        Either trial that sees the other moves, so one of them always does (both may: then the
+        slot is free again for the next trial).
+        """
+        lineage = proposal.lineage
+        if lineage["role"] not in (_keys.ROLE_ELITE, _keys.ROLE_EXPLOIT):
+            return proposal
+        generation, slot = int(lineage["generation"]), int(lineage["slot"])
+        index = self._sync(study, check_settings=False)
+        if not index.slot_taken_by_another(trial.number, generation, slot):
+            return proposal
+        claimed = [
+            int(lin["slot"])
+            for lin in index.unfinished_lineages
+            if lin["generation"] == generation and lin.get("slot") is not None
+        ]
+        beyond = max([self.generation_size - 1, *claimed, *index.finished_slots[generation]]) + 1
+        position = index.position(trial.number)
+        moved = {"generation": generation, "slot": beyond, "parents": []}
+        proposal = self._breed(study, index, position, generation, beyond, space, moved)
+        self._write_lineage(study, trial, index, proposal.lineage)
+        return proposal
 
     def _breed(
         self,

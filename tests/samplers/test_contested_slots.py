@@ -1,0 +1,40 @@
+"""Two workers that read the study at the same moment and took one elite's slot."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState
+import pytest
+
+from biotune_optuna import BioTuneSampler
+from biotune_optuna.samplers._keys import LINEAGE_KEY
+from biotune_optuna.samplers._lineage import StudyIndex
+from biotune_optuna.synthetic import SyntheticFineTuning
+
+
+def test_a_contested_exploitation_slot_is_left_to_the_other_trial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The soak found two trials of generation 2 in exploitation slot 2, with one genotype: a
+    # pending trial that went to the previous generation made one of them skip a slot too many.
+    landscape = SyntheticFineTuning(seed=0)
+    study = optuna.create_study(
+        sampler=BioTuneSampler(population_size=4, n_elites=1, seed=0), direction="maximize"
+    )
+    study.optimize(landscape, n_trials=4)  # generation 0
+    first, second = study.ask(), study.ask()  # two workers, one after the other
+    landscape.score({n: first.suggest_float(n, 0, 1) for n in landscape.param_names})
+    lineage = study._storage.get_trial(first._trial_id).system_attrs[LINEAGE_KEY]
+    assert (lineage["role"], lineage["slot"]) == ("exploit", 0)
+    # The second read the study before the first wrote its place: it takes the same slot.
+    monkeypatch.setattr(StudyIndex, "next_slot", lambda self, generation, skip=0: 0)
+    landscape.score({n: second.suggest_float(n, 0, 1) for n in landscape.param_names})
+    moved = study._storage.get_trial(second._trial_id)
+    assert moved.system_attrs[LINEAGE_KEY]["role"] in ("offspring", "immigrant")
+    assert moved.system_attrs[LINEAGE_KEY]["slot"] >= 5  # beyond the schedule: N + E = 5
+    assert moved.user_attrs["role"] == moved.system_attrs[LINEAGE_KEY]["role"]
+    kept = study._storage.get_trial(first._trial_id)
+    assert moved.params != kept.params
+    for trial in (first, second):
+        study.tell(trial, 0.5)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
