@@ -311,7 +311,7 @@ class BioTuneSampler(BaseGASampler):
     # ----------------------------------------------------------------------------------------
     # Reading storage.
 
-    def _sync(self, study: Study, *, check_settings: bool) -> StudyIndex:
+    def _sync(self, study: Study, *, check_settings: bool, fresh: bool = False) -> StudyIndex:
         key = (id(study._storage), study._study_id)
         entry = self._indexes.get(key)
         if entry is None:
@@ -322,7 +322,10 @@ class BioTuneSampler(BaseGASampler):
         if check_settings and not index.settings_checked:
             self._check_settings(study)
             index.settings_checked = True
-        index.update(study._get_trials(deepcopy=False, use_cache=True))
+        if fresh:  # past Optuna's view of the study, which it keeps for a whole trial
+            index.update(study._storage.get_all_trials(study._study_id, deepcopy=False))
+        else:
+            index.update(study._get_trials(deepcopy=False, use_cache=True))
         return index
 
     @staticmethod
@@ -467,7 +470,7 @@ class BioTuneSampler(BaseGASampler):
         if lineage["role"] not in (_keys.ROLE_ELITE, _keys.ROLE_EXPLOIT):
             return proposal
         generation, slot = int(lineage["generation"]), int(lineage["slot"])
-        index = self._sync(study, check_settings=False)
+        index = self._sync(study, check_settings=False, fresh=True)
         if not index.slot_taken_by_another(trial.number, generation, slot):
             return proposal
         claimed = [
