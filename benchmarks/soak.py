@@ -250,7 +250,11 @@ def analyse(study: optuna.Study, killed: set[int], outputs: list[str], password:
     crashed = sum(code not in (0, -signal.SIGKILL) for code in exits)
     crashed += sum(text.count("Traceback") for text in outputs)
     closed = [g for g in by_generation if 0 < g < last]
-    exploit = sum(t.user_attrs.get("role") == "exploit" for g in closed for t in by_generation[g])
+    exploit = sum(
+        t.user_attrs.get("role") == "exploit" and t.state == TrialState.COMPLETE
+        for g in closed
+        for t in by_generation[g]
+    )
     overshoot = max(
         (
             len(by_generation[g]) - (POPULATION if g == 0 else POPULATION + ELITES)
