@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping
+import dataclasses
+import math
 from typing import Any
 import warnings
 
@@ -20,14 +22,22 @@ from biotune_optuna.samplers._sampler import BioTuneSampler
 
 __all__ = [
     "GENE_SAMPLERS",
+    "MAX_SEED",
     "SAMPLERS",
     "SPEC_OPTIONS",
+    "Option",
     "check_option",
     "create_sampler",
+    "number_problem",
     "sampler_name",
     "sampler_options",
     "type_problem",
 ]
+
+#: The largest seed: Optuna's samplers seed NumPy's ``RandomState``, which takes ``[0, 2**32)``.
+MAX_SEED = 2**32 - 1
+#: Integers must fit in 64 bits, as TOML says (Python's would not overflow, NumPy and C do).
+_INT64 = 2**63
 
 
 def _biotune(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: Any) -> Any:
@@ -123,51 +133,123 @@ SAMPLERS: dict[str, tuple[Callable[..., Any], type, str]] = {
 GENE_SAMPLERS = tuple(name for name in SAMPLERS if name != "grid")
 
 
-_COMMON_TPE_CMA = {"n_startup_trials": int, "warn_independent_sampling": bool}
+def number_problem(value: Any) -> str | None:
+    """Why a number cannot be used anywhere (``None``: it can, or it is no number).
 
-#: The options a study spec may set per sampler, with their types: the constructor arguments
-#: that take plain values (operators and callables are for the Python API).
-SPEC_OPTIONS: dict[str, dict[str, type]] = {
+    NaN and the infinities are refused (a NaN option never equals itself, so a study that
+    stored one could never be resumed; an infinite one turns arithmetic into NaN), and so are
+    integers beyond TOML's 64 bits, which overflow NumPy, torch and the storages.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value!r}"
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        return f"must fit in 64 bits (|value| < 2**63), got {value}"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """A plain-valued option: its type and the values it may take.
+
+    Attributes:
+        kind: ``bool``, ``int``, ``float``, ``str``…, checked by :func:`type_problem`.
+        low: The smallest value of a number (``None``: no bound below).
+        high: The largest value of a number (``None``: no bound above).
+        above: ``low`` itself is excluded (the value must exceed it, e.g. ``sigma0 > 0``).
+        choices: The values a string may take (empty: any).
+    """
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    above: bool = False
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """The allowed values in words, e.g. ``">= 0"``, ``"> 0"`` or ``"in [0, 1]"``."""
+        if self.choices:
+            return f"one of {', '.join(map(repr, self.choices))}"
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.above else '['}{self.low}, {self.high}]"
+        if self.low is not None:
+            return f"{'>' if self.above else '>='} {self.low}"
+        return f"<= {self.high}" if self.high is not None else "any"
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not a valid value of this option (``None``: valid)."""
+        problem = type_problem(value, self.kind)
+        if problem is not None:
+            return problem
+        if self.choices:
+            ok = value in self.choices
+        elif self.kind in (int, float):
+            ok = (
+                self.low is None or (value > self.low if self.above else value >= self.low)
+            ) and (self.high is None or value <= self.high)
+        else:
+            ok = True
+        return None if ok else f"must be {self.describe()}, got {value!r}"
+
+
+_AT_LEAST_0 = Option(int, 0)
+_AT_LEAST_1 = Option(int, 1)
+_AT_LEAST_2 = Option(int, 2)
+_PROBABILITY = Option(float, 0.0, 1.0)
+_POSITIVE = Option(float, 0.0, above=True)
+_FLAG = Option(bool)
+_COMMON_TPE_CMA = {"n_startup_trials": _AT_LEAST_0, "warn_independent_sampling": _FLAG}
+
+#: The options a study spec may set per sampler: the constructor arguments that take plain
+#: values (operators and callables are for the Python API), with their types and the values
+#: that the samplers use as documented (Optuna checks some of them only when sampling, some
+#: never: a negative ``n_startup_trials`` or a ``sigma0`` of 0 is taken silently).
+SPEC_OPTIONS: dict[str, dict[str, Option]] = {
     "biotune": {
-        "population_size": int,
-        "n_elites": int,
-        "momentum": float,
-        "mutate_first_generation": bool,
-        "reevaluate_elites": bool,
-        "ideal_value": float,
+        "population_size": _AT_LEAST_2,
+        "n_elites": _AT_LEAST_0,
+        "momentum": Option(float, 0.0),
+        "mutate_first_generation": _FLAG,
+        "reevaluate_elites": _FLAG,
+        "ideal_value": Option(float),
     },
     "random": {},
-    "qmc": {"qmc_type": str, "scramble": bool, "warn_independent_sampling": bool},
+    "qmc": {
+        "qmc_type": Option(str, choices=("sobol", "halton")),
+        "scramble": _FLAG,
+        "warn_independent_sampling": _FLAG,
+    },
     "tpe": {
         **_COMMON_TPE_CMA,
-        "n_ei_candidates": int,
-        "multivariate": bool,
-        "group": bool,
-        "constant_liar": bool,
-        "consider_endpoints": bool,
-        "prior_weight": float,
+        "n_ei_candidates": _AT_LEAST_1,
+        "multivariate": _FLAG,
+        "group": _FLAG,
+        "constant_liar": _FLAG,
+        "consider_endpoints": _FLAG,
+        "prior_weight": _POSITIVE,
     },
     "cmaes": {
         **_COMMON_TPE_CMA,
-        "sigma0": float,
-        "popsize": int,
-        "use_separable_cma": bool,
-        "with_margin": bool,
-        "lr_adapt": bool,
+        "sigma0": _POSITIVE,
+        "popsize": _AT_LEAST_2,  # CMA-ES recombines the best popsize // 2
+        "use_separable_cma": _FLAG,
+        "with_margin": _FLAG,
+        "lr_adapt": _FLAG,
     },
-    "gp": {"n_startup_trials": int, "deterministic_objective": bool},
+    "gp": {"n_startup_trials": _AT_LEAST_0, "deterministic_objective": _FLAG},
     "nsgaii": {
-        "population_size": int,
-        "mutation_prob": float,
-        "crossover_prob": float,
-        "swapping_prob": float,
+        "population_size": _AT_LEAST_2,
+        "mutation_prob": _PROBABILITY,
+        "crossover_prob": _PROBABILITY,
+        "swapping_prob": _PROBABILITY,
     },
     "grid": {},
 }
 
 
-def sampler_options(name: str) -> dict[str, type]:
-    """The plain-valued options of a sampler that a study spec may set, with their types."""
+def sampler_options(name: str) -> dict[str, Option]:
+    """The plain-valued options of a sampler that a study spec may set, with their values."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
     return SPEC_OPTIONS[name]
@@ -175,14 +257,17 @@ def sampler_options(name: str) -> dict[str, type]:
 
 def check_option(name: str, key: str, value: Any) -> str | None:
     """Why ``value`` is not a valid plain option ``key`` of sampler ``name`` (``None``: valid)."""
-    kinds = sampler_options(name)
-    if key not in kinds:
-        return f"sampler {name!r} takes no option {key!r}; it takes {', '.join(kinds) or 'none'}"
-    return type_problem(value, kinds[key])
+    options = sampler_options(name)
+    if key not in options:
+        return f"sampler {name!r} takes no option {key!r}; it takes {', '.join(options) or 'none'}"
+    return options[key].problem(value)
 
 
 def type_problem(value: Any, kind: type) -> str | None:
-    """Why ``value`` is not of plain type ``kind`` (ints pass as floats, bools never as ints)."""
+    """Why ``value`` is not of plain type ``kind`` (ints pass as floats, bools never as ints).
+
+    Numbers must also be finite and fit in 64 bits (:func:`number_problem`).
+    """
     if kind is bool:
         ok = isinstance(value, bool)
     elif kind is int:
@@ -192,7 +277,7 @@ def type_problem(value: Any, kind: type) -> str | None:
     else:
         ok = isinstance(value, kind)
     if ok:
-        return None
+        return number_problem(value) if kind in (int, float) else None
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     return f"expected {names.get(kind, kind.__name__)}, got {value!r}"
 
