@@ -7,12 +7,37 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 
-__all__ = ["TrainingProtocol"]
+__all__ = ["DEVICE_FORMS", "TrainingProtocol", "device_problem"]
 
 _OPTIMIZERS = ("adam", "adamw", "sgd")
 _AUGMENTATIONS = ("none", "flip", "crop_flip")
+#: The device strings a protocol takes: the training devices in the form ``torch.device``
+#: parses (a type, then optionally ``:<index>`` without leading zeros), plus ``"auto"``.
+DEVICE_FORMS = ("auto", "cpu", "cuda", "cuda:<index>", "mps", "xpu", "xpu:<index>")
+_DEVICE = re.compile(r"auto|cpu|mps|(cuda|xpu)(:(0|[1-9][0-9]{0,3}))?")
+#: Bounds of the float fields, (low, high, low excluded); every one must be finite (a NaN
+#: weight decay trains NaN weights, a cache of 1e310 MB is an infinite number of bytes).
+_FLOATS = {
+    "base_lr": (0.0, math.inf, True),
+    "weight_decay": (0.0, math.inf, False),
+    "train_fraction": (0.0, 1.0, True),
+    "feature_cache_mb": (0.0, float(2**40), False),
+}
+
+
+def device_problem(device: object) -> str | None:
+    """Why ``device`` is not a device string of :data:`DEVICE_FORMS` (``None``: it is one).
+
+    Only the form is checked, without torch; whether this machine has the device is checked
+    when the objective is built.
+    """
+    if isinstance(device, str) and _DEVICE.fullmatch(device):
+        return None
+    forms = ", ".join(repr(f) for f in DEVICE_FORMS)
+    return f"must be {forms}, got {device!r}"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -37,10 +62,12 @@ class TrainingProtocol:
         always_train_head: Train the last block even when the plan freezes it (paper: off).
         mask_only: Ablation of the authors' code: apply the mask, one learning rate for all.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
+            (:data:`DEVICE_FORMS`); a device this machine lacks is refused before a study opens.
         amp: bf16 autocast on CUDA.
         channels_last: channels_last memory format on CUDA.
         num_workers: ``DataLoader`` workers for datasets not held in memory.
-        feature_cache_mb: Memory budget of the frozen-prefix feature cache (0 disables it).
+        feature_cache_mb: Memory budget of the frozen-prefix feature cache (0 disables it), at
+            most ``2**40``.
         augmentation: Training-time augmentation: ``"none"`` (paper), ``"flip"`` (random
             horizontal flips) or ``"crop_flip"`` (random crops after 1/8 reflection padding, then
             flips). With augmentation the frozen prefix sees new inputs each epoch, so nothing
@@ -72,26 +99,37 @@ class TrainingProtocol:
         positive_ints = ("t_max", "max_epochs", "patience", "batch_size", "eval_batch_size")
         for name in (*positive_ints, "image_size", "n_seeds"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63:
                 raise ValueError(f"protocol.{name} must be an integer >= 1, got {value!r}")
-        if not self.base_lr > 0 or not math.isfinite(self.base_lr):
-            raise ValueError(f"protocol.base_lr must be > 0, got {self.base_lr!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"protocol.seed must be an integer >= 0, got {self.seed!r}")
+        for name, (low, high, above) in _FLOATS.items():
+            value = getattr(self, name)
+            if not (
+                isinstance(value, int | float)
+                and math.isfinite(value)
+                and (value > low if above else value >= low)
+                and value <= high
+            ):
+                bounds = (
+                    f"{'(' if above else '['}{low:g}, {high:.13g}{']' if high < math.inf else ')'}"
+                )
+                raise ValueError(f"protocol.{name} must be finite, in {bounds}, got {value!r}")
+        problem = device_problem(self.device)
+        if problem is not None:
+            raise ValueError(f"protocol.device {problem}")
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(
                 f"protocol.optimizer must be one of {', '.join(_OPTIMIZERS)}, "
                 f"got {self.optimizer!r}"
-            )
-        if not 0 < self.train_fraction <= 1:
-            raise ValueError(
-                f"protocol.train_fraction must be in (0, 1], got {self.train_fraction}"
             )
         if self.augmentation not in _AUGMENTATIONS:
             raise ValueError(
                 f"protocol.augmentation must be one of {', '.join(_AUGMENTATIONS)}, "
                 f"got {self.augmentation!r}"
             )
-        if self.weight_decay < 0 or self.feature_cache_mb < 0 or self.num_workers < 0:
-            raise ValueError("protocol.weight_decay, feature_cache_mb, num_workers must be >= 0")
+        if isinstance(self.num_workers, bool) or not 0 <= self.num_workers <= 1024:
+            raise ValueError(f"protocol.num_workers must be in [0, 1024], got {self.num_workers}")
 
     @property
     def seeds(self) -> list[int]:

@@ -30,19 +30,24 @@ from biotune_optuna.samplers import THRESHOLD_PARAM
 if TYPE_CHECKING:
     import optuna
 
+#: The most blocks a landscape has: every trial suggests one gene per block, so 100000 blocks
+#: never finish a trial; real backbones have a few to a few dozen (ResNet-50: 6, ViT-L: 26).
+MAX_BLOCKS = 64
+
 
 class SyntheticFineTuning:
     """A seeded synthetic fine-tuning landscape over BioTune genes (maximise).
 
     Args:
         n_blocks: Number of blocks (one importance gene each, plus the threshold: 7 genes for
-            the default 6, the block count of ResNet-50 in the paper).
+            the default 6, the block count of ResNet-50 in the paper), at most
+            :data:`MAX_BLOCKS`.
         seed: Seed of the landscape (not of the search).
     """
 
     def __init__(self, *, n_blocks: int = 6, seed: int = 0) -> None:
-        if n_blocks < 1:
-            raise ValueError(f"`n_blocks` must be at least 1, got {n_blocks}.")
+        if not 1 <= n_blocks <= MAX_BLOCKS:
+            raise ValueError(f"`n_blocks` must be in [1, {MAX_BLOCKS}], got {n_blocks}.")
         rng = np.random.default_rng(seed)
         depth = np.linspace(0.0, 1.0, n_blocks)
         self.blocks = [f"block{b}" for b in range(n_blocks)]

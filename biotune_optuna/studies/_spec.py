@@ -8,6 +8,10 @@ enters only through an explicit ``"<module>:<factory>"`` model source.
 Relative paths in a spec (the SQLite file, data roots, the artifact and retrain directories, a
 state dict) are relative to the spec file's directory, so a spec works from any working
 directory. Every problem is reported as ``<file>: [<section>] <key>: <problem>``.
+
+Every number anywhere in a spec must be finite and fit in 64 bits; seeds must be in
+``[0, 2**32)`` (what Optuna's samplers take); options have the ranges their tables state
+(:data:`~biotune_optuna.samplers.SPEC_OPTIONS`, :data:`PRUNERS`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.samplers import trial_budget
 from biotune_optuna.samplers._registry import check_option
+from biotune_optuna.samplers._registry import MAX_SEED
+from biotune_optuna.samplers._registry import number_problem
+from biotune_optuna.samplers._registry import Option
 from biotune_optuna.samplers._registry import type_problem
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import grid_size
@@ -34,10 +41,13 @@ from biotune_optuna.strategies import strategy_settings
 from biotune_optuna.studies._errors import SpecError
 from biotune_optuna.studies._heartbeat import DEFAULT_GRACE_PERIOD
 from biotune_optuna.studies._heartbeat import DEFAULT_HEARTBEAT_INTERVAL
+from biotune_optuna.studies._heartbeat import heartbeat_problem
+from biotune_optuna.studies._heartbeat import MIN_GRACE_PERIOD
 from biotune_optuna.studies._pruners import check_pruner_option
 from biotune_optuna.studies._pruners import create_pruner
 from biotune_optuna.studies._pruners import PRUNERS
 from biotune_optuna.studies._storage import storage_problem
+from biotune_optuna.synthetic import MAX_BLOCKS
 
 
 if sys.version_info >= (3, 11):
@@ -53,12 +63,15 @@ DATA_SOURCES = ("digits", "torchvision:<Name>", "folder")
 #: unless the spec's BioTune sampler or ``[budget]`` says otherwise.
 DEFAULT_SCHEDULE = (10, 3)
 
+_SEED = Option(int, 0, MAX_SEED)
+_AT_LEAST_1 = Option(int, 1)
 
+#: Section → key → its type (or types), or an :class:`Option` with the values it takes.
 _SECTIONS: dict[str, dict[str, Any]] = {
     "study": {
         "name": str,
         "storage": str,
-        "seed": int,
+        "seed": _SEED,
         "artifacts": str,
         "description": str,
         "heartbeat_interval": int,
@@ -66,8 +79,13 @@ _SECTIONS: dict[str, dict[str, Any]] = {
     },
     "sampler": {"name": str},  # plus the sampler's options
     "pruner": {"name": str},  # plus the pruner's options
-    "budget": {"trials": int, "generations": int, "population_size": int, "n_elites": int},
-    "objective": {"kind": str, "n_blocks": int, "seed": int},
+    "budget": {
+        "trials": _AT_LEAST_1,
+        "generations": _AT_LEAST_1,
+        "population_size": int,
+        "n_elites": int,
+    },
+    "objective": {"kind": str, "n_blocks": Option(int, 2, MAX_BLOCKS), "seed": _SEED},
     "model": {
         "source": str,
         "weights": (str, bool),
@@ -83,11 +101,14 @@ _SECTIONS: dict[str, dict[str, Any]] = {
         "download": bool,
         "val_fraction": float,
         "test_fraction": float,
-        "seed": int,
-        "max_train_images": int,
-        "max_val_images": int,
+        "seed": _SEED,
+        "max_train_images": _AT_LEAST_1,
+        "max_val_images": _AT_LEAST_1,
     },
-    "protocol": {f.name: type(f.default) for f in dataclasses.fields(TrainingProtocol)},
+    "protocol": {
+        **{f.name: type(f.default) for f in dataclasses.fields(TrainingProtocol)},
+        "seed": _SEED,
+    },
     "retrain": {"output": str},
     "strategy": {"name": str, "search": list},  # plus the strategy's hyperparameters
 }
@@ -223,12 +244,19 @@ class StudySpec:
         """
         if trials is not None and generations is not None:
             raise SpecError("give --trials or --generations, not both")
+        if seed is not None and not 0 <= seed <= MAX_SEED:
+            raise SpecError(f"--seed must be in [0, {MAX_SEED}], got {seed}")
         changes: dict[str, Any] = {}
         study_name = self.name
         if strategy is not None and strategy != self.strategy:
             if strategy not in STRATEGIES:
                 raise SpecError(
                     f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}"
+                )
+            if self.objective == "synthetic" and strategy != BIOTUNE:
+                raise SpecError(
+                    f"{self.source}: [objective] kind: --strategy {strategy!r}: the synthetic "
+                    "objective has BioTune's genes only"
                 )
             search = strategy_settings(strategy, {})[1] if strategy != BIOTUNE else ()
             auto = _strategy_sampler(strategy, search)
@@ -310,7 +338,14 @@ def load_spec(path: str | Path) -> StudySpec:
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: no such spec file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); TOML files are UTF-8"
+        ) from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the spec: {exc.strerror or exc}") from None
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -352,44 +387,16 @@ def parse_spec(
         place = f"[{section}] {key}" if key else f"[{section}]"
         return SpecError(f"{where}: {place}: {problem}")
 
-    for section, content in table.items():
-        if section not in _SECTIONS:
-            raise SpecError(
-                f"{where}: unknown section [{section}]; sections are {', '.join(_SECTIONS)}"
-            )
-        if not isinstance(content, Mapping):
-            raise fail(section, None, "must be a table")
-        if section in _OPEN_SECTIONS:
-            continue
-        for key, value in content.items():
-            if key not in _SECTIONS[section]:
-                raise fail(section, key, f"unknown key; keys are {', '.join(_SECTIONS[section])}")
-            kinds = _SECTIONS[section][key]
-            kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-            problems = [type_problem(value, kind) for kind in kinds]
-            if all(problems):
-                raise fail(section, key, problems[0] or "")
-
+    _check_sections(table, where, fail)
     study = dict(table.get("study", {}))
     for key in ("name", "storage"):
         if not study.get(key, "").strip():
             raise fail("study", key, "required, a non-empty string")
     seed = study.get("seed", 0)
-    if seed < 0:
-        raise fail("study", "seed", f"must be >= 0, got {seed}")
     problem = storage_problem(study["storage"].strip())
     if problem is not None:
         raise fail("study", "storage", problem)
-    heartbeat_interval = study.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL)
-    if heartbeat_interval < 1:
-        raise fail("study", "heartbeat_interval", f"must be >= 1, got {heartbeat_interval}")
-    grace_period = study.get("grace_period", 2 * heartbeat_interval)
-    if grace_period <= heartbeat_interval:
-        raise fail(
-            "study",
-            "grace_period",
-            f"must exceed heartbeat_interval ({heartbeat_interval}), got {grace_period}",
-        )
+    heartbeat_interval, grace_period = _heartbeat(study, fail)
 
     sampler, sampler_table = _named_part(table, "sampler", "biotune", SAMPLERS, check_option, fail)
 
@@ -416,9 +423,6 @@ def parse_spec(
         )
     if ("trials" in budget) == ("generations" in budget):
         raise fail("budget", None, "give exactly one of `trials` and `generations`")
-    for key in ("trials", "generations"):
-        if key in budget and budget[key] < 1:
-            raise fail("budget", key, f"must be >= 1, got {budget[key]}")
 
     strategy, strategy_options, strategy_search, sampler = _check_strategy(table, sampler, fail)
     if sampler != "grid":  # the grid needs the search space, known when the study opens
@@ -443,8 +447,6 @@ def parse_spec(
     if objective == "finetune" and objective_table:
         key = next(iter(objective_table))
         raise fail("objective", key, "only for kind = 'synthetic'")
-    if objective_table.get("n_blocks", 2) < 2:
-        raise fail("objective", "n_blocks", f"must be >= 2, got {objective_table['n_blocks']}")
 
     if objective == "synthetic" and strategy != BIOTUNE:
         raise fail("strategy", "name", "the synthetic objective has BioTune's genes only")
@@ -495,6 +497,64 @@ def parse_spec(
         strategy_options=strategy_options,
         strategy_search=strategy_search,
     )
+
+
+def _check_sections(
+    table: Mapping[str, Any], where: str, fail: Callable[[str, str | None, str], SpecError]
+) -> None:
+    """Known sections and keys, values of their type and range, and numbers finite throughout
+    (the open sections' options too, and the items of lists and tables)."""
+    for section, content in table.items():
+        if section not in _SECTIONS:
+            raise SpecError(
+                f"{where}: unknown section [{section}]; sections are {', '.join(_SECTIONS)}"
+            )
+        if not isinstance(content, Mapping):
+            raise fail(section, None, "must be a table")
+        for key, value in content.items():
+            problem = _nested_number_problem(value)
+            if problem is not None:
+                raise fail(section, key, problem)
+        if section in _OPEN_SECTIONS:
+            continue
+        for key, value in content.items():
+            if key not in _SECTIONS[section]:
+                raise fail(section, key, f"unknown key; keys are {', '.join(_SECTIONS[section])}")
+            rule = _SECTIONS[section][key]
+            if isinstance(rule, Option):
+                problems = [rule.problem(value)]
+            else:
+                problems = [
+                    type_problem(value, k) for k in (rule if isinstance(rule, tuple) else (rule,))
+                ]
+            if all(problems):
+                raise fail(section, key, problems[0] or "")
+
+
+def _nested_number_problem(value: Any) -> str | None:
+    """The first number in ``value`` (a scalar, list or table) that cannot be used."""
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if not isinstance(value, list):
+        return number_problem(value)
+    return next((p for p in map(_nested_number_problem, value) if p is not None), None)
+
+
+def _heartbeat(
+    study: Mapping[str, Any], fail: Callable[[str, str | None, str], SpecError]
+) -> tuple[int, int]:
+    """``[study] heartbeat_interval`` and ``grace_period`` (default: twice the interval, at
+    least :data:`~biotune_optuna.studies._heartbeat.MIN_GRACE_PERIOD`), checked as the
+    heartbeating storages check them."""
+    interval = study.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL)
+    grace_period = study.get("grace_period", max(2 * interval, MIN_GRACE_PERIOD))
+    problem = heartbeat_problem(interval, grace_period)
+    if problem is not None:
+        key = next(
+            (k for k in ("heartbeat_interval", "grace_period") if problem.startswith(k)), None
+        )
+        raise fail("study", key, problem.removeprefix(f"{key} ") if key else problem)
+    return interval, grace_period
 
 
 def _check_strategy(
@@ -604,6 +664,8 @@ def _check_model(model: dict[str, Any], base: Path, fail: Any) -> dict[str, Any]
             value = model[key]
             if len(value) != 3 or any(type_problem(v, float) for v in value):
                 raise fail("model", key, f"expected three numbers, got {value!r}")
+            if key == "std" and min(value) <= 0:  # images are divided by it
+                raise fail("model", key, f"expected three positive numbers, got {value!r}")
             model[key] = tuple(float(v) for v in value)
     if "blocks" in model:
         blocks = model["blocks"]
@@ -643,7 +705,4 @@ def _check_data(data: dict[str, Any], base: Path, fail: Any) -> dict[str, Any]:
             raise fail("data", key, f"must be in [0, 1), got {data[key]}")
     if data.get("val_fraction", 0.2) + data.get("test_fraction", 0.2) >= 1:
         raise fail("data", "val_fraction", "val_fraction + test_fraction must be below 1")
-    for key in ("max_train_images", "max_val_images"):
-        if key in data and data[key] < 1:
-            raise fail("data", key, f"must be >= 1, got {data[key]}")
     return data

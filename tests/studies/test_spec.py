@@ -70,6 +70,9 @@ def test_overrides_name_sibling_studies_with_the_same_schedule(tmp_path: Path) -
     assert spec.with_overrides(name="mine").name == "mine"
     with pytest.raises(SpecError, match="unknown sampler 'bogus'"):
         spec.with_overrides(sampler="bogus")
+    for seed in (-1, 2**32):
+        with pytest.raises(SpecError, match=r"--seed must be in \[0, 4294967295\]"):
+            spec.with_overrides(seed=seed)
 
 
 def test_other_samplers_take_the_schedule_from_budget(tmp_path: Path) -> None:
@@ -157,6 +160,34 @@ BAD = [
         MINIMAL + "[objective]\nkind = 'synthetic'\n[strategy]\nname = 'full'\n",
         ["[strategy] name", "genes only"],
     ),
+    # Issue 18, items 11 and 12: numbers, devices, sizes and options that used to get through.
+    (MINIMAL + "[sampler]\nmomentum = nan\n", ["[sampler] momentum", "finite"]),
+    (MINIMAL + "[sampler]\nideal_value = inf\n", ["[sampler] ideal_value", "finite"]),
+    (MINIMAL + "[pruner]\nname = 'threshold'\nupper = -inf\n", ["[pruner] upper", "finite"]),
+    (MINIMAL + "[model]\nstd = [0.2, 0.2, inf]\n", ["[model] std", "finite"]),
+    (MINIMAL + "[protocol]\ntrain_fraction = nan\n", ["[protocol] train_fraction", "finite"]),
+    (MINIMAL + "[protocol]\ndevice = 'gpu'\n", ["[protocol] device", "'cuda:<index>'"]),
+    (MINIMAL + "[protocol]\ndevice = 'cuda:01'\n", ["[protocol] device"]),
+    (MINIMAL + "[protocol]\nseed = -1\n", ["[protocol] seed", "[0, 4294967295]"]),
+    (
+        MINIMAL.replace("trials = 5", "trials = 9223372036854775808"),
+        ["[budget] trials", "64 bits"],
+    ),
+    (
+        MINIMAL.replace("[budget]", "heartbeat_interval = 0\n[budget]"),
+        ["[study] heartbeat_interval", "[1, 3600]"],
+    ),
+    (
+        MINIMAL.replace("[budget]", "heartbeat_interval = 60\ngrace_period = 90\n[budget]"),
+        ["[study] grace_period", "at least 120 s"],
+    ),
+    (
+        MINIMAL + "[objective]\nkind = 'synthetic'\nn_blocks = 65\n",
+        ["[objective] n_blocks", "[2, 64]"],
+    ),
+    (MINIMAL + "[sampler]\nname = 'gp'\nn_startup_trials = -1\n", ["n_startup_trials", ">= 0"]),
+    (MINIMAL + "[sampler]\nname = 'cmaes'\nsigma0 = 0\n", ["[sampler] sigma0", "> 0"]),
+    (MINIMAL + "[pruner]\nname = 'percentile'\npercentile = 101.0\n", ["[0.0, 100.0]"]),
     ("[study\nname = 1", ["not valid TOML"]),
     ("study = 3\n", ["[study]", "must be a table"]),
 ]
@@ -173,6 +204,22 @@ def test_bad_specs_name_the_file_and_the_key(tmp_path: Path, text: str, parts: l
     for part in parts:
         assert part in message, message
     assert not list(tmp_path.glob("*.db")), "a bad spec must create nothing"
+
+
+def test_a_spec_that_is_not_utf8_is_a_spec_error(tmp_path: Path) -> None:
+    path = tmp_path / "spec.toml"
+    path.write_bytes(MINIMAL.encode("utf-16"))
+    with pytest.raises(SpecError, match=r"spec.toml: not UTF-8 text \(.* at byte 0\)"):
+        load_spec(path)
+
+
+def test_values_at_their_bounds_parse(tmp_path: Path) -> None:
+    text = MINIMAL.replace("[budget]", "seed = 4294967295\nheartbeat_interval = 5\n[budget]")
+    text += "[objective]\nkind = 'synthetic'\nn_blocks = 64\nseed = 0\n"
+    text += "[sampler]\nmomentum = 0.0\nideal_value = -1e300\n"
+    spec = load_spec(write(tmp_path, text))
+    assert (spec.seed, spec.heartbeat_interval, spec.grace_period) == (4294967295, 5, 10)
+    assert spec.objective_options == {"n_blocks": 64, "seed": 0}
 
 
 def test_a_missing_spec_file_is_a_spec_error(tmp_path: Path) -> None:
