@@ -15,6 +15,7 @@ Sources (``source`` argument of :func:`load_backbone`):
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Mapping
 import dataclasses
 import importlib
 from pathlib import Path
@@ -221,13 +222,57 @@ def _user_model(source: str, state_dict: str | Path | None) -> tuple[nn.Module, 
         factory: Callable[[], nn.Module] = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as error:
         raise ValueError(f"cannot import model factory {source!r}: {error}") from None
-    model = factory()
+    if not callable(factory):
+        raise ValueError(
+            f"{source} is a {type(factory).__name__}, not a callable that returns an nn.Module"
+        )
+    try:
+        model = factory()
+    except TypeError as error:  # e.g. a class whose constructor needs arguments
+        raise ValueError(f"{source}() cannot be called without arguments: {error}") from None
     if not isinstance(model, nn.Module):
         raise ValueError(f"{source} returned {type(model).__name__}, not an nn.Module")
     if state_dict is not None:
-        weights = torch.load(Path(state_dict), map_location="cpu", weights_only=True)
-        model.load_state_dict(weights, strict=True)
+        model.load_state_dict(_load_weights(Path(state_dict), model), strict=True)
     return model, IMAGENET_MEAN, IMAGENET_STD
+
+
+def _load_weights(path: Path, model: nn.Module) -> dict[str, Any]:
+    """A state dict file that fits ``model``.
+
+    Raises:
+        ValueError: ``"state_dict: <problem>"`` in one line, if the file is not a state dict
+            saved by ``torch.save`` or its tensors do not fit the model.
+    """
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and tensor errors of a file that is no weights
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise ValueError(
+            f"state_dict: {path} is not a weights file saved by torch.save ({reason[:160]})"
+        ) from None
+    if not isinstance(weights, Mapping) or not all(isinstance(k, str) for k in weights):
+        raise ValueError(
+            f"state_dict: {path} holds a {type(weights).__name__}, not a state dict "
+            "(torch.save(model.state_dict(), path))"
+        )
+    ours = model.state_dict()
+    missing = [k for k in ours if k not in weights]
+    unexpected = [k for k in weights if k not in ours]
+    misfit = [
+        k
+        for k in ours
+        if k in weights
+        and (not isinstance(weights[k], torch.Tensor) or weights[k].shape != ours[k].shape)
+    ]
+    for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", misfit)):
+        if keys:
+            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+            raise ValueError(
+                f"state_dict: {path} does not fit {type(model).__name__}: {what} "
+                f"{', '.join(keys[:3])}{more}"
+            )
+    return dict(weights)
 
 
 def load_backbone(

@@ -9,7 +9,32 @@ from biotune_optuna.studies._spec import StudySpec
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 
-__all__ = ["build_objective", "describe_objective", "load_data"]
+__all__ = ["build_objective", "describe_objective", "device_problem_here", "load_data"]
+
+
+def device_problem_here(device: str) -> str | None:
+    """Why a protocol's ``device`` cannot train on this machine (``None``: it can).
+
+    The spec has checked its form (:func:`biotune_optuna.protocol.device_problem`); here torch
+    says whether the backend is available and has a device of that index, so that a missing
+    GPU is refused before the study is created rather than failing every trial.
+    """
+    if device in ("auto", "cpu"):
+        return None
+    import torch
+
+    kind, _, index = device.partition(":")
+    backend = getattr(torch, kind, None)
+    available = getattr(backend, "is_available", None)
+    if backend is None or available is None or not available():
+        return f"{device!r} was asked for, but this machine has no {kind} device"
+    count = getattr(backend, "device_count", lambda: 1)()
+    if index and int(index) >= count:
+        return (
+            f"{device!r} was asked for, but this machine has {count} {kind} "
+            f"device{'s' if count != 1 else ''} ({kind}:0 to {kind}:{count - 1})"
+        )
+    return None
 
 
 def describe_objective(spec: StudySpec) -> str:
@@ -82,20 +107,27 @@ def build_objective(spec: StudySpec) -> Any:
         :class:`~biotune_optuna.synthetic.SyntheticFineTuning`. Both have ``blocks``.
 
     Raises:
-        SpecError: If the model or the data cannot be loaded.
+        SpecError: If the device is not on this machine, or the model or the data cannot be
+            loaded.
     """
     if spec.objective == "synthetic":
         return SyntheticFineTuning(**spec.objective_options)
     from biotune_optuna.finetune import FineTuneObjective
     from biotune_optuna.finetune import load_backbone
 
+    problem = device_problem_here(spec.protocol.device)
+    if problem is not None:
+        raise SpecError(f"{spec.source}: [protocol] device: {problem}")
     data = load_data(spec)
     model = dict(spec.model)
     source = model.pop("source")
     try:
         backbone = load_backbone(source, num_classes=data.num_classes, **model)
     except (ValueError, KeyError, OSError, RuntimeError, AttributeError, ImportError) as exc:
-        raise SpecError(f"{spec.source}: [model] source: {source!r}: {exc}") from None
+        message = " ".join(str(exc).split())  # one line, whatever the library wrote
+        if message.startswith("state_dict: "):
+            raise SpecError(f"{spec.source}: [model] {message}") from None
+        raise SpecError(f"{spec.source}: [model] source: {source!r}: {message}") from None
     population_size, n_elites = spec.schedule
     try:
         return FineTuneObjective(
