@@ -24,9 +24,10 @@ import pytest
 
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.studies._storage import open_storage
+from tests.reliability._user import cli
+from tests.reliability._user import load
+from tests.reliability._user import REPO
 
-
-REPO = Path(__file__).resolve().parents[2]
 
 SLOW_SPEC = """
 [study]
@@ -63,14 +64,6 @@ trials = {trials}
 [objective]
 kind = "synthetic"
 """
-
-
-def cli(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "biotune_optuna.cli", *arguments]
-
-
-def load(storage: str, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=open_storage(storage))
 
 
 def kill_in_a_trial(
@@ -173,6 +166,9 @@ import optuna
 from biotune_optuna import BioTuneSampler
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies._storage import open_storage
+from tests.reliability._user import cli
+from tests.reliability._user import load
+from tests.reliability._user import REPO
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -30,9 +30,11 @@ from biotune_optuna.studies._heartbeat import WORKER_KEY
 from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.studies._storage import StorageError
 from biotune_optuna.synthetic import SyntheticFineTuning
+from tests.reliability._user import cli
+from tests.reliability._user import load as load_study
+from tests.reliability._user import REPO
+from tests.reliability._user import run_cli
 
-
-REPO = Path(__file__).resolve().parents[2]
 
 SPEC = """
 [study]
@@ -47,16 +49,8 @@ kind = "synthetic"
 """
 
 
-def cli(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "biotune_optuna.cli", *arguments]
-
-
-def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cli(*arguments), cwd=REPO, capture_output=True, text=True, timeout=300)
-
-
 def load(url: str) -> optuna.Study:
-    return optuna.load_study(study_name="beats", storage=open_storage(url))
+    return load_study(url, "beats")
 
 
 def test_beats_go_on_while_the_worker_is_busy_elsewhere(new_storage_url: str) -> None:
