@@ -366,6 +366,13 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, env: dict[str
         "exits 0. Targets: 0 lost, no slot twice, 0 wasted retries, 0 live trials taken for "
         "dead, 0 crashed workers, 0 leaked secrets.",
         "",
+        "Offspring that two workers placed in one slot have two different genotypes (their "
+        "random streams follow each trial's place in the search) and make the generation one "
+        "trial longer; an elite's or exploitation's slot taken twice is left to one of them "
+        "(when both see the other, both breed instead and the exploitation is missed: exploit "
+        "below due). A generation overshoots its schedule by fewer trials than there are "
+        "workers, so fewer generations than budgeted close.",
+        "",
         "| " + " | ".join(title for _, title in COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
