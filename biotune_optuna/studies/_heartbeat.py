@@ -53,6 +53,7 @@ __all__ = [
     "heartbeat_problem",
     "running_trial_health",
     "seconds_since_beat",
+    "shortest_grace_period",
     "this_process",
 ]
 
@@ -74,6 +75,12 @@ HEARTBEAT_KEY = "biotune:heartbeat"
 WORKER_KEY = "biotune:worker"
 
 
+def shortest_grace_period(interval: int) -> int:
+    """The shortest safe grace period for ``interval``, and the default one: two intervals,
+    and at least :data:`MIN_GRACE_PERIOD` seconds."""
+    return max(2 * interval, MIN_GRACE_PERIOD)
+
+
 def heartbeat_problem(interval: Any, grace_period: Any) -> str | None:
     """What is wrong with a heartbeat interval and grace period (``None`` if nothing).
 
@@ -88,7 +95,7 @@ def heartbeat_problem(interval: Any, grace_period: Any) -> str | None:
             return f"{name} must be an integer number of seconds, got {value!r}"
         if not 1 <= value <= high:
             return f"{name} must be in [1, {high}] seconds, got {value}"
-    floor = max(2 * interval, MIN_GRACE_PERIOD)
+    floor = shortest_grace_period(interval)
     if grace_period < floor:
         return (
             f"grace_period must be at least {floor} s (twice heartbeat_interval = {interval} "
@@ -355,7 +362,7 @@ class HeartbeatJournalStorage(_LiveTrials, JournalStorage, BaseHeartbeat):
         heartbeat_stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     ) -> None:
         if grace_period is None:
-            grace_period = max(2 * heartbeat_interval, MIN_GRACE_PERIOD)
+            grace_period = shortest_grace_period(heartbeat_interval)
         problem = heartbeat_problem(heartbeat_interval, grace_period)
         if problem is not None:
             raise ValueError(problem)

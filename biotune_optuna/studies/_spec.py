@@ -42,7 +42,7 @@ from biotune_optuna.studies._errors import SpecError
 from biotune_optuna.studies._heartbeat import DEFAULT_GRACE_PERIOD
 from biotune_optuna.studies._heartbeat import DEFAULT_HEARTBEAT_INTERVAL
 from biotune_optuna.studies._heartbeat import heartbeat_problem
-from biotune_optuna.studies._heartbeat import MIN_GRACE_PERIOD
+from biotune_optuna.studies._heartbeat import shortest_grace_period
 from biotune_optuna.studies._pruners import check_pruner_option
 from biotune_optuna.studies._pruners import create_pruner
 from biotune_optuna.studies._pruners import PRUNERS
@@ -544,10 +544,11 @@ def _heartbeat(
     study: Mapping[str, Any], fail: Callable[[str, str | None, str], SpecError]
 ) -> tuple[int, int]:
     """``[study] heartbeat_interval`` and ``grace_period`` (default: twice the interval, at
-    least :data:`~biotune_optuna.studies._heartbeat.MIN_GRACE_PERIOD`), checked as the
+    least :data:`~biotune_optuna.studies._heartbeat.MIN_GRACE_PERIOD`; one rule,
+    :func:`~biotune_optuna.studies._heartbeat.shortest_grace_period`), checked as the
     heartbeating storages check them."""
     interval = study.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL)
-    grace_period = study.get("grace_period", max(2 * interval, MIN_GRACE_PERIOD))
+    grace_period = study.get("grace_period", shortest_grace_period(interval))
     problem = heartbeat_problem(interval, grace_period)
     if problem is not None:
         key = next(

@@ -42,14 +42,15 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal import JournalStorage
+from optuna.storages.journal._file import get_lock_file
 
 from biotune_optuna.studies._errors import SpecError
 from biotune_optuna.studies._heartbeat import heartbeat_problem
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies._heartbeat import HeartbeatRDBStorage
 from biotune_optuna.studies._heartbeat import MAX_RETRY
-from biotune_optuna.studies._heartbeat import MIN_GRACE_PERIOD
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
+from biotune_optuna.studies._heartbeat import shortest_grace_period
 
 
 if TYPE_CHECKING:
@@ -310,7 +311,7 @@ def open_storage(
             heartbeat: dict[str, Any] = {}
             if heartbeat_interval is not None:
                 if grace_period is None:
-                    grace_period = max(2 * heartbeat_interval, MIN_GRACE_PERIOD)
+                    grace_period = shortest_grace_period(heartbeat_interval)
                 problem = heartbeat_problem(heartbeat_interval, grace_period)
                 if problem is not None:
                     raise StorageError(problem)
@@ -432,25 +433,19 @@ class SafeJournalFileBackend(JournalFileBackend):
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-        self._lock.acquire()
-        try:
+        with get_lock_file(self._lock):
             self._move_cut_record_locked()
             with self._path.open("ab") as handle:
                 handle.write(text.encode("utf-8"))
                 handle.flush()
                 os.fsync(handle.fileno())
-        finally:
-            self._lock.release()
 
     def move_cut_record(self) -> Path | None:
         """Move a cut last record aside (see the class); return where to, if there was one."""
         if _cut_at(self._path) is None:
             return None  # the usual case, without taking the lock
-        self._lock.acquire()
-        try:
+        with get_lock_file(self._lock):
             return self._move_cut_record_locked()
-        finally:
-            self._lock.release()
 
     def _move_cut_record_locked(self) -> Path | None:
         start = _cut_at(self._path)
