@@ -5,6 +5,8 @@ This package imports without torch.
 
 from biotune_optuna.samplers import operators
 from biotune_optuna.samplers._budget import trial_budget
+from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
+from biotune_optuna.samplers._configurations import duplicate_trials
 from biotune_optuna.samplers._genes import block_names
 from biotune_optuna.samplers._genes import importance_param
 from biotune_optuna.samplers._genes import IMPORTANCE_PREFIX
@@ -20,6 +22,7 @@ from biotune_optuna.samplers._sampler import BioTuneSampler
 
 
 __all__ = [
+    "DUPLICATE_TOLERANCE",
     "GENE_SAMPLERS",
     "IMPORTANCE_PREFIX",
     "SAMPLERS",
@@ -27,6 +30,7 @@ __all__ = [
     "BioTuneSampler",
     "block_names",
     "create_sampler",
+    "duplicate_trials",
     "importance_param",
     "learning_rate_multiplier",
     "operators",
