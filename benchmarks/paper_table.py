@@ -9,8 +9,9 @@
    command a user runs on their own data; that spec gives BioTune the paper's search budget
    (140 trials) on the demo's CPU-cut protocol.
 2. ``samplers``: best validation macro accuracy after 25 / 50 / 140 trials of every sampler
-   (BioTune, random, QMC, TPE, CMA-ES, GP, NSGA-II) on the same genes, folds and budget, over
-   5 seeds (median and IQR), run into one SQLite storage and read back with ``compare``.
+   (BioTune, BioTune-plus, random, QMC, TPE, CMA-ES, GP, NSGA-II) on the same genes, folds
+   and budget, over 5 seeds (median and IQR), run into one SQLite storage and read back with
+   ``compare``.
    The spec ``benchmarks/specs/digits_sampler_race.toml`` says how the task is cut for a CPU.
 
 Both parts resume: the studies live in SQLite files, and a second run continues them.
@@ -23,12 +24,14 @@ Both parts resume: the studies live in SQLite files, and a second run continues 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import json
 import os
 from pathlib import Path
 import platform
 import subprocess
 import time
+from typing import Any
 
 import numpy as np
 import optuna
@@ -38,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 RACE_SPEC = HERE / "specs" / "digits_sampler_race.toml"
 BASELINES_SPEC = HERE / "specs" / "digits_baselines.toml"
-SAMPLER_ORDER = ("biotune", "random", "qmc", "tpe", "cmaes", "gp", "nsgaii")
+SAMPLER_ORDER = ("biotune", "biotune-plus", "random", "qmc", "tpe", "cmaes", "gp", "nsgaii")
 
 
 def _machine() -> str:
@@ -64,36 +67,48 @@ def _commit() -> str:
         return "unknown"
 
 
-def run_samplers(args: argparse.Namespace) -> None:
-    """Run (or resume) every sampler × seed study of the race spec, then write the table."""
+def run_race(base: Any, samplers: Sequence[str], seeds: Sequence[int]) -> None:
+    """Run (or resume) the study of every sampler × seed of the race spec ``base``.
+
+    Seed-major, so that an interrupted run has whole seeds for all samplers. Study names are
+    the spec's overrides: ``race`` (the spec's sampler, seed 0), ``race-seed1``,
+    ``race-<sampler>``, ``race-<sampler>-seed1``… (``benchmarks/sampler_race.py`` reads the
+    same studies).
+    """
     from biotune_optuna.plan import plan_search_space
     from biotune_optuna.studies import build_objective
     from biotune_optuna.studies import describe_objective
-    from biotune_optuna.studies import load_spec
     from biotune_optuna.studies import open_study
     from biotune_optuna.studies import run_to_budget
 
+    for seed in seeds:
+        objective = None
+        for sampler in samplers:
+            spec = base.with_overrides(sampler=sampler, seed=seed)
+            if objective is None:  # the same objective (and feature cache) for every sampler
+                objective = build_objective(spec)
+                objective.plan_notes = False
+            study = open_study(
+                spec,
+                search_space=plan_search_space(objective.blocks),
+                objective_description=describe_objective(spec),
+            )
+            start = time.perf_counter()
+            ran = run_to_budget(study, objective, spec.budget)
+            print(
+                f"seed {seed} {sampler:<8} {ran:>4} trials in "
+                f"{time.perf_counter() - start:7.1f} s, best {study.best_value:.4f}",
+                flush=True,
+            )
+
+
+def run_samplers(args: argparse.Namespace) -> None:
+    """Run (or resume) every sampler × seed study of the race spec, then write the table."""
+    from biotune_optuna.studies import load_spec
+
     base = load_spec(args.spec)
     if not args.report_only:
-        for seed in args.seeds:  # seed-major: an interrupted run has whole seeds for all
-            objective = None
-            for sampler in args.samplers:
-                spec = base.with_overrides(sampler=sampler, seed=seed)
-                if objective is None:  # the same objective (and feature cache) for every sampler
-                    objective = build_objective(spec)
-                    objective.plan_notes = False
-                study = open_study(
-                    spec,
-                    search_space=plan_search_space(objective.blocks),
-                    objective_description=describe_objective(spec),
-                )
-                start = time.perf_counter()
-                ran = run_to_budget(study, objective, spec.budget)
-                print(
-                    f"seed {seed} {sampler:<8} {ran:>4} trials in "
-                    f"{time.perf_counter() - start:7.1f} s, best {study.best_value:.4f}",
-                    flush=True,
-                )
+        run_race(base, args.samplers, args.seeds)
     write_sampler_table(base, args)
 
 
