@@ -126,9 +126,12 @@ def final_protocol(spec: Any, seed: int, epochs: int | None) -> Any:
 def protocol_identity(spec: Any, protocol: Any) -> tuple[str, dict[str, Any]]:
     """A short id and the description of what a final run depends on besides plan and seed:
     model, data (and its cut), and the training protocol."""
+    from biotune_optuna.finetune import resolve_device
+
     fields = dataclasses.asdict(protocol)
     for key in ("seed", "n_seeds"):
         fields.pop(key)
+    fields["device"] = resolve_device(protocol.device).type  # "auto": CUDA or CPU numbers
     description = {"model": dict(spec.model), "data": dict(spec.data), "protocol": fields}
     text = json.dumps(description, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:10], description
