@@ -9,6 +9,12 @@ from biotune_optuna.failures import TrialFailed
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
+from biotune_optuna.recommendation import current_recommendation
+from biotune_optuna.recommendation import recommend
+from biotune_optuna.recommendation import Recommendation
+from biotune_optuna.recommendation import recommended_trial
+from biotune_optuna.recommendation import record_recommendation
+from biotune_optuna.samplers import BioTunePlusSampler
 from biotune_optuna.samplers import BioTuneSampler
 from biotune_optuna.samplers import trial_budget
 from biotune_optuna.strategies import STRATEGIES
@@ -18,11 +24,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "STRATEGIES",
+    "BioTunePlusSampler",
     "BioTuneSampler",
     "FineTunePlan",
+    "Recommendation",
     "TrialFailed",
     "__version__",
+    "current_recommendation",
     "plan_search_space",
+    "recommend",
+    "recommended_trial",
+    "record_recommendation",
     "suggest_plan",
     "trial_budget",
 ]

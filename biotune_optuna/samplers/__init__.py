@@ -13,20 +13,24 @@ from biotune_optuna.samplers._genes import IMPORTANCE_PREFIX
 from biotune_optuna.samplers._genes import learning_rate_multiplier
 from biotune_optuna.samplers._genes import selected_blocks
 from biotune_optuna.samplers._genes import THRESHOLD_PARAM
+from biotune_optuna.samplers._registry import BIOTUNE_PRESETS
 from biotune_optuna.samplers._registry import create_sampler
 from biotune_optuna.samplers._registry import GENE_SAMPLERS
 from biotune_optuna.samplers._registry import sampler_name
 from biotune_optuna.samplers._registry import sampler_options
 from biotune_optuna.samplers._registry import SAMPLERS
+from biotune_optuna.samplers._sampler import BioTunePlusSampler
 from biotune_optuna.samplers._sampler import BioTuneSampler
 
 
 __all__ = [
+    "BIOTUNE_PRESETS",
     "DUPLICATE_TOLERANCE",
     "GENE_SAMPLERS",
     "IMPORTANCE_PREFIX",
     "SAMPLERS",
     "THRESHOLD_PARAM",
+    "BioTunePlusSampler",
     "BioTuneSampler",
     "block_names",
     "create_sampler",

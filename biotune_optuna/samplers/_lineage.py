@@ -77,6 +77,10 @@ class StudyIndex:
         self.populations: dict[int, list[int]] = {}  # memo of the stored population per generation
         # Per generation g: the members of population(g - 1) and their extinction values.
         self.parents_cache: dict[int, tuple[list[Member], np.ndarray]] = {}
+        # Per gene space: the configurations of finished members and the members added, and
+        # the candidate ranker with the (count, last number) of members it was fitted to.
+        self.configurations: dict[tuple[tuple[str, str], ...], tuple[Any, set[int]]] = {}
+        self.rankers: dict[tuple[tuple[str, str], ...], tuple[tuple[int, int], Any]] = {}
         # Intersection of the distributions of all COMPLETE trials (the relative search space
         # Optuna's IntersectionSearchSpace infers), kept incrementally; None before any.
         self.intersection: dict[str, BaseDistribution] | None = None

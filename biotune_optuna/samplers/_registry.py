@@ -17,10 +17,12 @@ import warnings
 import optuna
 from optuna.distributions import BaseDistribution
 
+from biotune_optuna.samplers._sampler import BioTunePlusSampler
 from biotune_optuna.samplers._sampler import BioTuneSampler
 
 
 __all__ = [
+    "BIOTUNE_PRESETS",
     "GENE_SAMPLERS",
     "MAX_SEED",
     "SAMPLERS",
@@ -42,6 +44,10 @@ _INT64 = 2**63
 
 def _biotune(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: Any) -> Any:
     return BioTuneSampler(seed=seed, search_space=space, **kw)
+
+
+def _biotune_plus(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: Any) -> Any:
+    return BioTunePlusSampler(seed=seed, search_space=space, **kw)
 
 
 def _random(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: Any) -> Any:
@@ -93,6 +99,13 @@ SAMPLERS: dict[str, tuple[Callable[..., Any], type, str]] = {
         BioTuneSampler,
         "BioTuneSampler: the paper's preset (N=10, E=3) with the objective's gene space",
     ),
+    "biotune-plus": (
+        _biotune_plus,
+        BioTunePlusSampler,
+        "BioTunePlusSampler: the paper's GA (N=10, E=3) with no repeated configurations, "
+        "adaptive multi-gene exploitation, 24 TPE-ranked candidates per child and a mutated "
+        "first generation",
+    ),
     "random": (_random, optuna.samplers.RandomSampler, "RandomSampler: uniform genes"),
     "qmc": (
         _qmc,
@@ -129,6 +142,8 @@ SAMPLERS: dict[str, tuple[Callable[..., Any], type, str]] = {
     ),
 }
 
+#: The registry names of :class:`BioTuneSampler` presets: the paper's and the improved one.
+BIOTUNE_PRESETS = ("biotune", "biotune-plus")
 #: The samplers that search BioTune's (continuous) genes.
 GENE_SAMPLERS = tuple(name for name in SAMPLERS if name != "grid")
 
@@ -199,6 +214,17 @@ _AT_LEAST_2 = Option(int, 2)
 _PROBABILITY = Option(float, 0.0, 1.0)
 _POSITIVE = Option(float, 0.0, above=True)
 _FLAG = Option(bool)
+_BIOTUNE_OPTIONS = {
+    "population_size": _AT_LEAST_2,
+    "n_elites": _AT_LEAST_0,
+    "momentum": Option(float, 0.0),
+    "mutate_first_generation": _FLAG,
+    "reevaluate_elites": _FLAG,
+    "ideal_value": Option(float),
+    "avoid_duplicates": _FLAG,
+    "duplicate_tolerance": Option(float, 0.0, 0.5),
+    "surrogate_candidates": _AT_LEAST_0,
+}
 _COMMON_TPE_CMA = {"n_startup_trials": _AT_LEAST_0, "warn_independent_sampling": _FLAG}
 
 #: The options a study spec may set per sampler: the constructor arguments that take plain
@@ -206,14 +232,8 @@ _COMMON_TPE_CMA = {"n_startup_trials": _AT_LEAST_0, "warn_independent_sampling":
 #: that the samplers use as documented (Optuna checks some of them only when sampling, some
 #: never: a negative ``n_startup_trials`` or a ``sigma0`` of 0 is taken silently).
 SPEC_OPTIONS: dict[str, dict[str, Option]] = {
-    "biotune": {
-        "population_size": _AT_LEAST_2,
-        "n_elites": _AT_LEAST_0,
-        "momentum": Option(float, 0.0),
-        "mutate_first_generation": _FLAG,
-        "reevaluate_elites": _FLAG,
-        "ideal_value": Option(float),
-    },
+    "biotune": _BIOTUNE_OPTIONS,
+    "biotune-plus": {**_BIOTUNE_OPTIONS, "adaptive_exploitation": _FLAG},
     "random": {},
     "qmc": {
         "qmc_type": Option(str, choices=("sobol", "halton")),

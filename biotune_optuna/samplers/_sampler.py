@@ -17,11 +17,15 @@ from biotune_optuna.samplers import _keys
 from biotune_optuna.samplers import _seeding
 from biotune_optuna.samplers._budget import generation_size
 from biotune_optuna.samplers._budget import trial_budget
+from biotune_optuna.samplers._configurations import ConfigurationSet
+from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
 from biotune_optuna.samplers._genes import biotune_gene_indices
 from biotune_optuna.samplers._lineage import Member
 from biotune_optuna.samplers._lineage import StudyIndex
 from biotune_optuna.samplers._space import GeneSpace
 from biotune_optuna.samplers._storage_io import write_trial_attrs
+from biotune_optuna.samplers._surrogate import CandidateRanker
+from biotune_optuna.samplers.operators import AdaptiveExploitation
 from biotune_optuna.samplers.operators import BaseAdoption
 from biotune_optuna.samplers.operators import BaseCrossover
 from biotune_optuna.samplers.operators import BaseExploitation
@@ -32,6 +36,7 @@ from biotune_optuna.samplers.operators import EliteExploitation
 from biotune_optuna.samplers.operators import extinction
 from biotune_optuna.samplers.operators import ExtinctionMutation
 from biotune_optuna.samplers.operators import LinearRankSelection
+from biotune_optuna.samplers.operators import mirrored_steps
 from biotune_optuna.samplers.operators import ParentPrototypeAdoption
 
 
@@ -39,7 +44,9 @@ if TYPE_CHECKING:
     from optuna.study import Study
 
 _MAX_RESAMPLES = 1000
-_ENCODE = 5
+#: Perturbations tried to move a proposal off a configuration the study holds, then redraws.
+_MAX_PERTURBATIONS = 60
+_MAX_REDRAWS = 40
 
 
 @dataclass
@@ -49,6 +56,13 @@ class _Proposal:
     # A member whose genes the proposal copies: where a gene is unchanged, its exact value is kept.
     reference: Member | None = None
     reference_genes: np.ndarray | None = None
+
+
+@dataclass
+class _Child:
+    genes: np.ndarray | None
+    parents: tuple[Member, Member]
+    prototype: Member
 
 
 class BioTuneSampler(BaseGASampler):
@@ -106,6 +120,16 @@ class BioTuneSampler(BaseGASampler):
         ideal_value: The objective's best possible value, from which extinction measures regret
             (the paper's ``1 - accuracy``). Default: 1 when maximising, 0 when minimising; if a
             value passes it, the population's best is used instead.
+        avoid_duplicates: Never spend a trial on a configuration the study already holds
+            (finished or running; :func:`~biotune_optuna.samplers.duplicate_trials` says when
+            two are the same): a proposal that repeats one is perturbed, with growing steps,
+            or redrawn. An elite's re-evaluation is deliberate and left alone. Off in the paper.
+        duplicate_tolerance: Continuous genes closer than this (unit cube) are the same
+            configuration.
+        surrogate_candidates: Breed this many candidate children per offspring slot and
+            evaluate the one that TPE's density ratio over the finished trials ranks best
+            (:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`); 0 or 1: one child,
+            as in the paper. The model waits for 10 finished trials.
         search_space: A fixed search space to sample jointly from the very first trial. Without
             it the space is inferred from completed trials, so the first trial's genes are drawn
             independently.
@@ -126,6 +150,9 @@ class BioTuneSampler(BaseGASampler):
         mutate_first_generation: bool = False,
         reevaluate_elites: bool = False,
         ideal_value: float | None = None,
+        avoid_duplicates: bool = False,
+        duplicate_tolerance: float = DUPLICATE_TOLERANCE,
+        surrogate_candidates: int = 0,
         search_space: dict[str, BaseDistribution] | None = None,
         seed: int | None = None,
     ) -> None:
@@ -137,6 +164,14 @@ class BioTuneSampler(BaseGASampler):
             )
         if momentum < 0:
             raise ValueError(f"`momentum` must be non-negative, got {momentum}.")
+        if not 0.0 <= duplicate_tolerance < 1.0:
+            raise ValueError(
+                f"`duplicate_tolerance` must be in [0, 1), got {duplicate_tolerance}."
+            )
+        if not isinstance(surrogate_candidates, int) or surrogate_candidates < 0:
+            raise ValueError(
+                f"`surrogate_candidates` must be an int >= 0, got {surrogate_candidates!r}."
+            )
         super().__init__(population_size=population_size)
         self._n_elites = n_elites
         self._selection = selection or LinearRankSelection()
@@ -148,6 +183,9 @@ class BioTuneSampler(BaseGASampler):
         self._mutate_first_generation = mutate_first_generation
         self._reevaluate_elites = reevaluate_elites
         self._ideal_value = ideal_value
+        self._avoid_duplicates = avoid_duplicates
+        self._duplicate_tolerance = float(duplicate_tolerance)
+        self._surrogate_candidates = surrogate_candidates
         self._fixed_search_space = dict(search_space) if search_space is not None else None
         self._seed = seed
         self._entropy = self._make_entropy(seed)
@@ -236,6 +274,7 @@ class BioTuneSampler(BaseGASampler):
             if self._has_lineage(trial, index):
                 return {}  # a heartbeat retry: it keeps its lineage and its parameters
             proposal = self._propose(study, trial, index, space)
+            proposal = self._avoid_repeat(study, trial, index, space, proposal)
             self._write_lineage(study, trial, index, proposal.lineage)
             if index.others_unfinished(trial.number):
                 proposal = self._settle_contested(study, trial, space, proposal)
@@ -355,6 +394,9 @@ class BioTuneSampler(BaseGASampler):
             "momentum": self._momentum,
             "mutate_first_generation": self._mutate_first_generation,
             "ideal_value": self._ideal_value,
+            "avoid_duplicates": self._avoid_duplicates,
+            "duplicate_tolerance": self._duplicate_tolerance,
+            "surrogate_candidates": self._surrogate_candidates,
         }
 
     def _check_settings(self, study: Study) -> None:
@@ -445,16 +487,53 @@ class BioTuneSampler(BaseGASampler):
         if 0 <= slot - n_reeval < n_exploit and k < n_elites:
             elite = self._population_members(study, index, generation - 1)[k]
             lineage.update(role=_keys.ROLE_EXPLOIT, parents=[elite.number], elite=k)
-            if space is None:
-                return _Proposal(None, lineage)
-            elite_genes = self._genes(index, elite, space)
-            # Both variants of a pair share the gene and delta.
-            rng = _seeding.derived_rng(self._entropy, _seeding.EXPLOIT, generation, k)
-            variants = self._exploitation.variants(
-                elite_genes, self._exploitable(elite_genes, space), rng, space
-            )
-            return _Proposal(variants[variant], lineage, elite, elite_genes)
+            return self._exploit(index, elite, generation, k, variant, space, lineage)
         return self._breed(study, index, position, generation, slot, space, lineage)
+
+    def _exploit(
+        self,
+        index: StudyIndex,
+        elite: Member,
+        generation: int,
+        k: int,
+        variant: int,
+        space: GeneSpace | None,
+        lineage: dict[str, Any],
+    ) -> _Proposal:
+        """Variant ``variant`` of the exploitation of elite ``k`` in ``generation``."""
+        adaptive = getattr(self._exploitation, "adaptive", False)
+        if adaptive:
+            lineage["step"] = self._exploitation_step(index, elite, generation)
+        if space is None:
+            return _Proposal(None, lineage)
+        elite_genes = self._genes(index, elite, space)
+        # Both variants of a pair share the gene and delta (or the direction and step).
+        rng = _seeding.derived_rng(self._entropy, _seeding.EXPLOIT, generation, k)
+        eligible = self._exploitable(elite_genes, space)
+        if adaptive:
+            variants = self._exploitation.variants(  # type: ignore[call-arg]
+                elite_genes, eligible, rng, space, step=lineage["step"]
+            )
+        else:
+            variants = self._exploitation.variants(elite_genes, eligible, rng, space)
+        return _Proposal(variants[variant], lineage, elite, elite_genes)
+
+    def _exploitation_step(self, index: StudyIndex, elite: Member, generation: int) -> float:
+        """The adaptive step of ``elite`` in ``generation``, derived from stored steps.
+
+        The last round that exploited this very member failed (it is still the elite): the
+        step of that round, shrunk. Else, a variant that replaced its elite: its step, grown.
+        Else a new elite: the initial step.
+        """
+        operator: Any = self._exploitation
+        for g in range(generation - 1, -1, -1):
+            for m in index.by_generation.get(g, []):
+                exploited = m.lineage.get("parents") == [elite.number] and "step" in m.lineage
+                if m.role == _keys.ROLE_EXPLOIT and exploited:
+                    return operator.next_step(float(m.lineage["step"]), success=False)
+        if elite.role == _keys.ROLE_EXPLOIT and "step" in elite.lineage:
+            return operator.next_step(float(elite.lineage["step"]), success=True)
+        return float(operator.initial_step)
 
     def _settle_contested(
         self, study: Study, trial: FrozenTrial, space: GeneSpace, proposal: _Proposal
@@ -482,6 +561,7 @@ class BioTuneSampler(BaseGASampler):
         position = index.position(trial.number)
         moved = {"generation": generation, "slot": beyond, "parents": []}
         proposal = self._breed(study, index, position, generation, beyond, space, moved)
+        proposal = self._avoid_repeat(study, trial, index, space, proposal)
         self._write_lineage(study, trial, index, proposal.lineage)
         return proposal
 
@@ -497,21 +577,36 @@ class BioTuneSampler(BaseGASampler):
     ) -> _Proposal:
         versions, ext = self._current_population(study, index, generation)
         pool = self._mating_pool(index, generation, versions)
-        rng = _seeding.derived_rng(self._entropy, _seeding.OFFSPRING, generation, slot, position)
+        keys = (_seeding.OFFSPRING, generation, slot, position)
+        rng = _seeding.derived_rng(self._entropy, *keys)
         if len(pool) <= 2:
             lineage.update(role=_keys.ROLE_IMMIGRANT, pool=[m.number for m in pool])
             genes = self._random_genotype(rng, space, enforce_rules=True) if space else None
             return _Proposal(genes, lineage)
-        i1, i2, i3 = self._selection.select(len(pool), 3, rng)
-        p1, p2, prototype = pool[i1], pool[i2], pool[i3]
+        child = self._child(index, pool, ext, rng, space)
+        if space is not None and self._surrogate_candidates > 1:
+            child = self._best_candidate(study, index, pool, ext, space, child, keys)
         lineage.update(
             role=_keys.ROLE_OFFSPRING,
-            parents=[p1.number, p2.number],
-            prototype=prototype.number,
+            parents=[child.parents[0].number, child.parents[1].number],
+            prototype=child.prototype.number,
             pool=[m.number for m in pool],
         )
+        return _Proposal(child.genes, lineage)
+
+    def _child(
+        self,
+        index: StudyIndex,
+        pool: list[Member],
+        ext: dict[int, float],
+        rng: np.random.Generator,
+        space: GeneSpace | None,
+    ) -> _Child:
+        """One child of the mating pool: selection, crossover, mutation, adoption, momentum."""
+        i1, i2, i3 = self._selection.select(len(pool), 3, rng)
+        p1, p2, prototype = pool[i1], pool[i2], pool[i3]
         if space is None:
-            return _Proposal(None, lineage)
+            return _Child(None, (p1, p2), prototype)
         x1, x2 = self._genes(index, p1, space), self._genes(index, p2, space)
         child = self._crossover.crossover(x1, x2, rng, space)
         e = 0.5 * (ext.get(p1.number, 0.0) + ext.get(p2.number, 0.0))
@@ -523,7 +618,110 @@ class BioTuneSampler(BaseGASampler):
             step = 0.5 * (self._velocity(index, p1, space) + self._velocity(index, p2, space))
             numerical = ~space.is_categorical
             child[numerical] = np.clip(child[numerical] + self._momentum * step[numerical], 0, 1)
-        return _Proposal(child, lineage)
+        return _Child(child, (p1, p2), prototype)
+
+    def _best_candidate(
+        self,
+        study: Study,
+        index: StudyIndex,
+        pool: list[Member],
+        ext: dict[int, float],
+        space: GeneSpace,
+        first: _Child,
+        keys: tuple[int, ...],
+    ) -> _Child:
+        """Of ``surrogate_candidates`` children (``first`` and more from their own streams),
+        the one TPE's density ratio over the finished trials ranks best; a child repeating a
+        configuration the study holds is only taken when all do."""
+        ranker = self._ranker(index, space)
+        if not ranker.ready:
+            return first
+        children = [first] + [
+            self._child(index, pool, ext, _seeding.derived_rng(self._entropy, *keys, c), space)
+            for c in range(1, self._surrogate_candidates)
+        ]
+        if self._avoid_duplicates:
+            held = self._held_configurations(study, index, space)
+            children = [c for c in children if not held(c.genes)] or children
+        scores = ranker.scores([c.genes for c in children])
+        return children[int(np.argmax(scores))]
+
+    def _ranker(self, index: StudyIndex, space: GeneSpace) -> CandidateRanker:
+        seen = (len(index.members), max(index.members, default=-1))
+        cached = index.rankers.get(space.key)
+        if cached is None or cached[0] != seen:
+            cached = index.rankers[space.key] = (
+                seen,
+                CandidateRanker(list(index.members.values()), space),
+            )
+        return cached[1]
+
+    # ----------------------------------------------------------------------------------------
+    # No accidental re-evaluation.
+
+    def _avoid_repeat(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        index: StudyIndex,
+        space: GeneSpace,
+        proposal: _Proposal,
+    ) -> _Proposal:
+        """Move a proposal that repeats a configuration the study holds (option
+        ``avoid_duplicates``): perturbed with growing steps, else redrawn; the number of
+        tries is recorded in the lineage as ``repeat_avoided``."""
+        if not self._avoid_duplicates or proposal.genes is None or len(space) == 0:
+            return proposal
+        if proposal.lineage["role"] == _keys.ROLE_ELITE or "fixed_params" in trial.system_attrs:
+            return proposal  # a deliberate re-evaluation, or the user's own parameters
+        held = self._held_configurations(study, index, space)
+        if not held(proposal.genes):
+            return proposal
+        rng = _seeding.derived_rng(self._entropy, _seeding.UNIQUE, index.position(trial.number))
+        genes, tries = self._unrepeated(proposal.genes, held, rng, space)
+        proposal.lineage["repeat_avoided"] = tries
+        return _Proposal(genes, proposal.lineage, proposal.reference, proposal.reference_genes)
+
+    def _unrepeated(
+        self,
+        genes: np.ndarray,
+        held: Any,
+        rng: np.random.Generator,
+        space: GeneSpace,
+    ) -> tuple[np.ndarray, int]:
+        located = biotune_gene_indices(space.names)
+        movable = np.ones(len(space), dtype=bool)
+        for attempt in range(_MAX_PERTURBATIONS):
+            step = min(1.0, 0.05 * 1.08**attempt)
+            candidate = mirrored_steps(genes, movable, rng, space, step)[0]
+            if _selects_a_block(candidate, located) and not held(candidate):
+                return candidate, attempt + 1
+        for attempt in range(_MAX_REDRAWS):
+            candidate = self._random_genotype(rng, space, enforce_rules=True)
+            if not held(candidate):
+                return candidate, _MAX_PERTURBATIONS + attempt + 1
+        return genes, -1  # a small discrete space that the study has exhausted
+
+    def _held_configurations(self, study: Study, index: StudyIndex, space: GeneSpace) -> Any:
+        """Whether a genotype repeats a finished member's or a running trial's configuration."""
+        finished, added = index.configurations.setdefault(
+            space.key, (ConfigurationSet(space, tolerance=self._duplicate_tolerance), set())
+        )
+        for number, member in index.members.items():
+            if number not in added and all(name in member.params for name in space.names):
+                finished.add(self._genes(index, member, space))
+                added.add(number)
+        running = ConfigurationSet(space, tolerance=self._duplicate_tolerance)
+        for trial in study._get_trials(
+            deepcopy=False, states=(TrialState.RUNNING,), use_cache=True
+        ):
+            if all(name in trial.params for name in space.names):
+                running.add(space.encode(trial.params, _no_fill))
+
+        def held(genes: np.ndarray) -> bool:
+            return finished.contains(genes) or running.contains(genes)
+
+        return held
 
     # ----------------------------------------------------------------------------------------
     # Populations, all derived from finished trials and the stored per-generation populations.
@@ -678,7 +876,7 @@ class BioTuneSampler(BaseGASampler):
             genes = space.encode(
                 member.params,
                 lambda: _seeding.derived_rng(
-                    self._entropy, _ENCODE, index.position(member.number)
+                    self._entropy, _seeding.ENCODE, index.position(member.number)
                 ),
             )
             cache[member.number] = genes
@@ -759,6 +957,17 @@ def _late_members(index: StudyIndex, generation: int, attrs: dict[str, Any]) -> 
     ]
 
 
+def _selects_a_block(genes: np.ndarray, located: tuple[list[int], int] | None) -> bool:
+    if located is None:
+        return True
+    importance, threshold = located
+    return bool((genes[importance] > genes[threshold]).any())
+
+
+def _no_fill() -> np.random.Generator:
+    raise AssertionError("a trial's parameters cover the genes")
+
+
 def _rank_key(member: Member) -> tuple[float, int]:
     return (member.loss, member.number)
 
@@ -782,3 +991,49 @@ def _inside(dist: BaseDistribution, value: Any) -> bool:
         return bool(dist._contains(dist.to_internal_repr(value)))
     except (ValueError, TypeError):
         return False
+
+
+class BioTunePlusSampler(BioTuneSampler):
+    """BioTune with the search improvements of this toolkit, each an option that can be off.
+
+    The paper's genetic algorithm (Colan et al., arXiv:2508.15367; see :class:`BioTuneSampler`,
+    whose defaults stay the paper's preset) with, switched on by default:
+
+    * ``avoid_duplicates``: no trial is spent on a configuration the study already holds;
+    * ``adaptive_exploitation``: elite exploitation by :class:`~biotune_optuna.samplers.
+      operators.AdaptiveExploitation`, a step per elite adapted by the 1/5 success rule that
+      moves one or more genes (the threshold and frozen blocks' importances too);
+    * ``surrogate_candidates``: each offspring slot breeds this many children and evaluates the
+      one TPE's density ratio over the finished trials ranks best;
+    * ``mutate_first_generation``: the first generation's children mutate too.
+
+    Generations, roles, storage keys, resumption and parallel workers are those of
+    :class:`BioTuneSampler`; a generation still takes ``N + E`` trials.
+
+    Args:
+        adaptive_exploitation: Use :class:`~biotune_optuna.samplers.operators.
+            AdaptiveExploitation` unless ``exploitation`` is given; ``False``: the paper's
+            :class:`~biotune_optuna.samplers.operators.EliteExploitation`.
+        avoid_duplicates: See :class:`BioTuneSampler`.
+        surrogate_candidates: See :class:`BioTuneSampler` (24 here: TPE's ``n_ei_candidates``).
+        mutate_first_generation: See :class:`BioTuneSampler`.
+        **kwargs: Every other keyword argument of :class:`BioTuneSampler`.
+    """
+
+    def __init__(
+        self,
+        *,
+        adaptive_exploitation: bool = True,
+        avoid_duplicates: bool = True,
+        surrogate_candidates: int = 24,
+        mutate_first_generation: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if adaptive_exploitation and kwargs.get("exploitation") is None:
+            kwargs["exploitation"] = AdaptiveExploitation()
+        super().__init__(
+            avoid_duplicates=avoid_duplicates,
+            surrogate_candidates=surrogate_candidates,
+            mutate_first_generation=mutate_first_generation,
+            **kwargs,
+        )

@@ -17,6 +17,8 @@ INIT = 1
 OFFSPRING = 2
 EXPLOIT = 3
 INDEPENDENT = 4
+ENCODE = 5
+UNIQUE = 6
 
 
 def derived_rng(entropy: int, purpose: int, *keys: int) -> np.random.Generator:

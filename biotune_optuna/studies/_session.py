@@ -22,6 +22,8 @@ from optuna.trial import TrialState
 
 from biotune_optuna.failures import FAIL_REASON_ATTR
 from biotune_optuna.failures import TrialFailed
+from biotune_optuna.recommendation import record_recommendation
+from biotune_optuna.samplers import BIOTUNE_PRESETS
 from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import sampler_name
 from biotune_optuna.samplers._keys import SETTINGS_KEY
@@ -274,6 +276,10 @@ def check_study_sampler(study: optuna.Study) -> None:
     """
     recorded = study.user_attrs.get("sampler") or _biotune_if_recorded(study)
     current = sampler_name(study.sampler)
+    # A study sampled through the Python API records BioTune's settings but not which preset.
+    either_preset = recorded == "biotune" and "sampler" not in study.user_attrs
+    if either_preset and current in BIOTUNE_PRESETS:
+        return
     if recorded is not None and current != recorded:
         raise SamplerMismatchError(
             f"study `{study.study_name}` was run with the {recorded!r} sampler but is being "
@@ -332,7 +338,10 @@ def run_to_budget(
     Finished means COMPLETE or PRUNED, counted over every worker through
     :class:`optuna.study.MaxTrialsCallback`, so any number of processes can share the budget.
     A trial that fails (:class:`~biotune_optuna.failures.TrialFailed`: it diverged, ran out of
-    memory…) stays FAILED with its reason, and another trial is run in its place.
+    memory…) stays FAILED with its reason, and another trial is run in its place. At the end
+    the study's recommended trial is recorded in it
+    (:func:`~biotune_optuna.recommendation.record_recommendation`, about a second for 1000
+    trials; a model that cannot be fitted falls back to plan means and never fails the run).
 
     Dead trials (their worker was killed) are failed first, even when the budget is met, and
     their retries run in their place in the search, even beyond the budget: a retry finishes
@@ -386,6 +395,7 @@ def run_to_budget(
                 f"{streak.in_a_row} trials in a row failed, the last with: {streak.last_reason}. "
                 "The study is kept; fix the cause and run the same command again"
             )
+    record_recommendation(study)
     return streak.ran
 
 

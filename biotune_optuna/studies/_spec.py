@@ -24,6 +24,7 @@ import sys
 from typing import Any
 
 from biotune_optuna.protocol import TrainingProtocol
+from biotune_optuna.samplers import BIOTUNE_PRESETS
 from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.samplers import trial_budget
@@ -278,7 +279,7 @@ class StudySpec:
             if sampler not in SAMPLERS:
                 raise SpecError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
             options: dict[str, Any] = {}
-            if sampler == "biotune":  # the spec's schedule is BioTune's N and E
+            if sampler in BIOTUNE_PRESETS:  # the spec's schedule is BioTune's N and E
                 options = dict(zip(("population_size", "n_elites"), self.schedule))
             changes.update(sampler=sampler, sampler_options=options)
             study_name += f"-{sampler}"
@@ -401,7 +402,7 @@ def parse_spec(
     sampler, sampler_table = _named_part(table, "sampler", "biotune", SAMPLERS, check_option, fail)
 
     budget = dict(table.get("budget", {}))
-    if sampler == "biotune":
+    if sampler in BIOTUNE_PRESETS:
         for key in ("population_size", "n_elites"):
             if key in budget and budget[key] != sampler_table.get(key, budget[key]):
                 raise fail("budget", key, f"differs from [sampler] {key}; give it once")
@@ -410,11 +411,13 @@ def parse_spec(
     n_elites = budget.get("n_elites")
     n_elites = DEFAULT_SCHEDULE[1] if n_elites is None else n_elites
     section = (
-        "sampler" if sampler == "biotune" and "population_size" in sampler_table else "budget"
+        "sampler"
+        if sampler in BIOTUNE_PRESETS and "population_size" in sampler_table
+        else "budget"
     )
     if population_size < 2:
         raise fail(section, "population_size", f"must be >= 2, got {population_size}")
-    section = "sampler" if sampler == "biotune" and "n_elites" in sampler_table else "budget"
+    section = "sampler" if sampler in BIOTUNE_PRESETS and "n_elites" in sampler_table else "budget"
     if not 0 <= n_elites < population_size:
         raise fail(
             section,

@@ -1,4 +1,4 @@
-"""Optuna's own sampler conformance suites, run against BioTuneSampler."""
+"""Optuna's own sampler conformance suites, run against both BioTune presets."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from optuna.testing.pytest_samplers import RelativeSamplerTestCase
 from optuna.testing.pytest_samplers import SingleOnlySamplerTestCase
 import pytest
 
+from biotune_optuna import BioTunePlusSampler
 from biotune_optuna import BioTuneSampler
 
 
@@ -25,3 +26,19 @@ class TestBioTuneSamplerSmallPopulation(BasicSamplerTestCase, RelativeSamplerTes
     @pytest.fixture
     def sampler(self) -> Callable[[], BaseSampler]:
         return lambda: BioTuneSampler(population_size=3, n_elites=1, seed=1)
+
+
+class TestBioTunePlusSampler(
+    BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase
+):
+    @pytest.fixture
+    def sampler(self) -> Callable[[], BaseSampler]:
+        return lambda: BioTunePlusSampler(seed=0)
+
+
+class TestBioTunePlusSamplerSmallPopulation(BasicSamplerTestCase, RelativeSamplerTestCase):
+    """Breeding with ranked candidates, adaptive exploitation and repeats avoided, early."""
+
+    @pytest.fixture
+    def sampler(self) -> Callable[[], BaseSampler]:
+        return lambda: BioTunePlusSampler(population_size=3, n_elites=1, seed=1)

@@ -8,8 +8,11 @@ from biotune_optuna.samplers.operators._adoption import BaseAdoption
 from biotune_optuna.samplers.operators._adoption import ParentPrototypeAdoption
 from biotune_optuna.samplers.operators._crossover import BaseCrossover
 from biotune_optuna.samplers.operators._crossover import BlendCrossover
+from biotune_optuna.samplers.operators._exploitation import AdaptiveExploitation
 from biotune_optuna.samplers.operators._exploitation import BaseExploitation
 from biotune_optuna.samplers.operators._exploitation import EliteExploitation
+from biotune_optuna.samplers.operators._exploitation import mirrored_steps
+from biotune_optuna.samplers.operators._exploitation import reflect
 from biotune_optuna.samplers.operators._mutation import BaseMutation
 from biotune_optuna.samplers.operators._mutation import extinction
 from biotune_optuna.samplers.operators._mutation import ExtinctionMutation
@@ -18,6 +21,7 @@ from biotune_optuna.samplers.operators._selection import LinearRankSelection
 
 
 __all__ = [
+    "AdaptiveExploitation",
     "BaseAdoption",
     "BaseCrossover",
     "BaseExploitation",
@@ -29,4 +33,6 @@ __all__ = [
     "LinearRankSelection",
     "ParentPrototypeAdoption",
     "extinction",
+    "mirrored_steps",
+    "reflect",
 ]

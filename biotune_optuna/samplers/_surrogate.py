@@ -1,0 +1,90 @@
+"""Ranking candidate genotypes by a model of the finished trials, with Optuna's TPE estimators.
+
+Surrogate-assisted offspring (an option of :class:`~biotune_optuna.samplers.BioTunePlusSampler`):
+BioTune's operators (arXiv:2508.15367, §III) breed several candidate children per offspring slot
+and the one the model ranks best is evaluated. The model is Optuna's own: the two Parzen
+estimators of :class:`~optuna.samplers.TPESampler` (Bergstra et al., NeurIPS 2011; Watanabe,
+arXiv:2304.11127), ``l`` over the best ``gamma(n)`` trials and ``g`` over the rest, built with
+TPE's default gamma, weights, prior and multivariate kernel, and a candidate's score is
+``log l(x) - log g(x)``, the quantity TPE maximises over its own candidates. Nothing is random.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import math
+
+import numpy as np
+from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator
+from optuna.samplers._tpe.parzen_estimator import _ParzenEstimatorParameters
+from optuna.samplers._tpe.sampler import default_gamma
+from optuna.samplers._tpe.sampler import default_weights
+
+from biotune_optuna.samplers._lineage import Member
+from biotune_optuna.samplers._space import GeneSpace
+
+
+__all__ = ["MIN_OBSERVATIONS", "CandidateRanker"]
+
+#: Finished trials the model needs before it ranks (TPE's ``n_startup_trials``).
+MIN_OBSERVATIONS = 10
+
+_PARAMETERS = _ParzenEstimatorParameters(
+    prior_weight=1.0,
+    consider_magic_clip=True,
+    consider_endpoints=False,
+    weights=default_weights,
+    multivariate=True,
+)
+
+
+class CandidateRanker:
+    """TPE's density ratio over a gene space, fitted to finished members.
+
+    Args:
+        members: Finished members of the study (failed and pruned ones count as the worst).
+        space: The gene space the candidates live in.
+    """
+
+    def __init__(self, members: Sequence[Member], space: GeneSpace) -> None:
+        self._space = space
+        self._search_space = dict(zip(space.names, space.distributions))
+        usable = [m for m in members if all(name in m.params for name in space.names)]
+        usable.sort(key=lambda m: (m.loss, m.number))
+        self.n_observations = len(usable)
+        self._below: _ParzenEstimator | None = None
+        self._above: _ParzenEstimator | None = None
+        if self.n_observations < MIN_OBSERVATIONS:
+            return
+        n_below = default_gamma(self.n_observations)
+        finite_below = [m for m in usable[:n_below] if math.isfinite(m.loss)]
+        if not finite_below:
+            return
+        # TPE's weights favour recent trials; members are in loss order here, so give them in
+        # number order as TPE does.
+        below = sorted(finite_below, key=lambda m: m.number)
+        above = sorted(usable[len(finite_below) :], key=lambda m: m.number)
+        self._below = _ParzenEstimator(self._observations(below), self._search_space, _PARAMETERS)
+        self._above = _ParzenEstimator(self._observations(above), self._search_space, _PARAMETERS)
+
+    @property
+    def ready(self) -> bool:
+        """Whether enough trials finished for the model to rank candidates."""
+        return self._below is not None
+
+    def _observations(self, members: Sequence[Member]) -> dict[str, np.ndarray]:
+        return {
+            name: np.asarray([dist.to_internal_repr(m.params[name]) for m in members], dtype=float)
+            for name, dist in self._search_space.items()
+        }
+
+    def scores(self, candidates: Sequence[np.ndarray]) -> np.ndarray:
+        """``log l(x) - log g(x)`` of each candidate genotype (higher: more promising)."""
+        if self._below is None or self._above is None:
+            return np.zeros(len(candidates))
+        params = [self._space.decode(genes) for genes in candidates]
+        samples = {
+            name: np.asarray([dist.to_internal_repr(p[name]) for p in params], dtype=float)
+            for name, dist in self._search_space.items()
+        }
+        return self._below.log_pdf(samples) - self._above.log_pdf(samples)
