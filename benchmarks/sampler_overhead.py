@@ -1,8 +1,8 @@
 """Sampler overhead benchmark: milliseconds of ask + suggest + tell per trial.
 
-For each sampler (BioTune, Random, TPE, NSGA-II, CMA-ES) and each storage (in-memory, SQLite),
-one study runs up to the largest checkpoint on a cheap objective: 7 floats ``x0..x6`` in
-``[0, 1]``, value ``sum((x - 0.3) ** 2)``. Each trial is ``study.ask()``, seven
+For each sampler (BioTune's two presets, Random, TPE, NSGA-II, CMA-ES) and each storage
+(in-memory, SQLite), one study runs up to the largest checkpoint on a cheap objective: 7 floats
+``x0..x6`` in ``[0, 1]``, value ``sum((x - 0.3) ** 2)``. Each trial is ``study.ask()``, seven
 ``trial.suggest_float`` calls and ``study.tell``, timed with :func:`time.perf_counter`. The
 figure reported at trial ``T`` is the median per-trial time over the ``--window`` trials ending at
 ``T`` (trials 951..1000 for ``T=1000`` and a window of 50). The objective costs nothing, so the
@@ -54,7 +54,12 @@ DEFAULT_OUTPUT_DIR = REPO_ROOT / "benchmarks" / "results"
 N_PARAMS = 7
 TARGET = 0.3
 MISSING = "—"
-TARGETS_NOTE = "targets at trial 1000: BioTune <= 1.5x Random in-memory, <= 1.2x Random on SQLite"
+TARGETS_NOTE = (
+    "targets at trial 1000: BioTune <= 1.5x Random in-memory, <= 1.2x Random on SQLite; "
+    "BioTune-plus (24 TPE-ranked candidates per child) <= 1x TPE"
+)
+#: (numerator, denominator) sampler pairs compared as ratios measured in the same run.
+RATIOS = (("biotune", "random"), ("biotune-plus", "tpe"))
 
 
 def _biotune(seed: int) -> BaseSampler:
@@ -63,8 +68,15 @@ def _biotune(seed: int) -> BaseSampler:
     return BioTuneSampler(seed=seed)
 
 
+def _biotune_plus(seed: int) -> BaseSampler:
+    from biotune_optuna import BioTunePlusSampler
+
+    return BioTunePlusSampler(seed=seed)
+
+
 SAMPLERS: dict[str, tuple[str, Callable[[int], BaseSampler]]] = {
     "biotune": ("BioTune", _biotune),
+    "biotune-plus": ("BioTune-plus", _biotune_plus),
     "random": ("Random", lambda seed: RandomSampler(seed=seed)),
     "tpe": ("TPE", lambda seed: TPESampler(seed=seed)),
     "nsgaii": ("NSGA-II", lambda seed: NSGAIISampler(seed=seed)),
@@ -198,30 +210,35 @@ def results_table(results: Sequence[RunResult], checkpoints: Sequence[int]) -> l
     return lines
 
 
-def ratio_table(results: Sequence[RunResult], checkpoints: Sequence[int]) -> list[str]:
+def ratio_table(
+    results: Sequence[RunResult], checkpoints: Sequence[int], pair: tuple[str, str]
+) -> list[str]:
     by_key = {(r.sampler, r.storage): r for r in results}
-    storages = [s for s in STORAGES if ("biotune", s) in by_key and ("random", s) in by_key]
+    num_name, den_name = (SAMPLERS[name][0] for name in pair)
+    storages = [s for s in STORAGES if (pair[0], s) in by_key and (pair[1], s) in by_key]
     if not storages:
         return []
-    header = ["Storage", *(f"BioTune/Random @ {cp}" for cp in checkpoints)]
+    header = ["Storage", *(f"{num_name}/{den_name} @ {cp}" for cp in checkpoints)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in storages:
-        bio, rnd = by_key[("biotune", s)], by_key[("random", s)]
-        cells = [s, *(fmt_ratio(bio.ms_at[cp], rnd.ms_at[cp]) for cp in checkpoints)]
+        num, den = by_key[(pair[0], s)], by_key[(pair[1], s)]
+        cells = [s, *(fmt_ratio(num.ms_at[cp], den.ms_at[cp]) for cp in checkpoints)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def ratios(results: Sequence[RunResult], checkpoints: Sequence[int]) -> dict[str, dict]:
+def ratios(
+    results: Sequence[RunResult], checkpoints: Sequence[int], pair: tuple[str, str]
+) -> dict[str, dict]:
     by_key = {(r.sampler, r.storage): r for r in results}
     out: dict[str, dict] = {}
     for s in STORAGES:
-        bio, rnd = by_key.get(("biotune", s)), by_key.get(("random", s))
-        if bio is None or rnd is None:
+        num_run, den_run = by_key.get((pair[0], s)), by_key.get((pair[1], s))
+        if num_run is None or den_run is None:
             continue
         out[s] = {}
         for cp in checkpoints:
-            num, den = bio.ms_at[cp], rnd.ms_at[cp]
+            num, den = num_run.ms_at[cp], den_run.ms_at[cp]
             out[s][str(cp)] = None if num is None or den is None or den == 0 else num / den
     return out
 
@@ -250,9 +267,11 @@ def markdown(
         *results_table(results, args.checkpoints),
         "",
     ]
-    ratio_lines = ratio_table(results, args.checkpoints)
-    if ratio_lines:
-        lines += ["BioTune ÷ Random (same run):", "", *ratio_lines, ""]
+    for pair in RATIOS:
+        ratio_lines = ratio_table(results, args.checkpoints, pair)
+        if ratio_lines:
+            names = " ÷ ".join(SAMPLERS[name][0] for name in pair)
+            lines += [f"{names} (same run):", "", *ratio_lines, ""]
     lines += [f"Note: {TARGETS_NOTE}.", ""]
     lines += [f"- {key}: `{value}`" for key, value in env.items() if key != "command"]
     lines += [f"- command: `{' '.join(sys.argv)}`", ""]
@@ -280,7 +299,10 @@ def to_json(
             }
             for r in results
         ],
-        "biotune_over_random": ratios(results, args.checkpoints),
+        **{
+            f"{num.replace('-', '_')}_over_{den}": ratios(results, args.checkpoints, (num, den))
+            for num, den in RATIOS
+        },
     }
 
 
