@@ -118,8 +118,15 @@ def _build_parser() -> argparse.ArgumentParser:
         help="stop (exit 1, study kept) after K failed trials in a row (default 5)",
     )
     run.add_argument("--worker-id", type=int, default=None, help=argparse.SUPPRESS)
-    spec_command("status", "trials per state, generation and best so far", "Show progress.")
-    spec_command("best", "the best plan as a table", "Show the best trial's decoded plan.")
+    spec_command(
+        "status", "trials per state, generation, best so far, recommended", "Show progress."
+    )
+    spec_command(
+        "best",
+        "the recommended plan as a table",
+        "Show the study's recommended trial (an estimate robust to fold and seed noise: a "
+        "Gaussian process over all trials) with its decoded plan, and the best single value.",
+    )
     compare = spec_command(
         "compare",
         "compare studies: table and best-so-far plots",
@@ -140,15 +147,17 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--output", type=Path, help="directory of the table and plots")
     retrain = spec_command(
         "retrain",
-        "retrain the best plan on the full train split and test it",
-        "Retrain the best plan on the whole train split (early stopping on val), test it "
-        "once per seed, save the weights and the plan as JSON.",
+        "retrain the recommended plan on the full train split and test it",
+        "Retrain the recommended plan (see `best`) on the whole train split (early stopping "
+        "on val), test it once per seed, save the weights and the plan as JSON.",
     )
     retrain.add_argument("--output", type=Path, help="directory (default: the spec's)")
-    retrain.add_argument("--trial", type=int, help="retrain this trial's plan, not the best")
+    retrain.add_argument(
+        "--trial", type=int, help="retrain this trial's plan, not the recommended one"
+    )
     baselines = spec_command(
         "baselines",
-        "BioTune's best plan against the usual ways of fine-tuning, as a table",
+        "BioTune's recommended plan against the usual ways of fine-tuning, as a table",
         "Run (or resume) the spec's BioTune study and the searches some baselines need, then "
         "train every method's final model on the whole train split, several seeds, and test "
         "it: macro test accuracy mean ± std, trainable share, training seconds (final runs "
@@ -449,29 +458,45 @@ def _print_generations(study: optuna.Study) -> None:
 
 
 def _print_best(study: optuna.Study) -> None:
+    """The study's recommended trial, its estimate and plan; the best single value apart."""
+    from biotune_optuna.recommendation import current_recommendation
     from biotune_optuna.studies._report import best_plan_rows
     from biotune_optuna.studies._report import markdown_table
     from biotune_optuna.studies._report import strategy_markdown
 
-    try:
-        best = study.best_trial
-    except ValueError:
+    recommendation = current_recommendation(study)
+    if recommendation is None:
         print("no complete trial yet")
         return
-    attrs = best.user_attrs
-    line = f"\nbest trial #{best.number}: value {best.value:.4f}"
-    if "fold" in attrs:
-        line += f" (validation macro accuracy, fold {attrs['fold']})"
-    if "trainable_fraction" in attrs:
-        line += f", {100 * attrs['trainable_fraction']:.1f}% of the parameters trained"
-    print(line)
-    if "freeze_threshold" not in best.params:  # a baseline strategy's trial
-        print(strategy_markdown(best))
+    chosen = recommendation.trial
+    print(
+        f"\nrecommended trial #{chosen.number}: estimate {recommendation.estimate:.4f} "
+        f"({_RULE_WORDS.get(recommendation.rule, recommendation.rule)}, "
+        f"{recommendation.n_trials} complete trials)"
+    )
+    for label, trial in (("its own value", chosen), ("best single value", study.best_trial)):
+        attrs = trial.user_attrs
+        line = f"  {label}: trial #{trial.number}, {trial.value:.4f}"
+        if "fold" in attrs:
+            line += f" (validation macro accuracy, fold {attrs['fold']})"
+        if "trainable_fraction" in attrs and trial is chosen:
+            line += f", {100 * attrs['trainable_fraction']:.1f}% of the parameters trained"
+        print(line)
+    if "freeze_threshold" not in chosen.params:  # a baseline strategy's trial
+        print(strategy_markdown(chosen))
         return
     base_lr = float(study.user_attrs.get("base_lr", 1e-3))
-    rows = best_plan_rows(best, base_lr)
-    print(f"freeze threshold {best.params.get('freeze_threshold', float('nan')):.3f}")
+    rows = best_plan_rows(chosen, base_lr)
+    print(f"freeze threshold {chosen.params.get('freeze_threshold', float('nan')):.3f}")
     print(markdown_table(["block", "importance", "plan", "lr multiplier", "lr"], rows))
+
+
+#: How ``best`` names each rule of :func:`biotune_optuna.recommendation.recommend`.
+_RULE_WORDS = {
+    "smoothed": "Gaussian-process mean over the trials, fold offsets and noise taken out",
+    "mean": "mean of the plan's evaluations; too few trials for a model",
+    "max": "best single value",
+}
 
 
 # ------------------------------------------------------------------------------------------
@@ -495,6 +520,10 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  generation  {summary['generation']}")
     if summary["best_value"] is not None:
         print(f"  best        {summary['best_value']:.4f} (trial #{summary['best_trial']})")
+        print(
+            f"  recommended {summary['recommended_estimate']:.4f} (trial "
+            f"#{summary['recommended_trial']}, estimated: {summary['recommended_rule']})"
+        )
     else:
         print("  best        none yet")
     for number, health in running_trials_health(study, spec.grace_period):

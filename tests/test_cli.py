@@ -10,6 +10,7 @@ import sys
 import optuna
 import pytest
 
+from biotune_optuna import recommended_trial
 from biotune_optuna.cli import main
 from tests.conftest import copy_spec
 from tests.conftest import small_demo_spec
@@ -25,13 +26,13 @@ def test_run_creates_then_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "study `biotune-synthetic`" in out
     assert "1 generations = 23 trials (N=10, E=3): 0 finished, running 23 more" in out
-    assert "trial  22  gen 1" in out and "best trial #" in out and "| block" in out
+    assert "trial  22  gen 1" in out and "recommended trial #" in out and "| block" in out
     storage = f"sqlite:///{tmp_path / 'synthetic.db'}"
     assert len(optuna.load_study(study_name="biotune-synthetic", storage=storage).trials) == 23
 
     assert main(["run", str(spec), "--generations", "2", "-q"]) == 0
     out = capsys.readouterr().out
-    assert "running" not in out and "best trial #" in out
+    assert "running" not in out and "recommended trial #" in out
     study = optuna.load_study(study_name="biotune-synthetic", storage=storage)
     assert len(study.trials) == 36 and max(t.user_attrs["generation"] for t in study.trials) == 2
 
@@ -52,7 +53,7 @@ def test_status_best_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
     assert main(["best", spec, "--seed", "1"]) == 0
     out = capsys.readouterr().out
-    assert "best trial #" in out and "freeze threshold" in out
+    assert "recommended trial #" in out and "freeze threshold" in out
     assert len([line for line in lines(out) if line.startswith("| block")]) == 1 + 6
 
     out_dir = tmp_path / "cmp"
@@ -188,7 +189,10 @@ def test_retrain_saves_weights_plan_and_test_accuracy(
     assert all(0 <= a <= 1 for a in results["test_macro_accuracy_per_seed"])
     plan = json.loads((tmp_path / "retrained" / "tiny" / "plan.json").read_text())
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny.db'}")
-    assert plan["importances"] == [study.best_params[f"importance:{b}"] for b in plan["blocks"]]
+    chosen = recommended_trial(study)  # the recommended plan, not the luckiest evaluation
+    assert chosen is not None and results["trial"] == chosen.number
+    assert results["recommendation"]["trial"] == chosen.number
+    assert plan["importances"] == [chosen.params[f"importance:{b}"] for b in plan["blocks"]]
     import torch
 
     for name in results["weights"]:
@@ -231,7 +235,9 @@ def test_strategies_run_as_sibling_studies_and_retrain(
 
     assert main(["retrain", str(spec), "--strategy", "surgical", "-q"]) == 0
     plan = json.loads((tmp_path / "retrained" / "tiny-surgical" / "plan.json").read_text())
-    assert plan["strategy"] == "surgical" and plan["block"] == study.best_params["block"]
+    chosen = recommended_trial(study)
+    assert chosen is not None
+    assert plan["strategy"] == "surgical" and plan["block"] == chosen.params["block"]
 
 
 def test_baselines_table_resumes_and_keeps_finished_rows(

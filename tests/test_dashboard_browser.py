@@ -102,7 +102,7 @@ PAGES = [
     # the parallel coordinates and the trial table, with a sortable column per user attr
     ("/studies/{id}/smartSelection", ["generation", "trainable_fraction", "frozen_blocks"]),
     ("/studies/{id}/analytics", []),
-    ("/studies/{id}/note", ["Best plan so far", "sampler", "biotune", "[protocol]"]),
+    ("/studies/{id}/note", ["Recommended plan", "sampler", "biotune", "[protocol]"]),
 ]
 
 

@@ -1,4 +1,4 @@
-"""BioTune's best plan against the usual ways of fine-tuning, on the spec's data (torch).
+"""BioTune's recommended plan against the usual ways of fine-tuning, on the spec's data (torch).
 
 The paper's comparison (arXiv:2508.15367, Table II): every method trained the same way (the
 spec's protocol, data, epochs and seeds), its final model trained on the whole train split with
@@ -8,7 +8,10 @@ study; the block sweep of surgical fine-tuning; any hyperparameter search a spec
 
 Every search is an Optuna study in the spec's storage (``<name>`` for BioTune,
 ``<name>-<strategy>`` for baselines), so the command resumes, and the dashboard shows them.
-Finished rows are kept in ``baselines.json`` and not trained again.
+A searched method's final model uses its study's recommended trial
+(:func:`~biotune_optuna.recommendation.current_recommendation`, the same rule for every
+sampler and strategy), not its luckiest single evaluation. Finished rows are kept in
+``baselines.json`` and not trained again.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.studies._report import format_setting
 from biotune_optuna.studies._report import markdown_table
@@ -170,11 +174,15 @@ def compare_baselines(
             ran = run_to_budget(study, objective, budget)
             search_seconds, search_trials = _search_seconds(study)
             search_study = study.study_name
+            chosen = current_recommendation(study)
+            if chosen is None:
+                raise SpecError(f"study `{study.study_name}` has no complete trial")
             say(
                 f"{row.label}: study `{study.study_name}` {search_trials} trials "
-                f"({ran} run now), best validation {study.best_value:.4f}"
+                f"({ran} run now), recommended trial #{chosen.trial.number} (estimate "
+                f"{chosen.estimate:.4f}), best validation {study.best_value:.4f}"
             )
-            params = study.best_trial.params
+            params = chosen.trial.params
         else:
             params = {}
         strategy = (

@@ -3,8 +3,9 @@
 optuna-dashboard never shows system attrs, so everything a user should see is put where it
 looks: trial user attrs (the sampler writes generation/role/parents, the objective the plan
 and its costs), a markdown note per trial with its plan, a study note with the spec, the budget
-and the best plan so far, and plotly figures saved to the study (the freeze mask of every trial
-as a heat map; accuracy against the trainable fraction).
+and the recommended plan (its number is also the study user attr ``recommended_trial``), and
+plotly figures saved to the study (the freeze mask of every trial as a heat map; accuracy
+against the trainable fraction).
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from collections.abc import Sequence
 import math
 from pathlib import Path
 import time
+from typing import Any
 from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
 
 from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.recommendation import current_recommendation
+from biotune_optuna.recommendation import record_recommendation
+from biotune_optuna.recommendation import stored_recommendation
 from biotune_optuna.samplers import block_names
 from biotune_optuna.samplers import learning_rate_multiplier
 from biotune_optuna.samplers import THRESHOLD_PARAM
@@ -73,20 +78,48 @@ def save_plan_note(trial: optuna.Trial, plan: FineTunePlan) -> None:
     save_note(trial, f"## Plan of trial {trial.number}\n\n{table}\n")
 
 
-def _best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
+def _recommendation_markdown(study: optuna.Study, summary: dict[str, Any]) -> list[str]:
+    """The note's section on the recommended plan: heading, how it was chosen, the plan."""
+    recommendation = current_recommendation(study) if summary["best_value"] is not None else None
+    if recommendation is None:
+        return []
+    trial = recommendation.trial
+    kind = "plan" if THRESHOLD_PARAM in trial.params else "trial"
+    parts = [
+        "",
+        f"## Recommended {kind}: trial {trial.number}, estimate {recommendation.estimate:.4f}",
+        "",
+        f"{_RULES.get(recommendation.rule, recommendation.rule)} over "
+        f"{recommendation.n_trials} complete trials; its own value {trial.value:.4f}. "
+        f"Best single value: {summary['best_value']:.4f} (trial {summary['best_trial']}).",
+        "",
+    ]
+    if kind == "plan":
+        blocks = block_names(trial.params)
+        base_lr = float(study.user_attrs.get("base_lr", 1e-3))
+        return [*parts, plan_markdown(trial.params, blocks, base_lr)]
+    return [*parts, strategy_markdown(trial)]
+
+
+#: How each rule of :func:`~biotune_optuna.recommendation.recommend` is told in the note.
+_RULES = {
+    "smoothed": "Estimated by a Gaussian process of all trials (fold offsets and noise taken out)",
+    "mean": "Estimated by the mean of its evaluations (too few trials for a model)",
+    "max": "Its single best value",
+}
 
 
 def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
-    """Write the study note: what the study is, its budget, progress and the best plan so far.
+    """Write the study note: what the study is, its budget, progress and the recommended plan
+    (:func:`~biotune_optuna.recommendation.current_recommendation`) with its estimate.
 
-    The spec's text is shown with the password of any URL in it masked (``***``).
+    The recommendation shown is recorded in the study too (when it was not current). The
+    spec's text is shown with the password of any URL in it masked (``***``).
     """
     from optuna_dashboard import save_note
 
+    if stored_recommendation(study) is None:
+        record_recommendation(study)  # so that the summary and the section reuse it
     summary = status_summary(study)
     parts = [f"# {study.study_name}", ""]
     attrs = study.user_attrs
@@ -106,22 +139,7 @@ def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
     parts.append(f"- **trials**: {states or 'none yet'}")
     if summary["generation"] is not None:
         parts.append(f"- **generation**: {summary['generation']}")
-    best = _best(study)
-    if best is not None and THRESHOLD_PARAM in best.params:
-        blocks = block_names(best.params)
-        parts += [
-            "",
-            f"## Best plan so far: trial {best.number}, value {best.value:.4f}",
-            "",
-            plan_markdown(best.params, blocks, float(attrs.get("base_lr", 1e-3))),
-        ]
-    elif best is not None:
-        parts += [
-            "",
-            f"## Best trial so far: trial {best.number}, value {best.value:.4f}",
-            "",
-            strategy_markdown(best),
-        ]
+    parts += _recommendation_markdown(study, summary)
     if spec is not None and spec.text:
         parts += ["", f"## Spec `{spec.source}`", "", "```toml", spec.text.strip(), "```"]
         if spec.overrides:
@@ -212,33 +230,32 @@ def save_study_figures(study: optuna.Study) -> None:
 
 
 class DashboardUpdater:
-    """Optuna callback: refresh the study's figures, and its note when the best plan changes.
+    """Optuna callback: refresh the study's figures, recommendation and note.
 
-    The figures are rewritten at most every ``min_interval_s`` seconds (each rewrite is a few
-    hundred kB, appended for good to a journal storage); ``run`` saves them once more at its end.
+    They are refreshed after a COMPLETE trial, at most every ``min_interval_s`` seconds (a
+    figure rewrite is a few hundred kB, appended for good to a journal storage; a
+    recommendation fits a model of all trials); ``run`` saves them once more at its end.
 
     Args:
         spec: The study's spec, shown in the note.
-        min_interval_s: Least seconds between two rewrites of the figures.
+        min_interval_s: Least seconds between two refreshes.
     """
 
     def __init__(self, spec: StudySpec | None = None, *, min_interval_s: float = 10.0) -> None:
         self.spec = spec
         self.min_interval_s = min_interval_s
-        self._best_number: int | None = None
-        self._figures_at: float | None = None
+        self._refreshed_at: float | None = None
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state != TrialState.COMPLETE:
             return
         now = time.monotonic()
-        if self._figures_at is None or now - self._figures_at >= self.min_interval_s:
-            save_study_figures(study)
-            self._figures_at = now
-        best = _best(study)
-        if best is not None and best.number != self._best_number:
-            self._best_number = best.number
-            save_study_note(study, self.spec)
+        if self._refreshed_at is not None and now - self._refreshed_at < self.min_interval_s:
+            return
+        self._refreshed_at = now
+        save_study_figures(study)
+        record_recommendation(study)
+        save_study_note(study, self.spec)  # shows the recommendation just recorded
 
 
 def serve_dashboard(

@@ -13,6 +13,7 @@ import optuna
 from optuna.trial import TrialState
 
 from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.samplers import block_names
 from biotune_optuna.samplers import learning_rate_multiplier
 
@@ -47,7 +48,9 @@ def best_so_far(study: optuna.Study) -> np.ndarray:
 
 
 def status_summary(study: optuna.Study) -> dict[str, Any]:
-    """Trials per state, the current generation, the best value so far and the budget."""
+    """Trials per state, the current generation, the best value so far, the recommended trial
+    and its estimate (:func:`~biotune_optuna.recommendation.current_recommendation`: robust to
+    fold and seed noise, unlike the best value) and the budget."""
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(t.state == s for t in trials) for s in TrialState}
     generations = [
@@ -57,6 +60,7 @@ def status_summary(study: optuna.Study) -> dict[str, Any]:
     ]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value) if complete else None
+    recommendation = current_recommendation(study) if complete else None
     return {
         "study": study.study_name,
         "sampler": study.user_attrs.get("sampler", type(study.sampler).__name__),
@@ -66,6 +70,9 @@ def status_summary(study: optuna.Study) -> dict[str, Any]:
         "generation": max(generations) if generations else None,
         "best_value": best.value if best else None,
         "best_trial": best.number if best else None,
+        "recommended_trial": recommendation.trial.number if recommendation else None,
+        "recommended_estimate": recommendation.estimate if recommendation else None,
+        "recommended_rule": recommendation.rule if recommendation else None,
     }
 
 

@@ -1,9 +1,11 @@
-"""Retrain a study's best plan on the whole train split and test it once per seed (torch).
+"""Retrain a study's recommended plan on the whole train split and test it once per seed (torch).
 
 The search scores plans on one fold of the data (arXiv:2508.15367, §III). The final model is
-trained with the best plan on the full train split, with early stopping on the full val split,
-and the test split is used once per seed: the paper's reported number, mean ± std of the macro
-accuracy over the protocol's seeds.
+trained with the study's recommended plan (chosen by an estimate robust to fold and seed noise,
+not the luckiest evaluation: :func:`~biotune_optuna.recommendation.current_recommendation`) on
+the full train split, with early stopping on the full val split, and the test split is used
+once per seed: the paper's reported number, mean ± std of the macro accuracy over the
+protocol's seeds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.studies._spec import SpecError
 from biotune_optuna.studies._spec import StudySpec
 from biotune_optuna.studies._storage import masked_text
@@ -86,7 +89,7 @@ def retrain_best_plan(
     *,
     trial: optuna.trial.FrozenTrial | None = None,
 ) -> dict[str, Any]:
-    """Retrain the best (or the given) trial's plan; save weights, plan and results.
+    """Retrain the recommended (or the given) trial's plan; save weights, plan and results.
 
     Works for BioTune studies and for baseline-strategy studies (the trial's hyperparameters).
 
@@ -95,7 +98,8 @@ def retrain_best_plan(
         study: The study.
         objective: The spec's :class:`~biotune_optuna.finetune.FineTuneObjective`.
         output: Directory for ``plan.json``, ``results.json`` and ``model_seed<k>.pt``.
-        trial: The trial whose plan to retrain (default: the best).
+        trial: The trial whose plan to retrain (default: the study's recommended one, see
+            :func:`~biotune_optuna.recommendation.current_recommendation`).
 
     Returns:
         The results, as written to ``results.json``.
@@ -109,11 +113,12 @@ def retrain_best_plan(
         raise SpecError(
             f"{spec.source}: [data] test_fraction: the data has no test split to report on"
         )
+    recommendation = None
     if trial is None:
-        try:
-            trial = study.best_trial
-        except ValueError:
-            raise SpecError(f"study `{study.study_name}` has no complete trial yet") from None
+        recommendation = current_recommendation(study)
+        if recommendation is None:
+            raise SpecError(f"study `{study.study_name}` has no complete trial yet")
+        trial = recommendation.trial
     strategy = objective.strategy_of(trial.params)
     result = final_evaluation(objective, strategy, spec.protocol, keep_models=True)
     output.mkdir(parents=True, exist_ok=True)
@@ -126,6 +131,8 @@ def retrain_best_plan(
         "study": study.study_name,
         "trial": trial.number,
         "search_value": trial.value,
+        # How the trial was chosen: the study's recommendation, or null when it was given.
+        "recommendation": recommendation.to_record() if recommendation is not None else None,
         "model": spec.model.get("source"),
         "data": data.name,
         "train_images": len(data.train_labels),

@@ -269,7 +269,7 @@ def test_run_with_four_workers_shares_one_study(tmp_path: Path, new_storage_url:
     per_worker = Counter(line.split("]")[0] for line in lines if " value " in line)
     assert sorted(per_worker) == [f"[worker {k}" for k in range(4)], per_worker
     assert "Traceback" not in done.stdout + done.stderr and "error" not in done.stderr.lower()
-    assert "best trial #" in done.stdout
+    assert "recommended trial #" in done.stdout
     check_shared_study(load(storage, "shared"), budget=80, workers=4)
 
 

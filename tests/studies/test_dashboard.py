@@ -10,8 +10,10 @@ import optuna
 from optuna_dashboard import get_note
 import pytest
 
+from biotune_optuna import recommended_trial
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.studies import best_plan_rows
+from biotune_optuna.studies import DashboardUpdater
 from biotune_optuna.studies import plan_markdown
 from biotune_optuna.studies import save_plan_note
 from biotune_optuna.studies import save_study_figures
@@ -61,7 +63,7 @@ def test_notes_and_figures_are_stored_in_the_study(tmp_path: Path) -> None:
     save_study_figures(study)
 
     note = get_note(study)
-    assert note.startswith("# x") and "Best plan so far: trial" in note and "4 complete" in note
+    assert note.startswith("# x") and "Recommended plan: trial" in note and "4 complete" in note
     assert "Plan of trial 2" in get_note(optuna.Trial(study, study.trials[2]._trial_id))
 
     from optuna_dashboard import wsgi
@@ -77,7 +79,10 @@ def test_notes_and_figures_are_stored_in_the_study(tmp_path: Path) -> None:
     assert figures == {FREEZE_MASK_FIGURE, FITNESS_COST_FIGURE}
     columns = {a["key"]: a["sortable"] for a in data["union_user_attrs"]}
     assert columns["trainable_fraction"] is True and columns["generation"] is True
-    assert "Best plan so far" in data["note"]["body"]
+    assert "Recommended plan" in data["note"]["body"]
+    chosen = recommended_trial(study)  # recorded by the note, shown among the study's attrs
+    assert chosen is not None
+    assert {"key": "recommended_trial", "value": str(chosen.number)} in data["user_attrs"]
 
 
 @pytest.mark.parametrize("states", [(), ("FAIL",)])
@@ -109,6 +114,27 @@ def test_the_note_of_a_baseline_study_shows_its_strategy(tmp_path: Path) -> None
     save_study_note(study)
     save_study_figures(study)  # no genes: no BioTune figures, no error
     note = get_note(study)
-    assert "- **strategy**: `l2sp`" in note and "Best trial so far" in note
+    assert "- **strategy**: `l2sp`" in note and "Recommended trial" in note
     assert "Strategy `l2sp`, 100.0% of the parameters trained; frozen blocks: none." in note
-    assert f"| alpha          | {study.best_params['alpha']:.3g}" in note
+    chosen = recommended_trial(study)
+    assert chosen is not None
+    assert f"| alpha          | {chosen.params['alpha']:.3g}" in note
+
+
+def test_the_updater_records_the_recommendation_and_refreshes_the_note(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'u.db'}"
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    study = optuna.create_study(
+        storage=storage, direction="maximize", study_name="u", sampler=sampler
+    )
+
+    def objective(trial: optuna.Trial) -> float:
+        genes = {name: trial.suggest_float(name, 0, 1) for name in PARAMS}
+        trial.set_user_attr("fold", trial.number % 2)
+        return genes["importance:a"]
+
+    study.optimize(objective, n_trials=8, callbacks=[DashboardUpdater(min_interval_s=0.0)])
+    chosen = recommended_trial(study)
+    assert chosen is not None and study.user_attrs["recommended_trial"] == chosen.number
+    assert f"Recommended plan: trial {chosen.number}, estimate" in get_note(study)
+    assert "8 complete trials" in get_note(study)
