@@ -492,7 +492,8 @@ def plan_units(
         ablate = task in ablation_tasks
         for sampler in samplers:
             labels = full if sampler == "biotune-plus" and ablate else ((sampler, "default"),)
-            for seed in seeds[: sampler_seeds.get(sampler, len(seeds))]:
+            n_seeds = sampler_seeds.get(f"{sampler}:{task}", sampler_seeds.get(sampler))
+            for seed in seeds[: len(seeds) if n_seeds is None else n_seeds]:
                 units.append(Unit(task, seed, sampler, (), labels))
         if not ablate:
             continue
@@ -671,12 +672,15 @@ def summary_table(
 ) -> str:
     """Mean rank per task and budget (``r@25 / r@50 / r@140``), one row per sampler."""
     tasks = list(dict.fromkeys(r["task"] for r in records))
-    ranks = {}
+    ranks, counts = {}, {}
     for task in tasks:
         rows = [r for r in records if r["task"] == task and r["sampler"] in samplers]
         present = [s for s in samplers if any(r["sampler"] == s for r in rows)]
         ranks[task] = {b: mean_ranks(rows, present, b)[0] for b in budgets}
+        counts[task] = mean_ranks(rows, present, budgets[-1])[1]
     lines = ["| sampler | " + " | ".join(tasks) + " |", "|" + "---|" * (len(tasks) + 1)]
+    cells = [str(counts[t]) for t in tasks]
+    lines.append("| *problem × seed cells ranked* | " + " | ".join(cells) + " |")
     for s in samplers:
         cells = [
             " / ".join(f"{ranks[t][b][s]:.2f}" if s in ranks[t][b] else "—" for b in budgets)
@@ -747,6 +751,13 @@ def report(
         "",
         summary_table(records, budgets, race),
     ]
+    full = [s for s in race if s not in meta.get("short_samplers", ())]
+    if len(full) < len(race):
+        lines += [
+            f"Without {', '.join(s for s in race if s not in full)} (fewer seeds), every seed:",
+            "",
+            summary_table(records, budgets, full),
+        ]
     if len(ablation) > 1:
         lines += [
             "## Ablation of biotune-plus: mean rank per task",
@@ -780,7 +791,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--samplers", default=",".join(RACE_SAMPLERS), help="race samplers")
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
     parser.add_argument(
-        "--sampler-seeds", default="", help="fewer seeds for some samplers, e.g. gp=5"
+        "--sampler-seeds",
+        default="",
+        help="fewer seeds for some samplers, on every task (gp=3) or one (gp:bbob-mixint=3)",
     )
     parser.add_argument("--trials", type=int, default=BUDGETS[-1])
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
@@ -835,7 +848,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "jobs": args.jobs,
         "seeds": f"0..{args.seeds - 1}",
-        "sampler_seeds": ", ".join(f"{k}: 0..{v - 1}" for k, v in sampler_seeds.items()),
+        "sampler_seeds": ", ".join(f"{k} 0..{v - 1}" for k, v in sampler_seeds.items()),
+        "short_samplers": sorted({k.split(":")[0] for k in sampler_seeds}),
         "trials": args.trials,
         "budgets": budgets,
         "tasks": tasks,

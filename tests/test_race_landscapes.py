@@ -108,6 +108,12 @@ def test_ablation_plan_adds_the_switched_off_options(race: ModuleType) -> None:
     assert labels == {"random", *race.ABLATIONS}
     gp = race.plan_units(["synthetic-6"], ["random", "gp"], [0, 1, 2], {"gp": 1}, [])
     assert [u.seed for u in gp if u.sampler == "gp"] == [0]
+    tasks = ["synthetic-6", "bbob-mixint"]
+    per_task = race.plan_units(tasks, ["gp"], [0, 1, 2], {"gp:bbob-mixint": 2}, [])
+    assert [(u.task, u.seed) for u in per_task] == [
+        ("synthetic-6", 0), ("synthetic-6", 1), ("synthetic-6", 2),
+        ("bbob-mixint", 0), ("bbob-mixint", 1),
+    ]  # fmt: skip
 
 
 def test_bbob_mixint_optimum_has_zero_regret(race: ModuleType) -> None:
