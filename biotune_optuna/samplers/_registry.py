@@ -103,8 +103,8 @@ SAMPLERS: dict[str, tuple[Callable[..., Any], type, str]] = {
         _biotune_plus,
         BioTunePlusSampler,
         "BioTunePlusSampler: the paper's GA (N=10, E=3) with no repeated configurations, "
-        "adaptive multi-gene exploitation, 24 TPE-ranked candidates per child and a mutated "
-        "first generation",
+        "adaptive multi-gene exploitation with block toggles, 24 bred and 24 drawn candidates "
+        "per child ranked by TPE's density ratio, and a mutated first generation",
     ),
     "random": (_random, optuna.samplers.RandomSampler, "RandomSampler: uniform genes"),
     "qmc": (
@@ -224,6 +224,7 @@ _BIOTUNE_OPTIONS = {
     "avoid_duplicates": _FLAG,
     "duplicate_tolerance": Option(float, 0.0, 0.5),
     "surrogate_candidates": _AT_LEAST_0,
+    "sampled_candidates": _AT_LEAST_0,
 }
 _COMMON_TPE_CMA = {"n_startup_trials": _AT_LEAST_0, "warn_independent_sampling": _FLAG}
 
@@ -233,7 +234,7 @@ _COMMON_TPE_CMA = {"n_startup_trials": _AT_LEAST_0, "warn_independent_sampling":
 #: never: a negative ``n_startup_trials`` or a ``sigma0`` of 0 is taken silently).
 SPEC_OPTIONS: dict[str, dict[str, Option]] = {
     "biotune": _BIOTUNE_OPTIONS,
-    "biotune-plus": {**_BIOTUNE_OPTIONS, "adaptive_exploitation": _FLAG},
+    "biotune-plus": {**_BIOTUNE_OPTIONS, "adaptive_exploitation": _FLAG, "toggle_blocks": _FLAG},
     "random": {},
     "qmc": {
         "qmc_type": Option(str, choices=("sobol", "halton")),

@@ -63,6 +63,7 @@ class _Child:
     genes: np.ndarray | None
     parents: tuple[Member, Member]
     prototype: Member
+    sampled: bool = False  # drawn from the surrogate's estimator, not bred
 
 
 class BioTuneSampler(BaseGASampler):
@@ -130,6 +131,10 @@ class BioTuneSampler(BaseGASampler):
             evaluate the one that TPE's density ratio over the finished trials ranks best
             (:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`); 0 or 1: one child,
             as in the paper. The model waits for 10 finished trials.
+        sampled_candidates: With ``surrogate_candidates``: this many more candidates drawn from
+            the model's estimator of the best trials (as TPE draws its own), ranked with the
+            bred children; the slot's parents stay those of its first bred child, and the
+            lineage says ``"candidate": "sampled"``. 0: bred children only.
         search_space: A fixed search space to sample jointly from the very first trial. Without
             it the space is inferred from completed trials, so the first trial's genes are drawn
             independently.
@@ -153,6 +158,7 @@ class BioTuneSampler(BaseGASampler):
         avoid_duplicates: bool = False,
         duplicate_tolerance: float = DUPLICATE_TOLERANCE,
         surrogate_candidates: int = 0,
+        sampled_candidates: int = 0,
         search_space: dict[str, BaseDistribution] | None = None,
         seed: int | None = None,
     ) -> None:
@@ -168,10 +174,12 @@ class BioTuneSampler(BaseGASampler):
             raise ValueError(
                 f"`duplicate_tolerance` must be in [0, 1), got {duplicate_tolerance}."
             )
-        if not isinstance(surrogate_candidates, int) or surrogate_candidates < 0:
-            raise ValueError(
-                f"`surrogate_candidates` must be an int >= 0, got {surrogate_candidates!r}."
-            )
+        for key, count in (
+            ("surrogate_candidates", surrogate_candidates),
+            ("sampled_candidates", sampled_candidates),
+        ):
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ValueError(f"`{key}` must be an int >= 0, got {count!r}.")
         super().__init__(population_size=population_size)
         self._n_elites = n_elites
         self._selection = selection or LinearRankSelection()
@@ -186,6 +194,7 @@ class BioTuneSampler(BaseGASampler):
         self._avoid_duplicates = avoid_duplicates
         self._duplicate_tolerance = float(duplicate_tolerance)
         self._surrogate_candidates = surrogate_candidates
+        self._sampled_candidates = sampled_candidates
         self._fixed_search_space = dict(search_space) if search_space is not None else None
         self._seed = seed
         self._entropy = self._make_entropy(seed)
@@ -397,6 +406,7 @@ class BioTuneSampler(BaseGASampler):
             "avoid_duplicates": self._avoid_duplicates,
             "duplicate_tolerance": self._duplicate_tolerance,
             "surrogate_candidates": self._surrogate_candidates,
+            "sampled_candidates": self._sampled_candidates,
         }
 
     def _check_settings(self, study: Study) -> None:
@@ -586,6 +596,8 @@ class BioTuneSampler(BaseGASampler):
         child = self._child(index, pool, ext, rng, space)
         if space is not None and self._surrogate_candidates > 1:
             child = self._best_candidate(study, index, pool, ext, space, child, keys)
+            if child.sampled:
+                lineage["candidate"] = "sampled"
         lineage.update(
             role=_keys.ROLE_OFFSPRING,
             parents=[child.parents[0].number, child.parents[1].number],
@@ -639,6 +651,16 @@ class BioTuneSampler(BaseGASampler):
         children = [first] + [
             self._child(index, pool, ext, _seeding.derived_rng(self._entropy, *keys, c), space)
             for c in range(1, self._surrogate_candidates)
+        ]
+        located = biotune_gene_indices(space.names)
+        drawn = ranker.sample(
+            _seeding.derived_rng(self._entropy, *keys, self._surrogate_candidates),
+            self._sampled_candidates,
+        )
+        children += [
+            _Child(genes, first.parents, first.prototype, sampled=True)
+            for genes in drawn
+            if _selects_a_block(genes, located)
         ]
         if self._avoid_duplicates:
             held = self._held_configurations(study, index, space)
@@ -1002,9 +1024,11 @@ class BioTunePlusSampler(BioTuneSampler):
     * ``avoid_duplicates``: no trial is spent on a configuration the study already holds;
     * ``adaptive_exploitation``: elite exploitation by :class:`~biotune_optuna.samplers.
       operators.AdaptiveExploitation`, a step per elite adapted by the 1/5 success rule that
-      moves one or more genes (the threshold and frozen blocks' importances too);
-    * ``surrogate_candidates``: each offspring slot breeds this many children and evaluates the
-      one TPE's density ratio over the finished trials ranks best;
+      moves one or more genes (the threshold and frozen blocks' importances too), its second
+      variant reversing one block's freezing decision (``toggle_blocks``);
+    * ``surrogate_candidates`` and ``sampled_candidates``: each offspring slot breeds this many
+      children, adds as many more drawn from TPE's estimator of the best trials, and evaluates
+      the one TPE's density ratio over the finished trials ranks best;
     * ``mutate_first_generation``: the first generation's children mutate too.
 
     Generations, roles, storage keys, resumption and parallel workers are those of
@@ -1014,8 +1038,11 @@ class BioTunePlusSampler(BioTuneSampler):
         adaptive_exploitation: Use :class:`~biotune_optuna.samplers.operators.
             AdaptiveExploitation` unless ``exploitation`` is given; ``False``: the paper's
             :class:`~biotune_optuna.samplers.operators.EliteExploitation`.
+        toggle_blocks: With adaptive exploitation and BioTune genes, the second variant of each
+            pair reverses one block's freezing decision (``False``: both variants are gene steps).
         avoid_duplicates: See :class:`BioTuneSampler`.
         surrogate_candidates: See :class:`BioTuneSampler` (24 here: TPE's ``n_ei_candidates``).
+        sampled_candidates: See :class:`BioTuneSampler` (24 here).
         mutate_first_generation: See :class:`BioTuneSampler`.
         **kwargs: Every other keyword argument of :class:`BioTuneSampler`.
     """
@@ -1024,16 +1051,19 @@ class BioTunePlusSampler(BioTuneSampler):
         self,
         *,
         adaptive_exploitation: bool = True,
+        toggle_blocks: bool = True,
         avoid_duplicates: bool = True,
         surrogate_candidates: int = 24,
+        sampled_candidates: int = 24,
         mutate_first_generation: bool = True,
         **kwargs: Any,
     ) -> None:
         if adaptive_exploitation and kwargs.get("exploitation") is None:
-            kwargs["exploitation"] = AdaptiveExploitation()
+            kwargs["exploitation"] = AdaptiveExploitation(toggle_blocks=toggle_blocks)
         super().__init__(
             avoid_duplicates=avoid_duplicates,
             surrogate_candidates=surrogate_candidates,
+            sampled_candidates=sampled_candidates,
             mutate_first_generation=mutate_first_generation,
             **kwargs,
         )

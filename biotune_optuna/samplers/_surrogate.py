@@ -6,7 +6,9 @@ and the one the model ranks best is evaluated. The model is Optuna's own: the tw
 estimators of :class:`~optuna.samplers.TPESampler` (Bergstra et al., NeurIPS 2011; Watanabe,
 arXiv:2304.11127), ``l`` over the best ``gamma(n)`` trials and ``g`` over the rest, built with
 TPE's default gamma, weights, prior and multivariate kernel, and a candidate's score is
-``log l(x) - log g(x)``, the quantity TPE maximises over its own candidates. Nothing is random.
+``log l(x) - log g(x)``, the quantity TPE maximises over its own candidates. Candidates can also
+be drawn from ``l`` itself (:meth:`CandidateRanker.sample`), as TPE draws all of its own: the
+children then compete with points near the best trials found so far, wherever they lie.
 """
 
 from __future__ import annotations
@@ -78,6 +80,21 @@ class CandidateRanker:
             for name, dist in self._search_space.items()
         }
 
+    def sample(self, rng: np.random.Generator, size: int) -> list[np.ndarray]:
+        """Draw ``size`` genotypes from ``l``, the estimator of the best trials."""
+        if self._below is None or size <= 0:
+            return []
+        legacy = np.random.RandomState(rng.integers(2**32))  # TPE's estimators take one
+        drawn = self._below.sample(legacy, size)
+        out = []
+        for i in range(size):
+            params = {
+                name: dist.to_external_repr(float(drawn[name][i]))
+                for name, dist in self._search_space.items()
+            }
+            out.append(self._space.encode(params, _no_fill))
+        return out
+
     def scores(self, candidates: Sequence[np.ndarray]) -> np.ndarray:
         """``log l(x) - log g(x)`` of each candidate genotype (higher: more promising)."""
         if self._below is None or self._above is None:
@@ -88,3 +105,7 @@ class CandidateRanker:
             for name, dist in self._search_space.items()
         }
         return self._below.log_pdf(samples) - self._above.log_pdf(samples)
+
+
+def _no_fill() -> np.random.Generator:
+    raise AssertionError("a drawn genotype has every gene")

@@ -29,9 +29,11 @@ from biotune_optuna.samplers import duplicate_trials
 from biotune_optuna.samplers import sampler_name
 from biotune_optuna.samplers import THRESHOLD_PARAM
 from biotune_optuna.samplers._keys import LINEAGE_KEY
+from biotune_optuna.samplers._space import GeneSpace
 from biotune_optuna.samplers.operators import AdaptiveExploitation
 from biotune_optuna.samplers.operators import EliteExploitation
 from biotune_optuna.samplers.operators import reflect
+from biotune_optuna.samplers.operators import toggled_block
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 
@@ -93,6 +95,7 @@ def test_registry_name_spec_options_and_defaults() -> None:
             "adaptive_exploitation": False,
             "avoid_duplicates": False,
             "surrogate_candidates": 0,
+            "sampled_candidates": 0,
             "mutate_first_generation": False,
         },
     )
@@ -109,6 +112,7 @@ def test_every_option_off_is_the_paper_preset() -> None:
         adaptive_exploitation=False,
         avoid_duplicates=False,
         surrogate_candidates=0,
+        sampled_candidates=0,
         mutate_first_generation=False,
     )
     assert _fingerprint(off) == PAPER_FINGERPRINTS[0]
@@ -188,6 +192,28 @@ def test_exploitation_steps_adapt_by_success_and_are_stored() -> None:
     assert max(moved) > 1
 
 
+def test_a_toggle_reverses_exactly_one_block_and_keeps_one_trained() -> None:
+    space = GeneSpace({n: FloatDistribution(0.0, 1.0) for n in GENES})
+    threshold = space.names.index(THRESHOLD_PARAM)
+    importance = [i for i in range(len(space)) if i != threshold]
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        genes = space.random(rng)
+        toggled = toggled_block(genes, rng, space)
+        if toggled is None:
+            continue
+        before = genes[importance] > genes[threshold]
+        after = toggled[importance] > toggled[threshold]
+        assert (before != after).sum() == 1 and after.any()
+        assert toggled[threshold] == genes[threshold]
+    only_one = np.zeros(len(space))
+    only_one[importance[0]], only_one[threshold] = 0.9, 0.5
+    flipped = toggled_block(only_one, rng, space)
+    assert flipped is not None and (flipped[importance] > 0.5).sum() == 2  # never none trained
+    plain = GeneSpace({"x": FloatDistribution(0.0, 1.0)})
+    assert toggled_block(np.array([0.3]), rng, plain) is None
+
+
 def test_reflection_keeps_steps_off_the_bounds() -> None:
     assert reflect(np.array([-0.1, 1.2, 0.5, 2.3])) == pytest.approx([0.1, 0.8, 0.5, 0.3])
 
@@ -202,6 +228,21 @@ def test_surrogate_ranks_candidates_deterministically_after_startup() -> None:
     assert ranked == run(24)
     assert ranked[:10] == unranked[:10]  # the initial population: no model involved
     assert ranked != unranked
+
+
+def test_candidates_drawn_from_the_model_compete_with_bred_children() -> None:
+    def offspring(**options: Any) -> list[optuna.trial.FrozenTrial]:
+        study = _study(BioTunePlusSampler(seed=4, **options))
+        study.optimize(SyntheticFineTuning(seed=0), n_trials=80)
+        return [t for t in study.trials if t.user_attrs["role"] == "offspring"]
+
+    mixed = offspring()
+    sampled = [t for t in mixed if _lineage(t).get("candidate") == "sampled"]
+    assert 0 < len(sampled) < len(mixed)  # some slots take a drawn candidate, some a child
+    for t in sampled:  # a drawn candidate still counts as the slot's child of its parents
+        assert len(_lineage(t)["parents"]) == 2
+    bred_only = offspring(sampled_candidates=0)
+    assert not any("candidate" in _lineage(t) for t in bred_only)
 
 
 def test_failed_pruned_and_enqueued_trials_as_in_the_paper_preset() -> None:

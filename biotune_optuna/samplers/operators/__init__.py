@@ -13,6 +13,7 @@ from biotune_optuna.samplers.operators._exploitation import BaseExploitation
 from biotune_optuna.samplers.operators._exploitation import EliteExploitation
 from biotune_optuna.samplers.operators._exploitation import mirrored_steps
 from biotune_optuna.samplers.operators._exploitation import reflect
+from biotune_optuna.samplers.operators._exploitation import toggled_block
 from biotune_optuna.samplers.operators._mutation import BaseMutation
 from biotune_optuna.samplers.operators._mutation import extinction
 from biotune_optuna.samplers.operators._mutation import ExtinctionMutation
@@ -35,4 +36,5 @@ __all__ = [
     "extinction",
     "mirrored_steps",
     "reflect",
+    "toggled_block",
 ]
