@@ -84,7 +84,7 @@ def _table(markdown: str) -> tuple[list[str], list[list[str]]]:
 
 def test_compare_samplers(monkeypatch: pytest.MonkeyPatch) -> None:
     nb = _execute("compare_samplers", monkeypatch)
-    samplers = ("biotune", "random", "tpe")
+    samplers = ("biotune", "biotune-plus", "random", "tpe")
 
     # The comparison table: one row per sampler, both seeds reached both budgets.
     tables = _data(_cell(nb, "comparison-table"), "text/markdown")
@@ -103,7 +103,7 @@ def test_compare_samplers(monkeypatch: pytest.MonkeyPatch) -> None:
     # The winner at each budget is computed and printed.
     winners = _stdout(_cell(nb, "winners"))
     for budget in (4, 8):
-        assert re.search(rf"after\s+{budget} trials: highest median (biotune|random|tpe)", winners)
+        assert re.search(rf"after\s+{budget} trials: highest median (biotune-plus|biotune|random|tpe)", winners)
 
     # Whether two samplers drew the same leading plans is checked and said, either way.
     assert _stdout(_cell(nb, "shared-start")).strip()
@@ -115,10 +115,10 @@ def test_compare_samplers(monkeypatch: pytest.MonkeyPatch) -> None:
         assert (output / name).stat().st_size > 0, name
     assert _data(_cell(nb, "trial-values-figure"), PLOTLY)
 
-    # The studies are in SQLite: 3 samplers x 2 seeds, 8 complete trials each.
+    # The studies are in SQLite: 4 samplers x 2 seeds, 8 complete trials each.
     storage = f"sqlite:///{NOTEBOOKS / 'compare_samplers_quick.db'}"
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
-    assert len(summaries) == 6
+    assert len(summaries) == 8
     assert sorted(s.user_attrs["sampler"] for s in summaries) == sorted(samplers * 2)
     for summary in summaries:
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
