@@ -56,6 +56,7 @@ class ConfigurationSet:
         self._continuous = _is_continuous(space)
         self._located = biotune_gene_indices(space.names)
         self._groups: dict[tuple[object, ...], list[np.ndarray]] = defaultdict(list)
+        self._stacked: dict[tuple[object, ...], np.ndarray] = {}  # each group as one array
         self._size = 0
 
     def __len__(self) -> int:
@@ -88,7 +89,10 @@ class ConfigurationSet:
         compared = ~np.isnan(values)
         if not compared.any():
             return True
-        others = np.asarray(group)[:, compared]
+        stacked = self._stacked.get(key)
+        if stacked is None or len(stacked) != len(group):
+            stacked = self._stacked[key] = np.asarray(group)
+        others = stacked[:, compared]
         return bool((np.abs(others - values[compared]) <= self._tolerance + 1e-12).all(1).any())
 
     def add(self, genes: np.ndarray) -> bool:

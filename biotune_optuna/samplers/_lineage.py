@@ -81,6 +81,8 @@ class StudyIndex:
         # the candidate ranker with the (count, last number) of members it was fitted to.
         self.configurations: dict[tuple[tuple[str, str], ...], tuple[Any, set[int]]] = {}
         self.rankers: dict[tuple[tuple[str, str], ...], tuple[tuple[int, int], Any]] = {}
+        # Per gene space: each member's parameters as the ranker's observations.
+        self.observation_rows: dict[tuple[tuple[str, str], ...], dict[int, Any]] = {}
         # Intersection of the distributions of all COMPLETE trials (the relative search space
         # Optuna's IntersectionSearchSpace infers), kept incrementally; None before any.
         self.intersection: dict[str, BaseDistribution] | None = None

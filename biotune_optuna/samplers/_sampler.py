@@ -674,7 +674,11 @@ class BioTuneSampler(BaseGASampler):
         if cached is None or cached[0] != seen:
             cached = index.rankers[space.key] = (
                 seen,
-                CandidateRanker(list(index.members.values()), space),
+                CandidateRanker(
+                    list(index.members.values()),
+                    space,
+                    rows=index.observation_rows.setdefault(space.key, {}),
+                ),
             )
         return cached[1]
 

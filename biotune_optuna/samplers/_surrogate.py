@@ -46,12 +46,21 @@ class CandidateRanker:
     Args:
         members: Finished members of the study (failed and pruned ones count as the worst).
         space: The gene space the candidates live in.
+        rows: A cache of each member's parameters in TPE's internal representation (``None``:
+            it lacks a gene), kept between rankers of one study so that each member is
+            converted once.
     """
 
-    def __init__(self, members: Sequence[Member], space: GeneSpace) -> None:
+    def __init__(
+        self,
+        members: Sequence[Member],
+        space: GeneSpace,
+        rows: dict[int, np.ndarray | None] | None = None,
+    ) -> None:
         self._space = space
         self._search_space = dict(zip(space.names, space.distributions))
-        usable = [m for m in members if all(name in m.params for name in space.names)]
+        self._rows = {} if rows is None else rows
+        usable = [m for m in members if self._row(m) is not None]
         usable.sort(key=lambda m: (m.loss, m.number))
         self.n_observations = len(usable)
         self._below: _ParzenEstimator | None = None
@@ -74,11 +83,24 @@ class CandidateRanker:
         """Whether enough trials finished for the model to rank candidates."""
         return self._below is not None
 
+    def _row(self, member: Member) -> np.ndarray | None:
+        if member.number not in self._rows:
+            params = member.params
+            self._rows[member.number] = (
+                np.asarray(
+                    [dist.to_internal_repr(params[n]) for n, dist in self._search_space.items()],
+                    dtype=float,
+                )
+                if all(name in params for name in self._search_space)
+                else None
+            )
+        return self._rows[member.number]
+
     def _observations(self, members: Sequence[Member]) -> dict[str, np.ndarray]:
-        return {
-            name: np.asarray([dist.to_internal_repr(m.params[name]) for m in members], dtype=float)
-            for name, dist in self._search_space.items()
-        }
+        table = np.asarray([self._row(m) for m in members], dtype=float).reshape(
+            len(members), len(self._search_space)
+        )
+        return {name: table[:, i] for i, name in enumerate(self._search_space)}
 
     def sample(self, rng: np.random.Generator, size: int) -> list[np.ndarray]:
         """Draw ``size`` genotypes from ``l``, the estimator of the best trials."""
