@@ -115,6 +115,7 @@ def test_every_bounded_option_refuses_just_outside_and_takes_its_bounds(
         "threshold": {"lower": 0.0},
         "percentile": {"percentile": 50.0},
         "biotune": {"n_elites": 0},
+        "biotune-plus": {"n_elites": 0},
     }.get(name, {})
     for inside in (option.low, option.high):
         if inside is not None and not (inside == option.low and option.above):
