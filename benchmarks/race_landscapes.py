@@ -89,6 +89,8 @@ ABLATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "biotune-plus": ({}, "default"),
     "biotune-plus -avoid_duplicates": ({"avoid_duplicates": False}, "default"),
     "biotune-plus -adaptive_exploitation": ({"adaptive_exploitation": False}, "default"),
+    "biotune-plus -toggle_blocks": ({"toggle_blocks": False}, "default"),
+    "biotune-plus -sampled_candidates": ({"sampled_candidates": 0}, "default"),
     "biotune-plus -surrogate_candidates": ({"surrogate_candidates": 0}, "default"),
     "biotune-plus -mutate_first_generation": ({"mutate_first_generation": False}, "default"),
     "biotune-plus rule=max": ({}, "max"),
