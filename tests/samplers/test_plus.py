@@ -11,7 +11,6 @@ import hashlib
 import json
 from pathlib import Path
 import subprocess
-import sys
 from typing import Any
 
 import numpy as np
@@ -35,9 +34,10 @@ from biotune_optuna.samplers.operators import EliteExploitation
 from biotune_optuna.samplers.operators import reflect
 from biotune_optuna.samplers.operators import toggled_block
 from biotune_optuna.synthetic import SyntheticFineTuning
+from tests.samplers._processes import run_worker
+from tests.samplers._processes import wait
 
 
-WORKER = Path(__file__).with_name("study_worker.py")
 GENES = SyntheticFineTuning(seed=0).param_names
 #: sha256 of the paper preset's 140 proposals and lineages (seed 21, synthetic seed 0), taken
 #: at commit 4255866, before ``biotune-plus`` existed; and of a run with every paper option on.
@@ -265,17 +265,7 @@ def test_failed_pruned_and_enqueued_trials_as_in_the_paper_preset() -> None:
 
 
 def _run_worker(storage: str, n_trials: int, seed: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), storage, "plus", str(n_trials), str(seed), "biotune-plus"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _wait(process: subprocess.Popen[bytes]) -> str:
-    out, _ = process.communicate(timeout=300)
-    assert process.returncode == 0, out.decode()
-    return out.decode()
+    return run_worker(storage, "plus", n_trials, seed, preset="biotune-plus")
 
 
 def test_resume_in_new_processes_proposes_what_a_straight_run_proposes(tmp_path: Path) -> None:
@@ -285,7 +275,7 @@ def test_resume_in_new_processes_proposes_what_a_straight_run_proposes(tmp_path:
     storage = f"sqlite:///{tmp_path / 'resume.db'}"
     done = 0
     for stop in (12, 31, total):
-        _wait(_run_worker(storage, stop - done, 21))
+        wait(_run_worker(storage, stop - done, 21))
         done = stop
     resumed = optuna.load_study(study_name="plus", storage=storage)
     assert [_genotype(t) for t in resumed.trials] == [_genotype(t) for t in straight.trials]
@@ -308,7 +298,7 @@ def test_four_processes_share_one_plus_study(tmp_path: Path) -> None:
     _study(BioTunePlusSampler(seed=0), storage=storage, study_name="plus")
     workers = [_run_worker(storage, 20, seed=0) for _ in range(4)]
     for worker in workers:
-        _wait(worker)
+        wait(worker)
     study = optuna.load_study(study_name="plus", storage=storage)
     assert [t.number for t in study.trials] == list(range(80))
     assert all(t.state == TrialState.COMPLETE for t in study.trials)

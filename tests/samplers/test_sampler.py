@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import Counter
 import json
 from pathlib import Path
-import subprocess
-import sys
 from typing import Any
 import warnings
 
@@ -25,9 +23,10 @@ from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._keys import POPULATION_KEY_PREFIX
 from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.synthetic import SyntheticFineTuning
+from tests.samplers._processes import run_worker
+from tests.samplers._processes import wait
 
 
-WORKER = Path(__file__).with_name("study_worker.py")
 GENES = SyntheticFineTuning(seed=0).param_names
 
 
@@ -342,20 +341,6 @@ def test_same_seed_same_genotypes_and_other_seed_others() -> None:
     assert run(11) != run(12)
 
 
-def _run_worker(storage: str, name: str, n_trials: int, seed: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), storage, name, str(n_trials), str(seed)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _wait(process: subprocess.Popen[bytes]) -> str:
-    out, _ = process.communicate(timeout=300)
-    assert process.returncode == 0, out.decode()
-    return out.decode()
-
-
 def _stored_genotypes(storage: str, name: str) -> list[tuple[float, ...]]:
     study = optuna.load_study(study_name=name, storage=storage)
     return [_genotype(t) for t in study.get_trials(states=(TrialState.COMPLETE,))]
@@ -373,7 +358,7 @@ def test_resume_in_new_processes_proposes_what_a_straight_run_proposes(
     storage = f"sqlite:///{tmp_path / 'resume.db'}"
     done = 0
     for stop in (*stops, total):
-        _wait(_run_worker(storage, "resume", stop - done, 21))
+        wait(run_worker(storage, "resume", stop - done, 21))
         done = stop
     assert _stored_genotypes(storage, "resume") == expected
     resumed = optuna.load_study(study_name="resume", storage=storage)
@@ -405,8 +390,8 @@ def test_four_processes_share_one_study(tmp_path: Path, new_storage_url: str) ->
     storage = new_storage_url
     opened = open_storage(storage)
     _study(BioTuneSampler(seed=0), storage=opened, study_name="p")  # create before spawning
-    workers = [_run_worker(storage, "p", 20, seed=0) for _ in range(4)]  # same seed on purpose
-    ran = [json.loads(_wait(worker).strip().splitlines()[-1]) for worker in workers]
+    workers = [run_worker(storage, "p", 20, seed=0) for _ in range(4)]  # same seed on purpose
+    ran = [json.loads(wait(worker).strip().splitlines()[-1]) for worker in workers]
     study = optuna.load_study(study_name="p", storage=open_storage(storage))
     # Zero errors, nothing lost, nothing twice: each worker ran its 20 trials, they are the
     # study's 80 trials, numbered 0..79, all COMPLETE.
