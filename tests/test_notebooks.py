@@ -103,7 +103,9 @@ def test_compare_samplers(monkeypatch: pytest.MonkeyPatch) -> None:
     # The winner at each budget is computed and printed.
     winners = _stdout(_cell(nb, "winners"))
     for budget in (4, 8):
-        assert re.search(rf"after\s+{budget} trials: highest median (biotune-plus|biotune|random|tpe)", winners)
+        assert re.search(
+            rf"after\s+{budget} trials: highest median (biotune-plus|biotune|random|tpe)", winners
+        )
 
     # Whether two samplers drew the same leading plans is checked and said, either way.
     assert _stdout(_cell(nb, "shared-start")).strip()
