@@ -185,9 +185,7 @@ def _rank_summary(
     for sampler in samplers:
         if not any(r["sampler"] == sampler for r in records):
             continue
-        cells = [
-            f"{ranks[b][sampler]:.2f}" if sampler in ranks[b] else MISSING for b in budgets
-        ]
+        cells = [f"{ranks[b][sampler]:.2f}" if sampler in ranks[b] else MISSING for b in budgets]
         rows.append([sampler, *cells])
     return _markdown(header, rows)
 
