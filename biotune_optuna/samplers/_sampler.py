@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 import threading
@@ -711,7 +712,7 @@ class BioTuneSampler(BaseGASampler):
     def _unrepeated(
         self,
         genes: np.ndarray,
-        held: Any,
+        held: Callable[[np.ndarray], bool],
         rng: np.random.Generator,
         space: GeneSpace,
     ) -> tuple[np.ndarray, int]:
@@ -728,7 +729,9 @@ class BioTuneSampler(BaseGASampler):
                 return candidate, _MAX_PERTURBATIONS + attempt + 1
         return genes, -1  # a small discrete space that the study has exhausted
 
-    def _held_configurations(self, study: Study, index: StudyIndex, space: GeneSpace) -> Any:
+    def _held_configurations(
+        self, study: Study, index: StudyIndex, space: GeneSpace
+    ) -> Callable[[np.ndarray], bool]:
         """Whether a genotype repeats a finished member's or a running trial's configuration."""
         finished, added = index.configurations.setdefault(
             space.key, (ConfigurationSet(space, tolerance=self._duplicate_tolerance), set())
