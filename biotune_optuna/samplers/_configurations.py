@@ -82,7 +82,9 @@ class ConfigurationSet:
 
     def contains(self, genes: np.ndarray) -> bool:
         """Whether ``genes`` is a configuration of the set."""
-        key, values = self._view(genes)
+        return self._holds(*self._view(genes))
+
+    def _holds(self, key: tuple[object, ...], values: np.ndarray) -> bool:
         group = self._groups.get(key)
         if not group:
             return False
@@ -97,9 +99,9 @@ class ConfigurationSet:
 
     def add(self, genes: np.ndarray) -> bool:
         """Add a genotype's configuration; return whether the set already held it."""
-        held = self.contains(genes)
+        key, values = self._view(genes)
+        held = self._holds(key, values)
         if not held:
-            key, values = self._view(genes)
             self._groups[key].append(values)
         self._size += 1
         return held
@@ -126,10 +128,11 @@ def duplicate_trials(
     for trial in sorted(trials, key=lambda t: t.number):
         if not trial.params:
             continue
-        space = GeneSpace(trial.distributions)
-        entry = sets.get(space.key)
+        shape = tuple((name, repr(dist)) for name, dist in sorted(trial.distributions.items()))
+        entry = sets.get(shape)
         if entry is None:
-            entry = sets[space.key] = (space, ConfigurationSet(space, tolerance=tolerance))
+            space = GeneSpace(trial.distributions)
+            entry = sets[shape] = (space, ConfigurationSet(space, tolerance=tolerance))
         space, configurations = entry
         genes = space.encode(trial.params, _no_fill)
         if configurations.add(genes):

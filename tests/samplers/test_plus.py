@@ -34,6 +34,7 @@ from biotune_optuna.samplers.operators import EliteExploitation
 from biotune_optuna.samplers.operators import reflect
 from biotune_optuna.samplers.operators import toggled_block
 from biotune_optuna.synthetic import SyntheticFineTuning
+from tests.samplers._objectives import flaky
 from tests.samplers._processes import run_worker
 from tests.samplers._processes import wait
 
@@ -248,18 +249,10 @@ def test_candidates_drawn_from_the_model_compete_with_bred_children() -> None:
 def test_failed_pruned_and_enqueued_trials_as_in_the_paper_preset() -> None:
     objective = SyntheticFineTuning(seed=0)
 
-    def flaky(trial: optuna.Trial) -> float:
-        value = objective(trial)
-        if trial.number % 5 == 1:
-            raise RuntimeError("out of memory")
-        if trial.number % 5 == 3:
-            raise optuna.TrialPruned()
-        return value
-
     study = _study(BioTunePlusSampler(seed=9))
     warm = {**{n: 0.6 for n in GENES}, THRESHOLD_PARAM: 0.2}
     study.enqueue_trial(warm)
-    study.optimize(flaky, n_trials=140, catch=(RuntimeError,))
+    study.optimize(flaky(objective), n_trials=140, catch=(RuntimeError,))
     assert study.trials[0].params == warm and study.trials[0].user_attrs["role"] == "init"
     assert Counter(t.user_attrs["generation"] for t in study.trials)[10] == 13
 

@@ -23,6 +23,7 @@ from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._keys import POPULATION_KEY_PREFIX
 from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.synthetic import SyntheticFineTuning
+from tests.samplers._objectives import flaky
 from tests.samplers._processes import run_worker
 from tests.samplers._processes import wait
 
@@ -255,17 +256,8 @@ def test_multi_objective_is_refused() -> None:
 def test_failed_and_pruned_trials_fill_their_slots() -> None:
     objective = SyntheticFineTuning(seed=0)
 
-    def flaky(trial: optuna.Trial) -> float:
-        value = objective(trial)
-        if trial.number % 5 == 1:
-            raise RuntimeError("out of memory")
-        if trial.number % 5 == 3:
-            trial.report(value, 0)
-            raise optuna.TrialPruned()
-        return value
-
     study = _study(BioTuneSampler(seed=9))
-    study.optimize(flaky, n_trials=140, catch=(RuntimeError,))
+    study.optimize(flaky(objective), n_trials=140, catch=(RuntimeError,))
     states = Counter(t.state for t in study.trials)
     assert states[TrialState.FAIL] == 28 and states[TrialState.PRUNED] == 28
     assert Counter(t.user_attrs["generation"] for t in study.trials)[10] == 13
