@@ -173,9 +173,9 @@ def run_baselines(args: argparse.Namespace) -> None:
     """``biotune-optuna baselines`` on the table's spec, plus rows whose learning rate is searched
     (``--lr-trials`` TPE trials each), so that BioTune's search is not the only one."""
     from biotune_optuna.studies import load_spec
-    from biotune_optuna.studies._baselines import BASELINE_ROWS
-    from biotune_optuna.studies._baselines import BaselineRow
-    from biotune_optuna.studies._baselines import compare_baselines
+    from biotune_optuna.studies.baselines import BASELINE_ROWS
+    from biotune_optuna.studies.baselines import BaselineRow
+    from biotune_optuna.studies.baselines import compare_baselines
 
     rows = list(BASELINE_ROWS)
     if args.strategies:

@@ -203,7 +203,7 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def _display_storage(storage: str) -> str:
-    from biotune_optuna.studies._storage import display_storage
+    from biotune_optuna.studies.storage import display_storage
 
     return display_storage(storage)
 
@@ -282,7 +282,7 @@ def _run(args: argparse.Namespace) -> int:
 
     worker = args.worker_id is not None
     if worker:
-        from biotune_optuna.studies._workers import stop_with_parent
+        from biotune_optuna.studies.workers import stop_with_parent
 
         stop_with_parent()
     spec = _spec(args, trials=args.trials, generations=args.generations)
@@ -388,7 +388,7 @@ def _count_workers(args: argparse.Namespace, spec: Any) -> int:
 
 def _gpus_for(spec: Any) -> list[str]:
     """The GPUs to pin workers to: none for the synthetic objective or a fixed device."""
-    from biotune_optuna.studies._workers import visible_gpus
+    from biotune_optuna.studies.workers import visible_gpus
 
     if spec.objective != "finetune" or spec.protocol.device not in ("auto", "cuda"):
         return []
@@ -396,9 +396,9 @@ def _gpus_for(spec: Any) -> list[str]:
 
 
 def _start_workers(args: argparse.Namespace, spec: Any, n_workers: int) -> None:
-    from biotune_optuna.studies._workers import run_workers
-    from biotune_optuna.studies._workers import worker_command
-    from biotune_optuna.studies._workers import worker_environments
+    from biotune_optuna.studies.workers import run_workers
+    from biotune_optuna.studies.workers import worker_command
+    from biotune_optuna.studies.workers import worker_environments
 
     gpus = _gpus_for(spec)
     environments = worker_environments(n_workers, gpus=gpus)
@@ -460,9 +460,9 @@ def _print_generations(study: optuna.Study) -> None:
 def _print_best(study: optuna.Study) -> None:
     """The study's recommended trial, its estimate and plan; the best single value apart."""
     from biotune_optuna.recommendation import current_recommendation
-    from biotune_optuna.studies._report import best_plan_rows
-    from biotune_optuna.studies._report import markdown_table
-    from biotune_optuna.studies._report import strategy_markdown
+    from biotune_optuna.studies.report import best_plan_rows
+    from biotune_optuna.studies.report import markdown_table
+    from biotune_optuna.studies.report import strategy_markdown
 
     recommendation = current_recommendation(study)
     if recommendation is None:
@@ -506,7 +506,7 @@ _RULE_WORDS = {
 def _status(args: argparse.Namespace) -> int:
     from biotune_optuna.studies import load_study
     from biotune_optuna.studies import running_trials_health
-    from biotune_optuna.studies._report import status_summary
+    from biotune_optuna.studies.report import status_summary
 
     spec = _spec(args)
     study = load_study(spec)
@@ -555,11 +555,11 @@ def _best(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from biotune_optuna.studies import study_exists
-    from biotune_optuna.studies._report import compare_figures
-    from biotune_optuna.studies._report import compare_rows
-    from biotune_optuna.studies._report import markdown_table
-    from biotune_optuna.studies._session import reading_storage
-    from biotune_optuna.studies._session import study_names
+    from biotune_optuna.studies.report import compare_figures
+    from biotune_optuna.studies.report import compare_rows
+    from biotune_optuna.studies.report import markdown_table
+    from biotune_optuna.studies.session import reading_storage
+    from biotune_optuna.studies.session import study_names
 
     spec = _spec(args)
     base = spec.name
@@ -607,7 +607,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _retrain(args: argparse.Namespace) -> int:
     from biotune_optuna.studies import build_objective
     from biotune_optuna.studies import load_study
-    from biotune_optuna.studies._retrain import retrain_best_plan
+    from biotune_optuna.studies.retrain import retrain_best_plan
 
     spec = _spec(args)
     study = load_study(spec)
@@ -646,8 +646,8 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _baselines(args: argparse.Namespace) -> int:
-    from biotune_optuna.studies._baselines import BASELINE_ROWS
-    from biotune_optuna.studies._baselines import compare_baselines
+    from biotune_optuna.studies.baselines import BASELINE_ROWS
+    from biotune_optuna.studies.baselines import compare_baselines
 
     if args.strategy is not None:
         raise UsageError("baselines compares every strategy; --strategy does not apply")
@@ -676,7 +676,7 @@ def _baselines(args: argparse.Namespace) -> int:
 def _dashboard(args: argparse.Namespace) -> int:
     from biotune_optuna.studies import load_spec
     from biotune_optuna.studies import serve_dashboard
-    from biotune_optuna.studies._storage import file_of_storage
+    from biotune_optuna.studies.storage import file_of_storage
 
     spec = load_spec(args.spec)
     path = file_of_storage(spec.storage)
@@ -701,9 +701,9 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``biotune-optuna`` console script."""
-    from biotune_optuna.studies import SamplerMismatchError
+    from biotune_optuna.samplers import SamplerMismatchError
     from biotune_optuna.studies import SpecError
-    from biotune_optuna.studies._storage import masked_text
+    from biotune_optuna.studies.storage import masked_text
 
     parser = _build_parser()
     args = parser.parse_args(argv)  # exits with 2 on bad arguments

@@ -1,9 +1,14 @@
-"""Fine-tuning plans: what BioTune's genes mean for a backbone cut into blocks.
+"""BioTune's genes and the fine-tuning plans they decode to, for a backbone cut into blocks.
 
 A backbone cut into blocks ``m_0..m_B`` is configured by ``B + 2`` genes in ``[0, 1]`` (Colan,
 Davila, Hasegawa, arXiv:2508.15367, §II): one importance index ``ν_b`` per block and one freezing
 threshold ``ε``. Block ``b`` is fine-tuned iff ``ν_b > ε`` (strictly) and then trains at
 ``base_lr · 10^(2(ν_b − 0.5))``; a frozen block gets no learning rate.
+
+The genes' names (``importance:<block>``, ``freeze_threshold``) are the one convention shared by
+the sampler, the objective and every renderer. The sampler is generic, but when a search space
+holds genes named so it also honours the paper's rules that depend on their meaning (an initial
+genotype or an immigrant selects at least one block; exploitation perturbs selected blocks).
 
 This module imports without torch, so studies can be read and plans decoded anywhere.
 """
@@ -18,16 +23,82 @@ from typing import TYPE_CHECKING
 
 from optuna.distributions import FloatDistribution
 
-from biotune_optuna.samplers import importance_param
-from biotune_optuna.samplers import learning_rate_multiplier
-from biotune_optuna.samplers import THRESHOLD_PARAM
-
 
 if TYPE_CHECKING:
     import optuna
 
 
-__all__ = ["FineTunePlan", "plan_search_space", "suggest_plan"]
+__all__ = [
+    "IMPORTANCE_PREFIX",
+    "THRESHOLD_PARAM",
+    "FineTunePlan",
+    "PlanRow",
+    "biotune_gene_indices",
+    "block_names",
+    "importance_param",
+    "learning_rate_multiplier",
+    "plan_search_space",
+    "selected_blocks",
+    "suggest_plan",
+]
+
+#: Parameter name prefix of a block's importance gene, e.g. ``"importance:layer3"``.
+IMPORTANCE_PREFIX = "importance:"
+#: Parameter name of the freezing threshold gene.
+THRESHOLD_PARAM = "freeze_threshold"
+
+
+def importance_param(block: str) -> str:
+    """Return the parameter name of the importance gene of ``block``."""
+    return f"{IMPORTANCE_PREFIX}{block}"
+
+
+def learning_rate_multiplier(importance: float) -> float:
+    """Learning-rate multiplier of a fine-tuned block: ``10 ** (2 * (importance - 0.5))``.
+
+    Log-uniform in the importance over ``(0.1, 10]``; 0.5 gives 1 (arXiv:2508.15367, §II).
+    """
+    return float(10.0 ** (2.0 * (importance - 0.5)))
+
+
+def biotune_gene_indices(names: Sequence[str]) -> tuple[list[int], int] | None:
+    """Locate BioTune genes among parameter names.
+
+    Args:
+        names: Parameter names in genotype order.
+
+    Returns:
+        ``(importance_indices, threshold_index)`` if ``names`` holds the threshold and at least one
+        importance gene, else :obj:`None`.
+    """
+    if THRESHOLD_PARAM not in names:
+        return None
+    importance = [i for i, name in enumerate(names) if name.startswith(IMPORTANCE_PREFIX)]
+    if not importance:
+        return None
+    return importance, list(names).index(THRESHOLD_PARAM)
+
+
+def block_names(params: Sequence[str] | Mapping[str, Any]) -> list[str]:
+    """Block names of the importance genes among parameter names, in the order given."""
+    return [p[len(IMPORTANCE_PREFIX) :] for p in params if p.startswith(IMPORTANCE_PREFIX)]
+
+
+def selected_blocks(params: Mapping[str, Any]) -> list[str]:
+    """Return the blocks a BioTune genotype fine-tunes (importance strictly above the threshold).
+
+    Args:
+        params: Trial parameters holding the threshold and the importance genes.
+
+    Returns:
+        Block names in the order of ``params``.
+    """
+    threshold = float(params[THRESHOLD_PARAM])
+    return [
+        name[len(IMPORTANCE_PREFIX) :]
+        for name, value in params.items()
+        if name.startswith(IMPORTANCE_PREFIX) and float(value) > threshold
+    ]
 
 
 def _check_block_names(blocks: Sequence[str]) -> tuple[str, ...]:
@@ -60,6 +131,25 @@ def plan_search_space(blocks: Sequence[str]) -> dict[str, FloatDistribution]:
     }
     space[THRESHOLD_PARAM] = FloatDistribution(0.0, 1.0)
     return space
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanRow:
+    """One block of a plan as every renderer shows it (CLI table, dashboard note, figures).
+
+    Attributes:
+        block: The block's name.
+        importance: Its importance gene ``ν_b``.
+        frozen: Whether the plan freezes it (``ν_b <= ε``).
+        multiplier: Its learning-rate multiplier ``10^(2(ν_b − 0.5))`` if it is trained.
+        learning_rate: ``base_lr × multiplier``, 0 for a frozen block.
+    """
+
+    block: str
+    importance: float
+    frozen: bool
+    multiplier: float
+    learning_rate: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,10 +225,7 @@ class FineTunePlan:
     @property
     def learning_rates(self) -> dict[str, float]:
         """Learning rate of every block, 0 for frozen ones."""
-        return {
-            block: 0.0 if frozen else self.learning_rate(block)
-            for block, frozen in zip(self.blocks, self.freeze_mask)
-        }
+        return {row.block: row.learning_rate for row in self.rows()}
 
     @property
     def frozen_prefix(self) -> int:
@@ -156,6 +243,19 @@ class FineTunePlan:
         genes = {importance_param(b): nu for b, nu in zip(self.blocks, self.importances)}
         return {**genes, THRESHOLD_PARAM: self.threshold}
 
+    def rows(self) -> tuple[PlanRow, ...]:
+        """The plan block by block, in forward order: the one view every renderer uses."""
+        return tuple(
+            PlanRow(
+                block=block,
+                importance=nu,
+                frozen=frozen,
+                multiplier=learning_rate_multiplier(nu),
+                learning_rate=0.0 if frozen else self.base_lr * learning_rate_multiplier(nu),
+            )
+            for block, nu, frozen in zip(self.blocks, self.importances, self.freeze_mask)
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly description (stored as trial user attrs, printed by the CLI)."""
         return {
@@ -170,11 +270,10 @@ class FineTunePlan:
     def describe(self) -> str:
         """One line per block: frozen, or its learning rate."""
         width = max(len(b) for b in self.blocks)
-        lines = []
-        for block, frozen in zip(self.blocks, self.freeze_mask):
-            what = "frozen" if frozen else f"lr {self.learning_rate(block):.3g}"
-            lines.append(f"{block:<{width}}  {what}")
-        return "\n".join(lines)
+        return "\n".join(
+            f"{row.block:<{width}}  " + ("frozen" if row.frozen else f"lr {row.learning_rate:.3g}")
+            for row in self.rows()
+        )
 
 
 def suggest_plan(

@@ -29,7 +29,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
-from biotune_optuna.samplers._registry import type_problem
+from biotune_optuna.options import type_problem
 
 
 __all__ = [

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from biotune_optuna.samplers import importance_param
-from biotune_optuna.samplers import THRESHOLD_PARAM
+from biotune_optuna.plan import importance_param
+from biotune_optuna.plan import THRESHOLD_PARAM
 
 
 if TYPE_CHECKING:

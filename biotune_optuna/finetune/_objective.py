@@ -37,12 +37,12 @@ from biotune_optuna.finetune._strategies import PlanStrategy
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
+from biotune_optuna.samplers import check_study_sampler
 from biotune_optuna.samplers import trial_budget
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import search_space as strategy_search_space
 from biotune_optuna.strategies import strategy_settings
-from biotune_optuna.studies._dashboard import save_plan_note
-from biotune_optuna.studies._session import check_study_sampler
+from biotune_optuna.studies.dashboard import save_plan_note
 
 
 __all__ = ["FineTuneObjective", "fold_of_generation"]

@@ -1,5 +1,11 @@
 """Samplers of biotune_optuna: BioTune's evolutionary search (arXiv:2508.15367) for Optuna.
 
+- :class:`BioTuneSampler` (the paper's preset) and :class:`BioTunePlusSampler`, their
+  :mod:`~biotune_optuna.samplers.operators`, :func:`duplicate_trials` and :func:`trial_budget`;
+- :data:`SAMPLERS` and :data:`PRUNERS`: every sampler and pruner a study spec may name, with
+  :data:`SPEC_OPTIONS`, :func:`create_sampler` and :func:`create_pruner`;
+- :func:`check_study_sampler`: refuse to continue a study under another sampler.
+
 This package imports without torch.
 """
 
@@ -7,18 +13,20 @@ from biotune_optuna.samplers import operators
 from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
 from biotune_optuna.samplers._configurations import duplicate_trials
-from biotune_optuna.samplers._genes import block_names
-from biotune_optuna.samplers._genes import importance_param
-from biotune_optuna.samplers._genes import IMPORTANCE_PREFIX
-from biotune_optuna.samplers._genes import learning_rate_multiplier
-from biotune_optuna.samplers._genes import selected_blocks
-from biotune_optuna.samplers._genes import THRESHOLD_PARAM
+from biotune_optuna.samplers._recorded import check_study_sampler
+from biotune_optuna.samplers._recorded import recorded_sampler
+from biotune_optuna.samplers._recorded import SamplerMismatchError
 from biotune_optuna.samplers._registry import BIOTUNE_PRESETS
+from biotune_optuna.samplers._registry import check_option
+from biotune_optuna.samplers._registry import check_pruner_option
+from biotune_optuna.samplers._registry import create_pruner
 from biotune_optuna.samplers._registry import create_sampler
 from biotune_optuna.samplers._registry import GENE_SAMPLERS
+from biotune_optuna.samplers._registry import PRUNERS
 from biotune_optuna.samplers._registry import sampler_name
 from biotune_optuna.samplers._registry import sampler_options
 from biotune_optuna.samplers._registry import SAMPLERS
+from biotune_optuna.samplers._registry import SPEC_OPTIONS
 from biotune_optuna.samplers._sampler import BioTunePlusSampler
 from biotune_optuna.samplers._sampler import BioTuneSampler
 
@@ -27,19 +35,21 @@ __all__ = [
     "BIOTUNE_PRESETS",
     "DUPLICATE_TOLERANCE",
     "GENE_SAMPLERS",
-    "IMPORTANCE_PREFIX",
+    "PRUNERS",
     "SAMPLERS",
-    "THRESHOLD_PARAM",
+    "SPEC_OPTIONS",
     "BioTunePlusSampler",
     "BioTuneSampler",
-    "block_names",
+    "SamplerMismatchError",
+    "check_option",
+    "check_pruner_option",
+    "check_study_sampler",
+    "create_pruner",
     "create_sampler",
     "duplicate_trials",
-    "importance_param",
-    "learning_rate_multiplier",
     "operators",
+    "recorded_sampler",
     "sampler_name",
     "sampler_options",
-    "selected_blocks",
     "trial_budget",
 ]

@@ -22,7 +22,7 @@ import numpy as np
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial
 
-from biotune_optuna.samplers._genes import biotune_gene_indices
+from biotune_optuna.plan import biotune_gene_indices
 from biotune_optuna.samplers._space import GeneSpace
 
 

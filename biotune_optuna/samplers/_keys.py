@@ -19,6 +19,8 @@ POPULATION_KEY_PREFIX = "biotune:population:"
 CONSIDERED_KEY_PREFIX = "biotune:considered:"
 #: Study system attr: the structural settings a study was started with (checked on resume).
 SETTINGS_KEY = "biotune:settings"
+#: Study user attr: the registry name of the sampler a study spec created the study with.
+SAMPLER_USER_ATTR = "sampler"
 
 #: Trial user attrs mirrored for optuna-dashboard (system attrs are never shown there).
 GENERATION_USER_ATTR = "generation"

@@ -1,22 +1,24 @@
-"""Samplers by name, so that one fine-tuning objective runs under any of them.
+"""Samplers and pruners by name, so that one fine-tuning objective runs under any of them.
 
 BioTune (arXiv:2508.15367) is compared against the samplers Optuna ships. Each is built with
 Optuna 5's defaults unless options say otherwise; those defaults are stated in
-:data:`SAMPLERS` so that comparisons say exactly what they ran.
+:data:`SAMPLERS` so that comparisons say exactly what they ran. The pruners a spec may name
+are in :data:`PRUNERS`; the paper trains every plan to its end, so a spec's default is
+``"none"`` (Optuna's own default, :class:`~optuna.pruners.MedianPruner`, would stop many GA
+trials after their first epoch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping
-import dataclasses
-import math
 from typing import Any
 import warnings
 
 import optuna
 from optuna.distributions import BaseDistribution
 
+from biotune_optuna.options import Option
 from biotune_optuna.samplers._sampler import BioTunePlusSampler
 from biotune_optuna.samplers._sampler import BioTuneSampler
 
@@ -24,22 +26,16 @@ from biotune_optuna.samplers._sampler import BioTuneSampler
 __all__ = [
     "BIOTUNE_PRESETS",
     "GENE_SAMPLERS",
-    "MAX_SEED",
+    "PRUNERS",
     "SAMPLERS",
     "SPEC_OPTIONS",
-    "Option",
     "check_option",
+    "check_pruner_option",
+    "create_pruner",
     "create_sampler",
-    "number_problem",
     "sampler_name",
     "sampler_options",
-    "type_problem",
 ]
-
-#: The largest seed: Optuna's samplers seed NumPy's ``RandomState``, which takes ``[0, 2**32)``.
-MAX_SEED = 2**32 - 1
-#: Integers must fit in 64 bits, as TOML says (Python's would not overflow, NumPy and C do).
-_INT64 = 2**63
 
 
 def _biotune(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: Any) -> Any:
@@ -148,66 +144,6 @@ BIOTUNE_PRESETS = ("biotune", "biotune-plus")
 GENE_SAMPLERS = tuple(name for name in SAMPLERS if name != "grid")
 
 
-def number_problem(value: Any) -> str | None:
-    """Why a number cannot be used anywhere (``None``: it can, or it is no number).
-
-    NaN and the infinities are refused (a NaN option never equals itself, so a study that
-    stored one could never be resumed; an infinite one turns arithmetic into NaN), and so are
-    integers beyond TOML's 64 bits, which overflow NumPy, torch and the storages.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"must be a finite number, got {value!r}"
-    if isinstance(value, int) and not -_INT64 <= value < _INT64:
-        return f"must fit in 64 bits (|value| < 2**63), got {value}"
-    return None
-
-
-@dataclasses.dataclass(frozen=True)
-class Option:
-    """A plain-valued option: its type and the values it may take.
-
-    Attributes:
-        kind: ``bool``, ``int``, ``float``, ``str``…, checked by :func:`type_problem`.
-        low: The smallest value of a number (``None``: no bound below).
-        high: The largest value of a number (``None``: no bound above).
-        above: ``low`` itself is excluded (the value must exceed it, e.g. ``sigma0 > 0``).
-        choices: The values a string may take (empty: any).
-    """
-
-    kind: type
-    low: float | None = None
-    high: float | None = None
-    above: bool = False
-    choices: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        """The allowed values in words, e.g. ``">= 0"``, ``"> 0"`` or ``"in [0, 1]"``."""
-        if self.choices:
-            return f"one of {', '.join(map(repr, self.choices))}"
-        if self.low is not None and self.high is not None:
-            return f"in {'(' if self.above else '['}{self.low}, {self.high}]"
-        if self.low is not None:
-            return f"{'>' if self.above else '>='} {self.low}"
-        return f"<= {self.high}" if self.high is not None else "any"
-
-    def problem(self, value: Any) -> str | None:
-        """Why ``value`` is not a valid value of this option (``None``: valid)."""
-        problem = type_problem(value, self.kind)
-        if problem is not None:
-            return problem
-        if self.choices:
-            ok = value in self.choices
-        elif self.kind in (int, float):
-            ok = (
-                self.low is None or (value > self.low if self.above else value >= self.low)
-            ) and (self.high is None or value <= self.high)
-        else:
-            ok = True
-        return None if ok else f"must be {self.describe()}, got {value!r}"
-
-
 _AT_LEAST_0 = Option(int, 0)
 _AT_LEAST_1 = Option(int, 1)
 _AT_LEAST_2 = Option(int, 2)
@@ -284,25 +220,6 @@ def check_option(name: str, key: str, value: Any) -> str | None:
     return options[key].problem(value)
 
 
-def type_problem(value: Any, kind: type) -> str | None:
-    """Why ``value`` is not of plain type ``kind`` (ints pass as floats, bools never as ints).
-
-    Numbers must also be finite and fit in 64 bits (:func:`number_problem`).
-    """
-    if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, kind)
-    if ok:
-        return number_problem(value) if kind in (int, float) else None
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    return f"expected {names.get(kind, kind.__name__)}, got {value!r}"
-
-
 def create_sampler(
     name: str,
     *,
@@ -349,3 +266,65 @@ def sampler_name(sampler: optuna.samplers.BaseSampler) -> str | None:
         if isinstance(sampler, cls):
             return name
     return None
+
+
+_REDUCTION = Option(int, 2)  # a factor of 1 never promotes nor stops anything
+_STEPS = {"n_warmup_steps": _AT_LEAST_0, "interval_steps": _AT_LEAST_1}
+_WARMUP = {"n_startup_trials": _AT_LEAST_0, **_STEPS, "n_min_trials": _AT_LEAST_1}
+
+#: Name → (pruner class, the options a spec may set with their types and values). Optuna
+#: checks some of these itself, not all: a threshold of NaN never prunes, and Hyperband
+#: takes a ``reduction_factor`` of 1 or a ``min_resource`` of 0 without a word.
+PRUNERS: dict[str, tuple[type, dict[str, Option]]] = {
+    "none": (optuna.pruners.NopPruner, {}),
+    "median": (optuna.pruners.MedianPruner, _WARMUP),
+    "percentile": (
+        optuna.pruners.PercentilePruner,
+        {**_WARMUP, "percentile": Option(float, 0.0, 100.0)},
+    ),
+    "successive_halving": (
+        optuna.pruners.SuccessiveHalvingPruner,
+        {
+            "min_resource": _AT_LEAST_1,
+            "reduction_factor": _REDUCTION,
+            "min_early_stopping_rate": _AT_LEAST_0,
+        },
+    ),
+    "hyperband": (
+        optuna.pruners.HyperbandPruner,
+        {"min_resource": _AT_LEAST_1, "max_resource": _AT_LEAST_1, "reduction_factor": _REDUCTION},
+    ),
+    "threshold": (
+        optuna.pruners.ThresholdPruner,
+        {"lower": Option(float), "upper": Option(float), **_STEPS},
+    ),
+}
+
+
+def check_pruner_option(name: str, key: str, value: Any) -> str | None:
+    """Why ``value`` is not a valid option ``key`` of pruner ``name`` (``None``: valid)."""
+    options = PRUNERS[name][1]
+    if key not in options:
+        return f"pruner {name!r} takes no option {key!r}; it takes {', '.join(options) or 'none'}"
+    return options[key].problem(value)
+
+
+def create_pruner(
+    name: str, options: Mapping[str, Any] | None = None
+) -> optuna.pruners.BasePruner:
+    """Build a pruner by name (see :data:`PRUNERS`).
+
+    Raises:
+        ValueError: On an unknown name or option, or a value the pruner rejects.
+    """
+    if name not in PRUNERS:
+        raise ValueError(f"unknown pruner {name!r}; choose from {', '.join(PRUNERS)}")
+    options = dict(options or {})
+    for key, value in options.items():
+        problem = check_pruner_option(name, key, value)
+        if problem:
+            raise ValueError(f"pruner option {key!r}: {problem}")
+    try:
+        return PRUNERS[name][0](**options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"pruner {name!r}: {exc}") from None

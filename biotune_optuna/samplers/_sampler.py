@@ -14,13 +14,13 @@ from optuna.samplers import BaseGASampler
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from biotune_optuna.plan import biotune_gene_indices
 from biotune_optuna.samplers import _keys
 from biotune_optuna.samplers import _seeding
 from biotune_optuna.samplers._budget import generation_size
 from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.samplers._configurations import ConfigurationSet
 from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
-from biotune_optuna.samplers._genes import biotune_gene_indices
 from biotune_optuna.samplers._lineage import Member
 from biotune_optuna.samplers._lineage import StudyIndex
 from biotune_optuna.samplers._space import GeneSpace

@@ -10,46 +10,40 @@
   optuna-dashboard shows of a BioTune study.
 """
 
-from biotune_optuna.studies._dashboard import DashboardUpdater
-from biotune_optuna.studies._dashboard import plan_markdown
-from biotune_optuna.studies._dashboard import save_plan_note
-from biotune_optuna.studies._dashboard import save_study_figures
-from biotune_optuna.studies._dashboard import save_study_note
-from biotune_optuna.studies._dashboard import serve_dashboard
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
-from biotune_optuna.studies._objectives import build_objective
-from biotune_optuna.studies._objectives import describe_objective
-from biotune_optuna.studies._objectives import load_data
-from biotune_optuna.studies._pruners import create_pruner
-from biotune_optuna.studies._pruners import PRUNERS
-from biotune_optuna.studies._report import best_plan_rows
-from biotune_optuna.studies._report import best_so_far
-from biotune_optuna.studies._report import compare_figures
-from biotune_optuna.studies._report import compare_rows
-from biotune_optuna.studies._report import markdown_table
-from biotune_optuna.studies._report import status_summary
-from biotune_optuna.studies._session import check_study_sampler
-from biotune_optuna.studies._session import finished_trials
-from biotune_optuna.studies._session import load_study
-from biotune_optuna.studies._session import open_study
-from biotune_optuna.studies._session import run_to_budget
-from biotune_optuna.studies._session import running_trials_health
-from biotune_optuna.studies._session import SamplerMismatchError
-from biotune_optuna.studies._session import study_exists
-from biotune_optuna.studies._session import TooManyFailures
-from biotune_optuna.studies._spec import load_spec
-from biotune_optuna.studies._spec import parse_spec
-from biotune_optuna.studies._spec import SpecError
-from biotune_optuna.studies._spec import StudySpec
-from biotune_optuna.studies._storage import open_storage
-from biotune_optuna.studies._storage import StorageError
+from biotune_optuna.studies.dashboard import DashboardUpdater
+from biotune_optuna.studies.dashboard import plan_markdown
+from biotune_optuna.studies.dashboard import save_plan_note
+from biotune_optuna.studies.dashboard import save_study_figures
+from biotune_optuna.studies.dashboard import save_study_note
+from biotune_optuna.studies.dashboard import serve_dashboard
+from biotune_optuna.studies.objectives import build_objective
+from biotune_optuna.studies.objectives import describe_objective
+from biotune_optuna.studies.objectives import load_data
+from biotune_optuna.studies.report import best_plan_rows
+from biotune_optuna.studies.report import best_so_far
+from biotune_optuna.studies.report import compare_figures
+from biotune_optuna.studies.report import compare_rows
+from biotune_optuna.studies.report import markdown_table
+from biotune_optuna.studies.report import status_summary
+from biotune_optuna.studies.session import finished_trials
+from biotune_optuna.studies.session import load_study
+from biotune_optuna.studies.session import open_study
+from biotune_optuna.studies.session import run_to_budget
+from biotune_optuna.studies.session import running_trials_health
+from biotune_optuna.studies.session import study_exists
+from biotune_optuna.studies.session import TooManyFailures
+from biotune_optuna.studies.spec import load_spec
+from biotune_optuna.studies.spec import parse_spec
+from biotune_optuna.studies.spec import SpecError
+from biotune_optuna.studies.spec import StudySpec
+from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies.storage import StorageError
 
 
 __all__ = [
-    "PRUNERS",
     "DashboardUpdater",
     "HeartbeatJournalStorage",
-    "SamplerMismatchError",
     "SpecError",
     "StorageError",
     "StudySpec",
@@ -57,10 +51,8 @@ __all__ = [
     "best_plan_rows",
     "best_so_far",
     "build_objective",
-    "check_study_sampler",
     "compare_figures",
     "compare_rows",
-    "create_pruner",
     "describe_objective",
     "finished_trials",
     "load_data",

@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
+from biotune_optuna.options import Option
 from biotune_optuna.protocol import TrainingProtocol
+from biotune_optuna.samplers import create_pruner
 from biotune_optuna.samplers import create_sampler
-from biotune_optuna.samplers._registry import Option
-from biotune_optuna.samplers._registry import SPEC_OPTIONS
+from biotune_optuna.samplers import PRUNERS
+from biotune_optuna.samplers import SPEC_OPTIONS
 from biotune_optuna.studies import parse_spec
-from biotune_optuna.studies import PRUNERS
 from biotune_optuna.studies import SpecError
-from biotune_optuna.studies._pruners import create_pruner
 from biotune_optuna.synthetic import MAX_BLOCKS
 from biotune_optuna.synthetic import SyntheticFineTuning
 
@@ -195,7 +195,7 @@ def test_device_strings_torch_would_not_train_on_are_refused(device: str) -> Non
 
 def test_devices_this_machine_lacks_are_refused_before_the_study_opens() -> None:
     torch = pytest.importorskip("torch")
-    from biotune_optuna.studies._objectives import device_problem_here
+    from biotune_optuna.studies.objectives import device_problem_here
 
     assert device_problem_here("auto") is None and device_problem_here("cpu") is None
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -7,8 +7,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 import pytest
 
-from biotune_optuna.samplers import importance_param
-from biotune_optuna.samplers import THRESHOLD_PARAM
+from biotune_optuna.plan import importance_param
+from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.samplers import trial_budget
 from biotune_optuna.samplers._space import GeneSpace
 from biotune_optuna.samplers.operators import BlendCrossover

@@ -23,10 +23,10 @@ import pytest
 
 from biotune_optuna import BioTunePlusSampler
 from biotune_optuna import BioTuneSampler
+from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import duplicate_trials
 from biotune_optuna.samplers import sampler_name
-from biotune_optuna.samplers import THRESHOLD_PARAM
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._space import GeneSpace
 from biotune_optuna.samplers.operators import AdaptiveExploitation
@@ -299,7 +299,7 @@ def test_four_processes_share_one_plus_study(tmp_path: Path) -> None:
 
 
 def test_a_python_api_plus_study_resumes_with_its_preset(tmp_path: Path) -> None:
-    from biotune_optuna.studies import check_study_sampler
+    from biotune_optuna.samplers import check_study_sampler
 
     storage = f"sqlite:///{tmp_path / 'api.db'}"
     study = _study(BioTunePlusSampler(seed=0), storage=storage, study_name="api")

@@ -15,13 +15,13 @@ from optuna.trial import TrialState
 import pytest
 
 from biotune_optuna import BioTuneSampler
-from biotune_optuna.samplers import importance_param
-from biotune_optuna.samplers import learning_rate_multiplier
-from biotune_optuna.samplers import selected_blocks
-from biotune_optuna.samplers import THRESHOLD_PARAM
+from biotune_optuna.plan import importance_param
+from biotune_optuna.plan import learning_rate_multiplier
+from biotune_optuna.plan import selected_blocks
+from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._keys import POPULATION_KEY_PREFIX
-from biotune_optuna.studies._storage import open_storage
+from biotune_optuna.studies.storage import open_storage
 from biotune_optuna.synthetic import SyntheticFineTuning
 from tests.samplers._objectives import flaky
 from tests.samplers._processes import run_worker

@@ -18,8 +18,8 @@ from biotune_optuna.studies import plan_markdown
 from biotune_optuna.studies import save_plan_note
 from biotune_optuna.studies import save_study_figures
 from biotune_optuna.studies import save_study_note
-from biotune_optuna.studies._dashboard import FITNESS_COST_FIGURE
-from biotune_optuna.studies._dashboard import FREEZE_MASK_FIGURE
+from biotune_optuna.studies.dashboard import FITNESS_COST_FIGURE
+from biotune_optuna.studies.dashboard import FREEZE_MASK_FIGURE
 
 
 PARAMS = {
@@ -31,7 +31,7 @@ PARAMS = {
 
 
 def test_plans_are_decoded_with_frozen_blocks_frozen() -> None:
-    table = plan_markdown(PARAMS, ["a", "b", "c"])
+    table = plan_markdown(FineTunePlan.from_params(PARAMS, ["a", "b", "c"]))
     rows = {line.split("|")[1].strip(): line for line in table.splitlines()[4:]}
     assert "**frozen**" in rows["b"] and "fine-tune (×6.31)" in rows["a"]
     assert "1.00e-03" in rows["c"] and "2 of 3 blocks fine-tuned" in table

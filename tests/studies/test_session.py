@@ -12,16 +12,16 @@ import pytest
 
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.samplers import BioTuneSampler
+from biotune_optuna.samplers import check_study_sampler
 from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import GENE_SAMPLERS
 from biotune_optuna.samplers import sampler_name
-from biotune_optuna.studies import _session
+from biotune_optuna.samplers import SamplerMismatchError
 from biotune_optuna.studies import build_objective
-from biotune_optuna.studies import check_study_sampler
 from biotune_optuna.studies import finished_trials
 from biotune_optuna.studies import open_study
 from biotune_optuna.studies import parse_spec
-from biotune_optuna.studies import SamplerMismatchError
+from biotune_optuna.studies import session
 from biotune_optuna.studies import SpecError
 from biotune_optuna.studies import study_exists
 from biotune_optuna.synthetic import SyntheticFineTuning
@@ -196,13 +196,13 @@ def test_a_worker_that_loses_the_race_to_create_the_study_checks_the_winners_set
 
     def record_settings() -> None:
         time.sleep(1.0)
-        for key, value in _session._identity(winner).items():
+        for key, value in session._identity(winner).items():
             created.set_user_attr(key, value)
         created.set_user_attr("budget", winner.describe_budget())
 
     recording = threading.Thread(target=record_settings)
     recording.start()
-    monkeypatch.setattr(_session, "_stored_study", lambda *args, **kwargs: None)
+    monkeypatch.setattr(session, "_stored_study", lambda *args, **kwargs: None)
     with pytest.raises(SpecError, match=r"sampler_options .* \(stored\) vs"):
         open_study(loser)
     recording.join()

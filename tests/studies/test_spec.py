@@ -275,9 +275,9 @@ def test_strategy_overrides_name_siblings_and_size_their_budget() -> None:
 
 
 def test_baseline_rows_become_sibling_specs() -> None:
-    from biotune_optuna.studies._baselines import _row_spec
-    from biotune_optuna.studies._baselines import BASELINE_ROWS
-    from biotune_optuna.studies._baselines import BaselineRow
+    from biotune_optuna.studies.baselines import _row_spec
+    from biotune_optuna.studies.baselines import BASELINE_ROWS
+    from biotune_optuna.studies.baselines import BaselineRow
 
     demo = load_spec(STUDIES / "demo.toml")
     assert _row_spec(demo, BASELINE_ROWS[0]) is demo

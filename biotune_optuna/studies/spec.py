@@ -23,16 +23,19 @@ from pathlib import Path
 import sys
 from typing import Any
 
+from biotune_optuna.options import MAX_SEED
+from biotune_optuna.options import number_problem
+from biotune_optuna.options import Option
+from biotune_optuna.options import type_problem
 from biotune_optuna.protocol import TrainingProtocol
 from biotune_optuna.samplers import BIOTUNE_PRESETS
+from biotune_optuna.samplers import check_option
+from biotune_optuna.samplers import check_pruner_option
+from biotune_optuna.samplers import create_pruner
 from biotune_optuna.samplers import create_sampler
+from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.samplers import trial_budget
-from biotune_optuna.samplers._registry import check_option
-from biotune_optuna.samplers._registry import MAX_SEED
-from biotune_optuna.samplers._registry import number_problem
-from biotune_optuna.samplers._registry import Option
-from biotune_optuna.samplers._registry import type_problem
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import grid_size
 from biotune_optuna.strategies import is_grid
@@ -44,10 +47,7 @@ from biotune_optuna.studies._heartbeat import DEFAULT_GRACE_PERIOD
 from biotune_optuna.studies._heartbeat import DEFAULT_HEARTBEAT_INTERVAL
 from biotune_optuna.studies._heartbeat import heartbeat_problem
 from biotune_optuna.studies._heartbeat import shortest_grace_period
-from biotune_optuna.studies._pruners import check_pruner_option
-from biotune_optuna.studies._pruners import create_pruner
-from biotune_optuna.studies._pruners import PRUNERS
-from biotune_optuna.studies._storage import storage_problem
+from biotune_optuna.studies.storage import storage_problem
 from biotune_optuna.synthetic import MAX_BLOCKS
 
 
@@ -123,7 +123,7 @@ class StudySpec:
     Attributes:
         name: The study's name in the storage.
         storage: Storage URL: ``sqlite:///``, ``journal:///`` or a server's (relative file
-            paths already resolved; see :mod:`biotune_optuna.studies._storage`).
+            paths already resolved; see :mod:`biotune_optuna.studies.storage`).
         heartbeat_interval: Seconds between heartbeats of a running trial.
         grace_period: Seconds without a heartbeat after which a running trial is taken for
             dead, failed and retried with the same parameters.

@@ -28,16 +28,16 @@ import optuna
 
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.strategies import BIOTUNE
-from biotune_optuna.studies._report import format_setting
-from biotune_optuna.studies._report import markdown_table
-from biotune_optuna.studies._retrain import final_evaluation
-from biotune_optuna.studies._retrain import test_summary
-from biotune_optuna.studies._session import open_study
-from biotune_optuna.studies._session import run_to_budget
-from biotune_optuna.studies._spec import _strategy_sampler
-from biotune_optuna.studies._spec import SpecError
-from biotune_optuna.studies._spec import StudySpec
-from biotune_optuna.studies._storage import masked_text
+from biotune_optuna.studies.report import format_setting
+from biotune_optuna.studies.report import markdown_table
+from biotune_optuna.studies.retrain import final_evaluation
+from biotune_optuna.studies.retrain import test_summary
+from biotune_optuna.studies.session import open_study
+from biotune_optuna.studies.session import run_to_budget
+from biotune_optuna.studies.spec import _strategy_sampler
+from biotune_optuna.studies.spec import SpecError
+from biotune_optuna.studies.spec import StudySpec
+from biotune_optuna.studies.storage import masked_text
 
 
 __all__ = ["BASELINE_ROWS", "BaselineRow", "compare_baselines"]
@@ -132,8 +132,8 @@ def compare_baselines(
     """
     from biotune_optuna.finetune import build_strategy
     from biotune_optuna.finetune import FineTuneObjective
-    from biotune_optuna.studies._objectives import build_objective
-    from biotune_optuna.studies._objectives import describe_objective
+    from biotune_optuna.studies.objectives import build_objective
+    from biotune_optuna.studies.objectives import describe_objective
 
     if spec.objective != "finetune" or spec.strategy != BIOTUNE:
         raise SpecError(f"{spec.source}: baselines needs a BioTune fine-tuning spec")

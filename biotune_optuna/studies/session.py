@@ -23,26 +23,22 @@ from optuna.trial import TrialState
 from biotune_optuna.failures import FAIL_REASON_ATTR
 from biotune_optuna.failures import TrialFailed
 from biotune_optuna.recommendation import record_recommendation
-from biotune_optuna.samplers import BIOTUNE_PRESETS
+from biotune_optuna.samplers import create_pruner
 from biotune_optuna.samplers import create_sampler
-from biotune_optuna.samplers import sampler_name
-from biotune_optuna.samplers._keys import SETTINGS_KEY
+from biotune_optuna.samplers import recorded_sampler
 from biotune_optuna.studies._heartbeat import running_trial_health
 from biotune_optuna.studies._heartbeat import this_process
-from biotune_optuna.studies._pruners import create_pruner
-from biotune_optuna.studies._spec import SpecError
-from biotune_optuna.studies._spec import StudySpec
-from biotune_optuna.studies._storage import check_storage_file
-from biotune_optuna.studies._storage import display_storage
-from biotune_optuna.studies._storage import file_of_storage
-from biotune_optuna.studies._storage import open_storage
+from biotune_optuna.studies.spec import SpecError
+from biotune_optuna.studies.spec import StudySpec
+from biotune_optuna.studies.storage import check_storage_file
+from biotune_optuna.studies.storage import display_storage
+from biotune_optuna.studies.storage import file_of_storage
+from biotune_optuna.studies.storage import open_storage
 
 
 __all__ = [
     "FINISHED",
-    "SamplerMismatchError",
     "TooManyFailures",
-    "check_study_sampler",
     "finished_trials",
     "load_study",
     "open_study",
@@ -66,10 +62,6 @@ _IDENTITY = (
     "strategy_options",
     "strategy_search",
 )
-
-
-class SamplerMismatchError(RuntimeError):
-    """A study is being continued with another sampler than the one it was run with."""
 
 
 def reading_storage(storage: str) -> BaseStorage:
@@ -171,7 +163,7 @@ def open_study(
     Returns:
         The study, with the spec's sampler and pruner attached, on a storage that records a
         heartbeat per running trial and retries trials whose worker died
-        (:func:`~biotune_optuna.studies._storage.open_storage`).
+        (:func:`~biotune_optuna.studies.storage.open_storage`).
 
     Raises:
         SpecError: If the storage cannot hold the study, or the study exists and was run with
@@ -234,7 +226,7 @@ def open_study(
 def _refuse_other_settings(study: optuna.Study, spec: StudySpec, wanted: dict[str, Any]) -> None:
     """Raise :class:`SpecError` if the stored study was run with other settings than ``spec``."""
     differences = _differences(study.user_attrs, wanted)
-    stored_sampler = study.user_attrs.get("sampler") or _biotune_if_recorded(study)
+    stored_sampler = recorded_sampler(study)
     if stored_sampler is not None and stored_sampler != spec.sampler and not differences:
         differences = [f"sampler {stored_sampler!r} (stored) vs {spec.sampler!r} (asked)"]
     if differences:
@@ -257,36 +249,6 @@ def _wait_for_settings(study: optuna.Study) -> None:
     deadline = time.monotonic() + SETTINGS_WAIT_S
     while "budget" not in study.user_attrs and time.monotonic() < deadline:
         time.sleep(0.2)
-
-
-def _biotune_if_recorded(study: optuna.Study) -> str | None:
-    attrs = study._storage.get_study_system_attrs(study._study_id)
-    return "biotune" if SETTINGS_KEY in attrs else None
-
-
-def check_study_sampler(study: optuna.Study) -> None:
-    """Refuse to continue a study under another sampler than the one it was run with.
-
-    A study created from a spec records its sampler's name; a study that BioTune has sampled
-    carries BioTune's settings. ``optuna.load_study`` without ``sampler=`` attaches a TPE
-    sampler, which would silently turn a BioTune study into a TPE one.
-
-    Raises:
-        SamplerMismatchError: If the study's recorded sampler is not the one attached.
-    """
-    recorded = study.user_attrs.get("sampler") or _biotune_if_recorded(study)
-    current = sampler_name(study.sampler)
-    # A study sampled through the Python API records BioTune's settings but not which preset.
-    either_preset = recorded == "biotune" and "sampler" not in study.user_attrs
-    if either_preset and current in BIOTUNE_PRESETS:
-        return
-    if recorded is not None and current != recorded:
-        raise SamplerMismatchError(
-            f"study `{study.study_name}` was run with the {recorded!r} sampler but is being "
-            f"continued with {type(study.sampler).__name__}; `optuna.load_study` without "
-            "`sampler=` falls back to TPE. Pass the study's own sampler, with its settings, "
-            "to `optuna.create_study(..., load_if_exists=True)`."
-        )
 
 
 def finished_trials(study: optuna.Study) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from biotune_optuna.studies._spec import SpecError
-from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies.spec import SpecError
+from biotune_optuna.studies.spec import StudySpec
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 

@@ -10,7 +10,6 @@ against the trainable fraction).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import math
 from pathlib import Path
 import time
@@ -20,20 +19,20 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import TrialState
 
+from biotune_optuna.plan import block_names
 from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.recommendation import record_recommendation
 from biotune_optuna.recommendation import stored_recommendation
-from biotune_optuna.samplers import block_names
-from biotune_optuna.samplers import learning_rate_multiplier
-from biotune_optuna.samplers import THRESHOLD_PARAM
-from biotune_optuna.studies._report import status_summary
-from biotune_optuna.studies._report import strategy_markdown
-from biotune_optuna.studies._storage import masked_text
+from biotune_optuna.studies.report import status_summary
+from biotune_optuna.studies.report import strategy_markdown
+from biotune_optuna.studies.report import trial_plan
+from biotune_optuna.studies.storage import masked_text
 
 
 if TYPE_CHECKING:
-    from biotune_optuna.studies._spec import StudySpec
+    from biotune_optuna.studies.spec import StudySpec
 
 __all__ = [
     "FITNESS_COST_FIGURE",
@@ -50,23 +49,21 @@ FREEZE_MASK_FIGURE = "biotune-freeze-mask"
 FITNESS_COST_FIGURE = "biotune-accuracy-vs-trainable"
 
 
-def plan_markdown(params: dict[str, float], blocks: Sequence[str], base_lr: float = 1e-3) -> str:
-    """The plan encoded by ``params`` as a markdown table: block, importance, decision, lr."""
-    plan = FineTunePlan.from_params(params, blocks, base_lr=base_lr)
+def plan_markdown(plan: FineTunePlan) -> str:
+    """A plan as a markdown table: block, importance, decision, learning rate."""
     rows = [
-        f"Freeze threshold ε = {plan.threshold:.3f}; {len(plan.selected)} of {len(blocks)} "
-        "blocks fine-tuned.",
+        f"Freeze threshold ε = {plan.threshold:.3f}; {len(plan.selected)} of "
+        f"{len(plan.blocks)} blocks fine-tuned.",
         "",
         "| block | importance ν | plan | learning rate |",
         "|---|---:|---|---:|",
     ]
-    for block, nu in zip(plan.blocks, plan.importances, strict=True):
-        if plan.learning_rates[block] > 0:
-            decision = f"fine-tune (×{learning_rate_multiplier(nu):.3g})"
-            lr = f"{plan.learning_rates[block]:.2e}"
-        else:
+    for row in plan.rows():
+        if row.frozen:
             decision, lr = "**frozen**", "–"
-        rows.append(f"| {block} | {nu:.3f} | {decision} | {lr} |")
+        else:
+            decision, lr = f"fine-tune (×{row.multiplier:.3g})", f"{row.learning_rate:.2e}"
+        rows.append(f"| {row.block} | {row.importance:.3f} | {decision} | {lr} |")
     return "\n".join(rows)
 
 
@@ -74,7 +71,7 @@ def save_plan_note(trial: optuna.Trial, plan: FineTunePlan) -> None:
     """Write the trial's plan as its dashboard note (shown while it trains)."""
     from optuna_dashboard import save_note
 
-    table = plan_markdown(plan.params, plan.blocks, plan.base_lr)
+    table = plan_markdown(plan)
     save_note(trial, f"## Plan of trial {trial.number}\n\n{table}\n")
 
 
@@ -95,9 +92,8 @@ def _recommendation_markdown(study: optuna.Study, summary: dict[str, Any]) -> li
         "",
     ]
     if kind == "plan":
-        blocks = block_names(trial.params)
         base_lr = float(study.user_attrs.get("base_lr", 1e-3))
-        return [*parts, plan_markdown(trial.params, blocks, base_lr)]
+        return [*parts, plan_markdown(trial_plan(trial, base_lr))]
     return [*parts, strategy_markdown(trial)]
 
 
@@ -168,10 +164,9 @@ def save_study_figures(study: optuna.Study) -> None:
     blocks = block_names(trials[0].params)
     z, text = [], []
     for t in trials:
-        plan = FineTunePlan.from_params(t.params, blocks)
         row = [
-            math.log10(learning_rate_multiplier(nu)) if plan.learning_rates[b] > 0 else None
-            for b, nu in zip(plan.blocks, plan.importances, strict=True)
+            None if r.frozen else math.log10(r.multiplier)
+            for r in FineTunePlan.from_params(t.params, blocks).rows()
         ]
         z.append(row)
         text.append(
@@ -267,7 +262,7 @@ def serve_dashboard(
     """
     from optuna_dashboard import run_server
 
-    from biotune_optuna.studies._session import reading_storage
+    from biotune_optuna.studies.session import reading_storage
 
     store = None
     if artifacts is not None:

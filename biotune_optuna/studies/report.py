@@ -12,10 +12,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from biotune_optuna.plan import block_names
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.recommendation import current_recommendation
-from biotune_optuna.samplers import block_names
-from biotune_optuna.samplers import learning_rate_multiplier
 
 
 __all__ = [
@@ -27,6 +26,7 @@ __all__ = [
     "markdown_table",
     "status_summary",
     "strategy_markdown",
+    "trial_plan",
 ]
 
 
@@ -76,23 +76,23 @@ def status_summary(study: optuna.Study) -> dict[str, Any]:
     }
 
 
+def trial_plan(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> FineTunePlan:
+    """The plan a trial's genes decode to (its blocks named by its parameters)."""
+    return FineTunePlan.from_params(trial.params, block_names(trial.params), base_lr=base_lr)
+
+
 def best_plan_rows(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> list[list[str]]:
     """The decoded plan of a trial: block, importance, decision, learning-rate multiplier, lr."""
-    blocks = block_names(trial.params)
-    plan = FineTunePlan.from_params(trial.params, blocks, base_lr=base_lr)
-    rows = []
-    for block, nu in zip(plan.blocks, plan.importances, strict=True):
-        lr = plan.learning_rates[block]
-        rows.append(
-            [
-                block,
-                f"{nu:.3f}",
-                "fine-tune" if lr > 0 else "frozen",
-                f"×{learning_rate_multiplier(nu):.3g}" if lr > 0 else "",
-                f"{lr:.2e}" if lr > 0 else "",
-            ]
-        )
-    return rows
+    return [
+        [
+            row.block,
+            f"{row.importance:.3f}",
+            "frozen" if row.frozen else "fine-tune",
+            "" if row.frozen else f"×{row.multiplier:.3g}",
+            "" if row.frozen else f"{row.learning_rate:.2e}",
+        ]
+        for row in trial_plan(trial, base_lr).rows()
+    ]
 
 
 def format_setting(value: Any) -> str:
