@@ -307,7 +307,7 @@ def _run(args: argparse.Namespace) -> int:
             f"study `{spec.name}` in {_display_storage(spec.storage)}\n"
             f"  {describe_objective(spec)}\n"
             f"  {_describe_strategy(spec)}sampler {spec.sampler}, seed {spec.seed}, budget "
-            f"{spec.describe_budget() if target == spec.budget else f'{target} trials'}: "
+            f"{spec.describe_budget(search_space)}: "
             f"{done} finished, running {remaining} more"
             + (f" on {n_workers} workers" if n_workers > 1 else ""),
         )

@@ -209,12 +209,7 @@ def open_study(
     if "sampler" not in study.user_attrs:
         for key, value in wanted.items():
             study.set_user_attr(key, value)
-        study.set_user_attr(
-            "budget",
-            spec.describe_budget()
-            if not spec.auto_budget
-            else f"{spec.budget_for(search_space or {})} trials",
-        )
+        study.set_user_attr("budget", spec.describe_budget(search_space or {}))
         study.set_user_attr("base_lr", spec.protocol.base_lr)
         if objective_description:
             study.set_user_attr("objective", objective_description)

@@ -211,8 +211,11 @@ class StudySpec:
             self.generations or 0, population_size=population_size, n_elites=n_elites
         )
 
-    def describe_budget(self) -> str:
-        """The budget in words."""
+    def describe_budget(self, search_space: Mapping[str, Any] | None = None) -> str:
+        """The budget in words; of a study searching ``search_space`` if given
+        (:meth:`budget_for`: a strategy's automatic budget is said in trials)."""
+        if search_space is not None and self.budget_for(search_space) != self.budget:
+            return f"{self.budget_for(search_space)} trials"
         if self.trials is not None:
             return f"{self.trials} trials"
         n, e = self.schedule
