@@ -87,7 +87,7 @@ def run_race(base: Any, samplers: Sequence[str], seeds: Sequence[int]) -> None:
             spec = base.with_overrides(sampler=sampler, seed=seed)
             if objective is None:  # the same objective (and feature cache) for every sampler
                 objective = build_objective(spec)
-                objective.plan_notes = False
+                objective.on_plan = None
             study = open_study(
                 spec,
                 search_space=plan_search_space(objective.blocks),

@@ -42,7 +42,6 @@ from biotune_optuna.samplers import trial_budget
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import search_space as strategy_search_space
 from biotune_optuna.strategies import strategy_settings
-from biotune_optuna.studies.dashboard import save_plan_note
 
 
 __all__ = ["FineTuneObjective", "fold_of_generation"]
@@ -120,7 +119,8 @@ class FineTuneObjective:
         fold_seed: Seed of the stratified folds.
         cache: Feature cache; by default one of ``protocol.feature_cache_mb``, shared by the
             trials of this objective.
-        plan_notes: Write each trial's plan as its optuna-dashboard note when it starts.
+        on_plan: Called as ``on_plan(trial, plan)`` once a study trial's genes are decoded,
+            before it trains (the studies write the plan as the trial's dashboard note).
         on_epoch: Called as ``on_epoch(trial, epoch, value)`` after every epoch (progress bars).
         strategy: ``"biotune"`` (the genes) or a baseline strategy's name.
         strategy_options: The baseline's given hyperparameters.
@@ -149,7 +149,7 @@ class FineTuneObjective:
         n_elites: int = 3,
         fold_seed: int = 0,
         cache: FeatureCache | None = None,
-        plan_notes: bool = True,
+        on_plan: Callable[[optuna.trial.Trial, FineTunePlan], None] | None = None,
         on_epoch: Callable[[optuna.trial.Trial, int, float], None] | None = None,
         strategy: str = BIOTUNE,
         strategy_options: Mapping[str, Any] | None = None,
@@ -169,7 +169,7 @@ class FineTuneObjective:
         self.protocol = protocol or TrainingProtocol()
         self.population_size = population_size
         self.n_elites = n_elites
-        self.plan_notes = plan_notes
+        self.on_plan = on_plan
         self.on_epoch = on_epoch
         self._checked_studies: set[int] = set()
         outputs = backbone.model.get_submodule(backbone.head[0]).out_features
@@ -262,13 +262,16 @@ class FineTuneObjective:
         """The strategy a trial's parameters give (a BioTune plan, or a baseline)."""
         if self.strategy == BIOTUNE:
             plan = FineTunePlan.from_params(params, self.blocks, base_lr=self.protocol.base_lr)
-            return PlanStrategy(
-                plan,
-                always_train_head=self.protocol.always_train_head,
-                mask_only=self.protocol.mask_only,
-            )
+            return self._plan_strategy(plan)
         settings = {**self.strategy_options, **{k: params[k] for k in self.search}}
         return build_strategy(self.strategy, settings, base_lr=self.protocol.base_lr)
+
+    def _plan_strategy(self, plan: FineTunePlan) -> PlanStrategy:
+        return PlanStrategy(
+            plan,
+            always_train_head=self.protocol.always_train_head,
+            mask_only=self.protocol.mask_only,
+        )
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         live = isinstance(trial, optuna.Trial)  # not a FixedTrial
@@ -277,9 +280,9 @@ class FineTuneObjective:
             self._checked_studies.add(trial.study._study_id)
         if self.strategy == BIOTUNE:
             plan = suggest_plan(trial, self.blocks, base_lr=self.protocol.base_lr)
-            if self.plan_notes and live:
-                save_plan_note(trial, plan)
-            strategy = self.strategy_of(plan.params)
+            if self.on_plan is not None and live:
+                self.on_plan(trial, plan)
+            strategy = self._plan_strategy(plan)
             trial.set_user_attr("frozen_blocks", list(plan.frozen))
             trial.set_user_attr("trained_blocks", len(plan.selected))
             trial.set_user_attr(

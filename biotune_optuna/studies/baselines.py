@@ -159,7 +159,6 @@ def compare_baselines(
                 population_size=spec.schedule[0],
                 n_elites=spec.schedule[1],
                 cache=base.cache,
-                plan_notes=False,
                 strategy=row.strategy,
                 strategy_options=row_spec.strategy_options,
                 search=row_spec.strategy_search,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from biotune_optuna.studies.dashboard import save_plan_note
 from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
 from biotune_optuna.synthetic import SyntheticFineTuning
@@ -139,6 +140,7 @@ def build_objective(spec: StudySpec) -> Any:
             strategy=spec.strategy,
             strategy_options=spec.strategy_options,
             search=spec.strategy_search,
+            on_plan=save_plan_note,
         )
     except ValueError as exc:  # e.g. a surgical block the model does not have
         key, _, problem = str(exc).partition(": ")

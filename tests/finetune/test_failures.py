@@ -33,9 +33,7 @@ PROTOCOL = TrainingProtocol(image_size=16, max_epochs=1, n_seeds=1, batch_size=6
 def objective(
     data: ClassificationData, protocol: TrainingProtocol = PROTOCOL
 ) -> FineTuneObjective:
-    return FineTuneObjective(
-        tiny_backbone(), data, protocol, population_size=3, n_elites=1, plan_notes=False
-    )
+    return FineTuneObjective(tiny_backbone(), data, protocol, population_size=3, n_elites=1)
 
 
 def study() -> optuna.Study:

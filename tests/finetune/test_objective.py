@@ -150,7 +150,7 @@ def test_a_trial_that_overshoots_its_generation_trains_on_that_generations_fold(
     # one-worker numbering would give. N=2, E=1: generation 1 is trials 2..4 on fold 0, and
     # trial 5 would be generation 2 (fold 1) in a one-worker run.
     objective = FineTuneObjective(
-        tiny_backbone(), small_digits, PROTOCOL, population_size=2, n_elites=1, plan_notes=False
+        tiny_backbone(), small_digits, PROTOCOL, population_size=2, n_elites=1
     )
     sampler = BioTuneSampler(
         population_size=2, n_elites=1, search_space=objective.search_space, seed=0

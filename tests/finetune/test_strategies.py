@@ -264,9 +264,7 @@ def test_the_objective_searches_a_baseline_and_records_the_same_attrs(
 
     backbone = tiny_backbone()
     protocol = TrainingProtocol(image_size=16, max_epochs=1, n_seeds=1, batch_size=64)
-    objective = FineTuneObjective(
-        backbone, small_digits, protocol, strategy="surgical", plan_notes=False
-    )
+    objective = FineTuneObjective(backbone, small_digits, protocol, strategy="surgical")
     assert list(objective.search_space) == ["block"]
     assert objective.search_space["block"].choices == ("0", "1", "2", "3")
     study = optuna.create_study(
@@ -275,7 +273,7 @@ def test_the_objective_searches_a_baseline_and_records_the_same_attrs(
     )
     study.optimize(objective, n_trials=4)
     assert sorted(t.params["block"] for t in study.trials) == ["0", "1", "2", "3"]
-    biotune = FineTuneObjective(backbone, small_digits, protocol, plan_notes=False)
+    biotune = FineTuneObjective(backbone, small_digits, protocol)
     plan_study = optuna.create_study(direction="maximize")
     plan_study.optimize(biotune, n_trials=1)
     common = {"fold", "frozen_blocks", "trained_blocks", "trainable_fraction", "wall_time_s"}

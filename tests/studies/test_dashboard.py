@@ -138,3 +138,27 @@ def test_the_updater_records_the_recommendation_and_refreshes_the_note(tmp_path:
     assert chosen is not None and study.user_attrs["recommended_trial"] == chosen.number
     assert f"Recommended plan: trial {chosen.number}, estimate" in get_note(study)
     assert "8 complete trials" in get_note(study)
+
+
+def test_a_spec_objective_writes_each_trials_plan_as_its_note_through_its_hook(
+    tmp_path: Path,
+) -> None:
+    from biotune_optuna.studies import build_objective
+    from biotune_optuna.studies import open_study
+    from biotune_optuna.studies import parse_spec
+
+    table = {
+        "study": {"name": "noted", "storage": "sqlite:///noted.db"},
+        "sampler": {"population_size": 2, "n_elites": 1},
+        "budget": {"trials": 2},
+        "model": {"source": "tests.finetune.conftest:tiny_cnn", "head": "3"},
+        "data": {"max_train_images": 32, "max_val_images": 32},
+        "protocol": {"image_size": 16, "max_epochs": 1, "n_seeds": 1},
+    }
+    spec = parse_spec(table, path=tmp_path / "noted.toml")
+    objective = build_objective(spec)
+    assert objective.on_plan is save_plan_note  # the engine itself writes no note
+    study = open_study(spec, search_space=objective.search_space)
+    study.optimize(objective, n_trials=1)
+    note = get_note(optuna.Trial(study, study.trials[0]._trial_id))
+    assert note.startswith("## Plan of trial 0") and "| block | importance ν |" in note
