@@ -132,9 +132,23 @@ def protocol_identity(spec: Any, protocol: Any) -> tuple[str, dict[str, Any]]:
     for key in ("seed", "n_seeds"):
         fields.pop(key)
     fields["device"] = resolve_device(protocol.device).type  # "auto": CUDA or CPU numbers
-    description = {"model": dict(spec.model), "data": dict(spec.data), "protocol": fields}
+    description = {
+        "model": _stated(spec.model, always=("source", "weights")),
+        "data": _stated(spec.data, always=("source", "seed")),
+        "protocol": fields,
+    }
     text = json.dumps(description, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:10], description
+
+
+def _stated(section: Any, *, always: tuple[str, ...]) -> dict[str, Any]:
+    """A spec section's fields that differ from their defaults, plus ``always``: what the race
+    specs' tables state, so that the cache ids of the runs before typed spec sections hold."""
+    return {
+        field.name: getattr(section, field.name)
+        for field in dataclasses.fields(section)
+        if field.name in always or getattr(section, field.name) != field.default
+    }
 
 
 def plan_key(objective: Any, params: Mapping[str, Any]) -> str:

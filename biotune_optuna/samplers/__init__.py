@@ -13,6 +13,7 @@ from biotune_optuna.samplers import operators
 from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
 from biotune_optuna.samplers._configurations import duplicate_trials
+from biotune_optuna.samplers._keys import SAMPLER_USER_ATTR
 from biotune_optuna.samplers._recorded import check_study_sampler
 from biotune_optuna.samplers._recorded import recorded_sampler
 from biotune_optuna.samplers._recorded import SamplerMismatchError
@@ -37,6 +38,7 @@ __all__ = [
     "GENE_SAMPLERS",
     "PRUNERS",
     "SAMPLERS",
+    "SAMPLER_USER_ATTR",
     "SPEC_OPTIONS",
     "BioTunePlusSampler",
     "BioTuneSampler",

@@ -34,7 +34,7 @@ from biotune_optuna.studies.retrain import final_evaluation
 from biotune_optuna.studies.retrain import test_summary
 from biotune_optuna.studies.session import open_study
 from biotune_optuna.studies.session import run_to_budget
-from biotune_optuna.studies.spec import _strategy_sampler
+from biotune_optuna.studies.spec import default_sampler
 from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
 from biotune_optuna.studies.storage import masked_text
@@ -96,7 +96,7 @@ def _row_spec(spec: StudySpec, row: BaselineRow) -> StudySpec:
         name=f"{spec.name}-{row.key}",
         strategy_options={**sibling.strategy_options, **row.options},
         strategy_search=search,
-        sampler=_strategy_sampler(row.strategy, search),
+        sampler=default_sampler(row.strategy, search),
     )
 
 
@@ -225,10 +225,11 @@ def compare_baselines(
         )
     table = baseline_table(results, n_seeds)
     data = base.data
+    model = spec.model.source if spec.model is not None else None
     header = (
         f"# {spec.name}: BioTune against baselines\n\n"
         f"Data `{data.name}`: {len(data.train_labels)} train, {len(data.val_labels)} val, "
-        f"{len(data.test_labels)} test images; model `{spec.model.get('source')}`; protocol "
+        f"{len(data.test_labels)} test images; model `{model}`; protocol "
         f"{spec.protocol.image_size} px, ≤ {spec.protocol.max_epochs} epochs (patience "
         f"{spec.protocol.patience}), batch {spec.protocol.batch_size}, {spec.protocol.optimizer} "
         f"at base lr {spec.protocol.base_lr:g}, cosine t_max {spec.protocol.t_max}. Final "

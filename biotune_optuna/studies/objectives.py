@@ -40,20 +40,15 @@ def device_problem_here(device: str) -> str | None:
 
 def describe_objective(spec: StudySpec) -> str:
     """The objective in a few words, e.g. ``efficientnet_lite0 -> digits @ 64 px, 2 epochs``."""
-    if spec.objective == "synthetic":
-        options = spec.objective_options
+    if spec.synthetic is not None:
         return (
-            f"synthetic landscape ({options.get('n_blocks', 6)} blocks, "
-            f"seed {options.get('seed', 0)})"
+            f"synthetic landscape ({spec.synthetic.n_blocks} blocks, seed {spec.synthetic.seed})"
         )
+    assert spec.model is not None and spec.data is not None
     p = spec.protocol
-    limits = ", ".join(
-        f"{k.removeprefix('max_').replace('_images', '')} ≤ {v}"
-        for k, v in spec.data.items()
-        if k.startswith("max_")
-    )
+    limits = ", ".join(f"{split} ≤ {n}" for split, n in spec.data.limits.items())
     return (
-        f"{spec.model['source']} -> {spec.data['source']}"
+        f"{spec.model.source} -> {spec.data.source}"
         + (f" ({limits})" if limits else "")
         + f" @ {p.image_size} px, ≤ {_count(p.max_epochs, 'epoch')} × {_count(p.n_seeds, 'seed')}"
     )
@@ -75,26 +70,24 @@ def load_data(spec: StudySpec) -> Any:
     from biotune_optuna.finetune import torchvision_dataset
 
     data = spec.data
-    common = {k: data[k] for k in ("val_fraction", "test_fraction", "seed") if k in data}
-    source = data["source"]
-    size = spec.protocol.image_size
+    assert data is not None
+    common = {
+        "image_size": spec.protocol.image_size,
+        "val_fraction": data.val_fraction,
+        "test_fraction": data.test_fraction,
+        "seed": data.seed,
+    }
+    source = data.source
     try:
         if source == "digits":
-            loaded = digits(image_size=size, **common)
+            loaded = digits(**common)
         elif source == "folder":
-            loaded = image_folder(data["root"], image_size=size, **common)
+            loaded = image_folder(data.root, **common)
         else:
-            loaded = torchvision_dataset(
-                source.split(":", 1)[1],
-                root=data["root"],
-                image_size=size,
-                download=data.get("download", False),
-                **common,
-            )
+            name = source.split(":", 1)[1]
+            loaded = torchvision_dataset(name, root=data.root, download=data.download, **common)
         return loaded.limit(
-            max_train=data.get("max_train_images"),
-            max_val=data.get("max_val_images"),
-            seed=data.get("seed", 0),
+            max_train=data.max_train_images, max_val=data.max_val_images, seed=data.seed
         )
     except (ValueError, KeyError, OSError, RuntimeError, AttributeError) as exc:
         raise SpecError(f"{spec.source}: [data] source: {source!r}: {exc}") from None
@@ -111,8 +104,8 @@ def build_objective(spec: StudySpec) -> Any:
         SpecError: If the device is not on this machine, or the model or the data cannot be
             loaded.
     """
-    if spec.objective == "synthetic":
-        return SyntheticFineTuning(**spec.objective_options)
+    if spec.synthetic is not None:
+        return SyntheticFineTuning(n_blocks=spec.synthetic.n_blocks, seed=spec.synthetic.seed)
     from biotune_optuna.finetune import FineTuneObjective
     from biotune_optuna.finetune import load_backbone
 
@@ -120,10 +113,20 @@ def build_objective(spec: StudySpec) -> Any:
     if problem is not None:
         raise SpecError(f"{spec.source}: [protocol] device: {problem}")
     data = load_data(spec)
-    model = dict(spec.model)
-    source = model.pop("source")
+    model = spec.model
+    assert model is not None
+    source = model.source
     try:
-        backbone = load_backbone(source, num_classes=data.num_classes, **model)
+        backbone = load_backbone(
+            source,
+            num_classes=data.num_classes,
+            weights=model.weights,
+            blocks=model.blocks,
+            head=model.head,
+            state_dict=model.state_dict,
+            mean=model.mean,
+            std=model.std,
+        )
     except (ValueError, KeyError, OSError, RuntimeError, AttributeError, ImportError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the library wrote
         if message.startswith("state_dict: "):

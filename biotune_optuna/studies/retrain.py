@@ -133,7 +133,7 @@ def retrain_best_plan(
         "search_value": trial.value,
         # How the trial was chosen: the study's recommendation, or null when it was given.
         "recommendation": recommendation.to_record() if recommendation is not None else None,
-        "model": spec.model.get("source"),
+        "model": spec.model.source if spec.model is not None else None,
         "data": data.name,
         "train_images": len(data.train_labels),
         "val_images": len(data.val_labels),

@@ -51,17 +51,6 @@ __all__ = [
 
 #: Trial states that count towards a budget: a FAILED trial is replaced by another.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-#: Study user attrs that identify how a study samples; a resume must match them.
-_IDENTITY = (
-    "sampler",
-    "sampler_options",
-    "seed",
-    "schedule",
-    "objective_kind",
-    "strategy",
-    "strategy_options",
-    "strategy_search",
-)
 
 
 def reading_storage(storage: str) -> BaseStorage:
@@ -110,23 +99,10 @@ def study_names(storage: str) -> list[str]:
     return [s.study_name for s in reading_storage(storage).get_all_studies()]
 
 
-def _identity(spec: StudySpec) -> dict[str, Any]:
-    return {
-        "sampler": spec.sampler,
-        "sampler_options": dict(spec.sampler_options),
-        "seed": spec.seed,
-        "schedule": list(spec.schedule),
-        "objective_kind": spec.objective,
-        "strategy": spec.strategy,
-        "strategy_options": dict(spec.strategy_options),
-        "strategy_search": list(spec.strategy_search),
-    }
-
-
 def _differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
     return [
         f"{key} {stored[key]!r} (stored) vs {wanted[key]!r} (asked)"
-        for key in _IDENTITY
+        for key in wanted
         if key in stored and stored[key] != wanted[key]
     ]
 
@@ -169,7 +145,7 @@ def open_study(
         SpecError: If the storage cannot hold the study, or the study exists and was run with
             another sampler or other sampler settings (nothing is written then).
     """
-    wanted = _identity(spec)
+    wanted = spec.identity()
     storage: BaseStorage | None = None
 
     def with_heartbeats() -> BaseStorage:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 import dataclasses
 from pathlib import Path
 import sys
@@ -34,6 +35,7 @@ from biotune_optuna.samplers import check_pruner_option
 from biotune_optuna.samplers import create_pruner
 from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import PRUNERS
+from biotune_optuna.samplers import SAMPLER_USER_ATTR
 from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.samplers import trial_budget
 from biotune_optuna.strategies import BIOTUNE
@@ -56,7 +58,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["SpecError", "StudySpec", "load_spec", "parse_spec"]
+__all__ = [
+    "DataSpec",
+    "ModelSpec",
+    "SpecError",
+    "StudySpec",
+    "SyntheticSpec",
+    "default_sampler",
+    "load_spec",
+    "parse_spec",
+    "sampler_problem",
+]
 
 OBJECTIVES = ("finetune", "synthetic")
 DATA_SOURCES = ("digits", "torchvision:<Name>", "folder")
@@ -115,6 +127,78 @@ _SECTIONS: dict[str, dict[str, Any]] = {
 }
 _OPEN_SECTIONS = {"sampler", "pruner", "strategy"}
 
+#: How a section parser reports a problem: ``fail(section, key, problem)`` is the error.
+Fail = Callable[[str, "str | None", str], SpecError]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """The ``[model]`` section: the pretrained backbone and how it is cut into blocks.
+
+    Attributes:
+        source: ``"efficientnet_lite0"`` (offline), ``"torchvision:<name>"``,
+            ``"timm:<name>"`` or ``"<module>:<factory>"``.
+        weights: A torchvision weight enum name (``"DEFAULT"``: a spec's ``true``), or ``None``
+            for random initialisation (a spec's ``false``).
+        blocks: Your own blocks, ``{name: module paths}``, in forward order; else a rule.
+        head: Qualified name of the classifier to replace, for models no rule knows.
+        state_dict: The weights of a ``"<module>:<factory>"`` model (resolved path).
+        mean: Per-channel mean the images are normalised with (default: the model's).
+        std: Per-channel standard deviation (default: the model's).
+    """
+
+    source: str = "efficientnet_lite0"
+    weights: str | None = "DEFAULT"
+    blocks: Mapping[str, tuple[str, ...]] | None = None
+    head: str | None = None
+    state_dict: Path | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DataSpec:
+    """The ``[data]`` section: the dataset and its train/val/test split.
+
+    Attributes:
+        source: ``"digits"`` (offline), ``"torchvision:<Name>"`` or ``"folder"``.
+        root: Where a torchvision dataset or an image folder lies (resolved path).
+        download: Let torchvision download the dataset (never by default).
+        val_fraction: Share of the examples held out for validation.
+        test_fraction: Share held out for the test split.
+        seed: Seed of the split and of the subsets below.
+        max_train_images: A stratified subset of the train split, if given.
+        max_val_images: A stratified subset of the val split, if given.
+    """
+
+    source: str = "digits"
+    root: Path | None = None
+    download: bool = False
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    seed: int = 0
+    max_train_images: int | None = None
+    max_val_images: int | None = None
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """The subset sizes given, e.g. ``{"train": 256}``."""
+        sizes = {"train": self.max_train_images, "val": self.max_val_images}
+        return {split: n for split, n in sizes.items() if n is not None}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SyntheticSpec:
+    """The ``[objective]`` options of the synthetic landscape (``kind = "synthetic"``).
+
+    Attributes:
+        n_blocks: Blocks of the landscape (its genes are ``n_blocks + 1``).
+        seed: Seed of the landscape.
+    """
+
+    n_blocks: int = 6
+    seed: int = 0
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class StudySpec:
@@ -137,9 +221,9 @@ class StudySpec:
         schedule: ``(N, E)`` of the BioTune schedule that converts generations to trials and
             places every sampler's trials on the same data folds.
         objective: ``"finetune"`` or ``"synthetic"``.
-        objective_options: Options of the synthetic landscape (``n_blocks``, ``seed``).
-        model: The ``[model]`` table (for ``finetune``).
-        data: The ``[data]`` table (for ``finetune``).
+        synthetic: The synthetic landscape (for ``synthetic``).
+        model: The backbone (for ``finetune``).
+        data: The dataset (for ``finetune``).
         protocol: The training protocol.
         artifacts: Directory of the study's artifact store.
         retrain_dir: Where ``retrain`` writes weights, the plan and the results.
@@ -168,9 +252,9 @@ class StudySpec:
     generations: int | None = None
     schedule: tuple[int, int] = DEFAULT_SCHEDULE
     objective: str = "finetune"
-    objective_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    model: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    synthetic: SyntheticSpec | None = None
+    model: ModelSpec | None = None
+    data: DataSpec | None = None
     protocol: TrainingProtocol = dataclasses.field(default_factory=TrainingProtocol)
     artifacts: Path | None = None
     retrain_dir: Path | None = None
@@ -221,6 +305,21 @@ class StudySpec:
         n, e = self.schedule
         return f"{self.generations} generations = {self.budget} trials (N={n}, E={e})"
 
+    def identity(self) -> dict[str, Any]:
+        """What makes the study this study: a resumed study must have stored the same
+        (recorded as study user attrs when it is created; see
+        :func:`~biotune_optuna.studies.open_study`)."""
+        return {
+            SAMPLER_USER_ATTR: self.sampler,
+            "sampler_options": dict(self.sampler_options),
+            "seed": self.seed,
+            "schedule": list(self.schedule),
+            "objective_kind": self.objective,
+            "strategy": self.strategy,
+            "strategy_options": dict(self.strategy_options),
+            "strategy_search": list(self.strategy_search),
+        }
+
     def with_overrides(
         self,
         *,
@@ -253,77 +352,77 @@ class StudySpec:
         changes: dict[str, Any] = {}
         study_name = self.name
         if strategy is not None and strategy != self.strategy:
-            if strategy not in STRATEGIES:
-                raise SpecError(
-                    f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}"
-                )
-            if self.objective == "synthetic" and strategy != BIOTUNE:
-                raise SpecError(
-                    f"{self.source}: [objective] kind: --strategy {strategy!r}: the synthetic "
-                    "objective has BioTune's genes only"
-                )
-            search = strategy_settings(strategy, {})[1] if strategy != BIOTUNE else ()
-            auto = _strategy_sampler(strategy, search)
-            options = (
-                dict(zip(("population_size", "n_elites"), self.schedule))
-                if auto == BIOTUNE
-                else {}
-            )
-            changes.update(
-                strategy=strategy,
-                strategy_options={},
-                strategy_search=search,
-                sampler=auto,
-                sampler_options=options,
-                auto_budget=trials is None and generations is None,
-            )
+            changes.update(self._strategy_changes(strategy))
+            changes["auto_budget"] = trials is None and generations is None
             study_name += f"-{strategy}"
         if sampler is not None and sampler != changes.get("sampler", self.sampler):
-            if sampler not in SAMPLERS:
-                raise SpecError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
-            options: dict[str, Any] = {}
-            if sampler in BIOTUNE_PRESETS:  # the spec's schedule is BioTune's N and E
-                options = dict(zip(("population_size", "n_elites"), self.schedule))
-            changes.update(sampler=sampler, sampler_options=options)
+            changes.update(self._sampler_changes(sampler))
             study_name += f"-{sampler}"
         if seed is not None and seed != self.seed:
-            changes["seed"] = seed
-            changes["protocol"] = dataclasses.replace(self.protocol, seed=seed)
+            changes.update(seed=seed, protocol=dataclasses.replace(self.protocol, seed=seed))
             study_name += f"-seed{seed}"
-        if trials is not None:
-            changes.update(trials=trials, generations=None)
-        if generations is not None:
-            changes.update(trials=None, generations=generations)
-        for key, value in (("trials", trials), ("generations", generations)):
-            if value is not None and value < 1:
-                raise SpecError(f"--{key} must be >= 1, got {value}")
-        final_sampler = changes.get("sampler", self.sampler)
-        final_strategy = changes.get("strategy", self.strategy)
-        if final_sampler == "grid" and final_strategy == BIOTUNE:
-            raise SpecError("the grid sampler enumerates choices; BioTune's genes are continuous")
-        if final_sampler == BIOTUNE and final_strategy != BIOTUNE:
-            raise SpecError(
-                f"the biotune sampler searches BioTune's genes, not {final_strategy}'s "
-                "hyperparameters"
-            )
+        changes.update(_budget_changes(trials, generations))
+        problem = sampler_problem(
+            changes.get("sampler", self.sampler),
+            changes.get("strategy", self.strategy),
+            changes.get("strategy_search", self.strategy_search),
+        )
+        if problem is not None:
+            raise SpecError(problem)
         changes["name"] = name or study_name
-        record = {
-            k: v
-            for k, v in {
-                "sampler": sampler,
-                "seed": seed,
-                "trials": trials,
-                "generations": generations,
-                "study_name": name,
-                "strategy": strategy,
-            }.items()
-            if v is not None
+        given = {"sampler": sampler, "seed": seed, "trials": trials}
+        given.update(generations=generations, study_name=name, strategy=strategy)
+        changes["overrides"] = {
+            **self.overrides,
+            **{k: v for k, v in given.items() if v is not None},
         }
-        changes["overrides"] = {**self.overrides, **record}
         return dataclasses.replace(self, **changes)
 
+    def _schedule_options(self, sampler: str) -> dict[str, Any]:
+        """A BioTune preset's options from the spec's schedule (its ``N`` and ``E``)."""
+        if sampler not in BIOTUNE_PRESETS:
+            return {}
+        return dict(zip(("population_size", "n_elites"), self.schedule))
 
-def _strategy_sampler(strategy: str, search: tuple[str, ...]) -> str:
+    def _strategy_changes(self, strategy: str) -> dict[str, Any]:
+        """The fields that change when the study runs ``strategy`` with its defaults."""
+        if strategy not in STRATEGIES:
+            raise SpecError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+        if self.objective == "synthetic" and strategy != BIOTUNE:
+            raise SpecError(
+                f"{self.source}: [objective] kind: --strategy {strategy!r}: the synthetic "
+                "objective has BioTune's genes only"
+            )
+        search = strategy_settings(strategy, {})[1] if strategy != BIOTUNE else ()
+        sampler = default_sampler(strategy, search)
+        return {
+            "strategy": strategy,
+            "strategy_options": {},
+            "strategy_search": search,
+            "sampler": sampler,
+            "sampler_options": self._schedule_options(sampler),
+        }
+
+    def _sampler_changes(self, sampler: str) -> dict[str, Any]:
+        """The fields that change when the study runs under ``sampler`` with its defaults."""
+        if sampler not in SAMPLERS:
+            raise SpecError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
+        return {"sampler": sampler, "sampler_options": self._schedule_options(sampler)}
+
+
+def _budget_changes(trials: int | None, generations: int | None) -> dict[str, Any]:
+    """The budget fields of ``--trials`` or ``--generations`` (either replaces the spec's)."""
+    for key, value in (("trials", trials), ("generations", generations)):
+        if value is not None and value < 1:
+            raise SpecError(f"--{key} must be >= 1, got {value}")
+    if trials is not None:
+        return {"trials": trials, "generations": None}
+    if generations is not None:
+        return {"trials": None, "generations": generations}
+    return {}
+
+
+def default_sampler(strategy: str, search: Sequence[str]) -> str:
     """The sampler a strategy study gets by default: BioTune for the genes, the grid for
     categorical searches, TPE for others, random (any) when nothing is searched."""
     if strategy == BIOTUNE:
@@ -331,6 +430,28 @@ def _strategy_sampler(strategy: str, search: tuple[str, ...]) -> str:
     if not search:
         return "random"
     return "grid" if searches_choices_only(strategy, search) else "tpe"
+
+
+def sampler_problem(sampler: str, strategy: str, search: Sequence[str]) -> str | None:
+    """Why ``sampler`` cannot search ``strategy``'s space (``None``: it can).
+
+    The one rule for specs and command-line overrides: the grid sampler enumerates
+    categorical choices, so neither BioTune's genes (continuous) nor a strategy's continuous
+    hyperparameters; the paper's ``biotune`` sampler searches BioTune's genes only.
+    """
+    if sampler == "grid" and strategy == BIOTUNE:
+        return "the grid sampler enumerates choices; BioTune's genes are continuous"
+    if sampler == "grid" and not searches_choices_only(strategy, search):
+        return (
+            f"the grid sampler enumerates choices; strategy {strategy!r} searches "
+            f"{', '.join(search) or 'nothing'}"
+        )
+    if sampler == BIOTUNE and strategy != BIOTUNE:
+        return (
+            f"the biotune sampler searches BioTune's genes, not {strategy}'s hyperparameters; "
+            f"it needs another sampler (e.g. {default_sampler(strategy, search)!r})"
+        )
+    return None
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -374,7 +495,7 @@ def _resolve_storage(base: Path, url: str) -> str:
 def parse_spec(
     table: Mapping[str, Any], *, path: str | Path | None = None, text: str = ""
 ) -> StudySpec:
-    """Validate a spec given as a mapping (what ``tomllib`` returns).
+    """Validate a spec given as a mapping (what ``tomllib`` returns), section by section.
 
     Args:
         table: The spec's sections.
@@ -392,111 +513,42 @@ def parse_spec(
         return SpecError(f"{where}: {place}: {problem}")
 
     _check_sections(table, where, fail)
-    study = dict(table.get("study", {}))
-    for key in ("name", "storage"):
-        if not study.get(key, "").strip():
-            raise fail("study", key, "required, a non-empty string")
-    seed = study.get("seed", 0)
-    problem = storage_problem(study["storage"].strip())
-    if problem is not None:
-        raise fail("study", "storage", problem)
-    heartbeat_interval, grace_period = _heartbeat(study, fail)
-
-    sampler, sampler_table = _named_part(table, "sampler", "biotune", SAMPLERS, check_option, fail)
-
-    budget = dict(table.get("budget", {}))
-    if sampler in BIOTUNE_PRESETS:
-        for key in ("population_size", "n_elites"):
-            if key in budget and budget[key] != sampler_table.get(key, budget[key]):
-                raise fail("budget", key, f"differs from [sampler] {key}; give it once")
-            budget.setdefault(key, sampler_table.get(key))
-    population_size = budget.get("population_size") or DEFAULT_SCHEDULE[0]
-    n_elites = budget.get("n_elites")
-    n_elites = DEFAULT_SCHEDULE[1] if n_elites is None else n_elites
-    section = (
-        "sampler"
-        if sampler in BIOTUNE_PRESETS and "population_size" in sampler_table
-        else "budget"
+    study = _parse_study(table, base, fail)
+    sampler, sampler_options = _named_part(
+        table, "sampler", "biotune", SAMPLERS, check_option, fail
     )
-    if population_size < 2:
-        raise fail(section, "population_size", f"must be >= 2, got {population_size}")
-    section = "sampler" if sampler in BIOTUNE_PRESETS and "n_elites" in sampler_table else "budget"
-    if not 0 <= n_elites < population_size:
-        raise fail(
-            section,
-            "n_elites",
-            f"must be >= 0 and below population_size ({population_size}), got {n_elites}",
-        )
-    if ("trials" in budget) == ("generations" in budget):
-        raise fail("budget", None, "give exactly one of `trials` and `generations`")
-
+    budget, schedule = _parse_budget(table, sampler, sampler_options, fail)
     strategy, strategy_options, strategy_search, sampler = _check_strategy(table, sampler, fail)
     if sampler != "grid":  # the grid needs the search space, known when the study opens
         _construct(
             "sampler",
-            sampler_table,
+            sampler_options,
             fail,
             create_sampler,
             sampler,
-            seed=seed,
-            options=sampler_table,
+            seed=study["seed"],
+            options=sampler_options,
         )
-    pruner, pruner_table = _named_part(table, "pruner", "none", PRUNERS, check_pruner_option, fail)
-    _construct("pruner", pruner_table, fail, create_pruner, pruner, pruner_table)
-
-    objective_table = dict(table.get("objective", {}))
-    objective = objective_table.pop("kind", "finetune")
-    if objective not in OBJECTIVES:
-        raise fail(
-            "objective", "kind", f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}"
-        )
-    if objective == "finetune" and objective_table:
-        key = next(iter(objective_table))
-        raise fail("objective", key, "only for kind = 'synthetic'")
-
-    if objective == "synthetic" and strategy != BIOTUNE:
-        raise fail("strategy", "name", "the synthetic objective has BioTune's genes only")
-    model = dict(table.get("model", {}))
-    data = dict(table.get("data", {}))
-    if objective == "synthetic":
-        for section_name, content in (("model", model), ("data", data)):
-            if content:
-                raise fail(section_name, None, "not used by the synthetic objective; remove it")
-    else:
-        model, data = _check_model(model, base, fail), _check_data(data, base, fail)
-
-    protocol_table = dict(table.get("protocol", {}))
-    protocol_table.setdefault("seed", seed)
-    try:
-        protocol = TrainingProtocol(**protocol_table)
-    except ValueError as exc:
-        key = next((k for k in protocol_table if f"protocol.{k}" in str(exc)), None)
-        problem = str(exc).replace(f"protocol.{key} ", "") if key else str(exc)
-        raise fail("protocol", key, problem) from None
-
-    retrain = table.get("retrain", {})
-    artifacts = study.get("artifacts")
+    pruner, pruner_options = _named_part(
+        table, "pruner", "none", PRUNERS, check_pruner_option, fail
+    )
+    _construct("pruner", pruner_options, fail, create_pruner, pruner, pruner_options)
+    objective, synthetic = _parse_objective(table, strategy, fail)
+    model, data = _parse_model_and_data(table, objective, base, fail)
     return StudySpec(
-        name=study["name"].strip(),
-        storage=_resolve_storage(base, study["storage"].strip()),
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
+        **study,
         sampler=sampler,
-        sampler_options=sampler_table,
+        sampler_options=sampler_options,
         pruner=pruner,
-        pruner_options=pruner_table,
-        seed=seed,
-        trials=budget.get("trials"),
-        generations=budget.get("generations"),
-        schedule=(population_size, n_elites),
+        pruner_options=pruner_options,
+        **budget,
+        schedule=schedule,
         objective=objective,
-        objective_options=objective_table,
+        synthetic=synthetic,
         model=model,
         data=data,
-        protocol=protocol,
-        artifacts=_resolve(base, artifacts) if artifacts else None,
-        retrain_dir=_resolve(base, retrain.get("output", "retrained")),
-        description=study.get("description", ""),
+        protocol=_parse_protocol(table, study["seed"], fail),
+        retrain_dir=_resolve(base, table.get("retrain", {}).get("output", "retrained")),
         path=Path(path) if path is not None else None,
         text=text,
         strategy=strategy,
@@ -505,9 +557,104 @@ def parse_spec(
     )
 
 
-def _check_sections(
-    table: Mapping[str, Any], where: str, fail: Callable[[str, str | None, str], SpecError]
-) -> None:
+def _parse_study(table: Mapping[str, Any], base: Path, fail: Fail) -> dict[str, Any]:
+    """The ``[study]`` section: name, storage (relative files resolved), seed, heartbeat."""
+    study = dict(table.get("study", {}))
+    for key in ("name", "storage"):
+        if not study.get(key, "").strip():
+            raise fail("study", key, "required, a non-empty string")
+    problem = storage_problem(study["storage"].strip())
+    if problem is not None:
+        raise fail("study", "storage", problem)
+    heartbeat_interval, grace_period = _heartbeat(study, fail)
+    artifacts = study.get("artifacts")
+    return {
+        "name": study["name"].strip(),
+        "storage": _resolve_storage(base, study["storage"].strip()),
+        "heartbeat_interval": heartbeat_interval,
+        "grace_period": grace_period,
+        "seed": study.get("seed", 0),
+        "artifacts": _resolve(base, artifacts) if artifacts else None,
+        "description": study.get("description", ""),
+    }
+
+
+def _parse_budget(
+    table: Mapping[str, Any], sampler: str, sampler_options: Mapping[str, Any], fail: Fail
+) -> tuple[dict[str, int | None], tuple[int, int]]:
+    """The ``[budget]`` section: trials or generations, and the schedule ``(N, E)`` that a
+    BioTune preset's ``[sampler]`` options give (once) or ``[budget]`` states."""
+    budget = dict(table.get("budget", {}))
+    preset = sampler in BIOTUNE_PRESETS
+    if preset:
+        for key in ("population_size", "n_elites"):
+            if key in budget and budget[key] != sampler_options.get(key, budget[key]):
+                raise fail("budget", key, f"differs from [sampler] {key}; give it once")
+            budget.setdefault(key, sampler_options.get(key))
+    population_size = budget.get("population_size") or DEFAULT_SCHEDULE[0]
+    n_elites = budget.get("n_elites")
+    n_elites = DEFAULT_SCHEDULE[1] if n_elites is None else n_elites
+
+    def section(key: str) -> str:
+        return "sampler" if preset and key in sampler_options else "budget"
+
+    if population_size < 2:
+        raise fail(
+            section("population_size"), "population_size", f"must be >= 2, got {population_size}"
+        )
+    if not 0 <= n_elites < population_size:
+        raise fail(
+            section("n_elites"),
+            "n_elites",
+            f"must be >= 0 and below population_size ({population_size}), got {n_elites}",
+        )
+    if ("trials" in budget) == ("generations" in budget):
+        raise fail("budget", None, "give exactly one of `trials` and `generations`")
+    given = {"trials": budget.get("trials"), "generations": budget.get("generations")}
+    return given, (population_size, n_elites)
+
+
+def _parse_objective(
+    table: Mapping[str, Any], strategy: str, fail: Fail
+) -> tuple[str, SyntheticSpec | None]:
+    """The ``[objective]`` section: its kind, and the synthetic landscape's options."""
+    options = dict(table.get("objective", {}))
+    kind = options.pop("kind", "finetune")
+    if kind not in OBJECTIVES:
+        raise fail("objective", "kind", f"must be one of {', '.join(OBJECTIVES)}, got {kind!r}")
+    if kind == "finetune" and options:
+        raise fail("objective", next(iter(options)), "only for kind = 'synthetic'")
+    if kind == "synthetic" and strategy != BIOTUNE:
+        raise fail("strategy", "name", "the synthetic objective has BioTune's genes only")
+    return kind, SyntheticSpec(**options) if kind == "synthetic" else None
+
+
+def _parse_model_and_data(
+    table: Mapping[str, Any], objective: str, base: Path, fail: Fail
+) -> tuple[ModelSpec | None, DataSpec | None]:
+    """The ``[model]`` and ``[data]`` sections (a synthetic objective has neither)."""
+    model, data = dict(table.get("model", {})), dict(table.get("data", {}))
+    if objective == "synthetic":
+        for section, content in (("model", model), ("data", data)):
+            if content:
+                raise fail(section, None, "not used by the synthetic objective; remove it")
+        return None, None
+    return _parse_model(model, base, fail), _parse_data(data, base, fail)
+
+
+def _parse_protocol(table: Mapping[str, Any], seed: int, fail: Fail) -> TrainingProtocol:
+    """The ``[protocol]`` section (its seed defaults to the study's)."""
+    options = dict(table.get("protocol", {}))
+    options.setdefault("seed", seed)
+    try:
+        return TrainingProtocol(**options)
+    except ValueError as exc:
+        key = next((k for k in options if f"protocol.{k}" in str(exc)), None)
+        problem = str(exc).replace(f"protocol.{key} ", "") if key else str(exc)
+        raise fail("protocol", key, problem) from None
+
+
+def _check_sections(table: Mapping[str, Any], where: str, fail: Fail) -> None:
     """Known sections and keys, values of their type and range, and numbers finite throughout
     (the open sections' options too, and the items of lists and tables)."""
     for section, content in table.items():
@@ -546,9 +693,7 @@ def _nested_number_problem(value: Any) -> str | None:
     return next((p for p in map(_nested_number_problem, value) if p is not None), None)
 
 
-def _heartbeat(
-    study: Mapping[str, Any], fail: Callable[[str, str | None, str], SpecError]
-) -> tuple[int, int]:
+def _heartbeat(study: Mapping[str, Any], fail: Fail) -> tuple[int, int]:
     """``[study] heartbeat_interval`` and ``grace_period`` (default: twice the interval, at
     least :data:`~biotune_optuna.studies._heartbeat.MIN_GRACE_PERIOD`; one rule,
     :func:`~biotune_optuna.studies._heartbeat.shortest_grace_period`), checked as the
@@ -565,7 +710,7 @@ def _heartbeat(
 
 
 def _check_strategy(
-    table: Mapping[str, Any], sampler: str, fail: Callable[[str, str | None, str], SpecError]
+    table: Mapping[str, Any], sampler: str, fail: Fail
 ) -> tuple[str, dict[str, Any], tuple[str, ...], str]:
     """The ``[strategy]`` table: name, given hyperparameters, searched ones, and the sampler
     (a baseline without a ``[sampler]`` name gets the one that fits its search)."""
@@ -582,38 +727,22 @@ def _check_strategy(
         raise fail(
             "strategy", "search", f"expected a list of hyperparameter names, got {search!r}"
         )
-    if name == BIOTUNE:
-        if options or search:
-            key = next(iter(options), "search")
-            raise fail("strategy", key, "BioTune's hyperparameters are its genes")
-        if sampler == "grid":
-            raise fail(
-                "sampler",
-                "name",
-                "the grid sampler enumerates choices; BioTune's genes are continuous",
-            )
-        return name, {}, (), sampler
-    try:
-        given, searched = strategy_settings(name, options, search)
-    except ValueError as exc:
-        key, _, problem = str(exc).partition(": ")
-        raise fail("strategy", key, problem) from None
-    if "name" not in table.get("sampler", {}):
-        sampler = _strategy_sampler(name, searched)
-    if sampler == BIOTUNE:
-        raise fail(
-            "sampler",
-            "name",
-            f"the biotune sampler searches BioTune's genes; strategy {name!r} needs another "
-            f"sampler (e.g. {_strategy_sampler(name, searched)!r})",
-        )
-    if sampler == "grid" and not searches_choices_only(name, searched):
-        raise fail(
-            "sampler",
-            "name",
-            f"the grid sampler enumerates choices; strategy {name!r} searches "
-            f"{', '.join(searched) or 'nothing'}",
-        )
+    given: dict[str, Any] = {}
+    searched: tuple[str, ...] = ()
+    if name == BIOTUNE and (options or search):
+        key = next(iter(options), "search")
+        raise fail("strategy", key, "BioTune's hyperparameters are its genes")
+    if name != BIOTUNE:
+        try:
+            given, searched = strategy_settings(name, options, search)
+        except ValueError as exc:
+            key, _, problem = str(exc).partition(": ")
+            raise fail("strategy", key, problem) from None
+        if "name" not in table.get("sampler", {}):
+            sampler = default_sampler(name, searched)
+    problem = sampler_problem(sampler, name, searched)
+    if problem is not None:
+        raise fail("sampler", "name", problem)
     return name, given, searched, sampler
 
 
@@ -623,7 +752,7 @@ def _named_part(
     default: str,
     names: Mapping[str, Any],
     check: Callable[[str, str, Any], str | None],
-    fail: Callable[[str, str | None, str], SpecError],
+    fail: Fail,
 ) -> tuple[str, dict[str, Any]]:
     """A ``[sampler]``/``[pruner]`` table: its registry ``name`` and its checked options."""
     options = dict(table.get(section, {}))
@@ -640,7 +769,7 @@ def _named_part(
 def _construct(
     section: str,
     options: Mapping[str, Any],
-    fail: Callable[[str, str | None, str], SpecError],
+    fail: Fail,
     create: Callable[..., Any],
     /,
     *args: Any,
@@ -655,7 +784,8 @@ def _construct(
         raise fail(section, key, str(exc)) from None
 
 
-def _check_model(model: dict[str, Any], base: Path, fail: Any) -> dict[str, Any]:
+def _parse_model(model: dict[str, Any], base: Path, fail: Fail) -> ModelSpec:
+    """The ``[model]`` section as a :class:`ModelSpec` (``weights = true`` is ``"DEFAULT"``)."""
     source = model.setdefault("source", "efficientnet_lite0")
     if source != "efficientnet_lite0" and (":" not in source or not all(source.split(":", 1))):
         raise fail(
@@ -668,29 +798,40 @@ def _check_model(model: dict[str, Any], base: Path, fail: Any) -> dict[str, Any]
     model["weights"] = "DEFAULT" if weights is True else (None if weights is False else weights)
     for key in ("mean", "std"):
         if key in model:
-            value = model[key]
-            if len(value) != 3 or any(type_problem(v, float) for v in value):
-                raise fail("model", key, f"expected three numbers, got {value!r}")
-            if key == "std" and min(value) <= 0:  # images are divided by it
-                raise fail("model", key, f"expected three positive numbers, got {value!r}")
-            model[key] = tuple(float(v) for v in value)
+            model[key] = _channel_values(key, model[key], fail)
     if "blocks" in model:
-        blocks = model["blocks"]
-        for name, members in blocks.items():
-            if not isinstance(members, list) or not members or type_problem(members[0], str):
-                raise fail("model", f"blocks.{name}", "expected a non-empty list of module paths")
-            if any(type_problem(m, str) for m in members):
-                raise fail("model", f"blocks.{name}", "expected strings (module paths)")
+        model["blocks"] = _block_lists(model["blocks"], fail)
     if "state_dict" in model:
         if ":" not in source or source.startswith(("torchvision:", "timm:")):
             raise fail("model", "state_dict", "only for '<module>:<factory>' sources")
         model["state_dict"] = _resolve(base, model["state_dict"])
         if not model["state_dict"].is_file():
             raise fail("model", "state_dict", f"no such file: {model['state_dict']}")
-    return model
+    return ModelSpec(**model)
 
 
-def _check_data(data: dict[str, Any], base: Path, fail: Any) -> dict[str, Any]:
+def _channel_values(key: str, value: list[Any], fail: Fail) -> tuple[float, float, float]:
+    """``[model] mean`` or ``std``: three numbers (positive ones for ``std``)."""
+    if len(value) != 3 or any(type_problem(v, float) for v in value):
+        raise fail("model", key, f"expected three numbers, got {value!r}")
+    if key == "std" and min(value) <= 0:  # images are divided by it
+        raise fail("model", key, f"expected three positive numbers, got {value!r}")
+    first, second, third = (float(v) for v in value)
+    return first, second, third
+
+
+def _block_lists(blocks: Mapping[str, Any], fail: Fail) -> dict[str, tuple[str, ...]]:
+    """``[model] blocks``: each block a non-empty list of module paths."""
+    for name, members in blocks.items():
+        if not isinstance(members, list) or not members or type_problem(members[0], str):
+            raise fail("model", f"blocks.{name}", "expected a non-empty list of module paths")
+        if any(type_problem(m, str) for m in members):
+            raise fail("model", f"blocks.{name}", "expected strings (module paths)")
+    return {name: tuple(members) for name, members in blocks.items()}
+
+
+def _parse_data(data: dict[str, Any], base: Path, fail: Fail) -> DataSpec:
+    """The ``[data]`` section as a :class:`DataSpec` (``root`` resolved and checked)."""
     source = data.setdefault("source", "digits")
     if source not in ("digits", "folder") and not (
         source.startswith("torchvision:") and source.split(":", 1)[1]
@@ -712,4 +853,4 @@ def _check_data(data: dict[str, Any], base: Path, fail: Any) -> dict[str, Any]:
             raise fail("data", key, f"must be in [0, 1), got {data[key]}")
     if data.get("val_fraction", 0.2) + data.get("test_fraction", 0.2) >= 1:
         raise fail("data", "val_fraction", "val_fraction + test_fraction must be below 1")
-    return data
+    return DataSpec(**data)

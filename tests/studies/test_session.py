@@ -196,7 +196,7 @@ def test_a_worker_that_loses_the_race_to_create_the_study_checks_the_winners_set
 
     def record_settings() -> None:
         time.sleep(1.0)
-        for key, value in session._identity(winner).items():
+        for key, value in winner.identity().items():
             created.set_user_attr(key, value)
         created.set_user_attr("budget", winner.describe_budget())
 

@@ -10,6 +10,8 @@ import pytest
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import parse_spec
 from biotune_optuna.studies import SpecError
+from biotune_optuna.studies.spec import ModelSpec
+from biotune_optuna.studies.spec import SyntheticSpec
 
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
@@ -36,8 +38,8 @@ def test_the_demo_spec_is_the_offline_default() -> None:
     assert spec.sampler == "biotune"
     assert spec.sampler_options == {"population_size": 6, "n_elites": 2}
     assert spec.schedule == (6, 2) and spec.generations == 2 and spec.budget == 22
-    assert spec.model["source"] == "efficientnet_lite0" and spec.model["weights"] == "DEFAULT"
-    assert spec.data["source"] == "digits" and "download" not in spec.data
+    assert spec.model == ModelSpec(source="efficientnet_lite0", weights="DEFAULT")
+    assert spec.data is not None and spec.data.source == "digits" and not spec.data.download
     assert (spec.protocol.image_size, spec.protocol.max_epochs) == (64, 2)
     assert spec.pruner == "none" and spec.artifacts == STUDIES / "artifacts"
 
@@ -219,7 +221,8 @@ def test_values_at_their_bounds_parse(tmp_path: Path) -> None:
     text += "[sampler]\nmomentum = 0.0\nideal_value = -1e300\n"
     spec = load_spec(write(tmp_path, text))
     assert (spec.seed, spec.heartbeat_interval, spec.grace_period) == (4294967295, 5, 10)
-    assert spec.objective_options == {"n_blocks": 64, "seed": 0}
+    assert spec.synthetic == SyntheticSpec(n_blocks=64, seed=0)
+    assert spec.model is None and spec.data is None
 
 
 def test_a_missing_spec_file_is_a_spec_error(tmp_path: Path) -> None:
