@@ -6,14 +6,16 @@ adds LP-FT, and Lee et al. (ICLR 2023, arXiv:2210.11466) surgical fine-tuning of
 strategy here trains with the same engine, data, folds, epochs, seeds and metric as a BioTune
 plan; only what is trained, at which learning rate, and the loss differ.
 
-Every strategy states its hyperparameters with a default and the range Optuna searches when the
-hyperparameter is named in ``search`` (a given value may lie outside that range; it must be
-positive). ``lr`` defaults to the protocol's ``base_lr`` (the
-learning rate BioTune's genes scale), so that by default every strategy starts from the same
-learning rate.
+A strategy is one :func:`register_strategy` call, as peft registers a method: its name, its
+config dataclass and its implementation, a ``"module:Class"`` path imported only when the
+strategy is built (:func:`biotune_optuna.finetune.build_strategy`). The config's fields are its
+hyperparameters (:func:`hyperparameter`): each with a default and the range Optuna searches when
+the hyperparameter is named in ``search`` (a given value may lie outside that range; it must be
+positive). ``lr`` defaults to the protocol's ``base_lr`` (the learning rate BioTune's genes
+scale), so that by default every strategy starts from the same learning rate.
 
 This module imports without torch; the implementations are in
-:mod:`biotune_optuna.finetune`.
+:mod:`biotune_optuna.finetune.strategies`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
+import importlib
 import math
+import types
+import typing
 from typing import Any
 
 from optuna.distributions import BaseDistribution
@@ -34,11 +39,26 @@ from biotune_optuna.options import type_problem
 
 __all__ = [
     "BIOTUNE",
+    "BLOCK_CHOICES",
     "STRATEGIES",
+    "AutoRGNConfig",
+    "BaselineConfig",
+    "BioTuneConfig",
+    "FullFineTuningConfig",
     "Hyperparameter",
+    "L1SPConfig",
+    "L2SPConfig",
+    "LPFTConfig",
+    "LayerwiseDecayConfig",
+    "LinearProbeConfig",
+    "LoRAConfig",
+    "StrategyConfig",
     "StrategyInfo",
+    "SurgicalConfig",
     "grid_size",
+    "hyperparameter",
     "is_grid",
+    "register_strategy",
     "search_space",
     "searches_choices_only",
     "strategy_settings",
@@ -49,10 +69,15 @@ BIOTUNE = "biotune"
 #: Hyperparameters whose choices are the backbone's blocks (known once the model is loaded).
 BLOCK_CHOICES = "<blocks>"
 
+_FINETUNE = "biotune_optuna.finetune.strategies"
+_DISTRIBUTION = "distribution"
+_HELP = "help"
+_KINDS = (bool, int, float, str)
+
 
 @dataclasses.dataclass(frozen=True)
 class Hyperparameter:
-    """A hyperparameter of a strategy.
+    """A hyperparameter of a strategy (a field of its config, :func:`hyperparameter`).
 
     Attributes:
         default: Its value when it is neither given nor searched (``None`` for ``lr``: the
@@ -69,134 +94,391 @@ class Hyperparameter:
     help: str
 
 
-@dataclasses.dataclass(frozen=True)
+def hyperparameter(default: Any, distribution: BaseDistribution | None, help: str) -> Any:
+    """A field of a strategy's config: its default, the range Optuna searches, what it does.
+
+    Args:
+        default: Its value when it is neither given nor searched.
+        distribution: The range Optuna searches; ``None`` for a choice among the backbone's
+            blocks.
+        help: What it does, in a few words.
+
+    Returns:
+        A :func:`dataclasses.field`; its annotation (``float``, ``int | None``…) is its kind.
+    """
+    return dataclasses.field(default=default, metadata={_DISTRIBUTION: distribution, _HELP: help})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StrategyConfig:
+    """The hyperparameters of a strategy: the base of every registered config.
+
+    Each field is a :func:`hyperparameter`; a config is frozen and takes keywords only.
+    """
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BioTuneConfig(StrategyConfig):
+    """BioTune's plan (arXiv:2508.15367, §II): no hyperparameters here.
+
+    Its genes are searched by a sampler and decoded to a :class:`~biotune_optuna.FineTunePlan`
+    (:mod:`biotune_optuna.plan`), which the engine trains as ``PlanStrategy(plan)``.
+    """
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BaselineConfig(StrategyConfig):
+    """A baseline's hyperparameters: every baseline trains at a learning rate ``lr``.
+
+    Attributes:
+        lr: The learning rate; ``None`` is the protocol's ``base_lr``, as for BioTune's plans.
+    """
+
+    lr: float | None = hyperparameter(
+        None,
+        FloatDistribution(1e-5, 1e-1, log=True),
+        "learning rate (default: the protocol's base_lr, as for BioTune's plans)",
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FullFineTuningConfig(BaselineConfig):
+    """Full fine-tuning: every parameter at ``lr``."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LinearProbeConfig(BaselineConfig):
+    """A linear probe: the new classifier at ``lr``, the backbone frozen."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LPFTConfig(BaselineConfig):
+    """LP-FT (Kumar et al., ICLR 2022, arXiv:2202.10054): a linear probe, then everything.
+
+    Attributes:
+        lp_epochs: Epochs of the linear-probe phase (``None``: half of ``max_epochs``, at
+            least 1).
+        ft_lr_scale: Learning rate of the fine-tuning phase relative to ``lr``.
+    """
+
+    lp_epochs: int | None = hyperparameter(
+        None,
+        IntDistribution(1, 10),
+        "epochs of the linear-probe phase (default: half of max_epochs, at least 1)",
+    )
+    ft_lr_scale: float = hyperparameter(
+        1.0,
+        FloatDistribution(0.01, 1.0, log=True),
+        "learning rate of the fine-tuning phase relative to lr",
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SurgicalConfig(BaselineConfig):
+    """Surgical fine-tuning (Lee et al., ICLR 2023, arXiv:2210.11466): one block trained.
+
+    Attributes:
+        block: The one block to fine-tune (``None``: searched over all blocks).
+    """
+
+    block: str | None = hyperparameter(
+        None, None, "the one block to fine-tune (searched over all blocks)"
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AutoRGNConfig(BaselineConfig):
+    """Auto-RGN (Lee et al., ICLR 2023, arXiv:2210.11466): lr by relative gradient norm.
+
+    Attributes:
+        n_batches: Batches that estimate the gradient norms at the start of each epoch.
+    """
+
+    n_batches: int = hyperparameter(
+        5, IntDistribution(1, 20), "batches that estimate the gradient norms"
+    )
+
+
+def _head_l2() -> Any:
+    return hyperparameter(0.01, FloatDistribution(1e-4, 1.0, log=True), "L2 of the new classifier")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class L2SPConfig(BaselineConfig):
+    """L2-SP (Li, Grandvalet, Davoine, ICML 2018, arXiv:1802.01483).
+
+    Attributes:
+        alpha: The pull α/2·||w − w⁰||² towards the pretrained weights w⁰.
+        beta: The L2 β/2·||w_head||² of the new classifier.
+    """
+
+    alpha: float = hyperparameter(0.01, FloatDistribution(1e-4, 1.0, log=True), "pull towards w⁰")
+    beta: float = _head_l2()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class L1SPConfig(BaselineConfig):
+    """L1-SP (Li, Grandvalet, Davoine, ICML 2018, arXiv:1802.01483).
+
+    Attributes:
+        alpha: The pull α·||w − w⁰||₁ towards the pretrained weights w⁰; its gradient does not
+            shrink near w⁰, so α is far below L2-SP's.
+        beta: The L2 β/2·||w_head||² of the new classifier.
+    """
+
+    alpha: float = hyperparameter(1e-5, FloatDistribution(1e-7, 1e-2, log=True), "pull towards w⁰")
+    beta: float = _head_l2()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LoRAConfig(BaselineConfig):
+    """LoRA (Hu et al., ICLR 2022, arXiv:2106.09685) on the backbone's convolutions.
+
+    Attributes:
+        rank: The adapters' rank (``lora_alpha`` is ``2 · rank``).
+    """
+
+    rank: int = hyperparameter(8, CategoricalDistribution((4, 8, 16)), "the adapters' rank")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LayerwiseDecayConfig(BaselineConfig):
+    """Layer-wise learning-rate decay: layer ``l`` of ``L`` at ``lr · decay^(L − l)``.
+
+    Attributes:
+        decay: The ratio of a layer's learning rate to the next one's.
+    """
+
+    decay: float = hyperparameter(
+        0.85, FloatDistribution(0.5, 1.0), "ratio of a layer's lr to the next's"
+    )
+
+
+def _plain_kind(config: type[StrategyConfig], name: str, hint: Any) -> type:
+    """The plain type of an annotation such as ``float`` or ``int | None``."""
+    union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+    kinds = [k for k in typing.get_args(hint) if k is not type(None)] if union else [hint]
+    if len(kinds) != 1 or kinds[0] not in _KINDS:
+        raise TypeError(
+            f"{config.__name__}.{name}: annotate it with one of bool, int, float, str "
+            f"(or it | None), got {hint!r}"
+        )
+    return kinds[0]
+
+
+def _hyperparameters_of(config: type[StrategyConfig]) -> dict[str, Hyperparameter]:
+    """A config's fields as hyperparameters, in field order (``lr`` first for baselines)."""
+    hints = typing.get_type_hints(config)
+    found: dict[str, Hyperparameter] = {}
+    for field in dataclasses.fields(config):
+        if _HELP not in field.metadata:
+            raise TypeError(
+                f"{config.__name__}.{field.name}: declare it with "
+                "hyperparameter(default, distribution, help)"
+            )
+        found[field.name] = Hyperparameter(
+            field.default,
+            field.metadata[_DISTRIBUTION],
+            _plain_kind(config, field.name, hints[field.name]),
+            field.metadata[_HELP],
+        )
+    return found
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class StrategyInfo:
-    """A fine-tuning strategy of the registry.
+    """A fine-tuning strategy of the registry (:func:`register_strategy`).
 
     Attributes:
         name: Its registry name.
         title: Its usual name.
         description: What it trains, in one sentence, with its source.
-        hyperparameters: Its hyperparameters by name.
+        config: Its config dataclass (its hyperparameters, their defaults and ranges).
+        implementation: The class that trains it, as ``"module:Class"`` (imported when built).
         search: The hyperparameters searched by default (the method is defined by a search).
+        hyperparameters: Its hyperparameters by name, from ``config``'s fields.
     """
 
     name: str
     title: str
     description: str
-    hyperparameters: Mapping[str, Hyperparameter]
+    config: type[StrategyConfig]
+    implementation: str
     search: tuple[str, ...] = ()
+    hyperparameters: Mapping[str, Hyperparameter] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        hyperparameters = types.MappingProxyType(_hyperparameters_of(self.config))
+        object.__setattr__(self, "hyperparameters", hyperparameters)
+
+    def load_implementation(self) -> type:
+        """The class that trains this strategy, imported from :attr:`implementation`.
+
+        Raises:
+            ImportError: Its module cannot be imported, or has no such class.
+        """
+        module_name, _, class_name = self.implementation.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ImportError(
+                f"strategy {self.name!r}: cannot import its implementation "
+                f"{self.implementation!r}: {exc}"
+            ) from exc
+        implementation = getattr(module, class_name, None)
+        if not isinstance(implementation, type):
+            raise ImportError(
+                f"strategy {self.name!r}: its implementation {self.implementation!r} names no "
+                f"class of module {module_name!r}"
+            )
+        return implementation
 
 
-_LR = Hyperparameter(
-    None,
-    FloatDistribution(1e-5, 1e-1, log=True),
-    float,
-    "learning rate (default: the protocol's base_lr, as for BioTune's plans)",
+#: Name → strategy, filled by :func:`register_strategy`. ``biotune`` is BioTune's plan,
+#: searched through its genes by a sampler.
+STRATEGIES: dict[str, StrategyInfo] = {}
+
+
+def register_strategy(
+    name: str,
+    *,
+    title: str,
+    description: str,
+    config: type[StrategyConfig],
+    implementation: str,
+    search: Sequence[str] = (),
+) -> StrategyInfo:
+    """Add a strategy to :data:`STRATEGIES`: its name, config and implementation in one call.
+
+    Args:
+        name: Its registry name (in specs, the CLI and the trials' ``strategy`` attr).
+        title: Its usual name.
+        description: What it trains, in one sentence, with its source.
+        config: Its config: a frozen dataclass deriving from :class:`BaselineConfig` (from
+            :class:`StrategyConfig` for BioTune's plan), fields made by :func:`hyperparameter`.
+        implementation: ``"module:Class"``, a :class:`~biotune_optuna.finetune.FineTuneStrategy`
+            constructed as ``Class(name=name, config=config)``; imported only when built.
+        search: The hyperparameters searched by default (the method is defined by a search).
+
+    Returns:
+        The registered strategy.
+
+    Raises:
+        ValueError: The name is taken, ``implementation`` is not ``"module:Class"``, or
+            ``search`` names no hyperparameter of ``config``.
+        TypeError: ``config`` is no such dataclass.
+    """
+    if name in STRATEGIES:
+        raise ValueError(f"strategy {name!r} is already registered")
+    base = StrategyConfig if name == BIOTUNE else BaselineConfig
+    if not (
+        isinstance(config, type) and issubclass(config, base) and dataclasses.is_dataclass(config)
+    ):
+        raise TypeError(f"strategy {name!r}: its config must be a dataclass of {base.__name__}")
+    module_name, colon, class_name = implementation.partition(":")
+    if not (module_name and colon and class_name.isidentifier()):
+        raise ValueError(
+            f"strategy {name!r}: implementation must be 'module:Class', got {implementation!r}"
+        )
+    info = StrategyInfo(
+        name=name,
+        title=title,
+        description=description,
+        config=config,
+        implementation=implementation,
+        search=tuple(search),
+    )
+    unknown = [key for key in info.search if key not in info.hyperparameters]
+    if unknown:
+        raise ValueError(f"strategy {name!r}: search names no hyperparameter {unknown[0]!r}")
+    STRATEGIES[name] = info
+    return info
+
+
+register_strategy(
+    BIOTUNE,
+    title="BioTune",
+    description="the plan BioTune's genes decode to: selected blocks at their own learning "
+    "rates, the others frozen in eval mode (arXiv:2508.15367, §II)",
+    config=BioTuneConfig,
+    implementation=f"{_FINETUNE}:PlanStrategy",
 )
-
-
-_HEAD_L2 = Hyperparameter(
-    0.01, FloatDistribution(1e-4, 1.0, log=True), float, "L2 of the new classifier"
+register_strategy(
+    "full",
+    title="Full fine-tuning",
+    description="every parameter at one learning rate",
+    config=FullFineTuningConfig,
+    implementation=f"{_FINETUNE}:FullFineTuning",
 )
-
-
-def _info(name: str, title: str, description: str, search: Sequence[str] = (), **extra: Any):
-    return StrategyInfo(name, title, description, {"lr": _LR, **extra}, tuple(search))
-
-
-#: Name → strategy. ``biotune`` is BioTune's plan, searched through its genes by a sampler.
-STRATEGIES: dict[str, StrategyInfo] = {
-    BIOTUNE: StrategyInfo(
-        BIOTUNE,
-        "BioTune",
-        "the plan BioTune's genes decode to: selected blocks at their own learning rates, "
-        "the others frozen in eval mode (arXiv:2508.15367, §II)",
-        {},
-    ),
-    "full": _info("full", "Full fine-tuning", "every parameter at one learning rate"),
-    "linear_probe": _info(
-        "linear_probe",
-        "Linear probe",
-        "the new classifier only; the backbone frozen in eval mode (feature extraction)",
-    ),
-    "lp_ft": _info(
-        "lp_ft",
-        "LP-FT",
-        "a linear probe for the first `lp_epochs` epochs, then every parameter from that "
-        "head at lr × ft_lr_scale (Kumar et al., ICLR 2022, arXiv:2202.10054)",
-        lp_epochs=Hyperparameter(
-            None,
-            IntDistribution(1, 10),
-            int,
-            "epochs of the linear-probe phase (default: half of max_epochs, at least 1)",
-        ),
-        ft_lr_scale=Hyperparameter(
-            1.0,
-            FloatDistribution(0.01, 1.0, log=True),
-            float,
-            "learning rate of the fine-tuning phase relative to lr",
-        ),
-    ),
-    "surgical": _info(
-        "surgical",
-        "Surgical (best single block)",
-        "one block and the new classifier trained, the others frozen in eval mode; the block "
-        "is chosen on validation (Lee et al., ICLR 2023, arXiv:2210.11466)",
-        search=("block",),
-        block=Hyperparameter(
-            None, None, str, "the one block to fine-tune (searched over all blocks)"
-        ),
-    ),
-    "auto_rgn": _info(
-        "auto_rgn",
-        "Auto-RGN",
-        "every tensor but the normalisation layers' at lr × RGN_i / max_k RGN_k, the relative "
-        "gradient norm ||g_i|| / ||θ_i|| averaged over the first `n_batches` batches, "
-        "recomputed with a new optimizer every epoch; normalisation layers frozen in eval "
-        "mode (Lee et al., ICLR 2023, arXiv:2210.11466)",
-        n_batches=Hyperparameter(
-            5, IntDistribution(1, 20), int, "batches that estimate the gradient norms"
-        ),
-    ),
-    "l2sp": _info(
-        "l2sp",
-        "L2-SP",
-        "every parameter, loss + α/2·||w − w⁰||² over the pretrained weights + "
-        "β/2·||w_head||² (Li, Grandvalet, Davoine, ICML 2018, arXiv:1802.01483)",
-        alpha=Hyperparameter(
-            0.01, FloatDistribution(1e-4, 1.0, log=True), float, "pull towards w⁰"
-        ),
-        beta=_HEAD_L2,
-    ),
-    "l1sp": _info(
-        "l1sp",
-        "L1-SP",
-        "every parameter, loss + α·||w − w⁰||₁ + β/2·||w_head||²; the L1 pull's gradient "
-        "α·sign(w − w⁰) does not shrink near w⁰, so α is far below L2-SP's",
-        alpha=Hyperparameter(
-            1e-5, FloatDistribution(1e-7, 1e-2, log=True), float, "pull towards w⁰"
-        ),
-        beta=_HEAD_L2,
-    ),
-    "lora": _info(
-        "lora",
-        "LoRA on the convolutions",
-        "low-rank adapters (peft) on every convolution with groups = 1, lora_alpha = "
-        "2·rank, the new classifier trained; the backbone's weights and normalisation "
-        "layers frozen in eval mode (Hu et al., ICLR 2022, arXiv:2106.09685)",
-        rank=Hyperparameter(8, CategoricalDistribution((4, 8, 16)), int, "the adapters' rank"),
-    ),
-    "llrd": _info(
-        "llrd",
-        "Layer-wise lr decay",
-        "every parameter, layer l at lr · decay^(L − l) counted from the head: timm's "
-        "param_groups_layer_decay on timm models (timm's layers), else per block",
-        decay=Hyperparameter(
-            0.85, FloatDistribution(0.5, 1.0), float, "ratio of a layer's lr to the next's"
-        ),
-    ),
-}
+register_strategy(
+    "linear_probe",
+    title="Linear probe",
+    description="the new classifier only; the backbone frozen in eval mode (feature extraction)",
+    config=LinearProbeConfig,
+    implementation=f"{_FINETUNE}:LinearProbe",
+)
+register_strategy(
+    "lp_ft",
+    title="LP-FT",
+    description="a linear probe for the first `lp_epochs` epochs, then every parameter from "
+    "that head at lr × ft_lr_scale (Kumar et al., ICLR 2022, arXiv:2202.10054)",
+    config=LPFTConfig,
+    implementation=f"{_FINETUNE}:LPFT",
+)
+register_strategy(
+    "surgical",
+    title="Surgical (best single block)",
+    description="one block and the new classifier trained, the others frozen in eval mode; the "
+    "block is chosen on validation (Lee et al., ICLR 2023, arXiv:2210.11466)",
+    config=SurgicalConfig,
+    implementation=f"{_FINETUNE}:Surgical",
+    search=("block",),
+)
+register_strategy(
+    "auto_rgn",
+    title="Auto-RGN",
+    description="every tensor but the normalisation layers' at lr × RGN_i / max_k RGN_k, the "
+    "relative gradient norm ||g_i|| / ||θ_i|| averaged over the first `n_batches` batches, "
+    "recomputed with a new optimizer every epoch; normalisation layers frozen in eval "
+    "mode (Lee et al., ICLR 2023, arXiv:2210.11466)",
+    config=AutoRGNConfig,
+    implementation=f"{_FINETUNE}:AutoRGN",
+)
+register_strategy(
+    "l2sp",
+    title="L2-SP",
+    description="every parameter, loss + α/2·||w − w⁰||² over the pretrained weights + "
+    "β/2·||w_head||² (Li, Grandvalet, Davoine, ICML 2018, arXiv:1802.01483)",
+    config=L2SPConfig,
+    implementation=f"{_FINETUNE}:L2SP",
+)
+register_strategy(
+    "l1sp",
+    title="L1-SP",
+    description="every parameter, loss + α·||w − w⁰||₁ + β/2·||w_head||²; the L1 pull's "
+    "gradient α·sign(w − w⁰) does not shrink near w⁰, so α is far below L2-SP's",
+    config=L1SPConfig,
+    implementation=f"{_FINETUNE}:L1SP",
+)
+register_strategy(
+    "lora",
+    title="LoRA on the convolutions",
+    description="low-rank adapters (peft) on every convolution with groups = 1, lora_alpha = "
+    "2·rank, the new classifier trained; the backbone's weights and normalisation "
+    "layers frozen in eval mode (Hu et al., ICLR 2022, arXiv:2106.09685)",
+    config=LoRAConfig,
+    implementation=f"{_FINETUNE}:LoRA",
+)
+register_strategy(
+    "llrd",
+    title="Layer-wise lr decay",
+    description="every parameter, layer l at lr · decay^(L − l) counted from the head: timm's "
+    "param_groups_layer_decay on timm models (timm's layers), else per block",
+    config=LayerwiseDecayConfig,
+    implementation=f"{_FINETUNE}:LayerwiseDecay",
+)
 
 
 def _check_value(name: str, key: str, value: Any) -> str | None:

@@ -45,11 +45,11 @@ from biotune_optuna.finetune._engine import SeedResult
 from biotune_optuna.finetune._engine import TrainingProtocol
 from biotune_optuna.finetune._objective import FineTuneObjective
 from biotune_optuna.finetune._objective import fold_of_generation
-from biotune_optuna.finetune._strategies import build_strategy
-from biotune_optuna.finetune._strategies import EpochChange
-from biotune_optuna.finetune._strategies import FineTuneStrategy
-from biotune_optuna.finetune._strategies import PlanStrategy
-from biotune_optuna.finetune._strategies import StrategyRun
+from biotune_optuna.finetune.strategies import build_strategy
+from biotune_optuna.finetune.strategies import EpochChange
+from biotune_optuna.finetune.strategies import FineTuneStrategy
+from biotune_optuna.finetune.strategies import PlanStrategy
+from biotune_optuna.finetune.strategies import StrategyRun
 
 
 __all__ = [

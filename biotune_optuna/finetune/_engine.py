@@ -35,9 +35,9 @@ from biotune_optuna.finetune._backbones import Backbone
 from biotune_optuna.finetune._blocks import BlockLayout
 from biotune_optuna.finetune._cache import FeatureCache
 from biotune_optuna.finetune._data import TensorImages
-from biotune_optuna.finetune._strategies import FineTuneStrategy
-from biotune_optuna.finetune._strategies import PlanStrategy
-from biotune_optuna.finetune._strategies import StrategyRun
+from biotune_optuna.finetune.strategies import FineTuneStrategy
+from biotune_optuna.finetune.strategies import PlanStrategy
+from biotune_optuna.finetune.strategies import StrategyRun
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.protocol import TrainingProtocol
 

@@ -31,9 +31,9 @@ from biotune_optuna.finetune._engine import describe_device
 from biotune_optuna.finetune._engine import evaluate_strategy
 from biotune_optuna.finetune._engine import PlanEvaluation
 from biotune_optuna.finetune._engine import TrainingProtocol
-from biotune_optuna.finetune._strategies import build_strategy
-from biotune_optuna.finetune._strategies import FineTuneStrategy
-from biotune_optuna.finetune._strategies import PlanStrategy
+from biotune_optuna.finetune.strategies import build_strategy
+from biotune_optuna.finetune.strategies import FineTuneStrategy
+from biotune_optuna.finetune.strategies import PlanStrategy
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan

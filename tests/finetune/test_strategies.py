@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import copy
+import dataclasses
 import math
 
 import numpy as np
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
 import pytest
 import torch
 from torch import nn
@@ -17,10 +21,17 @@ from biotune_optuna.finetune import DataSplit
 from biotune_optuna.finetune import evaluate_plan
 from biotune_optuna.finetune import evaluate_strategy
 from biotune_optuna.finetune import FineTuneObjective
+from biotune_optuna.finetune import FineTuneStrategy
 from biotune_optuna.finetune import load_backbone
 from biotune_optuna.finetune import PlanStrategy
+from biotune_optuna.finetune import StrategyRun
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.strategies import BaselineConfig
+from biotune_optuna.strategies import hyperparameter
+from biotune_optuna.strategies import register_strategy
+from biotune_optuna.strategies import search_space
 from biotune_optuna.strategies import STRATEGIES
+from biotune_optuna.strategies import strategy_settings
 from tests.finetune.conftest import tiny_backbone
 
 
@@ -286,3 +297,70 @@ def test_the_objective_searches_a_baseline_and_records_the_same_attrs(
         FineTuneObjective(
             backbone, small_digits, protocol, strategy="full", strategy_options={"lr": -5.0}
         )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ScaledHeadConfig(BaselineConfig):
+    """This test's strategy: the new classifier at ``lr · scale``, a width searched."""
+
+    scale: float = hyperparameter(0.5, FloatDistribution(0.1, 1.0), "the head's lr relative to lr")
+    width: int = hyperparameter(2, CategoricalDistribution((1, 2, 3)), "a width it searches")
+
+
+class ScaledHead(FineTuneStrategy[ScaledHeadConfig]):
+    """The implementation this test registers by import path."""
+
+    def start(self, model: nn.Module, backbone: object, protocol: object) -> StrategyRun:
+        head = list(model.get_submodule("3").parameters())
+        for param in model.parameters():
+            param.requires_grad_(any(param is h for h in head))
+        return StrategyRun([{"params": head, "lr": self.lr * self.config.scale}])
+
+
+@pytest.fixture
+def scaled_head() -> Iterator[str]:
+    name = "test_scaled_head"
+    register_strategy(
+        name,
+        title="Scaled head",
+        description="the new classifier at lr × scale (registered by a test)",
+        config=ScaledHeadConfig,
+        implementation=f"{__name__}:ScaledHead",
+        search=("width",),
+    )
+    try:
+        yield name
+    finally:
+        del STRATEGIES[name]
+
+
+def test_a_registered_strategy_is_checked_searched_and_built_with_its_defaults(
+    scaled_head: str,
+) -> None:
+    given, searched = strategy_settings(scaled_head, {"scale": 0.25})
+    assert (given, searched) == ({"scale": 0.25}, ("width",))
+    assert list(search_space(scaled_head, searched, blocks=("0", "1"))) == ["width"]
+    strategy = build_strategy(scaled_head, base_lr=2e-3)
+    assert isinstance(strategy, ScaledHead) and strategy.name == scaled_head
+    assert strategy.config == ScaledHeadConfig(lr=2e-3, scale=0.5, width=2)
+    assert strategy.describe() == {"strategy": scaled_head, "lr": 2e-3, "scale": 0.5, "width": 2}
+    backbone = tiny_backbone()
+    run = build_strategy(scaled_head, given).start(copy.deepcopy(backbone.model), None, None)
+    assert run.groups[0]["lr"] == pytest.approx(1e-3 * 0.25)
+    with pytest.raises(ValueError, match="scale: must be a positive number, got 0"):
+        build_strategy(scaled_head, {"scale": 0})
+
+
+def test_a_registered_implementation_that_cannot_be_built_fails_clearly(
+    scaled_head: str,
+) -> None:
+    info = STRATEGIES[scaled_head]
+    STRATEGIES[scaled_head] = dataclasses.replace(info, implementation=f"{__name__}:Nowhere")
+    with pytest.raises(ImportError, match=f"'{__name__}:Nowhere' names no class of module"):
+        build_strategy(scaled_head)
+    STRATEGIES[scaled_head] = dataclasses.replace(info, implementation="tests.absent:Strategy")
+    with pytest.raises(ImportError, match=r"cannot import its implementation 'tests\.absent:"):
+        build_strategy(scaled_head)
+    STRATEGIES[scaled_head] = dataclasses.replace(info, implementation=f"{__name__}:StrategyRun")
+    with pytest.raises(TypeError, match="is no FineTuneStrategy"):
+        build_strategy(scaled_head)

@@ -1,5 +1,8 @@
 """Fine-tuning strategies as the engine runs them (registry: :mod:`biotune_optuna.strategies`).
 
+Each class here is the implementation a :func:`~biotune_optuna.strategies.register_strategy`
+call names by import path; it reads its hyperparameters from its typed config
+(:class:`~biotune_optuna.strategies.StrategyConfig`), whose defaults live in the registry only.
 A strategy decides, for each fresh copy of the backbone (one per seed), which parameters train,
 in which optimizer parameter groups, whether the loss gets a penalty, and whether any of that
 changes at the start of an epoch. Everything else is the engine's and is the same for every
@@ -15,6 +18,9 @@ from collections.abc import Mapping
 import dataclasses
 import math
 from typing import Any
+from typing import ClassVar
+from typing import Generic
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -23,17 +29,48 @@ from biotune_optuna.finetune._apply import apply_plan
 from biotune_optuna.finetune._backbones import Backbone
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.protocol import TrainingProtocol
+from biotune_optuna.strategies import AutoRGNConfig
+from biotune_optuna.strategies import BaselineConfig
+from biotune_optuna.strategies import BIOTUNE
+from biotune_optuna.strategies import BioTuneConfig
+from biotune_optuna.strategies import FullFineTuningConfig
+from biotune_optuna.strategies import L1SPConfig
+from biotune_optuna.strategies import L2SPConfig
+from biotune_optuna.strategies import LayerwiseDecayConfig
+from biotune_optuna.strategies import LinearProbeConfig
+from biotune_optuna.strategies import LoRAConfig
+from biotune_optuna.strategies import LPFTConfig
 from biotune_optuna.strategies import STRATEGIES
 from biotune_optuna.strategies import strategy_settings
+from biotune_optuna.strategies import StrategyConfig
+from biotune_optuna.strategies import SurgicalConfig
 
 
-__all__ = ["EpochChange", "FineTuneStrategy", "StrategyRun", "build_strategy"]
+__all__ = [
+    "L1SP",
+    "L2SP",
+    "LPFT",
+    "AutoRGN",
+    "EpochChange",
+    "FineTuneStrategy",
+    "FullFineTuning",
+    "LayerwiseDecay",
+    "LinearProbe",
+    "LoRA",
+    "PlanStrategy",
+    "StartingPointRegularisation",
+    "StrategyRun",
+    "Surgical",
+    "build_strategy",
+]
 
 Groups = list[dict[str, Any]]
 Batches = Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
 LossOf = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+ConfigT = TypeVar("ConfigT", bound=StrategyConfig)
 
 
 @dataclasses.dataclass
@@ -64,27 +101,37 @@ class StrategyRun:
         return None
 
 
-class FineTuneStrategy:
+class FineTuneStrategy(Generic[ConfigT]):
     """How a strategy trains a fresh copy of the backbone. Subclasses implement :meth:`start`.
 
-    Attributes:
+    Args:
         name: Registry name (:data:`biotune_optuna.strategies.STRATEGIES`).
-        settings: Its hyperparameters, ``lr`` resolved.
+        config: Its hyperparameters, ``lr`` resolved (:func:`build_strategy` fills them).
+
+    Attributes:
+        name: Registry name.
+        config: Its hyperparameters.
         modifies_model: It changes the model's modules (then the engine runs the model whole,
             without its cached frozen prefix).
         changes_trainable: Which parameters train can change between epochs (then nothing
             is cached either).
     """
 
-    name = ""
     modifies_model = False
     changes_trainable = False
 
-    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
-        self.settings = dict(settings or {})
+    def __init__(self, *, name: str, config: ConfigT) -> None:
+        self.name = name
+        self.config = config
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Its hyperparameters by name, ``lr`` resolved (the trial user attr of that name)."""
+        return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
 
     @property
     def lr(self) -> float:
+        """The learning rate it trains at."""
         return float(self.settings["lr"])
 
     def start(
@@ -116,18 +163,29 @@ def _trainable(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
-class PlanStrategy(FineTuneStrategy):
-    """BioTune's plan: its blocks at their learning rates, the rest frozen (arXiv:2508.15367)."""
+def _train_head_only(model: nn.Module, backbone: Backbone) -> list[nn.Parameter]:
+    _freeze_all(model)
+    head = _head_parameters(model, backbone)
+    for param in head:
+        param.requires_grad_(True)
+    return head
 
-    name = "biotune"
+
+class PlanStrategy(FineTuneStrategy[BioTuneConfig]):
+    """BioTune's plan: its blocks at their learning rates, the rest frozen (arXiv:2508.15367)."""
 
     def __init__(
         self, plan: FineTunePlan, *, always_train_head: bool = False, mask_only: bool = False
     ) -> None:
-        super().__init__({"lr": plan.base_lr})
+        super().__init__(name=BIOTUNE, config=BioTuneConfig())
         self.plan = plan
         self.always_train_head = always_train_head
         self.mask_only = mask_only
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The plan's base learning rate (its blocks' rates scale it); its genes are its plan."""
+        return {"lr": self.plan.base_lr}
 
     def start(
         self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
@@ -145,8 +203,8 @@ class PlanStrategy(FineTuneStrategy):
         return {"strategy": self.name, **self.plan.to_dict()}
 
 
-class FullFineTuning(FineTuneStrategy):
-    name = "full"
+class FullFineTuning(FineTuneStrategy[FullFineTuningConfig]):
+    """Full fine-tuning: every parameter at one learning rate."""
 
     def start(
         self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
@@ -155,17 +213,13 @@ class FullFineTuning(FineTuneStrategy):
         return StrategyRun([{"params": _trainable(model), "lr": self.lr}])
 
 
-class LinearProbe(FineTuneStrategy):
-    name = "linear_probe"
+class LinearProbe(FineTuneStrategy[LinearProbeConfig]):
+    """A linear probe: the new classifier only, the backbone frozen in eval mode."""
 
     def start(
         self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
     ) -> StrategyRun:
-        _freeze_all(model)
-        head = _head_parameters(model, backbone)
-        for param in head:
-            param.requires_grad_(True)
-        return StrategyRun([{"params": head, "lr": self.lr}])
+        return StrategyRun([{"params": _train_head_only(model, backbone), "lr": self.lr}])
 
 
 class _LinearProbeThenFineTune(StrategyRun):
@@ -182,30 +236,27 @@ class _LinearProbeThenFineTune(StrategyRun):
         return EpochChange([{"params": _trainable(self.model), "lr": self.ft_lr}], restart=True)
 
 
-class LPFT(FineTuneStrategy):
+class LPFT(FineTuneStrategy[LPFTConfig]):
     """LP-FT (Kumar et al., ICLR 2022): a linear probe, then everything from that head."""
 
-    name = "lp_ft"
     changes_trainable = True
 
     def start(
         self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
     ) -> StrategyRun:
-        lp_epochs = self.settings.get("lp_epochs") or max(1, protocol.max_epochs // 2)
-        groups = LinearProbe({"lr": self.lr}).start(model, backbone, protocol).groups
-        ft_lr = self.lr * float(self.settings.get("ft_lr_scale", 1.0))
+        lp_epochs = self.config.lp_epochs or max(1, protocol.max_epochs // 2)
+        groups = [{"params": _train_head_only(model, backbone), "lr": self.lr}]
+        ft_lr = self.lr * float(self.config.ft_lr_scale)
         return _LinearProbeThenFineTune(model, groups, int(lp_epochs), ft_lr)
 
 
-class Surgical(FineTuneStrategy):
+class Surgical(FineTuneStrategy[SurgicalConfig]):
     """One block and the new classifier (Lee et al., ICLR 2023, arXiv:2210.11466)."""
-
-    name = "surgical"
 
     def start(
         self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
     ) -> StrategyRun:
-        block = self.settings.get("block")
+        block = self.config.block
         if block not in backbone.blocks:
             raise ValueError(
                 f"surgical: block {block!r} is not one of the model's {list(backbone.blocks)}"
@@ -256,7 +307,7 @@ class _RelativeGradientNorms(StrategyRun):
         return EpochChange(groups)
 
 
-class AutoRGN(FineTuneStrategy):
+class AutoRGN(FineTuneStrategy[AutoRGNConfig]):
     """Auto-RGN (Lee et al., ICLR 2023): per-tensor lr ∝ relative gradient norm, per epoch.
 
     Each epoch starts with the gradients of the first ``n_batches`` training batches at the
@@ -265,8 +316,6 @@ class AutoRGN(FineTuneStrategy):
     authors' code). Normalisation layers stay frozen in eval mode, their affine parameters out
     of the optimizer (the reference code drops tensors named ``bn``; here by module type).
     """
-
-    name = "auto_rgn"
 
     def start(
         self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
@@ -280,9 +329,7 @@ class AutoRGN(FineTuneStrategy):
             param.requires_grad_(trained)
             if trained:
                 named.append((name, param))
-        return _RelativeGradientNorms(
-            named, self.lr, int(self.settings.get("n_batches", 5)), protocol.t_max
-        )
+        return _RelativeGradientNorms(named, self.lr, int(self.config.n_batches), protocol.t_max)
 
 
 class _StartingPointPenalty(StrategyRun):
@@ -310,13 +357,14 @@ class _StartingPointPenalty(StrategyRun):
         return pull + sum((h**2).sum() for h in self.head) * (self.beta / 2)
 
 
-class StartingPointRegularisation(FineTuneStrategy):
-    """L2-SP / L1-SP (Li, Grandvalet, Davoine, ICML 2018): everything trained, pulled to w⁰."""
+class StartingPointRegularisation(FineTuneStrategy[L2SPConfig | L1SPConfig]):
+    """L2-SP / L1-SP (Li, Grandvalet, Davoine, ICML 2018): everything trained, pulled to w⁰.
 
-    def __init__(self, settings: Mapping[str, Any], *, power: int) -> None:
-        super().__init__(settings)
-        self.power = power
-        self.name = "l2sp" if power == 2 else "l1sp"
+    Attributes:
+        power: The pull's norm: 2 for ``α/2·||w − w⁰||²``, 1 for ``α·||w − w⁰||₁``.
+    """
+
+    power: ClassVar[int]
 
     def start(
         self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
@@ -328,16 +376,30 @@ class StartingPointRegularisation(FineTuneStrategy):
             [{"params": _trainable(model), "lr": self.lr}],
             pretrained,
             head,
-            float(self.settings["alpha"]),
-            float(self.settings["beta"]),
+            float(self.config.alpha),
+            float(self.config.beta),
             self.power,
         )
 
 
-class LoRA(FineTuneStrategy):
-    """LoRA adapters (peft) on the backbone's convolutions, the new classifier trained."""
+class L2SP(StartingPointRegularisation):
+    """L2-SP: the pull ``α/2·||w − w⁰||²`` (Li, Grandvalet, Davoine, ICML 2018)."""
 
-    name = "lora"
+    power = 2
+
+
+class L1SP(StartingPointRegularisation):
+    """L1-SP: the pull ``α·||w − w⁰||₁`` (Li, Grandvalet, Davoine, ICML 2018)."""
+
+    power = 1
+
+
+class LoRA(FineTuneStrategy[LoRAConfig]):
+    """LoRA adapters (peft) on the backbone's convolutions, the new classifier trained.
+
+    Hu et al., ICLR 2022 (arXiv:2106.09685), with ``lora_alpha = 2 · rank``.
+    """
+
     modifies_model = True
 
     def start(
@@ -346,7 +408,7 @@ class LoRA(FineTuneStrategy):
         from peft import inject_adapter_in_model
         from peft import LoraConfig
 
-        rank = int(self.settings.get("rank", 8))
+        rank = int(self.config.rank)
         head_paths = tuple(backbone.head)
         targets = [
             name
@@ -369,16 +431,14 @@ class LoRA(FineTuneStrategy):
         return StrategyRun([{"params": adapters + head, "lr": self.lr}])
 
 
-class LayerwiseDecay(FineTuneStrategy):
+class LayerwiseDecay(FineTuneStrategy[LayerwiseDecayConfig]):
     """Layer-wise learning-rate decay: ``lr · decay^(L − l)`` for layer ``l`` of ``L``."""
-
-    name = "llrd"
 
     def start(
         self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
     ) -> StrategyRun:
         _train_all(model)
-        decay = float(self.settings["decay"])
+        decay = float(self.config.decay)
         if hasattr(model, "group_matcher") and type(model).__module__.startswith("timm."):
             from timm.optim._param_groups import param_groups_layer_decay
 
@@ -397,23 +457,14 @@ class LayerwiseDecay(FineTuneStrategy):
         return StrategyRun(groups)
 
 
-_CLASSES: dict[str, Callable[[dict[str, Any]], FineTuneStrategy]] = {
-    "full": FullFineTuning,
-    "linear_probe": LinearProbe,
-    "lp_ft": LPFT,
-    "surgical": Surgical,
-    "auto_rgn": AutoRGN,
-    "l2sp": lambda s: StartingPointRegularisation(s, power=2),
-    "l1sp": lambda s: StartingPointRegularisation(s, power=1),
-    "lora": LoRA,
-    "llrd": LayerwiseDecay,
-}
-
-
 def build_strategy(
     name: str, settings: Mapping[str, Any] | None = None, *, base_lr: float = 1e-3
 ) -> FineTuneStrategy:
     """A baseline strategy by registry name with its hyperparameters.
+
+    The values are checked by :func:`~biotune_optuna.strategies.strategy_settings`, the others
+    take their config's defaults, ``lr=None`` becomes ``base_lr``, and the registered
+    implementation is imported and built as ``Class(name=name, config=config)``.
 
     Args:
         name: A name of :data:`biotune_optuna.strategies.STRATEGIES` other than ``biotune``
@@ -423,12 +474,21 @@ def build_strategy(
 
     Raises:
         ValueError: On an unknown strategy or hyperparameter, or a value out of range.
+        ImportError: The registered implementation cannot be imported.
+        TypeError: The registered implementation is no :class:`FineTuneStrategy`.
     """
-    if name not in _CLASSES:
-        raise ValueError(f"unknown baseline strategy {name!r}; choose from {', '.join(_CLASSES)}")
+    if name == BIOTUNE or name not in STRATEGIES:
+        baselines = [n for n in STRATEGIES if n != BIOTUNE]
+        raise ValueError(f"unknown baseline strategy {name!r}; choose from {', '.join(baselines)}")
     given, _ = strategy_settings(name, settings or {}, search=())
-    values = {k: h.default for k, h in STRATEGIES[name].hyperparameters.items()}
-    values.update(given)
-    if values.get("lr") is None:
-        values["lr"] = base_lr
-    return _CLASSES[name](values)
+    info = STRATEGIES[name]
+    config = info.config(**given)
+    assert isinstance(config, BaselineConfig)  # register_strategy checks it
+    if config.lr is None:
+        config = dataclasses.replace(config, lr=base_lr)
+    implementation = info.load_implementation()
+    if not issubclass(implementation, FineTuneStrategy):
+        raise TypeError(
+            f"strategy {name!r}: its implementation {info.implementation!r} is no FineTuneStrategy"
+        )
+    return implementation(name=name, config=config)
