@@ -109,6 +109,16 @@ def _settings_text(settings: dict[str, Any]) -> str:
     return ", ".join(f"{k}={format_setting(v)}" for k, v in settings.items())
 
 
+@dataclasses.dataclass(frozen=True)
+class _Search:
+    """What a row's search chose: the recommended trial's parameters, and its cost."""
+
+    params: dict[str, Any]
+    seconds: float = 0.0
+    trials: int = 0
+    study: str | None = None
+
+
 def compare_baselines(
     spec: StudySpec,
     *,
@@ -130,10 +140,7 @@ def compare_baselines(
     Returns:
         The markdown table and the rows' results.
     """
-    from biotune_optuna.finetune import build_strategy
-    from biotune_optuna.finetune import FineTuneObjective
     from biotune_optuna.studies.objectives import build_objective
-    from biotune_optuna.studies.objectives import describe_objective
 
     if spec.objective != "finetune" or spec.strategy != BIOTUNE:
         raise SpecError(f"{spec.source}: baselines needs a BioTune fine-tuning spec")
@@ -143,104 +150,134 @@ def compare_baselines(
     done: dict[str, dict[str, Any]] = {}
     if store.is_file():
         done = {r["key"]: r for r in json.loads(store.read_text()).get("rows", [])}
-
     base = build_objective(spec)
     results: list[dict[str, Any]] = []
     for row in rows:
         if row.strategy == BIOTUNE and spec.sampler != BIOTUNE:  # e.g. --sampler tpe
             row = dataclasses.replace(row, label=f"Best plan found by {spec.sampler}")
         row_spec = _row_spec(spec, row)
-        objective = base
-        if row.strategy != BIOTUNE:
-            objective = FineTuneObjective(
-                base.backbone,
-                base.data,
-                spec.protocol,
-                population_size=spec.schedule[0],
-                n_elites=spec.schedule[1],
-                cache=base.cache,
-                strategy=row.strategy,
-                strategy_options=row_spec.strategy_options,
-                search=row_spec.strategy_search,
-            )
-        space = objective.search_space
-        search_seconds, search_trials, search_study = 0.0, 0, None
-        if space:  # BioTune's genes, or a baseline defined by a search
-            study = open_study(
-                row_spec, search_space=space, objective_description=describe_objective(row_spec)
-            )
-            budget = row_spec.budget_for(space)
-            ran = run_to_budget(study, objective, budget)
-            search_seconds, search_trials = _search_seconds(study)
-            search_study = study.study_name
-            chosen = current_recommendation(study)
-            if chosen is None:
-                raise SpecError(f"study `{study.study_name}` has no complete trial")
-            say(
-                f"{row.label}: study `{study.study_name}` {search_trials} trials "
-                f"({ran} run now), recommended trial #{chosen.trial.number} (estimate "
-                f"{chosen.estimate:.4f}), best validation {study.best_value:.4f}"
-            )
-            params = chosen.trial.params
-        else:
-            params = {}
-        strategy = (
-            objective.strategy_of(params)
-            if row.strategy == BIOTUNE
-            else build_strategy(
-                row.strategy,
-                {**row_spec.strategy_options, **params},
-                base_lr=spec.protocol.base_lr,
-            )
-        )
+        objective = _row_objective(base, spec, row, row_spec)
+        search = _search(row, row_spec, objective, say)
+        strategy = _row_strategy(objective, row, row_spec, search.params, spec.protocol.base_lr)
         settings = dict(strategy.settings) if row.strategy != BIOTUNE else {}
         key = ":".join(
-            [row.key, json.dumps({**settings, **params}, sort_keys=True), str(n_seeds)]
-            + [f"{search_study}#{search_trials}"] * bool(search_study)
+            [row.key, json.dumps({**settings, **search.params}, sort_keys=True), str(n_seeds)]
+            + [f"{search.study}#{search.trials}"] * bool(search.study)
         )
         if key in done:
             say(f"{row.label}: kept from {store}")
             results.append(done[key])
             continue
-        result = final_evaluation(objective, strategy, final_protocol)
-        summary = test_summary(result)
+        summary = test_summary(final_evaluation(objective, strategy, final_protocol))
         entry = {
             "key": key,
             "label": row.label,
             "strategy": row.strategy,
             "settings": settings,
             "plan": strategy.describe() if row.strategy == BIOTUNE else None,
-            "search_study": search_study,
-            "search_trials": search_trials,
-            "search_seconds": search_seconds,
+            "search_study": search.study,
+            "search_trials": search.trials,
+            "search_seconds": search.seconds,
             **summary,
         }
         results.append(entry)
         done[key] = entry
         store.write_text(masked_text(json.dumps({"rows": list(done.values())}, indent=2)) + "\n")
-        say(
-            f"{row.label}: test macro accuracy {summary['test_macro_accuracy_mean']:.4f} ± "
-            f"{summary['test_macro_accuracy_std']:.4f}, "
-            f"{100 * summary['trainable_fraction']:.1f}% trained, {summary['seconds']:.0f} s"
-        )
+        say(_result_line(row.label, summary))
     table = baseline_table(results, n_seeds)
-    data = base.data
-    model = spec.model.source if spec.model is not None else None
-    header = (
-        f"# {spec.name}: BioTune against baselines\n\n"
-        f"Data `{data.name}`: {len(data.train_labels)} train, {len(data.val_labels)} val, "
-        f"{len(data.test_labels)} test images; model `{model}`; protocol "
-        f"{spec.protocol.image_size} px, ≤ {spec.protocol.max_epochs} epochs (patience "
-        f"{spec.protocol.patience}), batch {spec.protocol.batch_size}, {spec.protocol.optimizer} "
-        f"at base lr {spec.protocol.base_lr:g}, cosine t_max {spec.protocol.t_max}. Final "
-        f"models: whole train split, early stopping on val, test once per seed "
-        f"({n_seeds} seeds from {spec.protocol.seed}).\n\n"
-    )
     # Reports are shared: no password of a URL goes into them.
-    (output / "baselines.md").write_text(masked_text(header + table) + "\n")
+    (output / "baselines.md").write_text(
+        masked_text(_table_header(spec, base.data, n_seeds) + table) + "\n"
+    )
     rows_and_table = {"rows": list(done.values()), "table": [r["key"] for r in results]}
     store.write_text(masked_text(json.dumps(rows_and_table, indent=2)) + "\n")
     return table, results
+
+
+def _result_line(label: str, summary: dict[str, Any]) -> str:
+    return (
+        f"{label}: test macro accuracy {summary['test_macro_accuracy_mean']:.4f} ± "
+        f"{summary['test_macro_accuracy_std']:.4f}, "
+        f"{100 * summary['trainable_fraction']:.1f}% trained, {summary['seconds']:.0f} s"
+    )
+
+
+def _row_objective(base: Any, spec: StudySpec, row: BaselineRow, row_spec: StudySpec) -> Any:
+    """The row's objective: BioTune's own, or the baseline's on the same backbone, data and
+    feature cache."""
+    if row.strategy == BIOTUNE:
+        return base
+    from biotune_optuna.finetune import FineTuneObjective
+
+    return FineTuneObjective(
+        base.backbone,
+        base.data,
+        spec.protocol,
+        population_size=spec.schedule[0],
+        n_elites=spec.schedule[1],
+        cache=base.cache,
+        strategy=row.strategy,
+        strategy_options=row_spec.strategy_options,
+        search=row_spec.strategy_search,
+    )
+
+
+def _search(
+    row: BaselineRow, row_spec: StudySpec, objective: Any, say: Callable[[str], None]
+) -> _Search:
+    """Run (or resume) the row's study, if it is defined by a search (BioTune's genes, a
+    baseline's searched hyperparameters), and take its recommended trial."""
+    from biotune_optuna.studies.objectives import describe_objective
+
+    space = objective.search_space
+    if not space:
+        return _Search({})
+    study = open_study(
+        row_spec, search_space=space, objective_description=describe_objective(row_spec)
+    )
+    ran = run_to_budget(study, objective, row_spec.budget_for(space))
+    seconds, trials = _search_seconds(study)
+    chosen = current_recommendation(study)
+    if chosen is None:
+        raise SpecError(f"study `{study.study_name}` has no complete trial")
+    say(
+        f"{row.label}: study `{study.study_name}` {trials} trials "
+        f"({ran} run now), recommended trial #{chosen.trial.number} (estimate "
+        f"{chosen.estimate:.4f}), best validation {study.best_value:.4f}"
+    )
+    return _Search(chosen.trial.params, seconds, trials, study.study_name)
+
+
+def _row_strategy(
+    objective: Any,
+    row: BaselineRow,
+    row_spec: StudySpec,
+    params: dict[str, Any],
+    base_lr: float,
+) -> Any:
+    """The strategy the row's final model trains with: BioTune's recommended plan, or the
+    baseline with its given and searched hyperparameters."""
+    if row.strategy == BIOTUNE:
+        return objective.strategy_of(params)
+    from biotune_optuna.finetune import build_strategy
+
+    return build_strategy(row.strategy, {**row_spec.strategy_options, **params}, base_lr=base_lr)
+
+
+def _table_header(spec: StudySpec, data: Any, n_seeds: int) -> str:
+    """What the table was measured on: data, model, protocol, final runs."""
+    model = spec.model.source if spec.model is not None else None
+    protocol = spec.protocol
+    return (
+        f"# {spec.name}: BioTune against baselines\n\n"
+        f"Data `{data.name}`: {len(data.train_labels)} train, {len(data.val_labels)} val, "
+        f"{len(data.test_labels)} test images; model `{model}`; protocol "
+        f"{protocol.image_size} px, ≤ {protocol.max_epochs} epochs (patience "
+        f"{protocol.patience}), batch {protocol.batch_size}, {protocol.optimizer} "
+        f"at base lr {protocol.base_lr:g}, cosine t_max {protocol.t_max}. Final "
+        f"models: whole train split, early stopping on val, test once per seed "
+        f"({n_seeds} seeds from {protocol.seed}).\n\n"
+    )
 
 
 def baseline_table(results: Sequence[dict[str, Any]], n_seeds: int) -> str:

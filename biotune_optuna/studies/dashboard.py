@@ -10,6 +10,7 @@ against the trainable fraction).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import math
 from pathlib import Path
 import time
@@ -197,6 +198,16 @@ def save_study_figures(study: optuna.Study) -> None:
         yaxis={"autorange": "reversed"},
     )
     save_plotly_graph_object(study, mask, graph_object_id=FREEZE_MASK_FIGURE)
+
+    _save_accuracy_vs_trainable(study, trials)
+
+
+def _save_accuracy_vs_trainable(
+    study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]
+) -> None:
+    """Validation accuracy against the share of trainable parameters, by generation."""
+    from optuna_dashboard import save_plotly_graph_object
+    import plotly.graph_objects as go
 
     with_cost = [t for t in trials if "trainable_fraction" in t.user_attrs]
     if not with_cost:
