@@ -2,8 +2,9 @@
 
 - :class:`BioTuneSampler` (the paper's preset) and :class:`BioTunePlusSampler`, their
   :mod:`~biotune_optuna.samplers.operators`, :func:`duplicate_trials` and :func:`trial_budget`;
-- :data:`SAMPLERS` and :data:`PRUNERS`: every sampler and pruner a study spec may name, with
-  :data:`SPEC_OPTIONS`, :func:`create_sampler` and :func:`create_pruner`;
+- :data:`SAMPLERS` and :data:`PRUNERS`: every sampler and pruner a study spec may name, built by
+  :func:`create_sampler` and :func:`create_pruner` (their options' tables and checks:
+  :mod:`biotune_optuna.samplers.registry`);
 - :func:`check_study_sampler`: refuse to continue a study under another sampler.
 
 This package imports without torch.
@@ -17,41 +18,27 @@ from biotune_optuna.samplers._keys import SAMPLER_USER_ATTR
 from biotune_optuna.samplers._recorded import check_study_sampler
 from biotune_optuna.samplers._recorded import recorded_sampler
 from biotune_optuna.samplers._recorded import SamplerMismatchError
-from biotune_optuna.samplers._registry import BIOTUNE_PRESETS
-from biotune_optuna.samplers._registry import check_option
-from biotune_optuna.samplers._registry import check_pruner_option
-from biotune_optuna.samplers._registry import create_pruner
-from biotune_optuna.samplers._registry import create_sampler
-from biotune_optuna.samplers._registry import GENE_SAMPLERS
-from biotune_optuna.samplers._registry import PRUNERS
-from biotune_optuna.samplers._registry import sampler_name
-from biotune_optuna.samplers._registry import sampler_options
-from biotune_optuna.samplers._registry import SAMPLERS
-from biotune_optuna.samplers._registry import SPEC_OPTIONS
 from biotune_optuna.samplers._sampler import BioTunePlusSampler
 from biotune_optuna.samplers._sampler import BioTuneSampler
+from biotune_optuna.samplers.registry import create_pruner
+from biotune_optuna.samplers.registry import create_sampler
+from biotune_optuna.samplers.registry import PRUNERS
+from biotune_optuna.samplers.registry import SAMPLERS
 
 
 __all__ = [
-    "BIOTUNE_PRESETS",
     "DUPLICATE_TOLERANCE",
-    "GENE_SAMPLERS",
     "PRUNERS",
     "SAMPLERS",
     "SAMPLER_USER_ATTR",
-    "SPEC_OPTIONS",
     "BioTunePlusSampler",
     "BioTuneSampler",
     "SamplerMismatchError",
-    "check_option",
-    "check_pruner_option",
     "check_study_sampler",
     "create_pruner",
     "create_sampler",
     "duplicate_trials",
     "operators",
     "recorded_sampler",
-    "sampler_name",
-    "sampler_options",
     "trial_budget",
 ]

@@ -26,13 +26,13 @@ from biotune_optuna import BioTuneSampler
 from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import duplicate_trials
-from biotune_optuna.samplers import sampler_name
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._space import GeneSpace
 from biotune_optuna.samplers.operators import AdaptiveExploitation
 from biotune_optuna.samplers.operators import EliteExploitation
 from biotune_optuna.samplers.operators import reflect
 from biotune_optuna.samplers.operators import toggled_block
+from biotune_optuna.samplers.registry import sampler_name
 from biotune_optuna.synthetic import SyntheticFineTuning
 from tests.samplers._objectives import flaky
 from tests.samplers._processes import run_worker
