@@ -26,17 +26,17 @@ from biotune_optuna.finetune._cache import FeatureCache
 from biotune_optuna.finetune._data import ClassificationData
 from biotune_optuna.finetune._data import n_folds_for
 from biotune_optuna.finetune._data import stratified_folds
-from biotune_optuna.finetune._engine import DataSplit
-from biotune_optuna.finetune._engine import describe_device
-from biotune_optuna.finetune._engine import evaluate_strategy
-from biotune_optuna.finetune._engine import PlanEvaluation
-from biotune_optuna.finetune._engine import TrainingProtocol
+from biotune_optuna.finetune._device import describe_device
+from biotune_optuna.finetune._results import PlanEvaluation
+from biotune_optuna.finetune._splits import DataSplit
 from biotune_optuna.finetune._strategies import build_strategy
 from biotune_optuna.finetune._strategies import FineTuneStrategy
 from biotune_optuna.finetune._strategies import PlanStrategy
+from biotune_optuna.finetune._training import evaluate_plan
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
+from biotune_optuna.protocol import TrainingProtocol
 from biotune_optuna.samplers import check_study_sampler
 from biotune_optuna.samplers import trial_budget
 from biotune_optuna.strategies import BIOTUNE
@@ -247,7 +247,7 @@ class FineTuneObjective:
                 mask_only=self.protocol.mask_only,
             )
         )
-        return evaluate_strategy(
+        return evaluate_plan(
             self.backbone,
             strategy,
             train,

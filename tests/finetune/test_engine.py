@@ -200,7 +200,7 @@ def test_paper_defaults() -> None:
 def test_augmentation_is_repeatable_and_turns_the_cache_off(
     small_digits: ClassificationData,
 ) -> None:
-    from biotune_optuna.finetune._engine import augment
+    from biotune_optuna.finetune._augmentation import augment
 
     images = torch.rand(8, 3, 16, 16)
     a = augment(images, "crop_flip", torch.Generator().manual_seed(3))
