@@ -223,8 +223,8 @@ class _Sources:
         stages = _sequential_view(list(layout.stages or []), setting.strategy)
         shared = Pipeline(stages, setting.backbone.model, prefix_blocks, normalize)
 
-        def source(split: DataSplit, cache: FeatureCache | None, augmentation: str) -> Features:
-            return Features(split, shared, placement, protocol, cache, prefix_blocks, augmentation)
+        def source(split: DataSplit, store: FeatureCache | None, augmentation: str) -> Features:
+            return Features(split, shared, placement, protocol, store, prefix_blocks, augmentation)
 
         return cls(
             train=source(train, cache, protocol.augmentation),
@@ -264,9 +264,9 @@ def _prepare_models(setting: _Setting) -> list[_PreparedModel]:
 
 
 def _frozen_prefix(model: nn.Module, setting: _Setting) -> int:
-    """Leading blocks that train nothing, run once per split; 0 if the strategy can't allow it.
+    """How many leading blocks train nothing: the frozen prefix, whose output can be cached.
 
-    A strategy that changes the model's modules, or what trains between epochs, has none.
+    A strategy that changes the model's modules, or what trains between epochs, has none (0).
     """
     strategy = setting.strategy
     if strategy.modifies_model or strategy.changes_trainable:
