@@ -8,9 +8,10 @@ fine-tune and at what learning rate. This package turns a genotype into a traine
   layer groups, a generic fallback, or your own list).
 - :func:`apply_plan`: freeze and unfreeze blocks by a :class:`~biotune_optuna.FineTunePlan`, one
   optimizer parameter group per fine-tuned block with its own learning rate.
-- :func:`evaluate_plan`: the paper's training protocol (:class:`TrainingProtocol`), fast.
-- :func:`build_strategy` / :func:`evaluate_strategy`: the baselines (full fine-tuning, linear
-  probe, LP-FT, surgical, Auto-RGN, L2-SP/L1-SP, LoRA, layer-wise lr decay) in the same engine.
+- :func:`evaluate_plan`: the paper's training protocol (:class:`TrainingProtocol`), fast, for
+  a plan or a strategy.
+- :func:`build_strategy`: the baselines (full fine-tuning, linear probe, LP-FT, surgical,
+  Auto-RGN, L2-SP/L1-SP, LoRA, layer-wise lr decay), evaluated by the same engine.
 - :class:`FineTuneObjective`: all of it as an Optuna objective, the same under every sampler.
 - :func:`digits`, :func:`torchvision_dataset`, :func:`image_folder`: data with stratified folds.
 """
@@ -34,22 +35,21 @@ from biotune_optuna.finetune._data import n_folds_for
 from biotune_optuna.finetune._data import stratified_folds
 from biotune_optuna.finetune._data import TensorImages
 from biotune_optuna.finetune._data import torchvision_dataset
-from biotune_optuna.finetune._engine import DataSplit
-from biotune_optuna.finetune._engine import describe_device
-from biotune_optuna.finetune._engine import evaluate_plan
-from biotune_optuna.finetune._engine import evaluate_strategy
-from biotune_optuna.finetune._engine import macro_accuracy
-from biotune_optuna.finetune._engine import PlanEvaluation
-from biotune_optuna.finetune._engine import resolve_device
-from biotune_optuna.finetune._engine import SeedResult
-from biotune_optuna.finetune._engine import TrainingProtocol
+from biotune_optuna.finetune._device import describe_device
+from biotune_optuna.finetune._device import resolve_device
+from biotune_optuna.finetune._metrics import macro_accuracy
 from biotune_optuna.finetune._objective import FineTuneObjective
 from biotune_optuna.finetune._objective import fold_of_generation
+from biotune_optuna.finetune._results import PlanEvaluation
+from biotune_optuna.finetune._results import SeedResult
+from biotune_optuna.finetune._splits import DataSplit
+from biotune_optuna.finetune._training import evaluate_plan
 from biotune_optuna.finetune.strategies import build_strategy
 from biotune_optuna.finetune.strategies import EpochChange
 from biotune_optuna.finetune.strategies import FineTuneStrategy
 from biotune_optuna.finetune.strategies import PlanStrategy
 from biotune_optuna.finetune.strategies import StrategyRun
+from biotune_optuna.protocol import TrainingProtocol
 
 
 __all__ = [
@@ -76,7 +76,6 @@ __all__ = [
     "digits",
     "effective_freeze_mask",
     "evaluate_plan",
-    "evaluate_strategy",
     "fold_of_generation",
     "image_folder",
     "load_backbone",

@@ -16,7 +16,13 @@ from biotune_optuna.finetune._blocks import BlockLayout
 from biotune_optuna.plan import FineTunePlan
 
 
-__all__ = ["apply_plan", "effective_freeze_mask", "set_train_mode"]
+__all__ = [
+    "apply_plan",
+    "effective_freeze_mask",
+    "eval_mode_mask",
+    "set_train_mode",
+    "trained_blocks",
+]
 
 
 def effective_freeze_mask(
@@ -77,3 +83,20 @@ def set_train_mode(
             if frozen:
                 for module in layout.modules(model, index):
                     module.eval()
+
+
+def eval_mode_mask(model: nn.Module, layout: BlockLayout) -> tuple[bool, ...]:
+    """Blocks that hold a frozen parameter: they stay in eval mode (BatchNorm statistics).
+
+    The mask :func:`set_train_mode` takes, read off ``model``'s ``requires_grad`` flags.
+    """
+    return tuple(
+        any(not p.requires_grad for p in layout.parameters(model, i)) for i in range(len(layout))
+    )
+
+
+def trained_blocks(model: nn.Module, layout: BlockLayout) -> tuple[bool, ...]:
+    """Blocks that hold a trainable parameter (``requires_grad``), in block order."""
+    return tuple(
+        any(p.requires_grad for p in layout.parameters(model, i)) for i in range(len(layout))
+    )

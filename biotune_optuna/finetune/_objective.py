@@ -26,17 +26,17 @@ from biotune_optuna.finetune._cache import FeatureCache
 from biotune_optuna.finetune._data import ClassificationData
 from biotune_optuna.finetune._data import n_folds_for
 from biotune_optuna.finetune._data import stratified_folds
-from biotune_optuna.finetune._engine import DataSplit
-from biotune_optuna.finetune._engine import describe_device
-from biotune_optuna.finetune._engine import evaluate_strategy
-from biotune_optuna.finetune._engine import PlanEvaluation
-from biotune_optuna.finetune._engine import TrainingProtocol
+from biotune_optuna.finetune._device import describe_device
+from biotune_optuna.finetune._results import PlanEvaluation
+from biotune_optuna.finetune._splits import DataSplit
+from biotune_optuna.finetune._training import evaluate_plan
 from biotune_optuna.finetune.strategies import build_strategy
 from biotune_optuna.finetune.strategies import FineTuneStrategy
 from biotune_optuna.finetune.strategies import PlanStrategy
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
+from biotune_optuna.protocol import TrainingProtocol
 from biotune_optuna.samplers import check_study_sampler
 from biotune_optuna.samplers import trial_budget
 from biotune_optuna.strategies import BIOTUNE
@@ -238,18 +238,9 @@ class FineTuneObjective:
     ) -> PlanEvaluation:
         """Evaluate a plan (or a baseline strategy) on fold ``fold`` outside of any study."""
         train, val = self.fold_splits(fold)
-        strategy = (
-            plan
-            if isinstance(plan, FineTuneStrategy)
-            else PlanStrategy(
-                plan,
-                always_train_head=self.protocol.always_train_head,
-                mask_only=self.protocol.mask_only,
-            )
-        )
-        return evaluate_strategy(
+        return evaluate_plan(
             self.backbone,
-            strategy,
+            plan,
             train,
             val,
             self.protocol,
@@ -262,16 +253,9 @@ class FineTuneObjective:
         """The strategy a trial's parameters give (a BioTune plan, or a baseline)."""
         if self.strategy == BIOTUNE:
             plan = FineTunePlan.from_params(params, self.blocks, base_lr=self.protocol.base_lr)
-            return self._plan_strategy(plan)
+            return PlanStrategy.under(plan, self.protocol)
         settings = {**self.strategy_options, **{k: params[k] for k in self.search}}
         return build_strategy(self.strategy, settings, base_lr=self.protocol.base_lr)
-
-    def _plan_strategy(self, plan: FineTunePlan) -> PlanStrategy:
-        return PlanStrategy(
-            plan,
-            always_train_head=self.protocol.always_train_head,
-            mask_only=self.protocol.mask_only,
-        )
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         live = isinstance(trial, optuna.Trial)  # not a FixedTrial
@@ -282,7 +266,7 @@ class FineTuneObjective:
             plan = suggest_plan(trial, self.blocks, base_lr=self.protocol.base_lr)
             if self.on_plan is not None and live:
                 self.on_plan(trial, plan)
-            strategy = self._plan_strategy(plan)
+            strategy = PlanStrategy.under(plan, self.protocol)
             trial.set_user_attr("frozen_blocks", list(plan.frozen))
             trial.set_user_attr("trained_blocks", len(plan.selected))
             trial.set_user_attr(

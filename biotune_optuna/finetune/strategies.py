@@ -182,6 +182,13 @@ class PlanStrategy(FineTuneStrategy[BioTuneConfig]):
         self.always_train_head = always_train_head
         self.mask_only = mask_only
 
+    @classmethod
+    def under(cls, plan: FineTunePlan, protocol: TrainingProtocol) -> PlanStrategy:
+        """The plan trained as ``protocol`` says (its head and mask-only switches)."""
+        return cls(
+            plan, always_train_head=protocol.always_train_head, mask_only=protocol.mask_only
+        )
+
     @property
     def settings(self) -> dict[str, Any]:
         """The plan's base learning rate (its blocks' rates scale it); its genes are its plan."""

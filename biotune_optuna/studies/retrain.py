@@ -42,7 +42,7 @@ def final_evaluation(
         The :class:`~biotune_optuna.finetune.PlanEvaluation`, each run with its test accuracy.
     """
     from biotune_optuna.finetune import DataSplit
-    from biotune_optuna.finetune import evaluate_strategy
+    from biotune_optuna.finetune import evaluate_plan
 
     data = objective.data
     if data.test is None:
@@ -51,7 +51,7 @@ def final_evaluation(
     def whole(dataset: Any, labels: np.ndarray, part: str) -> DataSplit:
         return DataSplit(dataset, np.arange(len(labels)), labels, (id(data), part, "all"))
 
-    return evaluate_strategy(
+    return evaluate_plan(
         objective.backbone,
         strategy,
         whole(data.train, data.train_labels, "train"),

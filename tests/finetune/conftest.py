@@ -9,11 +9,14 @@ import pytest
 import torch
 from torch import nn
 
+from biotune_optuna import FineTunePlan
 from biotune_optuna.finetune import Backbone
 from biotune_optuna.finetune import block_layout
 from biotune_optuna.finetune import ClassificationData
+from biotune_optuna.finetune import DataSplit
 from biotune_optuna.finetune import digits
 from biotune_optuna.finetune import TensorImages
+from biotune_optuna.finetune import TrainingProtocol
 
 
 def tiny_cnn(num_classes: int = 10) -> nn.Sequential:
@@ -63,3 +66,30 @@ def small_digits() -> ClassificationData:
     return ClassificationData(
         train, val, test, train_labels, val_labels, test_labels, full.classes, "digits@16px"
     )
+
+
+#: A fast protocol for the tiny model: two seeds of two epochs at 16 px.
+TINY_PROTOCOL = TrainingProtocol(
+    max_epochs=2, n_seeds=2, batch_size=32, image_size=16, base_lr=3e-3, patience=3
+)
+
+
+def whole_splits(
+    data: ClassificationData, key: bool = True
+) -> tuple[DataSplit, DataSplit, DataSplit]:
+    """The whole train, val and test splits; with cache keys if ``key``."""
+
+    def split(dataset, labels, name):  # type: ignore[no-untyped-def]
+        return DataSplit(dataset, np.arange(len(labels)), labels, ("t", name) if key else None)
+
+    assert data.test is not None and data.test_labels is not None
+    return (
+        split(data.train, data.train_labels, "train"),
+        split(data.val, data.val_labels, "val"),
+        split(data.test, data.test_labels, "test"),
+    )
+
+
+def tiny_plan(importances: tuple[float, ...], threshold: float = 0.5) -> FineTunePlan:
+    """A plan for :func:`tiny_backbone`'s four blocks."""
+    return FineTunePlan(("0", "1", "2", "3"), importances, threshold, base_lr=3e-3)

@@ -10,6 +10,8 @@ from biotune_optuna import FineTunePlan
 from biotune_optuna.finetune import apply_plan
 from biotune_optuna.finetune import load_backbone
 from biotune_optuna.finetune import set_train_mode
+from biotune_optuna.finetune._apply import eval_mode_mask
+from biotune_optuna.finetune._apply import trained_blocks
 from tests.finetune.conftest import tiny_backbone
 
 
@@ -85,3 +87,12 @@ def test_plan_for_another_model_is_refused() -> None:
     plan = FineTunePlan(("a", "b", "c", "d"), (1, 1, 1, 1), threshold=0.5)
     with pytest.raises(ValueError, match="not the model's"):
         apply_plan(backbone.model, backbone.layout, plan)
+
+
+def test_masks_read_off_requires_grad() -> None:
+    backbone = tiny_backbone(3)
+    model, layout = backbone.model, backbone.layout
+    apply_plan(model, layout, FineTunePlan(layout.names, (0.0, 0.9, 0.0, 0.9), threshold=0.5))
+    model[1][0].bias.requires_grad_(False)  # block 1 partly frozen
+    assert eval_mode_mask(model, layout) == (True, True, True, False)
+    assert trained_blocks(model, layout) == (False, True, False, True)

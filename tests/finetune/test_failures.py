@@ -48,16 +48,16 @@ def study() -> optuna.Study:
 def failing_on(numbers: set[int], error: BaseException, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the training of the ``k``-th evaluated trial raise ``error`` for ``k`` in
     ``numbers`` (one worker: the trial numbers)."""
-    real = _objective.evaluate_strategy
+    real = _objective.evaluate_plan
     calls = {"count": -1}
 
-    def evaluate_strategy(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def evaluate_plan(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["count"] += 1
         if calls["count"] in numbers:
             raise error
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_objective, "evaluate_strategy", evaluate_strategy)
+    monkeypatch.setattr(_objective, "evaluate_plan", evaluate_plan)
 
 
 @pytest.mark.parametrize(

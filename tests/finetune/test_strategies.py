@@ -19,7 +19,6 @@ from biotune_optuna.finetune import build_strategy
 from biotune_optuna.finetune import ClassificationData
 from biotune_optuna.finetune import DataSplit
 from biotune_optuna.finetune import evaluate_plan
-from biotune_optuna.finetune import evaluate_strategy
 from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import FineTuneStrategy
 from biotune_optuna.finetune import load_backbone
@@ -68,7 +67,7 @@ def test_every_baseline_trains_and_reports_like_a_plan(
     train, val = splits(small_digits)
     strategy = build_strategy(name, settings_for(name), base_lr=3e-3)
     seen = []
-    result = evaluate_strategy(
+    result = evaluate_plan(
         backbone,
         strategy,
         train,
@@ -117,7 +116,7 @@ def test_blocks_with_frozen_parameters_keep_their_batchnorm_statistics(
     backbone = tiny_backbone()
     train, val = splits(small_digits)
     for name in ("linear_probe", "lora", "auto_rgn", "surgical"):
-        result = evaluate_strategy(
+        result = evaluate_plan(
             backbone,
             build_strategy(name, settings_for(name)),
             train,
@@ -128,7 +127,7 @@ def test_blocks_with_frozen_parameters_keep_their_batchnorm_statistics(
         )
         stats = result.models[0].get_submodule("0.1").running_mean
         assert torch.equal(stats, backbone.model.get_submodule("0.1").running_mean), name
-    full = evaluate_strategy(
+    full = evaluate_plan(
         backbone, build_strategy("full"), train, val, PROTOCOL, num_classes=10, keep_models=True
     )
     stats = full.models[0].get_submodule("0.1").running_mean
@@ -140,7 +139,7 @@ def test_a_plan_as_a_strategy_is_the_plan(small_digits: ClassificationData) -> N
     train, val = splits(small_digits)
     plan = FineTunePlan(("0", "1", "2", "3"), (0.2, 0.9, 0.1, 0.7), 0.5)
     a = evaluate_plan(backbone, plan, train, val, PROTOCOL, num_classes=10)
-    b = evaluate_strategy(backbone, PlanStrategy(plan), train, val, PROTOCOL, num_classes=10)
+    b = evaluate_plan(backbone, PlanStrategy(plan), train, val, PROTOCOL, num_classes=10)
     assert a.fitness == b.fitness and a.runs[0].history == b.runs[0].history
     assert a.frozen_blocks == plan.frozen == ("0", "2")
     assert a.trainable_parameters == b.trainable_parameters
