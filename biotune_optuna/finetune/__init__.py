@@ -17,13 +17,10 @@ fine-tune and at what learning rate. This package turns a genotype into a traine
 """
 
 from biotune_optuna.finetune._apply import apply_plan
-from biotune_optuna.finetune._apply import effective_freeze_mask
 from biotune_optuna.finetune._apply import set_train_mode
 from biotune_optuna.finetune._backbones import Backbone
 from biotune_optuna.finetune._backbones import DEFAULT_BACKBONE
 from biotune_optuna.finetune._backbones import load_backbone
-from biotune_optuna.finetune._backbones import load_efficientnet_lite0
-from biotune_optuna.finetune._backbones import replace_head
 from biotune_optuna.finetune._blocks import Block
 from biotune_optuna.finetune._blocks import block_layout
 from biotune_optuna.finetune._blocks import BlockLayout
@@ -31,24 +28,17 @@ from biotune_optuna.finetune._cache import FeatureCache
 from biotune_optuna.finetune._data import ClassificationData
 from biotune_optuna.finetune._data import digits
 from biotune_optuna.finetune._data import image_folder
-from biotune_optuna.finetune._data import n_folds_for
-from biotune_optuna.finetune._data import stratified_folds
 from biotune_optuna.finetune._data import TensorImages
 from biotune_optuna.finetune._data import torchvision_dataset
-from biotune_optuna.finetune._device import describe_device
 from biotune_optuna.finetune._device import resolve_device
-from biotune_optuna.finetune._metrics import macro_accuracy
 from biotune_optuna.finetune._objective import FineTuneObjective
-from biotune_optuna.finetune._objective import fold_of_generation
 from biotune_optuna.finetune._results import PlanEvaluation
 from biotune_optuna.finetune._results import SeedResult
 from biotune_optuna.finetune._splits import DataSplit
 from biotune_optuna.finetune._training import evaluate_plan
 from biotune_optuna.finetune.strategies import build_strategy
-from biotune_optuna.finetune.strategies import EpochChange
 from biotune_optuna.finetune.strategies import FineTuneStrategy
 from biotune_optuna.finetune.strategies import PlanStrategy
-from biotune_optuna.finetune.strategies import StrategyRun
 from biotune_optuna.protocol import TrainingProtocol
 
 
@@ -59,32 +49,22 @@ __all__ = [
     "BlockLayout",
     "ClassificationData",
     "DataSplit",
-    "EpochChange",
     "FeatureCache",
     "FineTuneObjective",
     "FineTuneStrategy",
     "PlanEvaluation",
     "PlanStrategy",
     "SeedResult",
-    "StrategyRun",
     "TensorImages",
     "TrainingProtocol",
     "apply_plan",
     "block_layout",
     "build_strategy",
-    "describe_device",
     "digits",
-    "effective_freeze_mask",
     "evaluate_plan",
-    "fold_of_generation",
     "image_folder",
     "load_backbone",
-    "load_efficientnet_lite0",
-    "macro_accuracy",
-    "n_folds_for",
-    "replace_head",
     "resolve_device",
     "set_train_mode",
-    "stratified_folds",
     "torchvision_dataset",
 ]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from biotune_optuna.finetune import load_backbone
-from biotune_optuna.finetune import load_efficientnet_lite0
+from biotune_optuna.finetune._backbones import load_efficientnet_lite0
 
 
 def test_offline_lite0_classifies_the_coffee_picture_as_espresso() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from biotune_optuna.finetune import macro_accuracy
+from biotune_optuna.finetune._metrics import macro_accuracy
 
 
 def test_macro_accuracy_is_mean_per_class_recall() -> None:

@@ -11,10 +11,10 @@ import torch
 
 from biotune_optuna import BioTuneSampler
 from biotune_optuna.finetune import ClassificationData
-from biotune_optuna.finetune import describe_device
 from biotune_optuna.finetune import FineTuneObjective
-from biotune_optuna.finetune import fold_of_generation
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune._device import describe_device
+from biotune_optuna.finetune._objective import fold_of_generation
 from biotune_optuna.finetune._objective import generation_of_trial_number
 from tests.finetune.conftest import tiny_backbone
 

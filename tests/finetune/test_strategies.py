@@ -23,8 +23,8 @@ from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import FineTuneStrategy
 from biotune_optuna.finetune import load_backbone
 from biotune_optuna.finetune import PlanStrategy
-from biotune_optuna.finetune import StrategyRun
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune.strategies import StrategyRun
 from biotune_optuna.strategies import BaselineConfig
 from biotune_optuna.strategies import hyperparameter
 from biotune_optuna.strategies import register_strategy
