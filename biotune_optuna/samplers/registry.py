@@ -75,11 +75,8 @@ def _grid(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: Any
         if not isinstance(dist, optuna.distributions.CategoricalDistribution):
             raise ValueError(f"the grid sampler enumerates choices; {name!r} is {dist}")
         choices[name] = list(dist.choices)
-    if not choices:
-        raise ValueError(
-            "the grid sampler enumerates a strategy's categorical hyperparameters "
-            "(search space given when the study opens); BioTune's genes are continuous"
-        )
+    if not choices:  # which searches fit a grid: biotune_optuna.studies.spec.sampler_problem
+        raise ValueError("the grid sampler needs the categorical search space it enumerates")
     return optuna.samplers.GridSampler(choices, seed=seed, **kw)
 
 
