@@ -1,3 +1,5 @@
+"""BioTune's budget: ``N + g(N + E)`` trials for ``g`` generations (arXiv:2508.15367)."""
+
 from __future__ import annotations
 
 

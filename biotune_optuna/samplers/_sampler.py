@@ -1,3 +1,13 @@
+"""The BioTune sampler: the paper's genetic algorithm over fine-tuning genes, as an Optuna sampler.
+
+:class:`BioTuneSampler` is the paper's preset (Colan, Davila, Hasegawa, arXiv:2508.15367, §III):
+linear rank selection, blend crossover, parent-prototype adoption, extinction-scaled mutation,
+elites re-evaluated and exploited, immigrants; :class:`BioTunePlusSampler` switches on the
+improvements (no repeated configurations, adaptive exploitation, TPE-ranked candidates). The
+operators are injected (:mod:`biotune_optuna.samplers.operators`); every decision is written to
+the study's storage, so a study continues in a new process exactly where it stopped.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,3 +1,5 @@
+"""Adoption: a child pulled toward its parents and a pool prototype (arXiv:2508.15367, §III)."""
+
 from __future__ import annotations
 
 import abc

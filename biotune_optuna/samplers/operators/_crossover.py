@@ -1,3 +1,5 @@
+"""Crossover: two parent genotypes blended gene by gene into one child (arXiv:2508.15367, §III)."""
+
 from __future__ import annotations
 
 import abc

@@ -1,3 +1,5 @@
+"""Mutation: a child perturbed by its parents' inherited extinction (arXiv:2508.15367, §III)."""
+
 from __future__ import annotations
 
 import abc

@@ -1,3 +1,5 @@
+"""Selection: parents drawn from the mating pool by linear rank (arXiv:2508.15367, §III)."""
+
 from __future__ import annotations
 
 import abc
