@@ -24,10 +24,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from biotune_optuna.plan import importance_param
+from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import THRESHOLD_PARAM
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import optuna
 
 #: The most blocks a landscape has: every trial suggests one gene per block, so 100000 blocks
@@ -43,6 +46,12 @@ class SyntheticFineTuning:
             the default 6, the block count of ResNet-50 in the paper), at most
             :data:`MAX_BLOCKS`.
         seed: Seed of the landscape (not of the search).
+
+    Attributes:
+        blocks: The landscape's block names, ``block0`` to ``block<n_blocks - 1>``.
+        on_epoch: There for the interface the fine-tuning objective shares
+            (:class:`~biotune_optuna.studies.StudyObjective`) and never called: the landscape
+            has no epochs.
     """
 
     def __init__(self, *, n_blocks: int = 6, seed: int = 0) -> None:
@@ -54,6 +63,12 @@ class SyntheticFineTuning:
         self.gain = 0.06 * (depth - 0.35) + rng.normal(0.0, 0.02, n_blocks)
         self.preferred_log_lr = rng.uniform(-0.8, 0.8, n_blocks)
         self.base_accuracy = 0.80
+        self.on_epoch: Callable[[optuna.trial.Trial, int, float], None] | None = None
+
+    @property
+    def search_space(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        """The genes, for ``BioTuneSampler(search_space=...)``: ``plan_search_space(blocks)``."""
+        return dict(plan_search_space(self.blocks))
 
     @property
     def param_names(self) -> list[str]:

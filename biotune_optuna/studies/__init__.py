@@ -5,7 +5,8 @@
 - :func:`open_storage`: a ``sqlite:///``, ``journal:///`` or PostgreSQL URL opened with
   heartbeats, so that trials whose worker died are retried with their genes.
 - :func:`run_to_budget`: run a study to its budget; failed trials are replaced.
-- :func:`build_objective`: the spec's objective, the same under every sampler.
+- :func:`build_objective`: the spec's objective, the same under every sampler, a
+  :class:`StudyObjective`.
 - :func:`save_study_note`, :func:`save_study_figures`, :class:`DashboardUpdater`: what
   optuna-dashboard shows of a BioTune study.
 """
@@ -39,6 +40,7 @@ from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
 from biotune_optuna.studies.storage import open_storage
 from biotune_optuna.studies.storage import StorageError
+from biotune_optuna.studies.study_objective import StudyObjective
 
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "HeartbeatJournalStorage",
     "SpecError",
     "StorageError",
+    "StudyObjective",
     "StudySpec",
     "TooManyFailures",
     "best_plan_rows",

@@ -7,6 +7,7 @@ from typing import Any
 from biotune_optuna.studies.dashboard import save_plan_note
 from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
+from biotune_optuna.studies.study_objective import StudyObjective
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 
@@ -93,12 +94,14 @@ def load_data(spec: StudySpec) -> Any:
         raise SpecError(f"{spec.source}: [data] source: {source!r}: {exc}") from None
 
 
-def build_objective(spec: StudySpec) -> Any:
+def build_objective(spec: StudySpec) -> StudyObjective:
     """The spec's objective, ready for ``study.optimize``.
 
     Returns:
         A :class:`~biotune_optuna.finetune.FineTuneObjective` (``kind = "finetune"``) or a
-        :class:`~biotune_optuna.synthetic.SyntheticFineTuning`. Both have ``blocks``.
+        :class:`~biotune_optuna.synthetic.SyntheticFineTuning`: both are a
+        :class:`~biotune_optuna.studies.StudyObjective` (``blocks``, ``search_space``,
+        ``on_epoch``).
 
     Raises:
         SpecError: If the device is not on this machine, or the model or the data cannot be

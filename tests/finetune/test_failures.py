@@ -126,7 +126,7 @@ def test_the_cli_reports_failures_in_a_row_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from biotune_optuna.cli import main
-    from tests.test_cli import tiny_spec
+    from tests.cli._specs import tiny_spec
 
     failing_on(set(range(100)), MemoryError(), monkeypatch)
     spec = tiny_spec(tmp_path)

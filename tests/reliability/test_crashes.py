@@ -338,7 +338,7 @@ def test_workers_auto_is_one_per_visible_gpu(
         return [0] * len(commands)
 
     monkeypatch.setattr("biotune_optuna.studies.workers.run_workers", fake_run_workers)
-    monkeypatch.setattr(cli, "_gpus_for", lambda spec: ["0", "1"])
+    monkeypatch.setattr("biotune_optuna.cli._workers.gpus_for", lambda spec: ["0", "1"])
     spec = tmp_path / "shared.toml"
     spec.write_text(SYNTHETIC_SPEC.format(storage=f"sqlite:///{tmp_path / 's.db'}", trials=5))
     assert cli.main(["run", str(spec), "--workers", "auto", "--seed", "3"]) == 0

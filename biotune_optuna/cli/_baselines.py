@@ -1,0 +1,76 @@
+"""``baselines``: BioTune's recommended plan against the usual ways of fine-tuning."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from biotune_optuna.cli._common import add_spec_command
+from biotune_optuna.cli._common import names
+from biotune_optuna.cli._common import positive_int
+from biotune_optuna.cli._common import say
+from biotune_optuna.cli._common import spec_of
+from biotune_optuna.cli._common import UsageError
+from biotune_optuna.strategies import STRATEGIES
+from biotune_optuna.studies.baselines import BASELINE_ROWS
+from biotune_optuna.studies.baselines import BaselineRow
+from biotune_optuna.studies.baselines import compare_baselines
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``baselines`` command."""
+    baselines = add_spec_command(
+        commands,
+        "baselines",
+        "BioTune's recommended plan against the usual ways of fine-tuning, as a table",
+        "Run (or resume) the spec's BioTune study and the searches some baselines need, then "
+        "train every method's final model on the whole train split, several seeds, and test "
+        "it: macro test accuracy mean ± std, trainable share, training seconds (final runs "
+        "and search). Writes baselines.md and baselines.json.",
+    )
+    baselines.add_argument(
+        "--strategies",
+        type=names,
+        default=None,
+        help=f"comma-separated subset of {','.join(STRATEGIES)} (default: all)",
+    )
+    baselines.add_argument(
+        "--final-seeds", type=positive_int, default=3, help="final runs per method (default 3)"
+    )
+    baselines.add_argument("--output", type=Path, help="directory of the table")
+    baselines.set_defaults(handle=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run what the table needs, write it and print it."""
+    if args.strategy is not None:
+        raise UsageError("baselines compares every strategy; --strategy does not apply")
+    spec = spec_of(args)
+    rows = _chosen_rows(args.strategies)
+    output = args.output or (spec.path.resolve().parent / "baselines" / spec.name)
+    table, _ = compare_baselines(
+        spec,
+        n_seeds=args.final_seeds,
+        output=output,
+        rows=rows,
+        say=(lambda text: None) if args.quiet else (lambda text: print(text, flush=True)),
+    )
+    print(table)
+    say(args, f"\nwrote {output / 'baselines.md'} and baselines.json")
+    return 0
+
+
+def _chosen_rows(strategies: list[str] | None) -> tuple[BaselineRow, ...]:
+    """The table's rows of ``--strategies`` (all of them without it).
+
+    Raises:
+        UsageError: If a strategy is not a known one.
+    """
+    if not strategies:
+        return BASELINE_ROWS
+    unknown = sorted(set(strategies) - set(STRATEGIES))
+    if unknown:
+        raise UsageError(
+            f"unknown strategy {', '.join(unknown)}; choose from {', '.join(STRATEGIES)}"
+        )
+    return tuple(row for row in BASELINE_ROWS if row.strategy in strategies)

@@ -1,0 +1,42 @@
+"""``dashboard``: optuna-dashboard on a spec's storage, with its artifact store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from biotune_optuna.cli._common import positive_int
+from biotune_optuna.cli._common import UsageError
+from biotune_optuna.studies import load_spec
+from biotune_optuna.studies import serve_dashboard
+from biotune_optuna.studies.storage import display_storage
+from biotune_optuna.studies.storage import file_of_storage
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``dashboard`` command (on the spec as written: no sibling study to select)."""
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="browse a study in optuna-dashboard",
+        description="Start optuna-dashboard on the spec's storage, with its artifact store.",
+    )
+    dashboard.add_argument("spec", type=Path, help="study spec (TOML)")
+    dashboard.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (local only)")
+    dashboard.add_argument("--port", type=positive_int, default=8080)
+    dashboard.set_defaults(handle=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Serve the dashboard until Ctrl-C.
+
+    Raises:
+        UsageError: If the spec's storage file does not exist yet.
+    """
+    spec = load_spec(args.spec)
+    path = file_of_storage(spec.storage)
+    if path is not None and not path.is_file():
+        raise UsageError(f"no study storage at {path} yet; `biotune-optuna run {args.spec}` first")
+    url = f"http://{args.host}:{args.port}/dashboard/"
+    print(f"optuna-dashboard for {display_storage(spec.storage)} at {url} (Ctrl-C to stop)")
+    serve_dashboard(spec.storage, host=args.host, port=args.port, artifacts=spec.artifacts)
+    return 0

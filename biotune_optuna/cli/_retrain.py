@@ -1,0 +1,80 @@
+"""``retrain``: the recommended plan (or a chosen trial's) on the whole train split, tested."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.artifacts import upload_artifact
+
+from biotune_optuna.cli._common import add_spec_command
+from biotune_optuna.cli._common import say
+from biotune_optuna.cli._common import spec_of
+from biotune_optuna.cli._common import UsageError
+from biotune_optuna.studies import build_objective
+from biotune_optuna.studies import load_study
+from biotune_optuna.studies import StudySpec
+from biotune_optuna.studies.retrain import retrain_best_plan
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``retrain`` command."""
+    retrain = add_spec_command(
+        commands,
+        "retrain",
+        "retrain the recommended plan on the full train split and test it",
+        "Retrain the recommended plan (see `best`) on the whole train split (early stopping "
+        "on val), test it once per seed, save the weights and the plan as JSON.",
+    )
+    retrain.add_argument("--output", type=Path, help="directory (default: the spec's)")
+    retrain.add_argument(
+        "--trial", type=int, help="retrain this trial's plan, not the recommended one"
+    )
+    retrain.set_defaults(handle=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Retrain and test the plan, write it with its results and weights, say the accuracy."""
+    spec = spec_of(args)
+    study = load_study(spec)
+    trial = None if args.trial is None else _complete_trial(study, spec, args.trial)
+    if spec.objective != "finetune":
+        raise UsageError("retrain needs a fine-tuning spec ([objective] kind = 'finetune')")
+    objective = build_objective(spec)
+    output = args.output or (spec.retrain_dir / spec.name)
+    say(args, f"retraining the plan of study `{spec.name}` on the full train split ...")
+    results = retrain_best_plan(spec, study, objective, output, trial=trial)
+    if spec.artifacts is not None:
+        _upload(study, spec.artifacts, [output / "plan.json", output / "results.json"])
+    per_seed = ", ".join(f"{a:.4f}" for a in results["test_macro_accuracy_per_seed"])
+    print(
+        f"trial #{results['trial']} retrained on {results['train_images']} images, "
+        f"{len(results['seeds'])} seed{'' if len(results['seeds']) == 1 else 's'}: "
+        "test macro accuracy "
+        f"{results['test_macro_accuracy_mean']:.4f} ± {results['test_macro_accuracy_std']:.4f} "
+        f"({per_seed})"
+    )
+    say(args, f"wrote {output}/plan.json, results.json and {len(results['weights'])} weights")
+    return 0
+
+
+def _complete_trial(study: optuna.Study, spec: StudySpec, number: int) -> optuna.trial.FrozenTrial:
+    """The study's trial ``number``.
+
+    Raises:
+        UsageError: If the study has no such trial, or it is not complete.
+    """
+    matches = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    if not matches or matches[0].state != optuna.trial.TrialState.COMPLETE:
+        raise UsageError(f"study `{spec.name}` has no complete trial #{number}")
+    return matches[0]
+
+
+def _upload(study: optuna.Study, artifacts: Path, files: list[Path]) -> None:
+    """Upload ``files`` to the study in the artifact store at ``artifacts`` (for the UI)."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    store = FileSystemArtifactStore(str(artifacts))
+    for path in files:
+        upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study)

@@ -1,0 +1,200 @@
+"""``run``: create or resume a spec's study and run it to its budget, here or in workers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import optuna
+
+from biotune_optuna.cli._best import print_best
+from biotune_optuna.cli._common import add_spec_command
+from biotune_optuna.cli._common import positive_int
+from biotune_optuna.cli._common import say
+from biotune_optuna.cli._common import spec_of
+from biotune_optuna.cli._common import worker_count
+from biotune_optuna.cli._interrupt import StopAfterTrial
+from biotune_optuna.cli._progress import Progress
+from biotune_optuna.cli._workers import count_workers
+from biotune_optuna.cli._workers import start_workers
+from biotune_optuna.strategies import BIOTUNE
+from biotune_optuna.studies import build_objective
+from biotune_optuna.studies import DashboardUpdater
+from biotune_optuna.studies import describe_objective
+from biotune_optuna.studies import finished_trials
+from biotune_optuna.studies import open_study
+from biotune_optuna.studies import run_to_budget
+from biotune_optuna.studies import running_trials_health
+from biotune_optuna.studies import save_study_figures
+from biotune_optuna.studies import save_study_note
+from biotune_optuna.studies import StudyObjective
+from biotune_optuna.studies import StudySpec
+from biotune_optuna.studies.storage import display_storage
+from biotune_optuna.studies.workers import stop_with_parent
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``run`` command (and the hidden ``--worker-id`` of its worker processes)."""
+    run = add_spec_command(
+        commands,
+        "run",
+        "create or resume a study and run it to its budget",
+        "Create the spec's study, or resume it, and run trials until it holds its budget of "
+        "finished trials. Running the same command again after a crash or Ctrl-C resumes it.",
+    )
+    budget = run.add_mutually_exclusive_group()
+    budget.add_argument("--trials", type=positive_int, help="budget in trials (total)")
+    budget.add_argument(
+        "--generations", type=positive_int, help="budget in BioTune generations (total)"
+    )
+    run.add_argument(
+        "--workers",
+        type=worker_count,
+        default=1,
+        metavar="N|auto",
+        help="run N worker processes on the study (auto: one per visible GPU); each GPU "
+        "worker sees only its own device. Other hosts may run the same command.",
+    )
+    run.add_argument(
+        "--max-failures",
+        type=positive_int,
+        default=5,
+        metavar="K",
+        help="stop (exit 1, study kept) after K failed trials in a row (default 5)",
+    )
+    run.add_argument("--worker-id", type=int, default=None, help=argparse.SUPPRESS)
+    run.set_defaults(handle=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run the spec's study to its budget; then, unless a worker, report it.
+
+    Raises:
+        KeyboardInterrupt: After Ctrl-C, once the running trial is over (the study is kept).
+    """
+    worker = args.worker_id is not None
+    if worker:
+        stop_with_parent()
+    spec = spec_of(args, trials=args.trials, generations=args.generations)
+    objective = build_objective(spec)  # bad model or data fails here, before any write
+    search_space = objective.search_space
+    study = open_study(
+        spec, search_space=search_space, objective_description=describe_objective(spec)
+    )
+    target = spec.budget_for(search_space)
+    done = finished_trials(study)
+    remaining = max(0, target - done)
+    n_workers = 1 if worker else count_workers(args, spec)
+    if not worker:
+        budget = f"{spec.describe_budget(search_space)}: {done} finished, running {remaining} more"
+        _announce(args, spec, budget, n_workers)
+        if done == 0:
+            save_study_note(study, spec)
+    if n_workers > 1 and remaining:
+        start_workers(args, spec, n_workers)
+    else:  # also with the budget met: dead trials are failed, and their retries run
+        _run_here(args, spec, study, objective, target, remaining)
+    if not worker:
+        _report(args, spec, study)
+    return 0
+
+
+def _announce(args: argparse.Namespace, spec: StudySpec, budget: str, n_workers: int) -> None:
+    """Say the study, its objective, strategy, sampler, seed and ``budget`` (and workers)."""
+    say(
+        args,
+        f"study `{spec.name}` in {display_storage(spec.storage)}\n"
+        f"  {describe_objective(spec)}\n"
+        f"  {_describe_strategy(spec)}sampler {spec.sampler}, seed {spec.seed}, budget {budget}"
+        + (f" on {n_workers} workers" if n_workers > 1 else ""),
+    )
+
+
+def _run_here(
+    args: argparse.Namespace,
+    spec: StudySpec,
+    study: optuna.Study,
+    objective: StudyObjective,
+    target: int,
+    remaining: int,
+) -> None:
+    """Run the study to ``target`` finished trials in this process, with progress and Ctrl-C.
+
+    Raises:
+        KeyboardInterrupt: After the first Ctrl-C, once the running trial is over.
+    """
+    progress = Progress(
+        remaining, spec.protocol.max_epochs, quiet=args.quiet, verbose=args.verbose
+    )
+    objective.on_epoch = progress.on_epoch
+    interrupt = StopAfterTrial(study)
+    try:
+        with interrupt:
+            run_to_budget(
+                study,
+                objective,
+                target,
+                callbacks=[DashboardUpdater(spec), progress.on_trial],
+                max_failures_in_a_row=args.max_failures,
+                stop_requested=lambda: interrupt.requested,
+                say=lambda text: print(f"biotune-optuna: {text}", file=sys.stderr),
+            )
+    finally:
+        progress.close()
+    if interrupt.requested:
+        raise KeyboardInterrupt
+
+
+def _report(args: argparse.Namespace, spec: StudySpec, study: optuna.Study) -> None:
+    """After the run: trials still running, the figures and note, generations, the best."""
+    _report_running(study, spec.grace_period)
+    save_study_figures(study)
+    save_study_note(study, spec)
+    if not args.quiet:
+        _print_generations(study)
+    print_best(study)
+
+
+def _describe_strategy(spec: StudySpec) -> str:
+    """A baseline strategy with its given and searched hyperparameters (``""`` for BioTune)."""
+    if spec.strategy == BIOTUNE:
+        return ""
+    given = ", ".join(f"{k}={v}" for k, v in spec.strategy_options.items())
+    searched = ", ".join(spec.strategy_search)
+    return (
+        f"strategy {spec.strategy}"
+        + (f" ({given})" if given else "")
+        + (f", searching {searched}" if searched else "")
+        + "; "
+    )
+
+
+def _print_generations(study: optuna.Study) -> None:
+    """A table of the study's generations: trials, best in each and best so far."""
+    rows: dict[int, list[float]] = {}
+    for t in study.get_trials(deepcopy=False):
+        if isinstance(t.user_attrs.get("generation"), int):
+            value = t.value if t.value is not None else float("nan")
+            rows.setdefault(t.user_attrs["generation"], []).append(value)
+    if not rows:
+        return
+    print("\ngeneration  trials  best in generation  best so far")
+    best_so_far = float("-inf")
+    for g in sorted(rows):
+        finite = [v for v in rows[g] if v == v]
+        best = max(finite) if finite else float("nan")
+        best_so_far = max(best_so_far, best) if finite else best_so_far
+        print(f"{g:>10}  {len(rows[g]):>6}  {best:>18.4f}  {best_so_far:>11.4f}")
+
+
+def _report_running(study: optuna.Study, grace_period: int) -> None:
+    """After a run that met its budget: say which trials still run and whether they are
+    dead (another host's dead trial is failed and retried once its grace period is over)."""
+    for number, health in running_trials_health(study, grace_period):
+        if health.startswith("alive"):
+            continue
+        print(
+            f"biotune-optuna: trial {number} is still RUNNING ({health}); the next `run` "
+            "fails and retries it once it is known dead",
+            file=sys.stderr,
+        )

@@ -1,0 +1,48 @@
+"""``status``: a study's trials per state, generation, best so far and recommended trial."""
+
+from __future__ import annotations
+
+import argparse
+
+from biotune_optuna.cli._common import add_spec_command
+from biotune_optuna.cli._common import spec_of
+from biotune_optuna.studies import load_study
+from biotune_optuna.studies import running_trials_health
+from biotune_optuna.studies import status_summary
+from biotune_optuna.studies.storage import display_storage
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``status`` command."""
+    status = add_spec_command(
+        commands,
+        "status",
+        "trials per state, generation, best so far, recommended",
+        "Show progress.",
+    )
+    status.set_defaults(handle=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Print the progress of the spec's study, and the health of its running trials."""
+    spec = spec_of(args)
+    study = load_study(spec)
+    summary = status_summary(study)
+    states = ", ".join(f"{n} {s.lower()}" for s, n in summary["states"].items()) or "none"
+    print(f"study `{summary['study']}` in {display_storage(spec.storage)}")
+    print(f"  sampler     {summary['sampler']}")
+    print(f"  budget      {summary['budget'] or spec.describe_budget()}")
+    print(f"  trials      {summary['trials']} ({states})")
+    if summary["generation"] is not None:
+        print(f"  generation  {summary['generation']}")
+    if summary["best_value"] is not None:
+        print(f"  best        {summary['best_value']:.4f} (trial #{summary['best_trial']})")
+        print(
+            f"  recommended {summary['recommended_estimate']:.4f} (trial "
+            f"#{summary['recommended_trial']}, estimated: {summary['recommended_rule']})"
+        )
+    else:
+        print("  best        none yet")
+    for number, health in running_trials_health(study, spec.grace_period):
+        print(f"  running     trial {number}: {health}")
+    return 0

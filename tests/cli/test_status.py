@@ -1,0 +1,32 @@
+"""``status``: a study's trials per state, sampler, generation and best so far."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from biotune_optuna.cli import main
+from tests.conftest import copy_spec
+
+
+def test_status_of_a_sibling_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = str(copy_spec("synthetic", tmp_path))
+    for extra in ([], ["--sampler", "tpe"]):
+        assert main(["run", spec, "--trials", "12", "-q", *extra]) == 0
+    capsys.readouterr()
+
+    assert main(["status", spec, "--sampler", "tpe"]) == 0
+    out = capsys.readouterr().out
+    assert "study `biotune-synthetic-tpe`" in out and "12 (12 complete)" in out
+    assert "sampler     tpe" in out and "best        0." in out
+
+
+def test_status_generation_of_the_synthetic_study(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = str(copy_spec("synthetic", tmp_path))
+    assert main(["run", spec, "--trials", "14", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["status", spec]) == 0
+    assert "generation  1" in capsys.readouterr().out
