@@ -77,9 +77,9 @@ def run_race(base: Any, samplers: Sequence[str], seeds: Sequence[int]) -> None:
     """
     from biotune_optuna.plan import plan_search_space
     from biotune_optuna.studies import build_objective
-    from biotune_optuna.studies import describe_objective
     from biotune_optuna.studies import open_study
     from biotune_optuna.studies import run_to_budget
+    from biotune_optuna.studies.objectives import describe_objective
 
     for seed in seeds:
         objective = None
@@ -115,11 +115,11 @@ def run_samplers(args: argparse.Namespace) -> None:
 def write_sampler_table(base: object, args: argparse.Namespace) -> None:
     """Read the race's studies back and write the table (markdown and JSON)."""
 
-    from biotune_optuna.studies import best_so_far
-    from biotune_optuna.studies import compare_rows
     from biotune_optuna.studies import load_study
-    from biotune_optuna.studies import markdown_table
-    from biotune_optuna.studies import study_exists
+    from biotune_optuna.studies.report import best_so_far
+    from biotune_optuna.studies.report import compare_rows
+    from biotune_optuna.studies.report import markdown_table
+    from biotune_optuna.studies.session import study_exists
 
     groups: dict[str, list[optuna.Study]] = {}
     raw: dict[str, dict[str, object]] = {}

@@ -284,7 +284,7 @@ def score_studies(
     """A record for every sampler × seed study that exists (the retrains' keys into ``used``)."""
     from biotune_optuna.studies import build_objective
     from biotune_optuna.studies import load_study
-    from biotune_optuna.studies import study_exists
+    from biotune_optuna.studies.session import study_exists
 
     objective = None
     records = []

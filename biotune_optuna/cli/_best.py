@@ -9,9 +9,9 @@ import optuna
 from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.recommendation import current_recommendation
-from biotune_optuna.studies import best_plan_rows
 from biotune_optuna.studies import load_study
-from biotune_optuna.studies import markdown_table
+from biotune_optuna.studies.report import best_plan_rows
+from biotune_optuna.studies.report import markdown_table
 from biotune_optuna.studies.report import strategy_markdown
 
 

@@ -13,12 +13,12 @@ from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
 from biotune_optuna.strategies import BIOTUNE
-from biotune_optuna.studies import compare_figures
-from biotune_optuna.studies import compare_rows
-from biotune_optuna.studies import markdown_table
-from biotune_optuna.studies import study_exists
 from biotune_optuna.studies import StudySpec
+from biotune_optuna.studies.report import compare_figures
+from biotune_optuna.studies.report import compare_rows
+from biotune_optuna.studies.report import markdown_table
 from biotune_optuna.studies.session import reading_storage
+from biotune_optuna.studies.session import study_exists
 from biotune_optuna.studies.session import study_names
 from biotune_optuna.studies.storage import display_storage
 

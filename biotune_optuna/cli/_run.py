@@ -20,15 +20,15 @@ from biotune_optuna.cli._workers import start_workers
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import DashboardUpdater
-from biotune_optuna.studies import describe_objective
 from biotune_optuna.studies import finished_trials
 from biotune_optuna.studies import open_study
 from biotune_optuna.studies import run_to_budget
-from biotune_optuna.studies import running_trials_health
 from biotune_optuna.studies import save_study_figures
 from biotune_optuna.studies import save_study_note
 from biotune_optuna.studies import StudyObjective
 from biotune_optuna.studies import StudySpec
+from biotune_optuna.studies.objectives import describe_objective
+from biotune_optuna.studies.session import running_trials_health
 from biotune_optuna.studies.storage import display_storage
 from biotune_optuna.studies.workers import stop_with_parent
 

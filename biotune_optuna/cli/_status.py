@@ -7,8 +7,8 @@ import argparse
 from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.studies import load_study
-from biotune_optuna.studies import running_trials_health
-from biotune_optuna.studies import status_summary
+from biotune_optuna.studies.report import status_summary
+from biotune_optuna.studies.session import running_trials_health
 from biotune_optuna.studies.storage import display_storage
 
 

@@ -13,26 +13,14 @@
 
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies.dashboard import DashboardUpdater
-from biotune_optuna.studies.dashboard import plan_markdown
-from biotune_optuna.studies.dashboard import save_plan_note
 from biotune_optuna.studies.dashboard import save_study_figures
 from biotune_optuna.studies.dashboard import save_study_note
 from biotune_optuna.studies.dashboard import serve_dashboard
 from biotune_optuna.studies.objectives import build_objective
-from biotune_optuna.studies.objectives import describe_objective
-from biotune_optuna.studies.objectives import load_data
-from biotune_optuna.studies.report import best_plan_rows
-from biotune_optuna.studies.report import best_so_far
-from biotune_optuna.studies.report import compare_figures
-from biotune_optuna.studies.report import compare_rows
-from biotune_optuna.studies.report import markdown_table
-from biotune_optuna.studies.report import status_summary
 from biotune_optuna.studies.session import finished_trials
 from biotune_optuna.studies.session import load_study
 from biotune_optuna.studies.session import open_study
 from biotune_optuna.studies.session import run_to_budget
-from biotune_optuna.studies.session import running_trials_health
-from biotune_optuna.studies.session import study_exists
 from biotune_optuna.studies.session import TooManyFailures
 from biotune_optuna.studies.spec import load_spec
 from biotune_optuna.studies.spec import parse_spec
@@ -51,27 +39,15 @@ __all__ = [
     "StudyObjective",
     "StudySpec",
     "TooManyFailures",
-    "best_plan_rows",
-    "best_so_far",
     "build_objective",
-    "compare_figures",
-    "compare_rows",
-    "describe_objective",
     "finished_trials",
-    "load_data",
     "load_spec",
     "load_study",
-    "markdown_table",
     "open_storage",
     "open_study",
     "parse_spec",
-    "plan_markdown",
     "run_to_budget",
-    "running_trials_health",
-    "save_plan_note",
     "save_study_figures",
     "save_study_note",
     "serve_dashboard",
-    "status_summary",
-    "study_exists",
 ]

@@ -23,7 +23,7 @@ from biotune_optuna.studies import open_study
 from biotune_optuna.studies import parse_spec
 from biotune_optuna.studies import session
 from biotune_optuna.studies import SpecError
-from biotune_optuna.studies import study_exists
+from biotune_optuna.studies.session import study_exists
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 
