@@ -9,6 +9,12 @@
   :class:`StudyObjective`.
 - :func:`save_study_note`, :func:`save_study_figures`, :class:`DashboardUpdater`: what
   optuna-dashboard shows of a BioTune study.
+
+Its public modules hold the rest: :mod:`~biotune_optuna.studies.spec` (the typed sections),
+:mod:`~biotune_optuna.studies.session`, :mod:`~biotune_optuna.studies.storage`,
+:mod:`~biotune_optuna.studies.workers`, :mod:`~biotune_optuna.studies.dashboard`,
+:mod:`~biotune_optuna.studies.report` (status and compare tables),
+:mod:`~biotune_optuna.studies.retrain` and :mod:`~biotune_optuna.studies.baselines`.
 """
 
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
