@@ -369,7 +369,8 @@ def _timm_groups(model: Any) -> Layout:
     return blocks, None
 
 
-def _is_timm(model: nn.Module) -> bool:
+def is_timm_model(model: nn.Module) -> bool:
+    """Whether a model is timm's, with its layer groups (``group_matcher``) to cut it by."""
     return type(model).__module__.startswith("timm.") and hasattr(model, "group_matcher")
 
 
@@ -485,9 +486,9 @@ def block_layout(model: nn.Module, blocks: BlockSpec | None = None) -> BlockLayo
     found = _torchvision_rule(model)
     if found is not None:
         rule, fn = found
-    elif _is_timm(model) and type(model).__name__ == "EfficientNet":
+    elif is_timm_model(model) and type(model).__name__ == "EfficientNet":
         rule, fn = "timm.efficientnet", _timm_efficientnet
-    elif _is_timm(model):
+    elif is_timm_model(model):
         rule, fn = f"timm.{type(model).__name__}", _timm_groups
     else:
         rule, fn = "generic", _generic

@@ -27,6 +27,7 @@ from torch import nn
 
 from biotune_optuna.finetune._apply import apply_plan
 from biotune_optuna.finetune._backbones import Backbone
+from biotune_optuna.finetune._blocks import is_timm_model
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.protocol import TrainingProtocol
 from biotune_optuna.strategies import AutoRGNConfig
@@ -446,7 +447,7 @@ class LayerwiseDecay(FineTuneStrategy[LayerwiseDecayConfig]):
     ) -> StrategyRun:
         _train_all(model)
         decay = float(self.config.decay)
-        if hasattr(model, "group_matcher") and type(model).__module__.startswith("timm."):
+        if is_timm_model(model):
             from timm.optim._param_groups import param_groups_layer_decay
 
             groups = param_groups_layer_decay(
