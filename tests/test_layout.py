@@ -23,6 +23,7 @@ LAYERS = ("samplers", "finetune", "studies", "cli")
 FACADES = (
     "biotune_optuna",
     "biotune_optuna.samplers",
+    "biotune_optuna.samplers.operators",
     "biotune_optuna.finetune",
     "biotune_optuna.studies",
 )

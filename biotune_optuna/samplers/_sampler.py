@@ -47,8 +47,8 @@ from biotune_optuna.samplers.operators import EliteExploitation
 from biotune_optuna.samplers.operators import extinction
 from biotune_optuna.samplers.operators import ExtinctionMutation
 from biotune_optuna.samplers.operators import LinearRankSelection
-from biotune_optuna.samplers.operators import mirrored_steps
 from biotune_optuna.samplers.operators import ParentPrototypeAdoption
+from biotune_optuna.samplers.operators._exploitation import mirrored_steps
 
 
 if TYPE_CHECKING:

@@ -30,8 +30,8 @@ from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._space import GeneSpace
 from biotune_optuna.samplers.operators import AdaptiveExploitation
 from biotune_optuna.samplers.operators import EliteExploitation
-from biotune_optuna.samplers.operators import reflect
-from biotune_optuna.samplers.operators import toggled_block
+from biotune_optuna.samplers.operators._exploitation import reflect
+from biotune_optuna.samplers.operators._exploitation import toggled_block
 from biotune_optuna.samplers.registry import sampler_name
 from biotune_optuna.synthetic import SyntheticFineTuning
 from tests.samplers._objectives import flaky

@@ -11,9 +11,6 @@ from biotune_optuna.samplers.operators._crossover import BlendCrossover
 from biotune_optuna.samplers.operators._exploitation import AdaptiveExploitation
 from biotune_optuna.samplers.operators._exploitation import BaseExploitation
 from biotune_optuna.samplers.operators._exploitation import EliteExploitation
-from biotune_optuna.samplers.operators._exploitation import mirrored_steps
-from biotune_optuna.samplers.operators._exploitation import reflect
-from biotune_optuna.samplers.operators._exploitation import toggled_block
 from biotune_optuna.samplers.operators._mutation import BaseMutation
 from biotune_optuna.samplers.operators._mutation import extinction
 from biotune_optuna.samplers.operators._mutation import ExtinctionMutation
@@ -34,7 +31,4 @@ __all__ = [
     "LinearRankSelection",
     "ParentPrototypeAdoption",
     "extinction",
-    "mirrored_steps",
-    "reflect",
-    "toggled_block",
 ]
