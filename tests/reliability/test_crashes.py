@@ -246,8 +246,13 @@ def check_shared_study(study: optuna.Study, budget: int, workers: int) -> None:
         if 0 < generation < last:
             # The schedule's roles hold under parallel workers: two exploitation variants for
             # each of the three elites, then offspring; trials beyond the schedule breed too.
+            # An exploitation slot that two workers contest and both give up is bred instead
+            # (the documented rule; benchmarks/results/soak.md: 41 of 42 on a journal, 8
+            # workers), so at most one may be missing from a generation.
             roles = {t.system_attrs[LINEAGE_KEY]["slot"]: t.user_attrs["role"] for t in members}
-            assert [roles[slot] for slot in range(6)] == ["exploit"] * 6, roles
+            exploit = [slot for slot in range(6) if slot in roles]
+            assert [roles[slot] for slot in exploit] == ["exploit"] * len(exploit), roles
+            assert len(exploit) >= 5, roles
             assert {roles[slot] for slot in roles if slot >= 6} <= {"offspring", "immigrant"}
 
 
