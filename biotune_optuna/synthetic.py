@@ -14,7 +14,10 @@ scores the plan with a fixed, seeded landscape:
   predecessor is frozen loses a little (features drift without adapting their input);
 * a plan that fine-tunes nothing scores 0, the worst fitness, as the real objective does.
 
-The score is a validation "accuracy" in ``[0, 1]``, maximised.
+The score is a validation "accuracy" in ``[0, 1]``, maximised. With ``epochs > 1`` a trial also
+reports a learning curve, epoch by epoch, that ends at the score: plans with higher learning
+rates rise faster, so early epochs rank plans roughly but not exactly as their ends do (what a
+multi-fidelity pruner over epochs faces), and pruners can stop a trial at any epoch.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import optuna
 
 from biotune_optuna.plan import importance_param
 from biotune_optuna.plan import plan_search_space
@@ -31,11 +35,11 @@ from biotune_optuna.plan import THRESHOLD_PARAM
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import optuna
-
 #: The most blocks a landscape has: every trial suggests one gene per block, so 100000 blocks
 #: never finish a trial; real backbones have a few to a few dozen (ResNet-50: 6, ViT-L: 26).
 MAX_BLOCKS = 64
+#: The most epochs a landscape's learning curve has.
+MAX_EPOCHS = 1000
 
 
 class SyntheticFineTuning:
@@ -46,17 +50,22 @@ class SyntheticFineTuning:
             the default 6, the block count of ResNet-50 in the paper), at most
             :data:`MAX_BLOCKS`.
         seed: Seed of the landscape (not of the search).
+        epochs: Epochs of each trial's learning curve (:meth:`learning_curve`); above 1, a
+            trial reports its value after every epoch (``trial.report``), so pruners work.
 
     Attributes:
         blocks: The landscape's block names, ``block0`` to ``block<n_blocks - 1>``.
-        on_epoch: There for the interface the fine-tuning objective shares
-            (:class:`~biotune_optuna.studies.StudyObjective`) and never called: the landscape
-            has no epochs.
+        on_epoch: Called as ``on_epoch(trial, epoch, value)`` after every epoch of a learning
+            curve (the interface the fine-tuning objective shares,
+            :class:`~biotune_optuna.studies.StudyObjective`); never with one epoch.
     """
 
-    def __init__(self, *, n_blocks: int = 6, seed: int = 0) -> None:
+    def __init__(self, *, n_blocks: int = 6, seed: int = 0, epochs: int = 1) -> None:
         if not 1 <= n_blocks <= MAX_BLOCKS:
             raise ValueError(f"`n_blocks` must be in [1, {MAX_BLOCKS}], got {n_blocks}.")
+        if not 1 <= epochs <= MAX_EPOCHS:
+            raise ValueError(f"`epochs` must be in [1, {MAX_EPOCHS}], got {epochs}.")
+        self.epochs = epochs
         rng = np.random.default_rng(seed)
         depth = np.linspace(0.0, 1.0, n_blocks)
         self.blocks = [f"block{b}" for b in range(n_blocks)]
@@ -100,6 +109,27 @@ class SyntheticFineTuning:
             best = max(best, value)
         return float(min(1.0, best))
 
+    def learning_curve(self, genes: dict[str, float]) -> list[float]:
+        """The value after each epoch, ending at :meth:`score`: ``score · (1 − e^{−k t}) /
+        (1 − e^{−k E})`` at epoch ``t`` of ``E``, with a rate ``k`` that grows with the mean
+        log learning rate of the trained blocks."""
+        final = self.score(genes)
+        nu = np.array([genes[importance_param(b)] for b in self.blocks])
+        trained = nu > genes[THRESHOLD_PARAM]
+        log_lr = float(np.mean(2.0 * (nu[trained] - 0.5))) if trained.any() else 0.0
+        rate = max(0.2, 0.6 + 0.5 * log_lr)
+        end = 1.0 - np.exp(-rate * self.epochs)
+        return [final * float(1.0 - np.exp(-rate * t)) / end for t in range(1, self.epochs + 1)]
+
     def __call__(self, trial: optuna.Trial) -> float:
         genes = {name: trial.suggest_float(name, 0.0, 1.0) for name in self.param_names}
-        return self.score(genes)
+        if self.epochs == 1:
+            return self.score(genes)
+        curve = self.learning_curve(genes)
+        for epoch, value in enumerate(curve, start=1):
+            trial.report(value, epoch)
+            if self.on_epoch is not None:
+                self.on_epoch(trial, epoch, value)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")
+        return curve[-1]

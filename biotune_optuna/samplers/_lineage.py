@@ -36,12 +36,34 @@ ORPHAN_AFTER = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class Member:
-    """A finished trial that belongs to the search (it carries a lineage)."""
+    """A finished trial that belongs to the search (it carries a lineage).
+
+    Attributes:
+        number: The trial's number.
+        loss: Its fitness in minimisation form: the value of a COMPLETE trial; for a PRUNED
+            trial ranked by its rung, the value it reported at the last step it reached; +inf
+            for FAIL, and for PRUNED when pruned trials take the worst fitness (the paper's).
+        params: Its parameters.
+        lineage: Its place in the search.
+        fidelity: How far it trained: infinite for a COMPLETE trial, the last reported step
+            (epoch) of a PRUNED trial ranked by its rung, -inf for the worst fitness.
+    """
 
     number: int
-    loss: float  # minimisation form; +inf for FAIL and PRUNED (worst fitness)
+    loss: float
     params: dict[str, Any]
     lineage: dict[str, Any]
+    fidelity: float = math.inf
+
+    @property
+    def rank(self) -> tuple[float, float, int]:
+        """Sort key, best first: a deeper rung first, then the loss at it, then age.
+
+        Successive halving stops a plan at a rung because plans measured at the same rung did
+        better; so a plan stopped at rung ``r`` ranks below every plan that went past ``r``, and
+        among the plans stopped at ``r`` by what ``r`` showed.
+        """
+        return (-self.fidelity, self.loss, self.number)
 
     @property
     def generation(self) -> int:
@@ -59,9 +81,10 @@ class Member:
 class StudyIndex:
     """Finished members by number and generation, plus a view of the unfinished trials."""
 
-    def __init__(self, direction: StudyDirection) -> None:
+    def __init__(self, direction: StudyDirection, *, rank_pruned: bool = False) -> None:
         self.maximize = direction == StudyDirection.MAXIMIZE
         self._sign = -1.0 if self.maximize else 1.0
+        self.rank_pruned = rank_pruned
         self.settings_checked = False
         # Genotypes of members per search space (derived from their params, never changes).
         self.genes_cache: dict[tuple[tuple[str, str], ...], dict[int, np.ndarray]] = {}
@@ -93,10 +116,17 @@ class StudyIndex:
         self.unfinished_numbers: list[int] = []  # the trial of each unfinished lineage
         self.unfinished_without_lineage: list[tuple[int, datetime | None]] = []
 
-    def loss_of(self, trial: FrozenTrial) -> float:
+    def fitness_of(self, trial: FrozenTrial) -> tuple[float, float]:
+        """A finished trial's ``(loss, fidelity)`` (see :class:`Member`)."""
         if trial.state == TrialState.COMPLETE and trial.value is not None:
-            return self._sign * float(trial.value)
-        return math.inf
+            return self._sign * float(trial.value), math.inf
+        steps = trial.intermediate_values
+        if self.rank_pruned and trial.state == TrialState.PRUNED and steps:
+            last = max(steps)
+            value = float(steps[last])
+            if math.isfinite(value):
+                return self._sign * value, float(last)
+        return math.inf, -math.inf
 
     def note_written(self, number: int, lineage: dict[str, Any]) -> None:
         self.written[number] = lineage
@@ -147,7 +177,8 @@ class StudyIndex:
         self._note_lineage(trial.number, lineage)
         if trial.number in self.superseded:
             return
-        member = Member(trial.number, self.loss_of(trial), trial.params, lineage)
+        loss, fidelity = self.fitness_of(trial)
+        member = Member(trial.number, loss, trial.params, lineage, fidelity)
         self.members[trial.number] = member
         self.by_generation[member.generation].append(member)
         if member.slot is not None:

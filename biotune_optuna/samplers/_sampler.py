@@ -110,7 +110,8 @@ class BioTuneSampler(BaseGASampler):
     with a new sampler continues the same generation; several processes can share one study.
     Randomness is derived from the seed and the trial's place in the search, so a seeded
     single-worker study proposes the same genotypes whether it ran straight through or was
-    stopped and resumed. A FAILED or PRUNED trial keeps its slot with the worst fitness. Trials
+    stopped and resumed. A FAILED trial keeps its slot with the worst fitness, a PRUNED one its
+    rank at the rung where it stopped (``rank_pruned_by_rung``). Trials
     added with :meth:`~optuna.study.Study.enqueue_trial` join generation 0 (later ones join the
     current generation as immigrants).
 
@@ -146,6 +147,13 @@ class BioTuneSampler(BaseGASampler):
             the model's estimator of the best trials (as TPE draws its own), ranked with the
             bred children; the slot's parents stay those of its first bred child, and the
             lineage says ``"candidate": "sampled"``. 0: bred children only.
+        rank_pruned_by_rung: Multi-fidelity (a pruner such as Optuna's
+            :class:`~optuna.pruners.SuccessiveHalvingPruner` stopping plans at rungs of
+            epochs): a PRUNED trial keeps its slot and is ranked by the last value it reported,
+            below every plan that went past that step and among the plans stopped there by what
+            it showed (a plan stopped early is never mistaken for a finished one). ``False``:
+            the worst fitness, as for a FAILED trial. The paper never prunes, so its preset is
+            unchanged either way.
         search_space: A fixed search space to sample jointly from the very first trial. Without
             it the space is inferred from completed trials, so the first trial's genes are drawn
             independently.
@@ -170,6 +178,7 @@ class BioTuneSampler(BaseGASampler):
         duplicate_tolerance: float = DUPLICATE_TOLERANCE,
         surrogate_candidates: int = 0,
         sampled_candidates: int = 0,
+        rank_pruned_by_rung: bool = True,
         search_space: dict[str, BaseDistribution] | None = None,
         seed: int | None = None,
     ) -> None:
@@ -206,6 +215,7 @@ class BioTuneSampler(BaseGASampler):
         self._duplicate_tolerance = float(duplicate_tolerance)
         self._surrogate_candidates = surrogate_candidates
         self._sampled_candidates = sampled_candidates
+        self._rank_pruned = bool(rank_pruned_by_rung)
         self._fixed_search_space = dict(search_space) if search_space is not None else None
         self._seed = seed
         self._entropy = self._make_entropy(seed)
@@ -375,7 +385,7 @@ class BioTuneSampler(BaseGASampler):
         entry = self._indexes.get(key)
         if entry is None:
             # The storage object is kept alive with the index, so its id is never reused.
-            entry = (study._storage, StudyIndex(study.direction))
+            entry = (study._storage, StudyIndex(study.direction, rank_pruned=self._rank_pruned))
             self._indexes[key] = entry
         index = entry[1]
         if check_settings and not index.settings_checked:
@@ -418,6 +428,7 @@ class BioTuneSampler(BaseGASampler):
             "duplicate_tolerance": self._duplicate_tolerance,
             "surrogate_candidates": self._surrogate_candidates,
             "sampled_candidates": self._sampled_candidates,
+            "rank_pruned_by_rung": self._rank_pruned,
         }
 
     def _check_settings(self, study: Study) -> None:
@@ -872,12 +883,13 @@ class BioTuneSampler(BaseGASampler):
             if child.role != _keys.ROLE_OFFSPRING:
                 continue
             for parent in child.lineage.get("parents", []):
-                if parent in in_pool and child.loss < in_pool[parent].loss:
+                if parent in in_pool and _beats(child, in_pool[parent]):
                     beaten.add(parent)
         return sorted((m for m in versions if m.number not in beaten), key=_rank_key)
 
     def _regrets(self, index: StudyIndex, losses: Sequence[float]) -> np.ndarray:
-        """Non-negative regrets of losses sorted best first; failed trials count as the worst."""
+        """Non-negative regrets of losses in rank order (best first), never decreasing; failed
+        trials count as the worst."""
         losses_arr = np.asarray(losses, dtype=float)
         finite = np.isfinite(losses_arr)
         if not finite.any():
@@ -891,7 +903,9 @@ class BioTuneSampler(BaseGASampler):
         regrets[~finite] = regrets[finite].max()
         if regrets.min() < 0:
             regrets -= regrets.min()
-        return regrets
+        # In rank order: a plan stopped at an earlier rung may have reported a lower loss there
+        # than a finished plan ranked above it shows at its end; it is no better for that.
+        return np.maximum.accumulate(regrets)
 
     # ----------------------------------------------------------------------------------------
     # Genotypes.
@@ -1007,8 +1021,14 @@ def _no_fill() -> np.random.Generator:
     raise AssertionError("a trial's parameters cover the genes")
 
 
-def _rank_key(member: Member) -> tuple[float, int]:
-    return (member.loss, member.number)
+def _beats(child: Member, parent: Member) -> bool:
+    """Whether a child did better than its parent: ranked above it (the paper's: a lower loss),
+    age aside."""
+    return child.rank[:2] < parent.rank[:2]
+
+
+def _rank_key(member: Member) -> tuple[float, float, int]:
+    return member.rank
 
 
 def _to_params(space: GeneSpace, proposal: _Proposal) -> dict[str, Any]:

@@ -61,7 +61,7 @@ class CandidateRanker:
         self._search_space = dict(zip(space.names, space.distributions))
         self._rows = {} if rows is None else rows
         usable = [m for m in members if self._row(m) is not None]
-        usable.sort(key=lambda m: (m.loss, m.number))
+        usable.sort(key=lambda m: m.rank)
         self.n_observations = len(usable)
         self._below: _ParzenEstimator | None = None
         self._above: _ParzenEstimator | None = None

@@ -158,6 +158,7 @@ _BIOTUNE_OPTIONS = {
     "duplicate_tolerance": Option(float, 0.0, 0.5),
     "surrogate_candidates": _AT_LEAST_0,
     "sampled_candidates": _AT_LEAST_0,
+    "rank_pruned_by_rung": _FLAG,
 }
 _COMMON_TPE_CMA = {"n_startup_trials": _AT_LEAST_0, "warn_independent_sampling": _FLAG}
 

@@ -42,9 +42,9 @@ def device_problem_here(device: str) -> str | None:
 def describe_objective(spec: StudySpec) -> str:
     """The objective in a few words, e.g. ``efficientnet_lite0 -> digits @ 64 px, 2 epochs``."""
     if spec.synthetic is not None:
-        return (
-            f"synthetic landscape ({spec.synthetic.n_blocks} blocks, seed {spec.synthetic.seed})"
-        )
+        options = spec.synthetic
+        epochs = f", {_count(options.epochs, 'epoch')}" if options.epochs > 1 else ""
+        return f"synthetic landscape ({options.n_blocks} blocks, seed {options.seed}{epochs})"
     assert spec.model is not None and spec.data is not None
     p = spec.protocol
     limits = ", ".join(f"{split} ≤ {n}" for split, n in spec.data.limits.items())
@@ -108,7 +108,10 @@ def build_objective(spec: StudySpec) -> StudyObjective:
             loaded.
     """
     if spec.synthetic is not None:
-        return SyntheticFineTuning(n_blocks=spec.synthetic.n_blocks, seed=spec.synthetic.seed)
+        options = spec.synthetic
+        return SyntheticFineTuning(
+            n_blocks=options.n_blocks, seed=options.seed, epochs=options.epochs
+        )
     from biotune_optuna.finetune import FineTuneObjective
     from biotune_optuna.finetune import load_backbone
 

@@ -51,6 +51,7 @@ from biotune_optuna.studies._heartbeat import heartbeat_problem
 from biotune_optuna.studies._heartbeat import shortest_grace_period
 from biotune_optuna.studies.storage import storage_problem
 from biotune_optuna.synthetic import MAX_BLOCKS
+from biotune_optuna.synthetic import MAX_EPOCHS
 
 
 if sys.version_info >= (3, 11):
@@ -98,7 +99,12 @@ _SECTIONS: dict[str, dict[str, Any]] = {
         "population_size": int,
         "n_elites": int,
     },
-    "objective": {"kind": str, "n_blocks": Option(int, 2, MAX_BLOCKS), "seed": _SEED},
+    "objective": {
+        "kind": str,
+        "n_blocks": Option(int, 2, MAX_BLOCKS),
+        "seed": _SEED,
+        "epochs": Option(int, 1, MAX_EPOCHS),
+    },
     "model": {
         "source": str,
         "weights": (str, bool),
@@ -194,10 +200,12 @@ class SyntheticSpec:
     Attributes:
         n_blocks: Blocks of the landscape (its genes are ``n_blocks + 1``).
         seed: Seed of the landscape.
+        epochs: Epochs of each trial's learning curve (above 1, pruners can stop trials).
     """
 
     n_blocks: int = 6
     seed: int = 0
+    epochs: int = 1
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

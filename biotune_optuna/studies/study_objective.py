@@ -25,7 +25,7 @@ class StudyObjective(Protocol):
 
     Attributes:
         on_epoch: Called after every epoch of a trial, or ``None``; an objective without
-            epochs (the synthetic landscape) never calls it.
+            epochs (the synthetic landscape with one epoch) never calls it.
     """
 
     on_epoch: EpochCallback | None

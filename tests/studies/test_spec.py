@@ -291,3 +291,14 @@ def test_baseline_rows_become_sibling_specs() -> None:
     assert tuned.name == "biotune-lite0-digits-full-search-lr"
     assert (tuned.sampler, tuned.strategy_search, tuned.budget) == ("tpe", ("lr",), 20)
     assert not tuned.auto_budget
+
+
+def test_a_synthetic_objective_takes_epochs_for_pruners(tmp_path: Path) -> None:
+    text = MINIMAL + "[objective]\nkind = 'synthetic'\nepochs = 9\n"
+    text += "[pruner]\nname = 'successive_halving'\nreduction_factor = 3\n"
+    spec = load_spec(write(tmp_path, text))
+    assert spec.synthetic == SyntheticSpec(epochs=9) and spec.pruner == "successive_halving"
+    with pytest.raises(SpecError, match=r"\[objective\] epochs: must be in \[1, 1000\], got 0"):
+        load_spec(write(tmp_path, MINIMAL + "[objective]\nkind = 'synthetic'\nepochs = 0\n"))
+    with pytest.raises(SpecError, match=r"\[objective\] epochs: only for kind = 'synthetic'"):
+        load_spec(write(tmp_path, MINIMAL + "[objective]\nepochs = 3\n"))

@@ -22,7 +22,7 @@ def test_the_synthetic_objective_exposes_its_genes_as_its_search_space() -> None
     assert objective.on_epoch is None
 
 
-def test_the_synthetic_objective_never_calls_on_epoch() -> None:
+def test_the_synthetic_objective_of_one_epoch_never_calls_on_epoch() -> None:
     objective = SyntheticFineTuning(n_blocks=3)
     calls: list[int] = []
     objective.on_epoch = lambda trial, epoch, value: calls.append(epoch)
