@@ -9,7 +9,8 @@ fine-tune and at what learning rate. This package turns a genotype into a traine
 - :func:`apply_plan`: freeze and unfreeze blocks by a :class:`~biotune_optuna.FineTunePlan`, one
   optimizer parameter group per fine-tuned block with its own learning rate.
 - :func:`evaluate_plan`: the paper's training protocol (:class:`TrainingProtocol`), fast, for
-  a plan or a strategy.
+  a plan or a strategy; with :class:`TrainingCheckpoints`, an evaluation that was killed
+  continues from its last epoch.
 - :func:`build_strategy`: the baselines (full fine-tuning, linear probe, LP-FT, surgical,
   Auto-RGN, L2-SP/L1-SP, LoRA, layer-wise lr decay), evaluated by the same engine.
 - :class:`FineTuneObjective`: all of it as an Optuna objective, the same under every sampler.
@@ -25,6 +26,7 @@ from biotune_optuna.finetune._blocks import Block
 from biotune_optuna.finetune._blocks import block_layout
 from biotune_optuna.finetune._blocks import BlockLayout
 from biotune_optuna.finetune._cache import FeatureCache
+from biotune_optuna.finetune._checkpoints import TrainingCheckpoints
 from biotune_optuna.finetune._data import ClassificationData
 from biotune_optuna.finetune._data import digits
 from biotune_optuna.finetune._data import image_folder
@@ -56,6 +58,7 @@ __all__ = [
     "PlanStrategy",
     "SeedResult",
     "TensorImages",
+    "TrainingCheckpoints",
     "TrainingProtocol",
     "apply_plan",
     "block_layout",

@@ -23,6 +23,7 @@ from biotune_optuna.failures import release_memory
 from biotune_optuna.failures import TrialFailed
 from biotune_optuna.finetune._backbones import Backbone
 from biotune_optuna.finetune._cache import FeatureCache
+from biotune_optuna.finetune._checkpoints import TrainingCheckpoints
 from biotune_optuna.finetune._data import ClassificationData
 from biotune_optuna.finetune._data import n_folds_for
 from biotune_optuna.finetune._data import stratified_folds
@@ -48,6 +49,11 @@ __all__ = ["FineTuneObjective", "fold_of_generation"]
 
 #: Fitness of a plan that fine-tunes nothing (the worst macro accuracy; never trained).
 WORST_FITNESS = 0.0
+#: System attr of a heartbeat retry: the number of the first trial it retries (Optuna's
+#: :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`).
+FAILED_TRIAL_KEY = "failed_trial"
+#: System attr of a heartbeat retry: the numbers of the trials it retries, first to last.
+RETRY_HISTORY_KEY = "retry_history"
 
 
 def fold_of_generation(generation: int, n_folds: int) -> int:
@@ -83,6 +89,29 @@ def _stored_user_attrs(trial: optuna.trial.BaseTrial) -> Mapping[str, Any]:
     if storage is not None and trial_id is not None:
         return storage.get_trial_user_attrs(trial_id)
     return trial.user_attrs
+
+
+def _stored_system_attrs(trial: optuna.trial.BaseTrial) -> Mapping[str, Any]:
+    """System attrs as stored (a heartbeat retry's ``failed_trial`` and ``retry_history``)."""
+    storage = getattr(trial, "storage", None)
+    trial_id = getattr(trial, "_trial_id", None)
+    if storage is not None and trial_id is not None:
+        return storage.get_trial_system_attrs(trial_id)
+    return getattr(trial, "system_attrs", {})
+
+
+def retried_trial_number(trial: optuna.trial.BaseTrial) -> int:
+    """The number of the trial a heartbeat retry retries (the first of its chain), else its own.
+
+    Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` (run by
+    ``fail_stale_trials`` for a trial whose worker stopped beating) gives the retry the system
+    attrs ``failed_trial`` (the first trial retried) and ``retry_history`` (all of them).
+    """
+    attrs = _stored_system_attrs(trial)
+    if attrs.get(FAILED_TRIAL_KEY) is not None:
+        return int(attrs[FAILED_TRIAL_KEY])
+    history = attrs.get(RETRY_HISTORY_KEY) or ()
+    return int(history[0]) if history else trial.number
 
 
 def _suggest(
@@ -125,6 +154,18 @@ class FineTuneObjective:
         strategy: ``"biotune"`` (the genes) or a baseline strategy's name.
         strategy_options: The baseline's given hyperparameters.
         search: The baseline's hyperparameters to search (default: the strategy's own).
+        checkpoints: Where trials save their training after every epoch (``None``: nowhere).
+            A trial whose worker dies keeps its checkpoint; its heartbeat retry (Optuna's
+            :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`) continues after the last
+            finished epoch, with the result the trial would have had, and costs only the epochs
+            it had left (:meth:`checkpoint_key`; user attr ``resumed_from_epoch``). Off for
+            strategies that change the model, what trains or the optimizer between epochs (LoRA,
+            LP-FT, Auto-RGN).
+
+    Pruners and checkpoints: under Optuna's asynchronous successive halving (or Hyperband) a
+    trial that a rung promotes never stops; it goes on training in the same process, so each
+    rung costs only its extra epochs without any checkpoint. Checkpoints are for the worker
+    that dies.
 
     A trial whose training fails (a NaN or infinite loss, out of memory, any error while
     loading batches or training) records why in its ``fail_reason`` user attr and raises
@@ -154,6 +195,7 @@ class FineTuneObjective:
         strategy: str = BIOTUNE,
         strategy_options: Mapping[str, Any] | None = None,
         search: Sequence[str] | None = None,
+        checkpoints: TrainingCheckpoints | None = None,
     ) -> None:
         self.strategy = strategy
         self.strategy_options, self.search = strategy_settings(
@@ -171,6 +213,7 @@ class FineTuneObjective:
         self.n_elites = n_elites
         self.on_plan = on_plan
         self.on_epoch = on_epoch
+        self.checkpoints = checkpoints
         self._checked_studies: set[int] = set()
         outputs = backbone.model.get_submodule(backbone.head[0]).out_features
         if outputs != data.num_classes:
@@ -221,11 +264,15 @@ class FineTuneObjective:
         )
 
     def fold_of(self, trial: optuna.trial.BaseTrial) -> int:
-        """The fold of a trial: by its ``generation`` user attr, else by its number."""
+        """The fold of a trial: by its ``generation`` user attr, else by its number.
+
+        A heartbeat retry stands in for the trial it retries: its number is that trial's
+        (:func:`retried_trial_number`), so it trains on the same fold.
+        """
         generation = _stored_user_attrs(trial).get("generation")
         if generation is None:
             generation = generation_of_trial_number(
-                trial.number, self.population_size, self.n_elites
+                retried_trial_number(trial), self.population_size, self.n_elites
             )
         return fold_of_generation(int(generation), self.n_folds)
 
@@ -235,9 +282,18 @@ class FineTuneObjective:
         fold: int = 0,
         *,
         report: Any = None,
+        checkpoint_key: str | None = None,
     ) -> PlanEvaluation:
-        """Evaluate a plan (or a baseline strategy) on fold ``fold`` outside of any study."""
+        """Evaluate a plan (or a baseline strategy) on fold ``fold`` outside of any study.
+
+        With ``checkpoint_key`` (and :attr:`checkpoints`), it saves its training under that key
+        after every epoch and continues from a checkpoint saved there
+        (:func:`~biotune_optuna.finetune.evaluate_plan`'s ``checkpoint``).
+        """
         train, val = self.fold_splits(fold)
+        checkpoint = None
+        if self.checkpoints is not None and checkpoint_key is not None:
+            checkpoint = (self.checkpoints, checkpoint_key)
         return evaluate_plan(
             self.backbone,
             plan,
@@ -247,7 +303,17 @@ class FineTuneObjective:
             num_classes=self.data.num_classes,
             cache=self.cache,
             report=report,
+            checkpoint=checkpoint,
         )
+
+    def checkpoint_key(self, trial: optuna.trial.Trial, fold: int) -> str:
+        """The key of a trial's checkpoint: its study, its trial and its fold.
+
+        The trial is the one a heartbeat retry retries (:func:`retried_trial_number`), so the
+        retry of a trial whose worker died finds that trial's checkpoint (and every retry of a
+        chain the same one); else the trial itself.
+        """
+        return f"{trial.study.study_name}/trial-{retried_trial_number(trial)}/fold-{fold}"
 
     def strategy_of(self, params: Mapping[str, Any]) -> FineTuneStrategy:
         """The strategy a trial's parameters give (a BioTune plan, or a baseline)."""
@@ -286,17 +352,11 @@ class FineTuneObjective:
         # failure (out of memory on one GPU, say) make sense only next to these.
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("device", describe_device(self.protocol.device))
-
-        def report(epoch: int, value: float) -> None:
-            trial.report(value, epoch)
-            if self.on_epoch is not None:
-                self.on_epoch(trial, epoch, value)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")
-
+        report = self._report_hook(trial, live)
+        checkpoint_key = self.checkpoint_key(trial, fold) if live else None
         reason = None
         try:
-            result = self.evaluate(strategy, fold, report=report)
+            result = self.evaluate(strategy, fold, report=report, checkpoint_key=checkpoint_key)
         except optuna.TrialPruned:
             raise
         except Exception as exc:  # diverged, out of memory, a broken batch: this trial only
@@ -308,6 +368,27 @@ class FineTuneObjective:
             raise TrialFailed(reason)
         self._record(trial, result)
         return result.fitness
+
+    def _report_hook(self, trial: optuna.trial.Trial, live: bool) -> Callable[[int, float], None]:
+        """After each epoch: ``trial.report``, ``on_epoch``; :class:`optuna.TrialPruned` if pruned.
+
+        A heartbeat retry may hold its first trial's values already
+        (``RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)``); the epochs a
+        checkpoint replays are then not reported twice.
+        """
+        reported: set[int] = set()
+        if live and self.checkpoints is not None:
+            reported = set(trial.storage.get_trial(trial._trial_id).intermediate_values)
+
+        def report(epoch: int, value: float) -> None:
+            if epoch not in reported:
+                trial.report(value, epoch)
+            if self.on_epoch is not None:
+                self.on_epoch(trial, epoch, value)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")
+
+        return report
 
     def _record(self, trial: optuna.trial.Trial, result: PlanEvaluation) -> None:
         attrs: dict[str, Any] = {
@@ -324,6 +405,8 @@ class FineTuneObjective:
             attrs["epochs_per_seed"] = result.epochs
             attrs["macro_accuracy_per_seed"] = [r.macro_accuracy for r in result.runs]
             attrs["feature_cache"] = result.feature_cache
+            if result.resumed_epoch:
+                attrs["resumed_from_epoch"] = result.resumed_epoch
         else:
             attrs["epochs"] = 0.0
             attrs["skipped"] = "fine-tunes nothing: worst fitness, not trained"

@@ -55,6 +55,8 @@ class PlanEvaluation:
             or no sequential view).
         models: The trained models (best epoch's weights), if asked for.
         frozen_blocks: Blocks none of whose parameters was trained.
+        resumed_epoch: The epoch a checkpoint let the evaluation continue after (0: it trained
+            from the start).
     """
 
     fitness: float
@@ -66,6 +68,7 @@ class PlanEvaluation:
     feature_cache: str = "none"
     models: list[nn.Module] = dataclasses.field(default_factory=list)
     frozen_blocks: tuple[str, ...] = ()
+    resumed_epoch: int = 0
 
     @property
     def trainable_fraction(self) -> float:

@@ -13,14 +13,19 @@ frozen prefix run only the trainable suffix. On CUDA: bf16 autocast, channels_la
 
 Repeatability: each seed's head is initialised right after ``torch.manual_seed(seed)``, and each
 epoch's shuffle, augmentation and dropout are drawn from seeds of the run's seed and the epoch.
+So an evaluation can be saved after any epoch
+(:class:`~biotune_optuna.finetune.TrainingCheckpoints`) and continued later, in another
+process, with the same result as if it had never stopped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
+import contextlib
 import copy
 import dataclasses
+import hashlib
 import time
 
 import numpy as np
@@ -33,6 +38,8 @@ from biotune_optuna.finetune._apply import trained_blocks
 from biotune_optuna.finetune._backbones import Backbone
 from biotune_optuna.finetune._blocks import BlockLayout
 from biotune_optuna.finetune._cache import FeatureCache
+from biotune_optuna.finetune._checkpoints import EvaluationCheckpoint
+from biotune_optuna.finetune._checkpoints import TrainingCheckpoints
 from biotune_optuna.finetune._device import Placement
 from biotune_optuna.finetune._features import Features
 from biotune_optuna.finetune._metrics import macro_accuracy
@@ -70,6 +77,7 @@ def evaluate_plan(
     cache: FeatureCache | None = None,
     report: Callable[[int, float], None] | None = None,
     keep_models: bool = False,
+    checkpoint: tuple[TrainingCheckpoints, str] | None = None,
 ) -> PlanEvaluation:
     """Train a plan (or a baseline strategy) on ``train`` for each seed and score it on ``val``.
 
@@ -88,6 +96,17 @@ def evaluate_plan(
             fitness is the mean over seeds of the best validation macro accuracy so far. It may
             raise (e.g. :class:`optuna.TrialPruned`) to stop the evaluation.
         keep_models: Return the trained models (best epoch's weights) in the result.
+        checkpoint: ``(store, key)``: save the evaluation's state under ``key`` after every
+            epoch, and if the store holds a checkpoint of the same evaluation (same strategy,
+            protocol, data and ``test``/``keep_models`` choice) under ``key``, continue after
+            its epoch: the result is the uninterrupted one, and only the epochs left are
+            trained (the saved epochs' running fitness is reported again first). The
+            checkpoint is removed when the evaluation ends, finished or stopped by an exception
+            (``report``'s :class:`optuna.TrialPruned`, a training failure), but not when the
+            process dies or is stopped (``KeyboardInterrupt``, ``SystemExit``), so a retry
+            can continue. Off for strategies that are not
+            :attr:`~biotune_optuna.finetune.FineTuneStrategy.resumable` (LoRA, LP-FT,
+            Auto-RGN).
 
     Returns:
         The :class:`~biotune_optuna.finetune.PlanEvaluation`; ``trainable_parameters`` counts
@@ -97,6 +116,25 @@ def evaluate_plan(
     start = time.perf_counter()
     strategy = _as_strategy(plan_or_strategy, protocol)
     setting = _Setting(backbone, strategy, protocol, Placement.for_protocol(protocol), num_classes)
+    keep_best = test is not None or keep_models
+    slot = _checkpoint_slot(checkpoint, setting, (train, val), keep_best)
+    with slot or contextlib.nullcontext():
+        return _evaluate(setting, train, val, test, cache, report, keep_models, slot, start)
+
+
+def _evaluate(
+    setting: _Setting,
+    train: DataSplit,
+    val: DataSplit,
+    test: DataSplit | None,
+    cache: FeatureCache | None,
+    report: Callable[[int, float], None] | None,
+    keep_models: bool,
+    slot: EvaluationCheckpoint | None,
+    start: float,
+) -> PlanEvaluation:
+    """:func:`evaluate_plan` once its setting is made (and its checkpoint, if any, opened)."""
+    backbone, keep_best = setting.backbone, test is not None or keep_models
     total = sum(p.numel() for p in backbone.model.parameters())
     normalize = _place_template(setting)
     prepared = _prepare_models(setting)
@@ -110,8 +148,10 @@ def evaluate_plan(
     prefix_blocks = _frozen_prefix(first, setting)
     sources = _Sources.build(setting, normalize, prefix_blocks, train, val, test, cache)
     runs = _start_runs(prepared, setting, prefix_blocks, normalize, eval_mask)
-    keep_best = test is not None or keep_models
-    trainable = max(trainable, _train_in_lockstep(runs, sources, setting, report, keep_best))
+    resumed = 0 if slot is None else slot.resume(runs)
+    trainable = max(
+        trainable, _train_in_lockstep(runs, sources, setting, report, keep_best, slot, resumed)
+    )
     models = _finish(runs, sources.test, setting, keep_models=keep_models)
     return _evaluation(
         runs,
@@ -122,6 +162,7 @@ def evaluate_plan(
         models=models,
         feature_cache=sources.train.status,
         start=start,
+        resumed_epoch=resumed,
     )
 
 
@@ -132,6 +173,32 @@ def _as_strategy(
     if isinstance(plan_or_strategy, FineTuneStrategy):
         return plan_or_strategy
     return PlanStrategy.under(plan_or_strategy, protocol)
+
+
+def _checkpoint_slot(
+    checkpoint: tuple[TrainingCheckpoints, str] | None,
+    setting: _Setting,
+    splits: tuple[DataSplit, DataSplit],
+    keep_best: bool,
+) -> EvaluationCheckpoint | None:
+    """The evaluation's checkpoint, or ``None`` if none is asked for or the strategy cannot."""
+    if checkpoint is None or not setting.strategy.resumable:
+        return None
+    store, key = checkpoint
+    backbone = setting.backbone
+    described = (
+        backbone.name,
+        backbone.layout.names,
+        setting.strategy.describe(),
+        setting.protocol,
+        setting.num_classes,
+        keep_best,
+    )
+    digest = hashlib.sha256(repr(described).encode())
+    for split in splits:
+        digest.update(np.ascontiguousarray(split.indices).tobytes())
+        digest.update(np.ascontiguousarray(split.labels).tobytes())
+    return EvaluationCheckpoint(store, key, digest.hexdigest())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,15 +365,32 @@ def _train_in_lockstep(
     setting: _Setting,
     report: Callable[[int, float], None] | None,
     keep_best: bool,
+    slot: EvaluationCheckpoint | None = None,
+    resumed: int = 0,
 ) -> int:
     """Train the runs epoch by epoch, each until it stops early; report the running fitness.
+
+    Args:
+        runs: The runs, as after epoch ``resumed``.
+        sources: Their batches.
+        setting: What they share.
+        report: Called with ``(epoch, running fitness)`` after each epoch (also again for the
+            epochs of a checkpoint, first).
+        keep_best: Keep each run's best epoch's weights.
+        slot: Where to save the runs after each epoch but the last (``None``: nowhere).
+        resumed: The epoch the runs were restored after (0: they start afresh).
 
     Returns:
         The most parameter elements any run trained in an epoch.
     """
     layout, protocol = setting.backbone.layout, setting.protocol
+    if report is not None and slot is not None:
+        for epoch, fitness in enumerate(slot.reported[:resumed], start=1):
+            report(epoch, fitness)
     trainable = 0
-    for epoch in range(1, protocol.max_epochs + 1):
+    for epoch in range(resumed + 1, protocol.max_epochs + 1):
+        if all(run.stopped for run in runs):
+            break
         for run in runs:
             if run.stopped:
                 continue
@@ -315,10 +399,12 @@ def _train_in_lockstep(
             set_train_mode(run.model, layout, run.eval_mask, training=False)
             macro, top1 = _score(run.pipeline, sources.val, setting)
             run.record(epoch, macro, top1, patience=protocol.patience, keep_best=keep_best)
+        fitness = float(np.mean([r.result.macro_accuracy for r in runs]))
+        finished = epoch == protocol.max_epochs or all(run.stopped for run in runs)
+        if slot is not None and not finished:
+            slot.save(runs, epoch, fitness)  # before the report, which may never return
         if report is not None:
-            report(epoch, float(np.mean([r.result.macro_accuracy for r in runs])))
-        if all(run.stopped for run in runs):
-            break
+            report(epoch, fitness)
     return trainable
 
 
@@ -350,6 +436,7 @@ def _evaluation(
     models: list[nn.Module],
     feature_cache: str,
     start: float,
+    resumed_epoch: int = 0,
 ) -> PlanEvaluation:
     """The runs' results summed up, with the blocks ``first`` (the first seed's model) froze.
 
@@ -362,6 +449,7 @@ def _evaluation(
         models: The trained models to return.
         feature_cache: What the feature cache did for the train split.
         start: When the evaluation began (``time.perf_counter()``).
+        resumed_epoch: The epoch a checkpoint let it continue after (0: none).
     """
     results = [run.result for run in runs]
     trained = trained_blocks(first, layout)
@@ -375,6 +463,7 @@ def _evaluation(
         feature_cache=feature_cache,
         models=models,
         frozen_blocks=tuple(b for b, t in zip(layout.names, trained) if not t),
+        resumed_epoch=resumed_epoch,
     )
 
 

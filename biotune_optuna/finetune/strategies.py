@@ -116,10 +116,13 @@ class FineTuneStrategy(Generic[ConfigT]):
             without its cached frozen prefix).
         changes_trainable: Which parameters train can change between epochs (then nothing
             is cached either).
+        changes_optimizer: Its runs build a new optimizer between epochs (an
+            :class:`EpochChange`).
     """
 
     modifies_model = False
     changes_trainable = False
+    changes_optimizer = False
 
     def __init__(self, *, name: str, config: ConfigT) -> None:
         self.name = name
@@ -129,6 +132,16 @@ class FineTuneStrategy(Generic[ConfigT]):
     def settings(self) -> dict[str, Any]:
         """Its hyperparameters by name, ``lr`` resolved (the trial user attr of that name)."""
         return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+
+    @property
+    def resumable(self) -> bool:
+        """Whether an evaluation can continue from a checkpoint of its runs.
+
+        It can when the model, what trains and the optimizer stay as :meth:`start` made them:
+        the engine then rebuilds a run from a fresh copy and loads the saved state into it
+        (:class:`~biotune_optuna.finetune.TrainingCheckpoints`).
+        """
+        return not (self.modifies_model or self.changes_trainable or self.changes_optimizer)
 
     @property
     def lr(self) -> float:
@@ -248,6 +261,7 @@ class LPFT(FineTuneStrategy[LPFTConfig]):
     """LP-FT (Kumar et al., ICLR 2022): a linear probe, then everything from that head."""
 
     changes_trainable = True
+    changes_optimizer = True
 
     def start(
         self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
@@ -324,6 +338,8 @@ class AutoRGN(FineTuneStrategy[AutoRGNConfig]):
     authors' code). Normalisation layers stay frozen in eval mode, their affine parameters out
     of the optimizer (the reference code drops tensors named ``bn``; here by module type).
     """
+
+    changes_optimizer = True
 
     def start(
         self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol

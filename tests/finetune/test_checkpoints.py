@@ -1,0 +1,259 @@
+"""Training checkpoints: a killed evaluation continues where it stopped, with the same result."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import torch
+
+from biotune_optuna.finetune import build_strategy
+from biotune_optuna.finetune import ClassificationData
+from biotune_optuna.finetune import evaluate_plan
+from biotune_optuna.finetune import FeatureCache
+from biotune_optuna.finetune import FineTuneObjective
+from biotune_optuna.finetune import FineTuneStrategy
+from biotune_optuna.finetune import PlanEvaluation
+from biotune_optuna.finetune import PlanStrategy
+from biotune_optuna.finetune import TrainingCheckpoints
+from biotune_optuna.finetune import TrainingProtocol
+from tests.finetune.conftest import tiny_backbone
+from tests.finetune.conftest import tiny_plan
+from tests.finetune.conftest import TINY_PROTOCOL
+from tests.finetune.conftest import whole_splits
+
+
+PROTOCOL = dataclasses.replace(TINY_PROTOCOL, max_epochs=4)
+#: Block 0 frozen (a cached prefix), the others trained, BatchNorm of block 1 in train mode.
+PLAN = tiny_plan((0.1, 0.9, 0.8, 0.9))
+KEY = "study/trial-0/fold-0"
+
+
+class _Killed(BaseException):
+    """The worker dies: no ``except Exception`` sees it, as no code runs after a SIGKILL."""
+
+
+class _CountingCheckpoints(TrainingCheckpoints):
+    """Checkpoints that count their writes and check the budget after each."""
+
+    def __init__(self, directory: Path, **kwargs: Any) -> None:
+        super().__init__(directory, **kwargs)
+        self.saved: list[str] = []
+
+    def save(self, key: str, state: dict[str, Any]) -> bool:
+        kept = super().save(key, state)
+        self.saved.append(key)
+        assert self.nbytes <= self.max_bytes
+        return kept
+
+
+def _kill_after(epoch: int, reports: list[tuple[int, float]]) -> Any:
+    def report(e: int, value: float) -> None:
+        reports.append((e, value))
+        if e == epoch:
+            raise _Killed
+
+    return report
+
+
+def _evaluate(
+    strategy: Any,
+    data: ClassificationData,
+    protocol: TrainingProtocol = PROTOCOL,
+    **kwargs: Any,
+) -> PlanEvaluation:
+    # A fresh backbone and feature cache each time: as a new process would have them.
+    train, val, test = whole_splits(data)
+    cache = FeatureCache(2**26)
+    return evaluate_plan(
+        tiny_backbone(), strategy, train, val, protocol, num_classes=10, test=test, cache=cache,
+        keep_models=True, **kwargs,
+    )  # fmt: skip
+
+
+def _assert_same(resumed: PlanEvaluation, uninterrupted: PlanEvaluation) -> None:
+    assert resumed.fitness == uninterrupted.fitness
+    assert resumed.top1_accuracy == uninterrupted.top1_accuracy
+    assert resumed.runs == uninterrupted.runs  # histories, best epochs, test accuracies
+    assert resumed.trainable_parameters == uninterrupted.trainable_parameters
+    assert resumed.frozen_blocks == uninterrupted.frozen_blocks
+    for model, reference in zip(resumed.models, uninterrupted.models, strict=True):
+        state, expected = model.state_dict(), reference.state_dict()
+        assert state.keys() == expected.keys()
+        assert all(torch.equal(state[k], expected[k]) for k in state)
+
+
+@pytest.mark.parametrize(
+    "strategy, augmentation",
+    [(PLAN, "none"), (build_strategy("full", base_lr=3e-3), "flip")],
+    ids=["plan-with-cached-prefix", "full-with-augmentation"],
+)
+def test_a_killed_evaluation_continues_with_the_uninterrupted_result(
+    small_digits: ClassificationData, tmp_path: Path, strategy: Any, augmentation: str
+) -> None:
+    protocol = dataclasses.replace(PROTOCOL, augmentation=augmentation)
+    reports: list[tuple[int, float]] = []
+    uninterrupted = _evaluate(strategy, small_digits, protocol, report=_kill_after(0, reports))
+    assert [e for e, _ in reports] == [1, 2, 3, 4]
+
+    store = TrainingCheckpoints(tmp_path)
+    with pytest.raises(_Killed):
+        _evaluate(
+            strategy, small_digits, protocol, report=_kill_after(2, []), checkpoint=(store, KEY)
+        )
+    assert store.path(KEY).exists()  # left behind, as by a dead worker
+
+    replayed: list[tuple[int, float]] = []
+    resumed = _evaluate(
+        strategy, small_digits, protocol, report=_kill_after(0, replayed), checkpoint=(store, KEY)
+    )
+    assert resumed.resumed_epoch == 2 and uninterrupted.resumed_epoch == 0
+    assert replayed == reports  # the saved epochs are reported again, then the new ones
+    _assert_same(resumed, uninterrupted)
+    assert not store.path(KEY).exists()
+
+
+def test_the_checkpoint_is_removed_when_the_evaluation_ends(
+    small_digits: ClassificationData, tmp_path: Path
+) -> None:
+    store = _CountingCheckpoints(tmp_path)
+    _evaluate(PLAN, small_digits, checkpoint=(store, KEY))
+    assert store.saved == [KEY] * 3  # after epochs 1-3; the last one finishes it
+    assert store.nbytes == 0
+
+    def prune(epoch: int, value: float) -> None:
+        if epoch == 2:
+            raise optuna.TrialPruned
+
+    with pytest.raises(optuna.TrialPruned):
+        _evaluate(PLAN, small_digits, report=prune, checkpoint=(store, KEY))
+    assert store.nbytes == 0 and list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_of_another_evaluation_is_not_resumed(
+    small_digits: ClassificationData, tmp_path: Path
+) -> None:
+    store = TrainingCheckpoints(tmp_path)
+    with pytest.raises(_Killed):
+        _evaluate(PLAN, small_digits, report=_kill_after(2, []), checkpoint=(store, KEY))
+    other = tiny_plan((0.1, 0.9, 0.8, 0.95))
+    assert _evaluate(other, small_digits, checkpoint=(store, KEY)).resumed_epoch == 0
+
+
+def test_the_store_stays_within_its_budget(tmp_path: Path) -> None:
+    state = {"weights": torch.zeros(10_000)}  # 40 kB and a little
+    one = len(Path(_one_file(tmp_path / "probe", state)).read_bytes())
+    store = TrainingCheckpoints(tmp_path / "store", max_bytes=int(2.5 * one))
+    for age, key in enumerate(["a", "b", "c"]):
+        assert store.save(key, state)
+        past = 1_000_000.0 - 1_000 * (3 - age)  # written in this order, a second apart at least
+        os.utime(store.path(key), (past, past))
+        assert store.nbytes <= store.max_bytes
+    assert [store.load(k) is not None for k in "abc"] == [False, True, True]  # a was oldest
+    torch.testing.assert_close(store.load("c"), state)
+    assert store.save("b", {"weights": torch.zeros(100)})  # its own older file is replaced
+    assert store.load("c") is not None
+    # A checkpoint that alone exceeds the budget is not kept, nor an older one of its key.
+    assert not store.save("c", {"weights": torch.zeros(100_000)})
+    assert store.load("c") is None and store.load("b") is not None
+    store.remove("b")
+    store.remove("b")  # nothing left: nothing happens
+    assert store.nbytes == 0
+    assert [p.name for p in (tmp_path / "store").iterdir()] == []
+
+
+def _one_file(directory: Path, state: dict[str, Any]) -> Path:
+    store = TrainingCheckpoints(directory)
+    store.save("x", state)
+    return store.path("x")
+
+
+def test_an_unreadable_checkpoint_is_none(tmp_path: Path) -> None:
+    store = TrainingCheckpoints(tmp_path)
+    store.path("k").write_bytes(b"torn")
+    assert store.load("k") is None
+    assert store.load("missing") is None
+    with pytest.raises(ValueError, match="max_bytes"):
+        TrainingCheckpoints(tmp_path, max_bytes=-1)
+
+
+@pytest.mark.parametrize(
+    "name, resumable",
+    [
+        ("full", True),
+        ("linear_probe", True),
+        ("surgical", True),
+        ("l2sp", True),
+        ("l1sp", True),
+        ("llrd", True),
+        ("lp_ft", False),
+        ("auto_rgn", False),
+        ("lora", False),
+    ],
+)
+def test_only_strategies_that_keep_model_and_optimizer_checkpoint(
+    name: str, resumable: bool
+) -> None:
+    settings = {"block": "1"} if name == "surgical" else None
+    assert build_strategy(name, settings).resumable is resumable
+    assert PlanStrategy(PLAN).resumable
+
+
+@pytest.mark.parametrize("name", ["lp_ft", "auto_rgn"])
+def test_strategies_that_change_model_or_optimizer_do_not_checkpoint(
+    small_digits: ClassificationData, tmp_path: Path, name: str
+) -> None:
+    store = _CountingCheckpoints(tmp_path)
+    strategy: FineTuneStrategy = build_strategy(name, base_lr=3e-3)
+    protocol = dataclasses.replace(PROTOCOL, max_epochs=3, n_seeds=1)
+    result = _evaluate(strategy, small_digits, protocol, checkpoint=(store, KEY))
+    assert store.saved == [] and result.resumed_epoch == 0 and result.epochs == [3]
+
+
+OBJECTIVE_PROTOCOL = TrainingProtocol(
+    max_epochs=4, n_seeds=1, batch_size=64, image_size=16, base_lr=3e-3, patience=4
+)
+
+
+def test_a_heartbeat_retry_continues_its_trial(
+    small_digits: ClassificationData, tmp_path: Path
+) -> None:
+    store = TrainingCheckpoints(tmp_path)
+
+    def die_after_epoch_2(trial: optuna.Trial, epoch: int, value: float) -> None:
+        if epoch == 2 and trial.number == 0:
+            raise _Killed
+
+    objective = FineTuneObjective(
+        tiny_backbone(), small_digits, OBJECTIVE_PROTOCOL, checkpoints=store,
+        on_epoch=die_after_epoch_2,
+    )  # fmt: skip
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0), study_name="s"
+    )
+    killed = study.ask()
+    with pytest.raises(_Killed):
+        objective(killed)
+    assert objective.checkpoint_key(killed, 0) == "s/trial-0/fold-0"
+    # What fail_stale_trials does for the dead worker's trial: a retry, then the trial fails.
+    optuna.storages.RetryHeartbeatStaleTrialCallback()(study, study.trials[0])
+    study.tell(killed, state=optuna.trial.TrialState.FAIL)
+    study.optimize(objective, n_trials=1)
+
+    retry = study.trials[1]
+    assert retry.system_attrs["failed_trial"] == 0
+    assert retry.user_attrs["resumed_from_epoch"] == 2
+    assert sorted(retry.intermediate_values) == [1, 2, 3, 4]
+    plan = objective.strategy_of(retry.params)
+    assert retry.value == objective.evaluate(plan, retry.user_attrs["fold"]).fitness
+    assert store.nbytes == 0
+    # A retry of the retry keeps the first trial's key.
+    optuna.storages.RetryHeartbeatStaleTrialCallback()(study, retry)
+    again = study.ask()
+    assert again.number == 2
+    assert objective.checkpoint_key(again, 1) == "s/trial-0/fold-1"
+    assert objective.checkpoint_key(study.ask(), 0) == "s/trial-3/fold-0"
