@@ -150,8 +150,18 @@ def build_objective(spec: StudySpec) -> StudyObjective:
             strategy_options=spec.strategy_options,
             search=spec.strategy_search,
             on_plan=save_plan_note,
+            checkpoints=_checkpoints(spec),
         )
     except ValueError as exc:  # e.g. a surgical block the model does not have
         key, _, problem = str(exc).partition(": ")
         section = "strategy" if key in spec.strategy_options else "model"
         raise SpecError(f"{spec.source}: [{section}] {key}: {problem}") from None
+
+
+def _checkpoints(spec: StudySpec) -> Any:
+    """The spec's training checkpoints (``[study] checkpoints``), or ``None``."""
+    if spec.checkpoints is None:
+        return None
+    from biotune_optuna.finetune import TrainingCheckpoints
+
+    return TrainingCheckpoints(spec.checkpoints, max_bytes=spec.checkpoint_mb * 2**20)

@@ -90,6 +90,8 @@ _SECTIONS: dict[str, dict[str, Any]] = {
         "description": str,
         "heartbeat_interval": int,
         "grace_period": int,
+        "checkpoints": str,
+        "checkpoint_mb": _AT_LEAST_1,
     },
     "sampler": {"name": str},  # plus the sampler's options
     "pruner": {"name": str},  # plus the pruner's options
@@ -235,6 +237,9 @@ class StudySpec:
         protocol: The training protocol.
         artifacts: Directory of the study's artifact store.
         retrain_dir: Where ``retrain`` writes weights, the plan and the results.
+        checkpoints: Where fine-tuning trials save their training after every epoch, so that a
+            trial whose worker died continues from its last epoch when retried (``None``: off).
+        checkpoint_mb: The most megabytes the checkpoints may take (oldest removed first).
         description: Free text shown in the study note.
         path: The spec file, if it came from one.
         text: The spec's TOML text (shown in the study note).
@@ -266,6 +271,8 @@ class StudySpec:
     protocol: TrainingProtocol = dataclasses.field(default_factory=TrainingProtocol)
     artifacts: Path | None = None
     retrain_dir: Path | None = None
+    checkpoints: Path | None = None
+    checkpoint_mb: int = 4096
     description: str = ""
     path: Path | None = None
     text: str = ""
@@ -575,7 +582,7 @@ def _parse_study(table: Mapping[str, Any], base: Path, fail: Fail) -> dict[str, 
     if problem is not None:
         raise fail("study", "storage", problem)
     heartbeat_interval, grace_period = _heartbeat(study, fail)
-    artifacts = study.get("artifacts")
+    artifacts, checkpoints = study.get("artifacts"), study.get("checkpoints")
     return {
         "name": study["name"].strip(),
         "storage": _resolve_storage(base, study["storage"].strip()),
@@ -583,6 +590,8 @@ def _parse_study(table: Mapping[str, Any], base: Path, fail: Fail) -> dict[str, 
         "grace_period": grace_period,
         "seed": study.get("seed", 0),
         "artifacts": _resolve(base, artifacts) if artifacts else None,
+        "checkpoints": _resolve(base, checkpoints) if checkpoints else None,
+        "checkpoint_mb": study.get("checkpoint_mb", 4096),
         "description": study.get("description", ""),
     }
 

@@ -40,3 +40,19 @@ def test_build_objective_returns_a_study_objective_of_either_kind(tmp_path: Path
         assert objective.search_space == plan_search_space(objective.blocks)
     assert isinstance(synthetic, SyntheticFineTuning)
     assert type(finetune).__name__ == "FineTuneObjective"
+
+
+def test_a_spec_with_checkpoints_gives_its_objective_a_bounded_store(tmp_path: Path) -> None:
+    spec_path = tiny_spec(tmp_path)
+    text = spec_path.read_text().replace(
+        'artifacts = "artifacts"',
+        'artifacts = "artifacts"\ncheckpoints = "ckpt"\ncheckpoint_mb = 8',
+    )
+    spec_path.write_text(text)
+    spec = load_spec(spec_path)
+    assert spec.checkpoints == (tmp_path / "ckpt").resolve() and spec.checkpoint_mb == 8
+    objective = build_objective(spec)
+    assert objective.checkpoints is not None
+    assert objective.checkpoints.directory == spec.checkpoints
+    assert objective.checkpoints.max_bytes == 8 * 2**20
+    assert build_objective(load_spec(tiny_spec(tmp_path))).checkpoints is None  # off by default
