@@ -248,6 +248,14 @@ def score_within(record: Mapping[str, Any], epochs: float) -> float | None:
     return best
 
 
+def format_amount(values: Sequence[float]) -> str:
+    """``median [q1, q3]`` of epochs or seconds, to the unit (``–`` for none)."""
+    if not values:
+        return MISSING
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return f"{median:.0f}" if len(values) == 1 else f"{median:.0f} [{q1:.0f}, {q3:.0f}]"
+
+
 def _median(values: Sequence[float]) -> float | None:
     return float(np.median(values)) if values else None
 
@@ -302,6 +310,7 @@ def table_rows(
         "x ref. seconds",
         "final test macro acc.",
         "total epochs",
+        "total seconds",
     ]
     rows, numbers = [], {}
     for method in methods:
@@ -317,12 +326,13 @@ def table_rows(
                 str(n)
                 + (f" (+{len(row['partial_seeds'])} partial)" if row["partial_seeds"] else ""),
                 f"{row['reached']}/{n}",
-                format_median_iqr(row["epochs_to_level"]),
+                format_amount(row["epochs_to_level"]),
                 _ratio(_median(row["epochs_to_level"]), level["epochs"]),
-                format_median_iqr(row["seconds_to_level"]),
+                format_amount(row["seconds_to_level"]),
                 _ratio(_median(row["seconds_to_level"]), level["seconds"]),
                 format_median_iqr(row["final_scores"]),
-                format_median_iqr(row["total_epochs"]),
+                format_amount(row["total_epochs"]),
+                format_amount(row["total_seconds"]),
             ]
         )
     return header, rows, numbers

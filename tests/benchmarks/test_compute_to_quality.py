@@ -234,3 +234,28 @@ def test_score_one_stores_a_record_without_training(
     assert record["study"] == spec.name and record["trials"] == 15
     assert record["points"]["15"]["score"] == pytest.approx(0.6)
     assert record["points"]["15"]["epochs"] == 58.0
+
+
+def test_report_writes_the_tables_and_the_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [
+        *_reference(),
+        *(
+            _record("biotune-plus+sh", s, {15: (5.0, 2.0, 0.81), 30: (10.0, 4.0, 0.86)})
+            for s in range(3)
+        ),
+    ]
+    for record in records:
+        record["study"] = f"{record['method']}-{record['seed']}"
+        ctq.store_record(record, tmp_path / "records.json")
+    monkeypatch.setattr(ctq, "RECORDS", tmp_path / "records.json")
+    monkeypatch.setattr(ctq.load_records, "__defaults__", (tmp_path / "records.json",))
+    monkeypatch.setattr(ctq.write_outputs, "__defaults__", (tmp_path / "out",))
+    args = ctq._parser().parse_args(["report", "--seeds", "0,1,2"])
+    ctq.report(args)
+    text = (tmp_path / "out.md").read_text()
+    assert "**Complete**" not in text  # the other methods have no seed
+    assert "| biotune-plus + SH | 3 | 3/3 | 5 [5, 5] | 0.042 (1/24.0) | 2 [2, 2] |" in text
+    assert "--threads 1 run --methods biotune,biotune-plus,tpe --seeds 0,1,2" in text
+    assert (tmp_path / "out.json").is_file()
