@@ -711,6 +711,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--methods", type=_methods, default=list(METHODS))
     common.add_argument("--step", type=int, default=STEP, help="trials between budget points")
     common.add_argument("--parallel", type=int, default=1, help="processes (one per study)")
+    common.add_argument(
+        "--order",
+        choices=("seed", "method"),
+        default="seed",
+        help="seed-major (whole seeds first) or method-major (the methods' order first)",
+    )
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     sub = parser.add_subparsers(dest="part", required=True)
@@ -731,6 +737,8 @@ def main() -> None:
         report(args)
         return
     jobs = [(method, seed) for seed in args.seeds for method in args.methods]
+    if args.order == "method":
+        jobs = [(method, seed) for method in args.methods for seed in args.seeds]
     if args.parallel > 1 and len(jobs) > 1:
         failed = spawn(args, jobs)
         if args.part == "score":
