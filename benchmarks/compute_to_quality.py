@@ -100,8 +100,8 @@ METHODS: dict[str, Method] = {
     "tpe+sh": Method("tpe + SH", "tpe", "successive_halving", _SH),
     "random+hyperband": Method("random + Hyperband", "random", "hyperband", _HB),
 }
-FULL_FIDELITY = ("biotune", "biotune-plus", "tpe")
-MULTI_FIDELITY = ("biotune-plus+sh", "tpe+sh", "random+hyperband")
+#: The rows in the order they run (``--order method``): the level and the target row first.
+ORDER = ("biotune", "biotune-plus+sh", "tpe+sh", "random+hyperband", "biotune-plus", "tpe")
 _PRUNER_SUFFIX = {"successive_halving": "sh", "hyperband": "hyperband"}
 
 
@@ -427,7 +427,8 @@ def _header(payload: Mapping[str, Any]) -> str:
         "# Compute to quality: training spent until the recommended plan matches the paper "
         "preset's final plan on the test split\n\n"
         f"{payload['status']}\n\n"
-        f"Task: `{payload['spec']}`. {payload['task_cut']}\n\n"
+        + (f"{payload['note']}\n\n" if payload.get("note") else "")
+        + f"Task: `{payload['spec']}`. {payload['task_cut']}\n\n"
         "**Method.** Every method runs its study to the budget on the same genes, folds and "
         "training seed per study seed. Cumulative training epochs count a COMPLETE trial's "
         "`epochs` user attr (mean over its training seeds; 0 for a plan that trains nothing) "
@@ -671,6 +672,7 @@ def report(args: argparse.Namespace) -> None:
         budget=budget,
         final_seeds=list(sampler_race.FINAL_SEEDS),
         commands=_commands(args),
+        note=args.note,
         commit=paper_table._commit(),
         library=library_version(),
         machine=paper_table._machine(),
@@ -682,13 +684,11 @@ def report(args: argparse.Namespace) -> None:
 def _commands(args: argparse.Namespace) -> list[str]:
     script = "cd /work/wt-bench && nice -n 10 /work/main/.venv/bin/python "
     script += "benchmarks/compute_to_quality.py"
-    seeds = f"--seeds {','.join(map(str, args.seeds))} --parallel 2"
+    seeds = f"--seeds {','.join(map(str, args.seeds))} --parallel 2 --order method"
     return [
-        f"{script} --threads 1 run --methods {','.join(FULL_FIDELITY)} {seeds}",
-        "# after the multi-fidelity sampler change landed in /work/main (/tmp/mf_ready):",
-        f"{script} --threads 1 run --methods {','.join(MULTI_FIDELITY)} {seeds}",
+        f"{script} --threads 1 run --methods {','.join(args.methods)} {seeds}",
         f"{script} --threads 1 score --methods {','.join(args.methods)} {seeds}",
-        f"{script} report",
+        f"{script} report --methods {','.join(args.methods)} --seeds {seeds.split()[1]}",
     ]
 
 
@@ -708,9 +708,10 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--spec", type=Path, default=SPEC)
     common.add_argument("--seeds", type=_ints, default=[0, 1, 2, 3, 4])
-    common.add_argument("--methods", type=_methods, default=list(METHODS))
+    common.add_argument("--methods", type=_methods, default=list(ORDER))
     common.add_argument("--step", type=int, default=STEP, help="trials between budget points")
     common.add_argument("--parallel", type=int, default=1, help="processes (one per study)")
+    common.add_argument("--note", default="", help="how this session ran, for the header")
     common.add_argument(
         "--order",
         choices=("seed", "method"),

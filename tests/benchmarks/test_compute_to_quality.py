@@ -257,5 +257,5 @@ def test_report_writes_the_tables_and_the_commands(
     text = (tmp_path / "out.md").read_text()
     assert "**Complete**" not in text  # the other methods have no seed
     assert "| biotune-plus + SH | 3 | 3/3 | 5 [5, 5] | 0.042 (1/24.0) | 2 [2, 2] |" in text
-    assert "--threads 1 run --methods biotune,biotune-plus,tpe --seeds 0,1,2" in text
+    assert "--threads 1 run --methods biotune,biotune-plus+sh,tpe+sh," in text
     assert (tmp_path / "out.json").is_file()
