@@ -12,6 +12,11 @@ import uuid
 
 import pytest
 
+from tests._source_tree import pytest_sessionfinish  # noqa: F401 (hooks of the session)
+from tests._source_tree import pytest_sessionstart  # noqa: F401
+from tests._source_tree import pytest_terminal_summary  # noqa: F401
+from tests._source_tree import TEST_OUTPUT  # noqa: F401 (for the tests that keep files)
+
 
 pytest.register_assert_rewrite("optuna.testing.pytest_samplers")
 

@@ -2,14 +2,13 @@
 
 Needs Debian's ``chromium`` (``apt-get install chromium``; the README's test command installs
 it). Playwright drives it through ``executable_path``; ``playwright install`` is never run.
-Screenshots are kept in ``test-output/dashboard/``.
+Screenshots are kept in ``$BIOTUNE_TEST_OUTPUT/dashboard/`` (CI: ``test-output/dashboard/``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 import os
-from pathlib import Path
 import shutil
 import threading
 from wsgiref.simple_server import make_server
@@ -20,11 +19,12 @@ import pytest
 
 from biotune_optuna.cli import main
 from tests.conftest import small_demo_spec
+from tests.conftest import TEST_OUTPUT
 
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-OUTPUT = Path(os.environ.get("BIOTUNE_TEST_OUTPUT", Path(__file__).parents[1] / "test-output"))
+OUTPUT = TEST_OUTPUT
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

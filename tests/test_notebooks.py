@@ -1,9 +1,11 @@
 """Execute the notebooks headless in quick mode and check what they show.
 
 Each notebook runs in a fresh ``python3`` kernel with ``BIOTUNE_NOTEBOOK_QUICK=1`` (a cut-down
-budget: 32 px, 1 epoch, a few hundred images) and ``notebooks/`` as its working directory. A
-failing cell fails the test (``nbclient`` raises ``CellExecutionError``). The executed notebooks
-are written to ``test-output/notebooks/`` so that CI keeps them, with ``timings.json``.
+budget: 32 px, 1 epoch, a few hundred images) and ``notebooks/`` as its working directory; its
+studies and figures go to a temporary directory (``BIOTUNE_NOTEBOOK_OUTPUT``), never into the
+source tree. A failing cell fails the test (``nbclient`` raises ``CellExecutionError``). The
+executed notebooks are written to ``$BIOTUNE_TEST_OUTPUT/notebooks/`` (CI keeps them), with
+``timings.json``.
 """
 
 from __future__ import annotations
@@ -18,19 +20,23 @@ import nbformat
 import optuna
 import pytest
 
+from tests.conftest import TEST_OUTPUT
+
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks]
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-EXECUTED = ROOT / "test-output" / "notebooks"
+EXECUTED = TEST_OUTPUT / "notebooks"
 PLOTLY = "application/vnd.plotly.v1+json"
 BLOCKS = ("stem", *(f"stage{i}" for i in range(1, 8)), "head")  # EfficientNet-Lite0's
 
 
-def _execute(name: str, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
-    """Run ``notebooks/<name>.ipynb`` in quick mode; keep the executed copy even on failure."""
+def _execute(name: str, monkeypatch: pytest.MonkeyPatch, output: Path) -> nbformat.NotebookNode:
+    """Run ``notebooks/<name>.ipynb`` in quick mode, writing to ``output``; keep the executed
+    copy even on failure."""
     monkeypatch.setenv("BIOTUNE_NOTEBOOK_QUICK", "1")  # the kernel inherits the environment
+    monkeypatch.setenv("BIOTUNE_NOTEBOOK_OUTPUT", str(output))
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     client = nbclient.NotebookClient(
         nb,
@@ -82,8 +88,8 @@ def _table(markdown: str) -> tuple[list[str], list[list[str]]]:
     return cells[0], cells[2:]  # cells[1] is the |---| rule
 
 
-def test_compare_samplers(monkeypatch: pytest.MonkeyPatch) -> None:
-    nb = _execute("compare_samplers", monkeypatch)
+def test_compare_samplers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    nb = _execute("compare_samplers", monkeypatch, tmp_path)
     samplers = ("biotune", "biotune-plus", "random", "tpe")
 
     # The comparison table: one row per sampler, both seeds reached both budgets.
@@ -112,13 +118,13 @@ def test_compare_samplers(monkeypatch: pytest.MonkeyPatch) -> None:
 
     # Figures: the best-so-far PNG inline, both files on disk, the plotly strip plot.
     assert _data(_cell(nb, "best-so-far-figure"), "image/png")
-    output = NOTEBOOKS / "output" / "compare_samplers_quick"
+    output = tmp_path / "output" / "compare_samplers_quick"
     for name in ("best_so_far.html", "best_so_far.png", "compare.md"):
         assert (output / name).stat().st_size > 0, name
     assert _data(_cell(nb, "trial-values-figure"), PLOTLY)
 
     # The studies are in SQLite: 4 samplers x 2 seeds, 8 complete trials each.
-    storage = f"sqlite:///{NOTEBOOKS / 'compare_samplers_quick.db'}"
+    storage = f"sqlite:///{tmp_path / 'compare_samplers_quick.db'}"
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     assert len(summaries) == 8
     assert sorted(s.user_attrs["sampler"] for s in summaries) == sorted(samplers * 2)
@@ -128,8 +134,8 @@ def test_compare_samplers(monkeypatch: pytest.MonkeyPatch) -> None:
         assert states == [optuna.trial.TrialState.COMPLETE] * 8, summary.study_name
 
 
-def test_analyse_study(monkeypatch: pytest.MonkeyPatch) -> None:
-    nb = _execute("analyse_study", monkeypatch)
+def test_analyse_study(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    nb = _execute("analyse_study", monkeypatch, tmp_path)
 
     # The quick study: one generation after the initial population (6 + 8 trials).
     status = _stdout(_cell(nb, "status"))
@@ -154,6 +160,6 @@ def test_analyse_study(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {row[2] for row in rows} <= {"fine-tune", "frozen"}
     assert any(row[2] == "fine-tune" for row in rows)
 
-    storage = f"sqlite:///{NOTEBOOKS / 'analyse_study_quick.db'}"
+    storage = f"sqlite:///{tmp_path / 'analyse_study_quick.db'}"
     (summary,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
     assert summary.n_trials == 14
