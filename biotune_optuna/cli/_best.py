@@ -11,6 +11,7 @@ from biotune_optuna.cli._common import spec_of
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.studies import load_study
 from biotune_optuna.studies.report import best_plan_rows
+from biotune_optuna.studies.report import format_share
 from biotune_optuna.studies.report import markdown_table
 from biotune_optuna.studies.report import strategy_markdown
 
@@ -59,7 +60,7 @@ def print_best(study: optuna.Study) -> None:
         if "fold" in attrs:
             line += f" (validation macro accuracy, fold {attrs['fold']})"
         if "trainable_fraction" in attrs and trial is chosen:
-            line += f", {100 * attrs['trainable_fraction']:.1f}% of the parameters trained"
+            line += f", {format_share(attrs['trainable_fraction'])}% of the parameters trained"
         print(line)
     if "freeze_threshold" not in chosen.params:  # a baseline strategy's trial
         print(strategy_markdown(chosen))

@@ -11,12 +11,12 @@ from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import positive_ints
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
-from biotune_optuna.cli._common import UsageError
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.studies import StudySpec
 from biotune_optuna.studies.report import compare_figures
 from biotune_optuna.studies.report import compare_rows
 from biotune_optuna.studies.report import markdown_table
+from biotune_optuna.studies.session import missing_study
 from biotune_optuna.studies.session import reading_storage
 from biotune_optuna.studies.session import study_exists
 from biotune_optuna.studies.session import study_names
@@ -71,16 +71,16 @@ def _names_to_compare(args: argparse.Namespace, spec: StudySpec) -> list[str]:
     """The ``--study`` names, or the spec's study and its siblings (``<name>-...``).
 
     Raises:
-        UsageError: If a named study, or the spec's own, is not in the storage.
+        SpecError: If a named study, or the spec's own, is not in the storage.
     """
     if args.study:
         for name in args.study:
             if not study_exists(spec.storage, name):
-                raise UsageError(f"no study `{name}` in {display_storage(spec.storage)}")
+                raise missing_study(spec.storage, name)
         return list(args.study)
     base = spec.name
     if not study_exists(spec.storage, base):
-        raise UsageError(f"no study `{base}` in {display_storage(spec.storage)}")
+        raise missing_study(spec.storage, base)
     return [
         name for name in study_names(spec.storage) if name == base or name.startswith(f"{base}-")
     ]

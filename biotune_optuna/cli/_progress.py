@@ -7,6 +7,8 @@ from typing import Any
 import optuna
 from tqdm.auto import tqdm
 
+from biotune_optuna.studies.report import format_share
+
 
 class Progress:
     """A trial bar and an epoch bar (tqdm, on a terminal), and one line per finished trial.
@@ -71,7 +73,7 @@ def trial_line(trial: optuna.trial.FrozenTrial) -> str:
         parts.append(f"fold {attrs['fold']}")
     parts.append(value)
     if "trainable_fraction" in attrs:
-        parts.append(f"trainable {100 * attrs['trainable_fraction']:5.1f}%")
+        parts.append(f"trainable {format_share(attrs['trainable_fraction']):>5}%")
     if "wall_time_s" in attrs:
         parts.append(f"{attrs['wall_time_s']:6.1f} s")
     return "  ".join(parts)

@@ -29,6 +29,7 @@ import optuna
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.studies.report import format_setting
+from biotune_optuna.studies.report import format_share
 from biotune_optuna.studies.report import markdown_table
 from biotune_optuna.studies.retrain import final_evaluation
 from biotune_optuna.studies.retrain import test_summary
@@ -198,7 +199,7 @@ def _result_line(label: str, summary: dict[str, Any]) -> str:
     return (
         f"{label}: test macro accuracy {summary['test_macro_accuracy_mean']:.4f} ± "
         f"{summary['test_macro_accuracy_std']:.4f}, "
-        f"{100 * summary['trainable_fraction']:.1f}% trained, {summary['seconds']:.0f} s"
+        f"{format_share(summary['trainable_fraction'])}% trained, {summary['seconds']:.0f} s"
     )
 
 
@@ -310,7 +311,7 @@ def baseline_table(results: Sequence[dict[str, Any]], n_seeds: int) -> str:
                 r["label"],
                 what,
                 accuracy,
-                f"{100 * r['trainable_fraction']:.1f}",
+                format_share(r["trainable_fraction"]),
                 f"{r['seconds']:.0f}",
                 search,
             ]

@@ -23,6 +23,7 @@ __all__ = [
     "compare_figures",
     "compare_rows",
     "format_setting",
+    "format_share",
     "markdown_table",
     "status_summary",
     "strategy_markdown",
@@ -95,6 +96,19 @@ def best_plan_rows(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> li
     ]
 
 
+def format_share(fraction: float) -> str:
+    """A fraction in percent with the digits it needs: ``0``, ``100``, ``37.0``, ``0.04`` (a plan
+    that trains a tiny block is never shown as ``0.0`` like one that trains nothing)."""
+    percent = 100 * float(fraction)
+    if percent in (0.0, 100.0):
+        return f"{percent:.0f}"
+    for digits in range(1, 5):
+        text = f"{percent:.{digits}f}"
+        if 0 < float(text) < 100:
+            return text
+    return f"{percent:.2g}"
+
+
 def format_setting(value: Any) -> str:
     """A hyperparameter's value for tables: floats to 3 digits, ``None`` as ``auto`` (a
     default that follows the protocol, e.g. LP-FT's ``lp_epochs``)."""
@@ -111,7 +125,7 @@ def strategy_markdown(trial: optuna.trial.FrozenTrial) -> str:
     frozen = attrs.get("frozen_blocks", [])
     text = f"Strategy `{attrs.get('strategy', '?')}`"
     if "trainable_fraction" in attrs:
-        text += f", {100 * attrs['trainable_fraction']:.1f}% of the parameters trained"
+        text += f", {format_share(attrs['trainable_fraction'])}% of the parameters trained"
     text += f"; frozen blocks: {', '.join(frozen) or 'none'}.\n\n"
     return text + markdown_table(["hyperparameter", "value"], rows)
 
@@ -164,7 +178,14 @@ def compare_rows(
 def compare_figures(
     groups: Mapping[str, Sequence[optuna.Study]], out_dir: Path, title: str
 ) -> list[Path]:
-    """Best-so-far vs trials per group, median line and interquartile band, as HTML and PNG."""
+    """Best-so-far vs trials per group, as HTML (plotly) and PNG (matplotlib).
+
+    A group of several studies (seeds) is drawn as its median with the interquartile band; a
+    group of one study as its curve alone, labelled ``n=1``, since one run has no spread. The
+    value axis starts where the curves are after their first tenth of trials, so that one
+    chance-level first trial does not squash the differences that matter (the cut is said on
+    the axis; the HTML figure can be zoomed out).
+    """
     from matplotlib import rcParams
     from matplotlib.figure import Figure
     import plotly.graph_objects as go
@@ -174,47 +195,41 @@ def compare_figures(
     figure = Figure(figsize=(8, 5))  # no pyplot: leaves the caller's backend alone
     axes = figure.subplots()
     palette = rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (label, studies) in enumerate(groups.items()):
-        curves = [best_so_far(s) for s in studies]
-        length = max(len(c) for c in curves)
-        if length == 0:
-            continue
-        stacked = np.full((len(curves), length), np.nan)
-        for row, curve in zip(stacked, curves, strict=True):
-            row[: len(curve)] = curve
-        x = np.arange(1, length + 1)
-        with warnings.catch_warnings():  # all-NaN columns before a group's first result
-            warnings.simplefilter("ignore", RuntimeWarning)
-            q1, median, q3 = np.nanpercentile(stacked, [25, 50, 75], axis=0)
+    bands = zip(groups, map(_band, groups.values()), strict=True)
+    plotted = [(label, band) for label, band in bands if band is not None]
+    for i, (label, (x, q1, median, q3, n)) in enumerate(plotted):
         colour = palette[i % len(palette)]
-        fig.add_trace(go.Scatter(x=x, y=q3, line={"width": 0}, showlegend=False, hoverinfo="skip"))
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=q1,
-                fill="tonexty",
-                line={"width": 0},
-                fillcolor=_rgba(colour, 0.2),
-                showlegend=False,
-                hoverinfo="skip",
+        name = f"{label} (n={n})"
+        if n > 1:
+            fig.add_trace(
+                go.Scatter(x=x, y=q3, line={"width": 0}, showlegend=False, hoverinfo="skip")
             )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=median,
-                name=f"{label} (n={len(studies)})",
-                line={"color": _rgba(colour, 1.0)},
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=q1,
+                    fill="tonexty",
+                    line={"width": 0},
+                    fillcolor=_rgba(colour, 0.2),
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
             )
-        )
-        axes.fill_between(x, q1, q3, color=colour, alpha=0.2, linewidth=0)
-        axes.plot(x, median, color=colour, label=f"{label} (n={len(studies)})")
+            axes.fill_between(x, q1, q3, color=colour, alpha=0.2, linewidth=0)
+        fig.add_trace(go.Scatter(x=x, y=median, name=name, line={"color": _rgba(colour, 1.0)}))
+        axes.plot(x, median, color=colour, label=name)
+    spread = any(band[4] > 1 for _, band in plotted)
+    what = "median and interquartile band over seeds" if spread else "one study each: no spread"
+    low, high, cut = _value_range([band for _, band in plotted])
+    ylabel = "best value" + (f" (axis from {low:.3g}: earlier trials lower)" if cut else "")
     fig.update_layout(
-        title=f"{title}: best value so far (median, interquartile band)",
+        title=f"{title}: best value so far ({what})",
         xaxis_title="trials",
-        yaxis_title="best objective value",
+        yaxis_title=ylabel,
+        yaxis_range=[low, high],
     )
-    axes.set(title=f"{title}: best so far (median, IQR)", xlabel="trials", ylabel="best value")
+    axes.set(title=f"{title}: best so far ({what})", xlabel="trials", ylabel=ylabel)
+    axes.set_ylim(low, high)
     axes.legend()
     axes.grid(alpha=0.3)
     html, png = out_dir / "best_so_far.html", out_dir / "best_so_far.png"
@@ -222,6 +237,38 @@ def compare_figures(
     figure.tight_layout()
     figure.savefig(png, dpi=120)
     return [html, png]
+
+
+def _band(studies: Sequence[optuna.Study]) -> tuple[np.ndarray, ...] | None:
+    """A group's best-so-far curves as ``(x, q1, median, q3, n)``; None if it has no trial."""
+    curves = [best_so_far(s) for s in studies]
+    length = max((len(c) for c in curves), default=0)
+    if length == 0:
+        return None
+    stacked = np.full((len(curves), length), np.nan)
+    for row, curve in zip(stacked, curves, strict=True):
+        row[: len(curve)] = curve
+    with warnings.catch_warnings():  # all-NaN columns before a group's first result
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q1, median, q3 = np.nanpercentile(stacked, [25, 50, 75], axis=0)
+    return np.arange(1, length + 1), q1, median, q3, len(curves)
+
+
+def _value_range(bands: Sequence[tuple[np.ndarray, ...]]) -> tuple[float, float, bool]:
+    """The value axis ``(low, high, cut)``: from the lowest band after the first tenth of the
+    trials to the highest, with a margin; ``cut`` when earlier values lie below it."""
+    lows, highs, everything = [], [], []
+    for x, q1, _, q3, _ in bands:
+        start = min(len(x) - 1, len(x) // 10)
+        lows.append(np.nanmin(q1[start:]) if np.isfinite(q1[start:]).any() else np.nan)
+        highs.append(np.nanmax(q3) if np.isfinite(q3).any() else np.nan)
+        everything.append(np.nanmin(q1) if np.isfinite(q1).any() else np.nan)
+    if not bands or not np.isfinite(lows).any():
+        return 0.0, 1.0, False
+    low, high = float(np.nanmin(lows)), float(np.nanmax(highs))
+    margin = 0.05 * (high - low) or 0.05 * max(abs(high), 1e-3)
+    cut = bool(np.nanmin(everything) < low - margin)
+    return low - margin, high + margin, cut
 
 
 def _rgba(colour: Any, alpha: float) -> str:

@@ -41,6 +41,7 @@ __all__ = [
     "TooManyFailures",
     "finished_trials",
     "load_study",
+    "missing_study",
     "open_study",
     "reading_storage",
     "run_to_budget",
@@ -115,11 +116,15 @@ def load_study(spec: StudySpec) -> optuna.Study:
     """
     study = _stored_study(spec.storage, spec.name)
     if study is None:
-        raise SpecError(
-            f"no study `{spec.name}` in {display_storage(spec.storage)}; "
-            "`biotune-optuna run` creates it"
-        )
+        raise missing_study(spec.storage, spec.name)
     return study
+
+
+def missing_study(storage: str, name: str) -> SpecError:
+    """The error of every command that reads a study the storage does not hold (yet)."""
+    return SpecError(
+        f"no study `{name}` in {display_storage(storage)}; `biotune-optuna run` creates it"
+    )
 
 
 def open_study(

@@ -15,10 +15,11 @@ from tests.conftest import copy_spec
 
 BAD = [
     (["run", "{dir}/absent.toml"], "no such spec file"),
-    (["status", "{spec}"], "no study `biotune-synthetic`"),
-    (["best", "{spec}", "--sampler", "gp"], "no study `biotune-synthetic-gp`"),
-    (["compare", "{spec}"], "no study `biotune-synthetic`"),
-    (["retrain", "{spec}"], "no study"),
+    (["status", "{spec}"], "no study `biotune-synthetic` in {url}; `biotune-optuna run` creates"),
+    (["best", "{spec}", "--sampler", "gp"], "no study `biotune-synthetic-gp` in {url}; `biotune"),
+    (["compare", "{spec}"], "no study `biotune-synthetic` in {url}; `biotune-optuna run` creates"),
+    (["compare", "{spec}", "--study", "other"], "no study `other` in {url}; `biotune-optuna run`"),
+    (["retrain", "{spec}"], "no study `biotune-synthetic` in {url}; `biotune-optuna run`"),
     (["dashboard", "{spec}"], "run {spec}` first"),
 ]
 
@@ -31,8 +32,27 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(
     arguments = [a.format(dir=tmp_path, spec=spec) for a in arguments]
     assert main(arguments) == 2
     err = lines(capsys.readouterr().err)
-    assert len(err) == 1 and message.format(spec=spec) in err[0], err
+    # The storage as `run` names it: resolved next to the spec, not as the spec writes it.
+    url = f"sqlite:///{tmp_path / 'synthetic.db'}"
+    assert len(err) == 1 and message.format(spec=spec, url=url) in err[0], err
     assert not (tmp_path / "synthetic.db").exists()
+
+
+def test_errors_name_the_storage_as_run_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the spec's parent directory, `run` and the errors both print the relative path."""
+    (tmp_path / "specs").mkdir()
+    spec = copy_spec("synthetic", tmp_path / "specs")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(spec), "--trials", "2", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(spec), "--trials", "2"]) == 0
+    announced = capsys.readouterr().out.splitlines()[0]
+    assert announced == "study `biotune-synthetic` in sqlite:///specs/synthetic.db", announced
+    assert main(["best", str(spec), "--sampler", "gp"]) == 2
+    err = capsys.readouterr().err
+    assert "no study `biotune-synthetic-gp` in sqlite:///specs/synthetic.db;" in err, err
 
 
 def test_bad_arguments_exit_with_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -115,7 +115,7 @@ def test_the_note_of_a_baseline_study_shows_its_strategy(tmp_path: Path) -> None
     save_study_figures(study)  # no genes: no BioTune figures, no error
     note = get_note(study)
     assert "- **strategy**: `l2sp`" in note and "Recommended trial" in note
-    assert "Strategy `l2sp`, 100.0% of the parameters trained; frozen blocks: none." in note
+    assert "Strategy `l2sp`, 100% of the parameters trained; frozen blocks: none." in note
     chosen = recommended_trial(study)
     assert chosen is not None
     assert f"| alpha          | {chosen.params['alpha']:.3g}" in note

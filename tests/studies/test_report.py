@@ -1,0 +1,56 @@
+"""The numbers a person reads: shares of parameters, and the comparison figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from biotune_optuna.studies.report import compare_figures
+from biotune_optuna.studies.report import format_share
+
+
+@pytest.mark.parametrize(
+    ("fraction", "shown"),
+    [
+        (0.0, "0"),
+        (1.0, "100"),
+        (0.37, "37.0"),
+        (0.0004, "0.04"),  # a tiny block is not "0.0" like an empty plan
+        (0.000004, "0.0004"),
+        (0.99996, "99.996"),  # nearly all is not "100.0"
+        (1e-9, "1e-07"),
+    ],
+)
+def test_format_share_never_rounds_some_to_none_or_all(fraction: float, shown: str) -> None:
+    assert format_share(fraction) == shown
+
+
+def _study(values: list[float]) -> optuna.Study:
+    study = optuna.create_study(direction="maximize")
+    for value in values:
+        study.add_trial(optuna.trial.create_trial(value=value))
+    return study
+
+
+def test_one_study_per_group_is_drawn_without_a_band(tmp_path: Path) -> None:
+    groups = {"biotune": [_study([0.1, 0.9, 0.92])], "tpe": [_study([0.5, 0.8, 0.95])]}
+    html, png = compare_figures(groups, tmp_path, "demo")
+    text = html.read_text()
+    assert "one study each: no spread" in text and "interquartile" not in text
+    assert '"fill":"tonexty"' not in text  # no IQR band
+    assert png.stat().st_size > 0
+
+
+def test_the_value_axis_is_not_squashed_by_a_chance_level_first_trial(tmp_path: Path) -> None:
+    first = [0.1] + [0.90 + 0.001 * i for i in range(19)]
+    groups = {"a": [_study(first), _study(first)], "b": [_study([0.5] + [0.93] * 19)]}
+    html, _ = compare_figures(groups, tmp_path, "demo")
+    text = html.read_text()
+    assert "median and interquartile band over seeds" in text
+    assert '"fill":"tonexty"' in text  # group a has two studies: its band is drawn
+    assert "earlier trials lower" in text
+    # The axis starts near 0.9, not at 0.1.
+    low = float(text.split('"range":[')[1].split(",")[0])
+    assert 0.85 < low < 0.91, low
