@@ -267,6 +267,18 @@ class FineTunePlan:
             "base_lr": self.base_lr,
         }
 
+    def summary(self) -> str:
+        """The plan in one line: its trained blocks in order, each with its learning-rate
+        multiplier to 2 significant digits (none for a block at the base rate, ``×1``).
+
+        E.g. ``"stem, stage4 ×4.8, head ×9.8"`` (the trial user attr ``plan`` that
+        optuna-dashboard shows in its trial table); a plan that trains nothing says so.
+        """
+        trained = [row for row in self.rows() if not row.frozen]
+        if not trained:
+            return f"nothing fine-tuned (all {len(self.blocks)} blocks frozen)"
+        return ", ".join(_block_summary(row) for row in trained)
+
     def describe(self) -> str:
         """One line per block: frozen, or its learning rate."""
         width = max(len(b) for b in self.blocks)
@@ -274,6 +286,11 @@ class FineTunePlan:
             f"{row.block:<{width}}  " + ("frozen" if row.frozen else f"lr {row.learning_rate:.3g}")
             for row in self.rows()
         )
+
+
+def _block_summary(row: PlanRow) -> str:
+    multiplier = f"{row.multiplier:.2g}"
+    return row.block if multiplier == "1" else f"{row.block} ×{multiplier}"
 
 
 def suggest_plan(

@@ -52,6 +52,16 @@ def test_empty_plan() -> None:
     assert set(plan.learning_rates.values()) == {0.0}
 
 
+def test_summary_is_one_line_of_trained_blocks_with_2_digit_multipliers() -> None:
+    plan = FineTunePlan(BLOCKS, (0.5, 0.2, 0.84, 0.996), threshold=0.3)
+    assert plan.summary() == "stem, layer2 ×4.8, fc ×9.8"  # ×1 (the base rate) goes unsaid
+    assert [r.block for r in plan.rows() if not r.frozen] == ["stem", "layer2", "fc"]
+    extremes = FineTunePlan(BLOCKS, (1.0, 0.01, 0.4, 0.0), threshold=0.0)
+    assert extremes.summary() == "stem ×10, layer1 ×0.1, layer2 ×0.63"  # no exponent form
+    empty = FineTunePlan(BLOCKS, (0.1, 0.2, 0.3, 0.4), threshold=0.9)
+    assert empty.summary() == "nothing fine-tuned (all 4 blocks frozen)"
+
+
 def test_suggest_plan_on_a_study_records_every_gene() -> None:
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1)

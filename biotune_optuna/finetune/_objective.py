@@ -114,6 +114,12 @@ def retried_trial_number(trial: optuna.trial.BaseTrial) -> int:
     return int(history[0]) if history else trial.number
 
 
+def _display_learning_rates(plan: FineTunePlan) -> dict[str, float]:
+    """The trained blocks' learning rates to 3 significant digits (the user attr
+    ``learning_rates``: read by people; code decodes the rates from the genes)."""
+    return {r.block: float(f"{r.learning_rate:.3g}") for r in plan.rows() if not r.frozen}
+
+
 def _suggest(
     trial: optuna.trial.BaseTrial, name: str, dist: optuna.distributions.BaseDistribution
 ) -> Any:
@@ -333,14 +339,16 @@ class FineTuneObjective:
             if self.on_plan is not None and live:
                 self.on_plan(trial, plan)
             strategy = PlanStrategy.under(plan, self.protocol)
+            # First of the objective's attrs: a storage that keeps their order (journal) shows
+            # it right after the sampler's (SQLite sorts them by name; see the README).
+            trial.set_user_attr("plan", strategy.summary())
             trial.set_user_attr("frozen_blocks", list(plan.frozen))
             trial.set_user_attr("trained_blocks", len(plan.selected))
-            trial.set_user_attr(
-                "learning_rates", {b: lr for b, lr in plan.learning_rates.items() if lr > 0}
-            )
+            trial.set_user_attr("learning_rates", _display_learning_rates(plan))
         else:
             params = {k: _suggest(trial, k, d) for k, d in self.search_space.items()}
             strategy = self.strategy_of(params)
+            trial.set_user_attr("plan", strategy.summary())
             trial.set_user_attr("strategy", self.strategy)
             trial.set_user_attr("strategy_settings", strategy.settings)
         # After the suggestions: BioTune writes the trial's generation when it is first asked
@@ -397,13 +405,13 @@ class FineTuneObjective:
             "trainable_parameters": result.trainable_parameters,
             "trainable_fraction": round(result.trainable_fraction, 6),
             "wall_time_s": round(result.seconds, 3),
-            "macro_accuracy": result.fitness,
-            "top1_accuracy": result.top1_accuracy,
+            "macro_accuracy": result.fitness,  # the trial's value, exactly
+            "top1_accuracy": round(result.top1_accuracy, 4),
         }
         if result.runs:
-            attrs["epochs"] = float(np.mean(result.epochs))
+            attrs["epochs"] = float(np.mean(result.epochs))  # summed by benchmarks: unrounded
             attrs["epochs_per_seed"] = result.epochs
-            attrs["macro_accuracy_per_seed"] = [r.macro_accuracy for r in result.runs]
+            attrs["macro_accuracy_per_seed"] = [round(r.macro_accuracy, 4) for r in result.runs]
             attrs["feature_cache"] = result.feature_cache
             if result.resumed_epoch:
                 attrs["resumed_from_epoch"] = result.resumed_epoch

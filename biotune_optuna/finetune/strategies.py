@@ -158,6 +158,19 @@ class FineTuneStrategy(Generic[ConfigT]):
         """The strategy and its hyperparameters (a trial user attr)."""
         return {"strategy": self.name, **self.settings}
 
+    def summary(self) -> str:
+        """One line for the trial user attr ``plan``: the strategy and its hyperparameters,
+        floats to 3 significant digits, e.g. ``"lora: rank 8, alpha 16, lr 0.001"``."""
+        settings = ", ".join(f"{k} {_setting_text(v)}" for k, v in self.settings.items())
+        return f"{self.name}: {settings}" if settings else self.name
+
+
+def _setting_text(value: Any) -> str:
+    """A hyperparameter as a person reads it: floats to 3 digits, ``None`` as ``auto``."""
+    if value is None:
+        return "auto"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
 
 def _freeze_all(model: nn.Module) -> None:
     for param in model.parameters():
@@ -222,6 +235,16 @@ class PlanStrategy(FineTuneStrategy[BioTuneConfig]):
 
     def describe(self) -> dict[str, Any]:
         return {"strategy": self.name, **self.plan.to_dict()}
+
+    def summary(self) -> str:
+        """The plan's one line (:meth:`~biotune_optuna.FineTunePlan.summary`), with the
+        protocol's switches that change what it trains."""
+        text = self.plan.summary()
+        if self.always_train_head and self.plan.freeze_mask[-1]:
+            text += f"; {self.plan.blocks[-1]} trained anyway (always_train_head)"
+        if self.mask_only:
+            text += "; every trained block at the base lr (mask_only)"
+        return text
 
 
 class FullFineTuning(FineTuneStrategy[FullFineTuningConfig]):

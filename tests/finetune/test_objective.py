@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from biotune_optuna import BioTuneSampler
+from biotune_optuna import FineTunePlan
 from biotune_optuna.finetune import ClassificationData
 from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import TrainingProtocol
@@ -70,6 +71,11 @@ def test_biotune_study_of_the_objective(small_digits: ClassificationData) -> Non
         assert 0 < attrs["trainable_fraction"] <= 1
         assert attrs["epochs"] == 1 and attrs["wall_time_s"] >= 0
         assert set(attrs["learning_rates"]) | set(attrs["frozen_blocks"]) == set(objective.blocks)
+        plan = FineTunePlan.from_params(trial.params, objective.blocks, base_lr=PROTOCOL.base_lr)
+        assert attrs["plan"] == plan.summary()
+        for block, lr in attrs["learning_rates"].items():  # for people: 3 significant digits
+            assert lr == float(f"{plan.learning_rate(block):.3g}")
+        assert attrs["top1_accuracy"] == round(attrs["top1_accuracy"], 4)
         assert trial.intermediate_values == {1: trial.value}
         assert attrs["host"] == socket.gethostname()
         assert attrs["device"] == describe_device("auto")

@@ -292,6 +292,12 @@ def test_the_objective_searches_a_baseline_and_records_the_same_attrs(
         assert common <= set(attrs)
     assert study.trials[0].user_attrs["strategy"] == "surgical"
     assert study.trials[0].user_attrs["strategy_settings"]["lr"] == protocol.base_lr
+    block = study.trials[0].params["block"]
+    assert study.trials[0].user_attrs["plan"] == f"surgical: lr 0.001, block {block}"
+    assert (
+        plan_study.trials[0].user_attrs["plan"]
+        == FineTunePlan.from_params(plan_study.trials[0].params, backbone.blocks).summary()
+    )
     with pytest.raises(ValueError, match="lr: must be a positive number"):
         FineTuneObjective(
             backbone, small_digits, protocol, strategy="full", strategy_options={"lr": -5.0}
@@ -363,3 +369,18 @@ def test_a_registered_implementation_that_cannot_be_built_fails_clearly(
     STRATEGIES[scaled_head] = dataclasses.replace(info, implementation=f"{__name__}:StrategyRun")
     with pytest.raises(TypeError, match="is no FineTuneStrategy"):
         build_strategy(scaled_head)
+
+
+def test_a_strategy_summary_is_its_plan_or_its_rounded_settings() -> None:
+    assert build_strategy("l1sp").summary() == "l1sp: lr 0.001, alpha 1e-05, beta 0.01"
+    assert (
+        build_strategy("lp_ft", {"lr": 1 / 3})
+        .summary()
+        .startswith("lp_ft: lr 0.333, lp_epochs auto")
+    )
+    plan = FineTunePlan(("a", "b", "head"), (0.9, 0.6, 0.1), threshold=0.5)
+    assert PlanStrategy(plan).summary() == plan.summary() == "a ×6.3, b ×1.6"
+    assert PlanStrategy(plan, always_train_head=True, mask_only=True).summary() == (
+        "a ×6.3, b ×1.6; head trained anyway (always_train_head); "
+        "every trained block at the base lr (mask_only)"
+    )
