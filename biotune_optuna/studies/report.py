@@ -122,11 +122,12 @@ def strategy_markdown(trial: optuna.trial.FrozenTrial) -> str:
     attrs = trial.user_attrs
     settings = attrs.get("strategy_settings", {})
     rows = [[k, format_setting(v)] for k, v in settings.items()]
-    frozen = attrs.get("frozen_blocks", [])
+    frozen = attrs.get("frozen_blocks", [])  # one line (older studies: a list)
+    frozen = frozen.replace("\u00a0", " ") if isinstance(frozen, str) else ", ".join(frozen)
     text = f"Strategy `{attrs.get('strategy', '?')}`"
     if "trainable_fraction" in attrs:
         text += f", {format_share(attrs['trainable_fraction'])}% of the parameters trained"
-    text += f"; frozen blocks: {', '.join(frozen) or 'none'}.\n\n"
+    text += f"; frozen blocks: {frozen or 'none'}.\n\n"
     return text + markdown_table(["hyperparameter", "value"], rows)
 
 

@@ -22,6 +22,13 @@ from tests.finetune.conftest import tiny_backbone
 
 PROTOCOL = TrainingProtocol(max_epochs=1, n_seeds=1, batch_size=64, image_size=16, base_lr=3e-3)
 
+NBSP = "\u00a0"
+
+
+def _items(line: str) -> list[str]:
+    """The items of a one-line user attr (``"none"`` when empty)."""
+    return [] if line == "none" else line.split(f",{NBSP}")
+
 
 def test_fold_rule() -> None:
     # The initial population and generation 1 both use fold 0, then the folds alternate.
@@ -70,11 +77,15 @@ def test_biotune_study_of_the_objective(small_digits: ClassificationData) -> Non
         assert attrs["macro_accuracy"] == trial.value
         assert 0 < attrs["trainable_fraction"] <= 1
         assert attrs["epochs"] == 1 and attrs["wall_time_s"] >= 0
-        assert set(attrs["learning_rates"]) | set(attrs["frozen_blocks"]) == set(objective.blocks)
+        # What people read in the trial table: one unbreakable line each (no-break spaces).
+        assert all(" " not in attrs[k] for k in ("plan", "frozen_blocks", "learning_rates"))
+        rates = dict(item.split(NBSP) for item in _items(attrs["learning_rates"]))
+        assert set(rates) | set(_items(attrs["frozen_blocks"])) == set(objective.blocks)
         plan = FineTunePlan.from_params(trial.params, objective.blocks, base_lr=PROTOCOL.base_lr)
-        assert attrs["plan"] == plan.summary()
-        for block, lr in attrs["learning_rates"].items():  # for people: 3 significant digits
-            assert lr == float(f"{plan.learning_rate(block):.3g}")
+        assert attrs["plan"] == plan.summary().replace(" ", NBSP)
+        assert _items(attrs["frozen_blocks"]) == list(plan.frozen)
+        for block, lr in rates.items():  # for people: 3 significant digits
+            assert lr == f"{plan.learning_rate(block):.3g}"
         assert attrs["top1_accuracy"] == round(attrs["top1_accuracy"], 4)
         assert trial.intermediate_values == {1: trial.value}
         assert attrs["host"] == socket.gethostname()
