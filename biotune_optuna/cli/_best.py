@@ -12,6 +12,7 @@ from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.studies import load_study
 from biotune_optuna.studies.report import best_plan_rows
 from biotune_optuna.studies.report import format_share
+from biotune_optuna.studies.report import frozen_head_warning
 from biotune_optuna.studies.report import markdown_table
 from biotune_optuna.studies.report import strategy_markdown
 
@@ -69,3 +70,6 @@ def print_best(study: optuna.Study) -> None:
     rows = best_plan_rows(chosen, base_lr)
     print(f"freeze threshold {chosen.params.get('freeze_threshold', float('nan')):.3f}")
     print(markdown_table(["block", "importance", "plan", "lr multiplier", "lr"], rows))
+    warning = frozen_head_warning(chosen, base_lr)
+    if warning is not None:
+        print(warning)

@@ -26,6 +26,7 @@ from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.recommendation import record_recommendation
 from biotune_optuna.recommendation import stored_recommendation
+from biotune_optuna.studies.report import frozen_head_warning
 from biotune_optuna.studies.report import status_summary
 from biotune_optuna.studies.report import strategy_markdown
 from biotune_optuna.studies.report import trial_plan
@@ -94,7 +95,9 @@ def _recommendation_markdown(study: optuna.Study, summary: dict[str, Any]) -> li
     ]
     if kind == "plan":
         base_lr = float(study.user_attrs.get("base_lr", 1e-3))
-        return [*parts, plan_markdown(trial_plan(trial, base_lr))]
+        warning = frozen_head_warning(trial, base_lr)
+        shown = [] if warning is None else ["", f"**{warning[0].upper()}{warning[1:]}.**"]
+        return [*parts, plan_markdown(trial_plan(trial, base_lr)), *shown]
     return [*parts, strategy_markdown(trial)]
 
 

@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 
 from biotune_optuna.plan import block_names
 from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.recommendation import current_recommendation
 
 
@@ -24,6 +25,7 @@ __all__ = [
     "compare_rows",
     "format_setting",
     "format_share",
+    "frozen_head_warning",
     "markdown_table",
     "status_summary",
     "strategy_markdown",
@@ -82,6 +84,39 @@ def trial_plan(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> FineTu
     return FineTunePlan.from_params(trial.params, block_names(trial.params), base_lr=base_lr)
 
 
+def frozen_head_warning(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> str | None:
+    """A warning when a BioTune trial's plan left its last block, the one with the newly
+    initialised classifier, frozen; ``None`` otherwise.
+
+    The paper's genes allow it (arXiv:2508.15367: every block, the head's included, has an
+    importance gene), but such a plan trains the blocks before a head that keeps its
+    random weights. ``[protocol] always_train_head = true`` trains it whatever the genes say.
+    What was trained is read from the trial's ``frozen_blocks`` (after its training), else
+    decoded from its genes.
+    """
+    if THRESHOLD_PARAM not in trial.params:
+        return None
+    plan = trial_plan(trial, base_lr)
+    head = plan.blocks[-1]
+    frozen = _frozen_blocks(trial)
+    if head not in (plan.frozen if frozen is None else frozen):
+        return None
+    return (
+        f"warning: this plan freezes `{head}`, the block with the new classifier: it keeps its "
+        "random initialisation and only the blocks before it learn; "
+        "`[protocol] always_train_head = true` trains it whatever the genes say"
+    )
+
+
+def _frozen_blocks(trial: optuna.trial.FrozenTrial) -> list[str] | None:
+    """The trial's ``frozen_blocks`` user attr as names (one line with no-break spaces; older
+    studies: a list); ``None`` when the trial has none."""
+    frozen = trial.user_attrs.get("frozen_blocks")
+    if isinstance(frozen, str):
+        return [] if frozen == "none" else frozen.replace("\u00a0", " ").split(", ")
+    return None if frozen is None else list(frozen)
+
+
 def best_plan_rows(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> list[list[str]]:
     """The decoded plan of a trial: block, importance, decision, learning-rate multiplier, lr."""
     return [
@@ -122,8 +157,7 @@ def strategy_markdown(trial: optuna.trial.FrozenTrial) -> str:
     attrs = trial.user_attrs
     settings = attrs.get("strategy_settings", {})
     rows = [[k, format_setting(v)] for k, v in settings.items()]
-    frozen = attrs.get("frozen_blocks", [])  # one line (older studies: a list)
-    frozen = frozen.replace("\u00a0", " ") if isinstance(frozen, str) else ", ".join(frozen)
+    frozen = ", ".join(_frozen_blocks(trial) or [])
     text = f"Strategy `{attrs.get('strategy', '?')}`"
     if "trainable_fraction" in attrs:
         text += f", {format_share(attrs['trainable_fraction'])}% of the parameters trained"

@@ -7,8 +7,12 @@ from pathlib import Path
 import optuna
 import pytest
 
+from biotune_optuna.plan import importance_param
+from biotune_optuna.plan import plan_search_space
+from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.studies.report import compare_figures
 from biotune_optuna.studies.report import format_share
+from biotune_optuna.studies.report import frozen_head_warning
 
 
 @pytest.mark.parametrize(
@@ -54,3 +58,42 @@ def test_the_value_axis_is_not_squashed_by_a_chance_level_first_trial(tmp_path: 
     # The axis starts near 0.9, not at 0.1.
     low = float(text.split('"range":[')[1].split(",")[0])
     assert 0.85 < low < 0.91, low
+
+
+def _plan_trial(head: float, **attrs: object) -> optuna.trial.FrozenTrial:
+    blocks = ("stem", "stage1", "head")
+    params = {**{importance_param(b): v for b, v in zip(blocks, (0.9, 0.2, head))}}
+    params[THRESHOLD_PARAM] = 0.5
+    return optuna.trial.create_trial(
+        value=0.9,
+        params=params,
+        distributions=plan_search_space(blocks),
+        user_attrs=attrs,
+    )
+
+
+def test_a_plan_that_freezes_the_new_head_is_warned_about_with_its_cure() -> None:
+    warning = frozen_head_warning(_plan_trial(head=0.3))
+    assert warning is not None
+    assert "`head`" in warning and "always_train_head = true" in warning
+    assert frozen_head_warning(_plan_trial(head=0.7)) is None
+    # What was trained counts: with always_train_head the trial's frozen_blocks lack the head.
+    assert frozen_head_warning(_plan_trial(head=0.3, frozen_blocks="stage1")) is None
+    assert frozen_head_warning(_plan_trial(head=0.3, frozen_blocks="stage1,\u00a0head"))
+    assert frozen_head_warning(_plan_trial(head=0.3, frozen_blocks=["stage1", "head"]))
+    baseline = optuna.trial.create_trial(value=0.9, params={}, distributions={})
+    assert frozen_head_warning(baseline) is None
+
+
+def test_best_and_the_note_show_the_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    from optuna_dashboard import get_note
+
+    from biotune_optuna.cli._best import print_best
+    from biotune_optuna.studies import save_study_note
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(_plan_trial(head=0.3))
+    print_best(study)
+    assert "warning: this plan freezes `head`" in capsys.readouterr().out
+    save_study_note(study)
+    assert "always_train_head = true" in get_note(study)
