@@ -40,7 +40,7 @@ def test_the_demo_spec_is_the_offline_default() -> None:
     assert spec.schedule == (6, 2) and spec.generations == 2 and spec.budget == 22
     assert spec.model == ModelSpec(source="efficientnet_lite0", weights="DEFAULT")
     assert spec.data is not None and spec.data.source == "digits" and not spec.data.download
-    assert (spec.protocol.image_size, spec.protocol.max_epochs) == (64, 2)
+    assert (spec.protocol.image_size, spec.protocol.max_epochs) == (48, 1)
     assert spec.pruner == "none" and spec.artifacts == STUDIES / "artifacts"
 
 
