@@ -65,7 +65,7 @@ def _model_path(args: argparse.Namespace) -> Path:
 
     Raises:
         UsageError: If a spec's study was not retrained, or a spec-only option is given with
-            an export, or there is no model of ``--model-seed``.
+            an export, or there is no model of ``--model-seed`` (or it is given with a file).
     """
     if args.spec.suffix == ".toml":
         spec = spec_of(args)
@@ -90,6 +90,8 @@ def _model_path(args: argparse.Namespace) -> Path:
         if given:
             raise UsageError(f"{given[0]} selects a spec's study: give a spec, not {args.spec}")
         path = args.spec
+    if args.model_seed is not None and path.is_file():
+        raise UsageError(f"--model-seed picks a model of a retrain directory, not of {path}")
     if args.model_seed is not None and path.is_dir():
         path = path / f"model_seed{args.model_seed}.pt"
         if not path.is_file():

@@ -104,6 +104,10 @@ def test_bad_input_is_one_line_and_exit_2(
         "no such export": ([str(tmp_path / "x.pt"), str(image)], "no such file or directory"),
         "spec option": ([str(output), "--sampler", "tpe", str(image)], "--sampler selects"),
         "no such seed": ([str(retrained), "--model-seed", "7", str(image)], "no model of seed 7"),
+        "seed of a file": (
+            [str(output / "model_seed0.pt"), "--model-seed", "0", str(image)],
+            "--model-seed picks a model of a retrain directory",
+        ),
     }
     for arguments, message in cases.values():
         assert main(["predict", *arguments]) == 2
