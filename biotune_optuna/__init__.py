@@ -5,6 +5,8 @@ pretrained network to fine-tune and at what learning rate, with a genetic algori
 Optuna sampler, :class:`~biotune_optuna.BioTuneSampler`, whose state lives in the study's storage.
 """
 
+from typing import Any
+
 from biotune_optuna.failures import TrialFailed
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
@@ -22,6 +24,7 @@ from biotune_optuna.strategies import STRATEGIES
 
 __version__ = "0.1.0"
 
+
 __all__ = [
     "STRATEGIES",
     "BioTunePlusSampler",
@@ -31,6 +34,7 @@ __all__ = [
     "TrialFailed",
     "__version__",
     "current_recommendation",
+    "load_finetuned",
     "plan_search_space",
     "recommend",
     "recommended_trial",
@@ -38,3 +42,13 @@ __all__ = [
     "suggest_plan",
     "trial_budget",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The engine's names (:func:`~biotune_optuna.finetune.load_finetuned`), imported on first
+    use, so that ``import biotune_optuna`` needs no torch."""
+    if name == "load_finetuned":
+        from biotune_optuna.finetune import load_finetuned
+
+        return load_finetuned
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

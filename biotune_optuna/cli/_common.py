@@ -55,15 +55,17 @@ def add_spec_command(
     name: str,
     help_text: str,
     description: str,
+    *,
+    spec_help: str = "study spec (TOML), e.g. studies/demo.toml",
 ) -> argparse.ArgumentParser:
     """A command on a study spec, with the options that select the spec's study and the noise.
 
     ``--sampler``, ``--seed``, ``--strategy`` and ``--study-name`` select a sibling study of
     the spec (see :meth:`~biotune_optuna.studies.StudySpec.with_overrides`); ``-q`` and ``-v``
-    say less or more.
+    say less or more. ``spec_help`` is the help of the ``spec`` argument.
     """
     command = commands.add_parser(name, help=help_text, description=description)
-    command.add_argument("spec", type=Path, help="study spec (TOML), e.g. studies/demo.toml")
+    command.add_argument("spec", type=Path, help=spec_help)
     command.add_argument(
         "--sampler",
         choices=tuple(SAMPLERS),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
@@ -48,16 +49,30 @@ def handle(args: argparse.Namespace) -> int:
     results = retrain_best_plan(spec, study, objective, output, trial=trial)
     if spec.artifacts is not None:
         _upload(study, spec.artifacts, [output / "plan.json", output / "results.json"])
-    per_seed = ", ".join(f"{a:.4f}" for a in results["test_macro_accuracy_per_seed"])
     print(
         f"trial #{results['trial']} retrained on {results['train_images']} images, "
-        f"{len(results['seeds'])} seed{'' if len(results['seeds']) == 1 else 's'}: "
-        "test macro accuracy "
-        f"{results['test_macro_accuracy_mean']:.4f} ± {results['test_macro_accuracy_std']:.4f} "
-        f"({per_seed})"
+        f"{_test_accuracy(results)}"
     )
-    say(args, f"wrote {output}/plan.json, results.json and {len(results['weights'])} weights")
+    say(
+        args,
+        f"wrote {output}/plan.json, results.json and {len(results['weights'])} models "
+        f"(best on val: {results['best_weights']}; "
+        f"then `biotune-optuna predict {output} IMAGE...`)",
+    )
     return 0
+
+
+def _test_accuracy(results: dict[str, Any]) -> str:
+    """``"<n> seeds: test macro accuracy <mean> ± <std> (<per seed>)"``, without a spread for
+    one seed."""
+    per_seed = results["test_macro_accuracy_per_seed"]
+    if len(per_seed) == 1:
+        return f"1 seed: test macro accuracy {per_seed[0]:.4f} (no spread with one seed)"
+    return (
+        f"{len(per_seed)} seeds: test macro accuracy {results['test_macro_accuracy_mean']:.4f} "
+        f"± {results['test_macro_accuracy_std']:.4f} "
+        f"({', '.join(f'{a:.4f}' for a in per_seed)})"
+    )
 
 
 def _complete_trial(study: optuna.Study, spec: StudySpec, number: int) -> optuna.trial.FrozenTrial:

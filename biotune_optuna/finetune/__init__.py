@@ -15,6 +15,8 @@ fine-tune and at what learning rate. This package turns a genotype into a traine
   Auto-RGN, L2-SP/L1-SP, LoRA, layer-wise lr decay), evaluated by the same engine.
 - :class:`FineTuneObjective`: all of it as an Optuna objective, the same under every sampler.
 - :func:`digits`, :func:`torchvision_dataset`, :func:`image_folder`: data with stratified folds.
+- :func:`save_finetuned` / :func:`load_finetuned`: a trained model as one self-contained file,
+  loaded back as a :class:`FineTunedModel` with its preprocessing, ready to predict.
 """
 
 from biotune_optuna.finetune._apply import apply_plan
@@ -33,6 +35,10 @@ from biotune_optuna.finetune._data import image_folder
 from biotune_optuna.finetune._data import TensorImages
 from biotune_optuna.finetune._data import torchvision_dataset
 from biotune_optuna.finetune._device import resolve_device
+from biotune_optuna.finetune._export import FineTunedModel
+from biotune_optuna.finetune._export import load_finetuned
+from biotune_optuna.finetune._export import Prediction
+from biotune_optuna.finetune._export import save_finetuned
 from biotune_optuna.finetune._objective import FineTuneObjective
 from biotune_optuna.finetune._results import PlanEvaluation
 from biotune_optuna.finetune._results import SeedResult
@@ -54,8 +60,10 @@ __all__ = [
     "FeatureCache",
     "FineTuneObjective",
     "FineTuneStrategy",
+    "FineTunedModel",
     "PlanEvaluation",
     "PlanStrategy",
+    "Prediction",
     "SeedResult",
     "TensorImages",
     "TrainingCheckpoints",
@@ -67,7 +75,9 @@ __all__ = [
     "evaluate_plan",
     "image_folder",
     "load_backbone",
+    "load_finetuned",
     "resolve_device",
+    "save_finetuned",
     "set_train_mode",
     "torchvision_dataset",
 ]

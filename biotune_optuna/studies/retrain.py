@@ -97,15 +97,16 @@ def retrain_best_plan(
         spec: The study's spec (protocol and data).
         study: The study.
         objective: The spec's :class:`~biotune_optuna.finetune.FineTuneObjective`.
-        output: Directory for ``plan.json``, ``results.json`` and ``model_seed<k>.pt``.
+        output: Directory for ``plan.json``, ``results.json`` and ``model_seed<k>.pt``: per
+            seed the model with its plan, classes, preprocessing and scores, for
+            :func:`~biotune_optuna.finetune.load_finetuned`.
         trial: The trial whose plan to retrain (default: the study's recommended one, see
             :func:`~biotune_optuna.recommendation.current_recommendation`).
 
     Returns:
-        The results, as written to ``results.json``.
+        The results, as written to ``results.json`` (``best_seed`` and ``best_weights``: the
+        seed best on validation, which ``load_finetuned(output)`` loads).
     """
-    import torch
-
     if spec.objective != "finetune":
         raise SpecError(f"{spec.source}: retrain needs a fine-tuning objective")
     data = objective.data
@@ -122,11 +123,8 @@ def retrain_best_plan(
     strategy = objective.strategy_of(trial.params)
     result = final_evaluation(objective, strategy, spec.protocol, keep_models=True)
     output.mkdir(parents=True, exist_ok=True)
-    weights = []
-    for run, model in zip(result.runs, result.models, strict=True):
-        path = output / f"model_seed{run.seed}.pt"
-        torch.save(model.state_dict(), path)
-        weights.append(path.name)
+    origin = {"study": study.study_name, "trial": trial.number, "data": data.name}
+    weights = _save_models(spec, objective, strategy.describe(), result, output, origin=origin)
     results = {
         "study": study.study_name,
         "trial": trial.number,
@@ -139,7 +137,8 @@ def retrain_best_plan(
         "val_images": len(data.val_labels),
         "test_images": len(data.test_labels),
         **test_summary(result),
-        "weights": weights,
+        "weights": [path.name for path in weights.values()],
+        **_best_seed(result, weights),
     }
     # Outputs are shared and uploaded as artifacts: no password of a URL goes into them.
     (output / "plan.json").write_text(
@@ -147,3 +146,44 @@ def retrain_best_plan(
     )
     (output / "results.json").write_text(masked_text(json.dumps(results, indent=2)) + "\n")
     return results
+
+
+def _save_models(
+    spec: StudySpec,
+    objective: Any,
+    plan: dict[str, Any],
+    result: Any,
+    output: Path,
+    *,
+    origin: dict[str, Any],
+) -> dict[int, Path]:
+    """Write each seed's model as ``output/model_seed<k>.pt`` (see
+    :func:`~biotune_optuna.finetune.save_finetuned`), its results being ``origin`` (study,
+    trial, data) and the seed's scores; the files by seed."""
+    from biotune_optuna.finetune import save_finetuned
+
+    written = {}
+    for run, model in zip(result.runs, result.models, strict=True):
+        written[run.seed] = save_finetuned(
+            model,
+            output / f"model_seed{run.seed}.pt",
+            backbone=objective.backbone,
+            classes=objective.data.classes,
+            image_size=spec.protocol.image_size,
+            plan=plan,
+            head=spec.model.head if spec.model is not None else None,
+            results={
+                **origin,
+                "seed": run.seed,
+                "val_macro_accuracy": run.macro_accuracy,
+                "test_macro_accuracy": run.test_macro_accuracy,
+                "test_top1_accuracy": run.test_top1_accuracy,
+            },
+        )
+    return written
+
+
+def _best_seed(result: Any, weights: dict[int, Path]) -> dict[str, Any]:
+    """The seed with the best validation macro accuracy (the first of ties), and its file."""
+    best = max(result.runs, key=lambda run: run.macro_accuracy)
+    return {"best_seed": best.seed, "best_weights": weights[best.seed].name}

@@ -77,7 +77,16 @@ def test_python_dash_m_runs_the_command_line() -> None:
         check=True,
     )
     assert done.stdout.startswith("usage: biotune-optuna [-h] COMMAND ...")
-    for command in ("run", "status", "best", "compare", "retrain", "baselines", "dashboard"):
+    for command in (
+        "run",
+        "status",
+        "best",
+        "compare",
+        "retrain",
+        "predict",
+        "baselines",
+        "dashboard",
+    ):
         assert f"    {command}" in done.stdout
     done = subprocess.run(
         [sys.executable, "-m", "biotune_optuna.cli", "run", "x.toml", "--trials", "0"],

@@ -34,9 +34,13 @@ def test_retrain_saves_weights_plan_and_test_accuracy(
     assert plan["importances"] == [chosen.params[f"importance:{b}"] for b in plan["blocks"]]
     import torch
 
-    for name in results["weights"]:
-        weights = torch.load(tmp_path / "retrained" / "tiny" / name, weights_only=True)
-        assert "3.weight" in weights
+    for seed, name in zip(results["seeds"], results["weights"], strict=True):
+        record = torch.load(tmp_path / "retrained" / "tiny" / name, weights_only=True)
+        assert "3.weight" in record["state_dict"] and record["plan"] == plan
+        assert record["results"]["seed"] == seed and record["results"]["trial"] == chosen.number
+    val = results["val_macro_accuracy_per_seed"]
+    assert results["best_seed"] == results["seeds"][val.index(max(val))]
+    assert results["best_weights"] == f"model_seed{results['best_seed']}.pt"
     assert len(list((tmp_path / "artifacts").iterdir())) == 2  # plan and results, for the UI
 
     assert main(["retrain", str(spec), "--trial", "99"]) == 2

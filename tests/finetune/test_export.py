@@ -1,0 +1,201 @@
+"""The self-contained export of a fine-tuned model, and the model it loads back as."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+import pytest
+import torch
+from torch import nn
+
+import biotune_optuna
+from biotune_optuna.finetune import Backbone
+from biotune_optuna.finetune import FineTunedModel
+from biotune_optuna.finetune import image_folder
+from biotune_optuna.finetune import load_backbone
+from biotune_optuna.finetune import load_finetuned
+from biotune_optuna.finetune import save_finetuned
+
+
+CLASSES = [f"class {i}" for i in range(5)]
+
+
+def _trained_tiny(seed: int = 0) -> Backbone:
+    """The tests' tiny CNN as a spec loads it, with random weights and batch-norm statistics
+    (so that eval mode and train mode differ)."""
+    torch.manual_seed(seed)
+    backbone = load_backbone(
+        "tests.finetune.conftest:tiny_cnn", num_classes=len(CLASSES), weights=None, head="3"
+    )
+    for module in backbone.model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    return backbone
+
+
+def _save(backbone: Backbone, path: Path, **results: float) -> Path:
+    return save_finetuned(
+        backbone.model,
+        path,
+        backbone=backbone,
+        classes=CLASSES,
+        image_size=16,
+        plan={"strategy": "biotune", "blocks": list(backbone.blocks)},
+        head="3",
+        results={"study": "tiny", "trial": 3, **results},
+    )
+
+
+def _logits(backbone: Backbone, images: torch.Tensor) -> torch.Tensor:
+    mean = torch.tensor(backbone.mean).view(1, 3, 1, 1)
+    std = torch.tensor(backbone.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        return backbone.model.eval()((images - mean) / std)
+
+
+def test_a_round_trip_gives_the_same_logits_in_eval_mode(tmp_path: Path) -> None:
+    backbone = _trained_tiny()
+    path = _save(backbone, tmp_path / "model_seed0.pt", val_macro_accuracy=0.5)
+    model = biotune_optuna.load_finetuned(path)  # the top-level name, imported lazily
+    assert isinstance(model, FineTunedModel)
+    assert not any(module.training for module in model.modules())
+    images = torch.rand(6, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(model(images), _logits(backbone, images))
+    assert model.class_names == CLASSES and model.image_size == 16
+    assert model.mean == backbone.mean and model.std == backbone.std
+    assert model.source == "tests.finetune.conftest:tiny_cnn"
+    assert model.plan["strategy"] == "biotune" and model.results["trial"] == 3
+
+
+def test_the_export_holds_plain_types_and_tensors_only(tmp_path: Path) -> None:
+    backbone = _trained_tiny()
+    record = torch.load(_save(backbone, tmp_path / "m.pt"), weights_only=True)
+    assert record["format"] == "biotune_optuna.finetuned" and record["version"] == 1
+    assert record["blocks"] == {"0": ["0"], "1": ["1"], "2": ["2"], "3": ["3"]}
+    assert record["head_modules"] == ["3"] and record["num_classes"] == 5
+    assert record["class_names"] == CLASSES and record["image_size"] == 16
+    assert record["mean"] == list(backbone.mean) and record["results"]["study"] == "tiny"
+    assert set(record["state_dict"]) == set(backbone.model.state_dict())
+
+
+def test_lora_adapters_are_merged_into_the_exported_weights(tmp_path: Path) -> None:
+    from peft import inject_adapter_in_model
+    from peft import LoraConfig
+
+    backbone = _trained_tiny()
+    adapted = inject_adapter_in_model(
+        LoraConfig(r=2, lora_alpha=4, target_modules=["0.0", "1.0"]), backbone.model
+    )
+    for name, param in adapted.named_parameters():
+        if "lora_B" in name:
+            nn.init.normal_(param)  # peft starts B at zero: make the adapters count
+    images = torch.rand(4, 3, 16, 16)
+    expected = _logits(backbone, images)
+    model = load_finetuned(_save(backbone, tmp_path / "lora.pt"))
+    with torch.no_grad():
+        assert torch.allclose(model(images), expected, atol=1e-5)
+    assert any("lora_" in name for name, _ in adapted.named_parameters())  # left as it was
+
+
+def test_preprocess_makes_a_file_into_the_tensor_the_data_pipeline_makes(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(0)
+    files = {
+        "rgb.png": Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)),
+        "gray.png": Image.fromarray(rng.integers(0, 256, (30, 20), dtype=np.uint8), mode="L"),
+        "alpha.png": Image.fromarray(rng.integers(0, 256, (20, 20, 4), dtype=np.uint8)),
+    }
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            for name, image in files.items():
+                image.save(tmp_path / split / cls / name)
+    data = image_folder(tmp_path, image_size=16)
+    model = load_finetuned(_save(_trained_tiny(), tmp_path / "m.pt"))
+    for index, (path, _) in enumerate(data.train.samples):  # type: ignore[attr-defined]
+        tensor = model.preprocess(path)
+        assert tensor.shape == (3, 16, 16) and tensor.dtype == torch.float32
+        assert torch.equal(tensor, data.train[index][0])
+        assert torch.equal(model.preprocess(Path(path)), tensor)
+
+
+def test_predict_names_the_most_probable_classes(tmp_path: Path) -> None:
+    backbone = _trained_tiny()
+    model = load_finetuned(_save(backbone, tmp_path / "m.pt"))
+    images = torch.rand(70, 3, 16, 16)  # more than one batch
+    probabilities = _logits(backbone, images).softmax(dim=1)
+    predictions = model.predict(images, top_k=3)
+    assert len(predictions) == 70
+    for prediction, row in zip(predictions, probabilities, strict=True):
+        assert prediction.class_name == CLASSES[int(row.argmax())]
+        assert prediction.probability == pytest.approx(float(row.max()), abs=1e-6)
+        assert len(prediction.top) == 3 and prediction.top[0][0] == prediction.class_name
+        assert prediction.top[0][1] >= prediction.top[1][1] >= prediction.top[2][1]
+    Image.fromarray(np.zeros((16, 16, 3), dtype=np.uint8)).save(tmp_path / "black.png")
+    (single,) = model.predict([tmp_path / "black.png"], top_k=99)
+    assert len(single.top) == len(CLASSES)
+    (first,) = model.predict(images[0])  # one image, no batch dimension
+    assert first.top == predictions[0].top[:1]
+
+
+def test_a_retrain_directory_loads_its_best_validation_seed(tmp_path: Path) -> None:
+    for seed in (0, 1):
+        _save(_trained_tiny(seed), tmp_path / f"model_seed{seed}.pt", seed=seed)
+    (tmp_path / "results.json").write_text(json.dumps({"best_weights": "model_seed1.pt"}))
+    assert load_finetuned(tmp_path).results["seed"] == 1
+
+
+def test_the_exported_program_gives_the_modules_logits(tmp_path: Path) -> None:
+    model = load_finetuned(_save(_trained_tiny(), tmp_path / "m.pt"))
+    program_path = model.export_program(tmp_path / "model.pt2", batch_size=2)
+    program = torch.export.load(program_path).module()
+    images = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(program(images), model(images), atol=1e-6)
+
+
+def _bad_exports(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Files that are no usable export, and what the error says about each."""
+    good = _save(_trained_tiny(), tmp_path / "good.pt")
+    record = torch.load(good, weights_only=True)
+    (tmp_path / "text.pt").write_text("not a model")
+    torch.save(_trained_tiny().model.state_dict(), tmp_path / "state_dict.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    torch.save({**record, "version": 99}, tmp_path / "future.pt")
+    torch.save({**record, "source": "no_such_module:factory"}, tmp_path / "factory.pt")
+    wrong = dict(record["state_dict"])
+    wrong.pop("3.bias")
+    torch.save({**record, "state_dict": wrong}, tmp_path / "misfit.pt")
+    (tmp_path / "empty").mkdir()
+    return {
+        "missing": (tmp_path / "nothing.pt", "no such file or directory"),
+        "directory": (tmp_path / "empty", "holds no retrained model"),
+        "text": (tmp_path / "text.pt", "is not a fine-tuned model saved by biotune_optuna"),
+        "state dict": (tmp_path / "state_dict.pt", "holds a state dict, not a fine-tuned"),
+        "list": (tmp_path / "list.pt", "holds a list, not a fine-tuned model"),
+        "version": (tmp_path / "future.pt", "export version 99"),
+        "factory": (tmp_path / "factory.pt", "cannot import model factory"),
+        "misfit": (tmp_path / "misfit.pt", "Missing key(s)"),
+    }
+
+
+def test_what_is_no_export_is_a_one_line_value_error(tmp_path: Path) -> None:
+    for path, message in _bad_exports(tmp_path).values():
+        with pytest.raises(ValueError) as caught:
+            load_finetuned(path)
+        assert message in str(caught.value) and "\n" not in str(caught.value)
+    model = load_finetuned(tmp_path / "good.pt")
+    for path, message in (
+        (tmp_path / "none.png", "no such image file"),
+        (tmp_path / "text.pt", "is not an image"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            model.preprocess(path)
