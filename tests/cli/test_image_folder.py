@@ -141,3 +141,26 @@ def test_weights_that_are_not_there_or_do_not_fit_exit_2_in_one_line(
     assert main(["run", str(spec)]) == 2
     err = lines(capsys.readouterr().err)
     assert len(err) == 1 and "[model] state_dict:" in err[0] and "does not fit ResNet" in err[0]
+
+
+def test_weights_missing_from_the_hub_cache_say_where_to_put_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.error import URLError
+
+    import torch
+
+    def refuse(url: str, *args: object, **kwargs: object) -> None:
+        raise URLError("no network")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    root = image_tree(tmp_path / "images", n_per_class=6)
+    spec = example(tmp_path, root=root, state_dict=tmp_path / "unused.pth", small=True)
+    text = spec.read_text().replace(f'state_dict = "{tmp_path / "unused.pth"}"', "")
+    spec.write_text(text.replace("\n[model]\n", '\n[model]\nweights = "IMAGENET1K_V2"\n', 1))
+    assert main(["run", str(spec)]) == 2
+    err = lines(capsys.readouterr().err)
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    assert len(err) == 1 and "[model] weights: cannot download ResNet50_Weights" in err[0], err
+    assert f"copy resnet50-11ad3fa6.pth into {cache}/" in err[0]
