@@ -92,7 +92,7 @@ def test_the_example_parses_with_your_paths(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "model",
-    ["resnet18", pytest.param("resnet50", marks=pytest.mark.slow)],  # resnet50: ~35 s on 2 CPUs
+    ["resnet18", pytest.param("resnet50", marks=pytest.mark.slow)],  # resnet50: 12-35 s, 2 CPUs
 )
 def test_the_example_runs_offline_on_an_image_folder(
     model: str,
