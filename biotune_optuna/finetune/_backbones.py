@@ -37,7 +37,7 @@ from biotune_optuna.finetune._blocks import BlockLayout
 from biotune_optuna.finetune._blocks import BlockSpec
 
 
-__all__ = ["Backbone", "load_backbone", "load_efficientnet_lite0"]
+__all__ = ["Backbone", "load_backbone", "load_efficientnet_lite0", "read_tensors"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -294,6 +294,19 @@ def _unwrap_checkpoint(weights: Any) -> Any:
     return weights
 
 
+def read_tensors(path: Path, problem: str) -> Any:
+    """``torch.load`` of plain types and tensors only (``weights_only``), on the CPU.
+
+    Raises:
+        ValueError: ``"<problem> (<why>)"`` in one line, if the file is no such file.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and tensor errors of a file that is no such file
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise ValueError(f"{problem} ({reason[:160]})") from None
+
+
 def _load_weights(path: Path, model: nn.Module) -> dict[str, Any]:
     """A state dict file that fits ``model`` (a bare state dict or a checkpoint holding one;
     see :func:`_unwrap_checkpoint`).
@@ -304,13 +317,7 @@ def _load_weights(path: Path, model: nn.Module) -> dict[str, Any]:
     """
     if not path.is_file():
         raise ValueError(f"state_dict: no such file: {path}")
-    try:
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and tensor errors of a file that is no weights
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        raise ValueError(
-            f"state_dict: {path} is not a weights file saved by torch.save ({reason[:160]})"
-        ) from None
+    weights = read_tensors(path, f"state_dict: {path} is not a weights file saved by torch.save")
     weights = _unwrap_checkpoint(weights)
     if not isinstance(weights, Mapping) or not all(isinstance(k, str) for k in weights):
         raise ValueError(

@@ -23,6 +23,7 @@ from torch import nn
 
 from biotune_optuna.finetune._backbones import Backbone
 from biotune_optuna.finetune._backbones import load_backbone
+from biotune_optuna.finetune._backbones import read_tensors
 from biotune_optuna.finetune._data import _transform
 from biotune_optuna.finetune._pipeline import Normalize
 
@@ -282,13 +283,7 @@ def _read_export(path: Path) -> dict[str, Any]:
     Raises:
         ValueError: If the file is not one written by :func:`save_finetuned`.
     """
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and tensor errors of a file that is no export
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        raise ValueError(
-            f"{path} is not a fine-tuned model saved by biotune_optuna ({reason[:120]})"
-        ) from None
+    record = read_tensors(path, f"{path} is not a fine-tuned model saved by biotune_optuna")
     if not isinstance(record, dict) or record.get("format") != EXPORT_FORMAT:
         what = "a state dict" if isinstance(record, dict) else f"a {type(record).__name__}"
         raise ValueError(
