@@ -17,6 +17,7 @@ from biotune_optuna.cli._common import UsageError
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import load_study
 from biotune_optuna.studies import StudySpec
+from biotune_optuna.studies.report import format_mean_std
 from biotune_optuna.studies.retrain import retrain_best_plan
 
 
@@ -69,8 +70,7 @@ def _test_accuracy(results: dict[str, Any]) -> str:
     if len(per_seed) == 1:
         return f"1 seed: test macro accuracy {per_seed[0]:.4f} (no spread with one seed)"
     return (
-        f"{len(per_seed)} seeds: test macro accuracy {results['test_macro_accuracy_mean']:.4f} "
-        f"± {results['test_macro_accuracy_std']:.4f} "
+        f"{len(per_seed)} seeds: test macro accuracy {format_mean_std(per_seed)} "
         f"({', '.join(f'{a:.4f}' for a in per_seed)})"
     )
 

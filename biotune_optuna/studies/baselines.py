@@ -28,6 +28,7 @@ import optuna
 
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.strategies import BIOTUNE
+from biotune_optuna.studies.report import format_mean_std
 from biotune_optuna.studies.report import format_setting
 from biotune_optuna.studies.report import format_share
 from biotune_optuna.studies.report import markdown_table
@@ -197,8 +198,8 @@ def compare_baselines(
 
 def _result_line(label: str, summary: dict[str, Any]) -> str:
     return (
-        f"{label}: test macro accuracy {summary['test_macro_accuracy_mean']:.4f} ± "
-        f"{summary['test_macro_accuracy_std']:.4f}, "
+        f"{label}: test macro accuracy "
+        f"{format_mean_std(summary['test_macro_accuracy_per_seed'])}, "
         f"{format_share(summary['trainable_fraction'])}% trained, {summary['seconds']:.0f} s"
     )
 
@@ -286,7 +287,7 @@ def baseline_table(results: Sequence[dict[str, Any]], n_seeds: int) -> str:
     header = [
         "method",
         "hyperparameters",
-        f"test macro acc. (mean ± std, {n_seeds} seeds)",
+        f"test macro acc. (mean ± std, {n_seeds} seeds)" if n_seeds > 1 else "test macro acc.",
         "trainable %",
         f"final training s ({n_seeds} seeds)",
         "search s (trials)",
@@ -294,9 +295,7 @@ def baseline_table(results: Sequence[dict[str, Any]], n_seeds: int) -> str:
     best = max((r["test_macro_accuracy_mean"] for r in results), default=np.nan)
     lines = []
     for r in results:
-        accuracy = (
-            f"{100 * r['test_macro_accuracy_mean']:.2f} ± {100 * r['test_macro_accuracy_std']:.2f}"
-        )
+        accuracy = format_mean_std(r["test_macro_accuracy_per_seed"], scale=100, digits=2)
         if r["test_macro_accuracy_mean"] == best:
             accuracy = f"**{accuracy}**"
         if r["strategy"] == BIOTUNE and r.get("plan"):

@@ -23,6 +23,7 @@ __all__ = [
     "best_so_far",
     "compare_figures",
     "compare_rows",
+    "format_mean_std",
     "format_setting",
     "format_share",
     "frozen_head_warning",
@@ -129,6 +130,17 @@ def best_plan_rows(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> li
         ]
         for row in trial_plan(trial, base_lr).rows()
     ]
+
+
+def format_mean_std(values: Sequence[float], *, scale: float = 1.0, digits: int = 4) -> str:
+    """``"mean ± std"`` of ``values`` (times ``scale``), or the one value alone: one run has
+    no spread, and ``± 0.0000`` would say it had none."""
+    scaled = [scale * float(v) for v in values]
+    if not scaled:
+        return "–"
+    if len(scaled) == 1:
+        return f"{scaled[0]:.{digits}f}"
+    return f"{np.mean(scaled):.{digits}f} ± {np.std(scaled):.{digits}f}"
 
 
 def format_share(fraction: float) -> str:

@@ -11,6 +11,7 @@ from biotune_optuna.plan import importance_param
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.studies.report import compare_figures
+from biotune_optuna.studies.report import format_mean_std
 from biotune_optuna.studies.report import format_share
 from biotune_optuna.studies.report import frozen_head_warning
 
@@ -97,3 +98,9 @@ def test_best_and_the_note_show_the_warning(capsys: pytest.CaptureFixture[str]) 
     assert "warning: this plan freezes `head`" in capsys.readouterr().out
     save_study_note(study)
     assert "always_train_head = true" in get_note(study)
+
+
+def test_one_run_is_shown_without_a_spread() -> None:
+    assert format_mean_std([0.91612]) == "0.9161"
+    assert format_mean_std([0.9, 0.92]) == "0.9100 ± 0.0100"
+    assert format_mean_std([0.9, 0.92], scale=100, digits=2) == "91.00 ± 1.00"
