@@ -293,11 +293,12 @@ def test_the_objective_searches_a_baseline_and_records_the_same_attrs(
     assert study.trials[0].user_attrs["strategy"] == "surgical"
     assert study.trials[0].user_attrs["strategy_settings"]["lr"] == protocol.base_lr
     block = study.trials[0].params["block"]
-    assert study.trials[0].user_attrs["plan"] == f"surgical: lr 0.001, block {block}"
-    assert (
-        plan_study.trials[0].user_attrs["plan"]
-        == FineTunePlan.from_params(plan_study.trials[0].params, backbone.blocks).summary()
+    # One line in the trial table: no-break spaces.
+    assert study.trials[0].user_attrs["plan"] == f"surgical: lr 0.001, block {block}".replace(
+        " ", "\u00a0"
     )
+    plan = FineTunePlan.from_params(plan_study.trials[0].params, backbone.blocks)
+    assert plan_study.trials[0].user_attrs["plan"] == plan.summary().replace(" ", "\u00a0")
     with pytest.raises(ValueError, match="lr: must be a positive number"):
         FineTuneObjective(
             backbone, small_digits, protocol, strategy="full", strategy_options={"lr": -5.0}
