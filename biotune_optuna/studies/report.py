@@ -104,7 +104,7 @@ def frozen_head_warning(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) 
         return None
     return (
         f"warning: this plan freezes `{head}`, the block with the new classifier: it keeps its "
-        "random initialisation and only the blocks before it learn; "
+        "random initialisation, and the blocks before it learn to fit that fixed classifier; "
         "`[protocol] always_train_head = true` trains it whatever the genes say"
     )
 
