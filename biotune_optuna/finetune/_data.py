@@ -28,6 +28,7 @@ __all__ = [
     "TensorImages",
     "digits",
     "image_folder",
+    "image_transform",
     "n_folds_for",
     "stratified_folds",
     "torchvision_dataset",
@@ -215,7 +216,9 @@ def digits(
     )
 
 
-def _transform(image_size: int) -> Callable[[Any], torch.Tensor]:
+def image_transform(image_size: int) -> Callable[[Any], torch.Tensor]:
+    """An image file's pixels as the engine trains on them: RGB, the shorter side resized to
+    ``image_size``, center-cropped to a square, float in ``[0, 1]``."""
     from torchvision.transforms import v2
 
     return v2.Compose(
@@ -321,7 +324,7 @@ def torchvision_dataset(
         known = ", ".join(sorted(_SPLITS))
         raise ValueError(f"unknown torchvision dataset {name!r}; known: {known}")
     splits = _SPLITS.get(name, {"train": {"train": True}, "test": {"train": False}})
-    transform = _transform(image_size)
+    transform = image_transform(image_size)
 
     def make(**kwargs: Any) -> Dataset:
         try:
@@ -382,7 +385,7 @@ def image_folder(
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
-    transform = _transform(image_size)
+    transform = image_transform(image_size)
     if (root / "train").is_dir() and (root / "val").is_dir():
         train = ImageFolder(str(root / "train"), transform=transform)
         val = ImageFolder(str(root / "val"), transform=transform)

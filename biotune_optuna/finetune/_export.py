@@ -24,7 +24,7 @@ from torch import nn
 from biotune_optuna.finetune._backbones import Backbone
 from biotune_optuna.finetune._backbones import load_backbone
 from biotune_optuna.finetune._backbones import read_tensors
-from biotune_optuna.finetune._data import _transform
+from biotune_optuna.finetune._data import image_transform
 from biotune_optuna.finetune._pipeline import Normalize
 
 
@@ -172,7 +172,7 @@ class FineTunedModel(nn.Module):
         self.source = source
         self.plan = dict(plan or {})
         self.results = dict(results or {})
-        self._transform = _transform(self.image_size)
+        self._transform = image_transform(self.image_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of ``(N, 3, H, W)`` images with values in ``[0, 1]``."""
