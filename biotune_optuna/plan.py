@@ -40,12 +40,39 @@ __all__ = [
     "plan_search_space",
     "selected_blocks",
     "suggest_plan",
+    "table_items",
+    "table_line",
 ]
 
 #: Parameter name prefix of a block's importance gene, e.g. ``"importance:layer3"``.
 IMPORTANCE_PREFIX = "importance:"
 #: Parameter name of the freezing threshold gene.
 THRESHOLD_PARAM = "freeze_threshold"
+
+
+#: What joins the items of a :func:`table_line`: a comma and a no-break space.
+_TABLE_SEPARATOR = ",\u00a0"
+
+
+def table_line(items: Sequence[str], *, empty: str = "none") -> str:
+    """Items as one unbreakable line, ``"stem, stage4"`` with no-break spaces.
+
+    The trial user attrs people read in optuna-dashboard's trial table (``plan``,
+    ``frozen_blocks``, ``learning_rates``) are such lines: its grid makes a column as wide as
+    its longest word and wraps the rest, so a list or a spaced text would make every row
+    hundreds of pixels tall; one line keeps rows one line tall (the grid scrolls sideways).
+    Plans are decoded from the genes (:meth:`FineTunePlan.from_params`), not from these.
+    """
+    return _TABLE_SEPARATOR.join(item.replace(" ", "\u00a0") for item in items) or empty
+
+
+def table_items(line: str | Sequence[str], *, empty: str = "none") -> list[str]:
+    """The items of a :func:`table_line` (a list, as older studies stored, passes through)."""
+    if not isinstance(line, str):
+        return list(line)
+    if line == empty:
+        return []
+    return [item.replace("\u00a0", " ") for item in line.split(_TABLE_SEPARATOR)]
 
 
 def importance_param(block: str) -> str:

@@ -55,6 +55,7 @@ __all__ = [
     "StrategyConfig",
     "StrategyInfo",
     "SurgicalConfig",
+    "format_setting",
     "grid_size",
     "hyperparameter",
     "is_grid",
@@ -553,6 +554,14 @@ def searches_choices_only(name: str, search: Sequence[str]) -> bool:
 def is_grid(space: Mapping[str, BaseDistribution]) -> bool:
     """Whether a search space can be enumerated (categorical choices only)."""
     return bool(space) and all(isinstance(d, CategoricalDistribution) for d in space.values())
+
+
+def format_setting(value: Any) -> str:
+    """A hyperparameter's value for tables: floats to 3 digits, ``None`` as ``auto`` (a
+    default that follows the protocol, e.g. LP-FT's ``lp_epochs``)."""
+    if value is None:
+        return "auto"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def grid_size(space: Mapping[str, BaseDistribution]) -> int:

@@ -109,3 +109,14 @@ def test_plan_module_imports_without_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "('b',)"
+
+
+def test_table_lines_are_unbreakable_and_read_back() -> None:
+    from biotune_optuna.plan import table_items
+    from biotune_optuna.plan import table_line
+
+    line = table_line(["stem", "stage4 ×4.8"])
+    assert line == "stem,\u00a0stage4\u00a0×4.8" and " " not in line
+    assert table_items(line) == ["stem", "stage4 ×4.8"]
+    assert table_line([]) == "none" and table_items("none") == []
+    assert table_items(["stem", "head"]) == ["stem", "head"]  # older studies stored lists

@@ -37,6 +37,7 @@ from biotune_optuna.finetune.strategies import PlanStrategy
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
+from biotune_optuna.plan import table_line
 from biotune_optuna.protocol import TrainingProtocol
 from biotune_optuna.samplers import check_study_sampler
 from biotune_optuna.samplers import trial_budget
@@ -114,21 +115,9 @@ def retried_trial_number(trial: optuna.trial.BaseTrial) -> int:
     return int(history[0]) if history else trial.number
 
 
-def _one_line(items: Sequence[str], *, empty: str = "none") -> str:
-    """Items as one unbreakable line, ``"stem, stage4"`` with no-break spaces.
-
-    The trial user attrs people read in optuna-dashboard's trial table (``plan``,
-    ``frozen_blocks``, ``learning_rates``) are such lines: its grid makes a column as wide as
-    its longest word and wraps the rest, so a list or a spaced text would make every row
-    hundreds of pixels tall; one line keeps rows one line tall (the grid scrolls sideways).
-    Code reads plans from the genes (:meth:`FineTuneObjective.strategy_of`), not from these.
-    """
-    return ",\u00a0".join(item.replace(" ", "\u00a0") for item in items) or empty
-
-
 def _display_learning_rates(plan: FineTunePlan) -> str:
     """The trained blocks' learning rates to 3 significant digits, in one line."""
-    return _one_line([f"{r.block} {r.learning_rate:.3g}" for r in plan.rows() if not r.frozen])
+    return table_line([f"{r.block} {r.learning_rate:.3g}" for r in plan.rows() if not r.frozen])
 
 
 def _suggest(
@@ -352,14 +341,14 @@ class FineTuneObjective:
             strategy = PlanStrategy.under(plan, self.protocol)
             # First of the objective's attrs: a storage that keeps their order (journal) shows
             # it right after the sampler's (SQLite sorts them by name; see the README).
-            trial.set_user_attr("plan", _one_line([strategy.summary()]))
-            trial.set_user_attr("frozen_blocks", _one_line(plan.frozen))
+            trial.set_user_attr("plan", table_line([strategy.summary()]))
+            trial.set_user_attr("frozen_blocks", table_line(plan.frozen))
             trial.set_user_attr("trained_blocks", len(plan.selected))
             trial.set_user_attr("learning_rates", _display_learning_rates(plan))
         else:
             params = {k: _suggest(trial, k, d) for k, d in self.search_space.items()}
             strategy = self.strategy_of(params)
-            trial.set_user_attr("plan", _one_line([strategy.summary()]))
+            trial.set_user_attr("plan", table_line([strategy.summary()]))
             trial.set_user_attr("strategy", self.strategy)
             trial.set_user_attr("strategy_settings", strategy.settings)
         # After the suggestions: BioTune writes the trial's generation when it is first asked
@@ -411,7 +400,7 @@ class FineTuneObjective:
 
     def _record(self, trial: optuna.trial.Trial, result: PlanEvaluation) -> None:
         attrs: dict[str, Any] = {
-            "frozen_blocks": _one_line(result.frozen_blocks),
+            "frozen_blocks": table_line(result.frozen_blocks),
             "trained_blocks": len(self.blocks) - len(result.frozen_blocks),
             "trainable_parameters": result.trainable_parameters,
             "trainable_fraction": round(result.trainable_fraction, 6),

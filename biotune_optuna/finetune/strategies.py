@@ -34,6 +34,7 @@ from biotune_optuna.strategies import AutoRGNConfig
 from biotune_optuna.strategies import BaselineConfig
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import BioTuneConfig
+from biotune_optuna.strategies import format_setting
 from biotune_optuna.strategies import FullFineTuningConfig
 from biotune_optuna.strategies import L1SPConfig
 from biotune_optuna.strategies import L2SPConfig
@@ -161,15 +162,8 @@ class FineTuneStrategy(Generic[ConfigT]):
     def summary(self) -> str:
         """One line for the trial user attr ``plan``: the strategy and its hyperparameters,
         floats to 3 significant digits, e.g. ``"lora: rank 8, alpha 16, lr 0.001"``."""
-        settings = ", ".join(f"{k} {_setting_text(v)}" for k, v in self.settings.items())
+        settings = ", ".join(f"{k} {format_setting(v)}" for k, v in self.settings.items())
         return f"{self.name}: {settings}" if settings else self.name
-
-
-def _setting_text(value: Any) -> str:
-    """A hyperparameter as a person reads it: floats to 3 digits, ``None`` as ``auto``."""
-    if value is None:
-        return "auto"
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _freeze_all(model: nn.Module) -> None:

@@ -28,8 +28,8 @@ import optuna
 
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.strategies import BIOTUNE
+from biotune_optuna.strategies import format_setting
 from biotune_optuna.studies.report import format_mean_std
-from biotune_optuna.studies.report import format_setting
 from biotune_optuna.studies.report import format_share
 from biotune_optuna.studies.report import markdown_table
 from biotune_optuna.studies.retrain import final_evaluation

@@ -14,8 +14,10 @@ from optuna.trial import TrialState
 
 from biotune_optuna.plan import block_names
 from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.plan import table_items
 from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.recommendation import current_recommendation
+from biotune_optuna.strategies import format_setting
 
 
 __all__ = [
@@ -24,7 +26,6 @@ __all__ = [
     "compare_figures",
     "compare_rows",
     "format_mean_std",
-    "format_setting",
     "format_share",
     "frozen_head_warning",
     "markdown_table",
@@ -113,9 +114,7 @@ def _frozen_blocks(trial: optuna.trial.FrozenTrial) -> list[str] | None:
     """The trial's ``frozen_blocks`` user attr as names (one line with no-break spaces; older
     studies: a list); ``None`` when the trial has none."""
     frozen = trial.user_attrs.get("frozen_blocks")
-    if isinstance(frozen, str):
-        return [] if frozen == "none" else frozen.replace("\u00a0", " ").split(", ")
-    return None if frozen is None else list(frozen)
+    return None if frozen is None else table_items(frozen)
 
 
 def best_plan_rows(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> list[list[str]]:
@@ -154,14 +153,6 @@ def format_share(fraction: float) -> str:
         if 0 < float(text) < 100:
             return text
     return f"{percent:.2g}"
-
-
-def format_setting(value: Any) -> str:
-    """A hyperparameter's value for tables: floats to 3 digits, ``None`` as ``auto`` (a
-    default that follows the protocol, e.g. LP-FT's ``lp_epochs``)."""
-    if value is None:
-        return "auto"
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def strategy_markdown(trial: optuna.trial.FrozenTrial) -> str:
