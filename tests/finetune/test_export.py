@@ -18,6 +18,7 @@ from biotune_optuna.finetune import image_folder
 from biotune_optuna.finetune import load_backbone
 from biotune_optuna.finetune import load_finetuned
 from biotune_optuna.finetune import save_finetuned
+from tests.finetune.conftest import tiny_cnn
 
 
 CLASSES = [f"class {i}" for i in range(5)]
@@ -60,7 +61,7 @@ def _logits(backbone: Backbone, images: torch.Tensor) -> torch.Tensor:
 def test_a_round_trip_gives_the_same_logits_in_eval_mode(tmp_path: Path) -> None:
     backbone = _trained_tiny()
     path = _save(backbone, tmp_path / "model_seed0.pt", val_macro_accuracy=0.5)
-    model = biotune_optuna.load_finetuned(path)  # the top-level name, imported lazily
+    model = biotune_optuna.load_finetuned(path, model_factory=tiny_cnn)  # the top-level name
     assert isinstance(model, FineTunedModel)
     assert not any(module.training for module in model.modules())
     images = torch.rand(6, 3, 16, 16)
@@ -96,7 +97,7 @@ def test_lora_adapters_are_merged_into_the_exported_weights(tmp_path: Path) -> N
             nn.init.normal_(param)  # peft starts B at zero: make the adapters count
     images = torch.rand(4, 3, 16, 16)
     expected = _logits(backbone, images)
-    model = load_finetuned(_save(backbone, tmp_path / "lora.pt"))
+    model = load_finetuned(_save(backbone, tmp_path / "lora.pt"), model_factory=tiny_cnn)
     with torch.no_grad():
         assert torch.allclose(model(images), expected, atol=1e-5)
     assert any("lora_" in name for name, _ in adapted.named_parameters())  # left as it was
@@ -119,7 +120,7 @@ def test_preprocess_makes_a_file_into_the_tensor_the_data_pipeline_makes(
             for name, image in files.items():
                 image.save(tmp_path / split / cls / name)
     data = image_folder(tmp_path, image_size=16)
-    model = load_finetuned(_save(_trained_tiny(), tmp_path / "m.pt"))
+    model = load_finetuned(_save(_trained_tiny(), tmp_path / "m.pt"), model_factory=tiny_cnn)
     for index, (path, _) in enumerate(data.train.samples):  # type: ignore[attr-defined]
         tensor = model.preprocess(path)
         assert tensor.shape == (3, 16, 16) and tensor.dtype == torch.float32
@@ -129,7 +130,7 @@ def test_preprocess_makes_a_file_into_the_tensor_the_data_pipeline_makes(
 
 def test_predict_names_the_most_probable_classes(tmp_path: Path) -> None:
     backbone = _trained_tiny()
-    model = load_finetuned(_save(backbone, tmp_path / "m.pt"))
+    model = load_finetuned(_save(backbone, tmp_path / "m.pt"), model_factory=tiny_cnn)
     images = torch.rand(70, 3, 16, 16)  # more than one batch
     probabilities = _logits(backbone, images).softmax(dim=1)
     predictions = model.predict(images, top_k=3)
@@ -150,11 +151,11 @@ def test_a_retrain_directory_loads_its_best_validation_seed(tmp_path: Path) -> N
     for seed in (0, 1):
         _save(_trained_tiny(seed), tmp_path / f"model_seed{seed}.pt", seed=seed)
     (tmp_path / "results.json").write_text(json.dumps({"best_weights": "model_seed1.pt"}))
-    assert load_finetuned(tmp_path).results["seed"] == 1
+    assert load_finetuned(tmp_path, model_factory=tiny_cnn).results["seed"] == 1
 
 
 def test_the_exported_program_gives_the_modules_logits(tmp_path: Path) -> None:
-    model = load_finetuned(_save(_trained_tiny(), tmp_path / "m.pt"))
+    model = load_finetuned(_save(_trained_tiny(), tmp_path / "m.pt"), model_factory=tiny_cnn)
     program_path = model.export_program(tmp_path / "model.pt2", batch_size=2)
     program = torch.export.load(program_path).module()
     images = torch.rand(2, 3, 16, 16)
@@ -170,7 +171,6 @@ def _bad_exports(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     torch.save(_trained_tiny().model.state_dict(), tmp_path / "state_dict.pt")
     torch.save([1, 2], tmp_path / "list.pt")
     torch.save({**record, "version": 99}, tmp_path / "future.pt")
-    torch.save({**record, "source": "no_such_module:factory"}, tmp_path / "factory.pt")
     wrong = dict(record["state_dict"])
     wrong.pop("3.bias")
     torch.save({**record, "state_dict": wrong}, tmp_path / "misfit.pt")
@@ -182,7 +182,6 @@ def _bad_exports(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "state dict": (tmp_path / "state_dict.pt", "holds a state dict, not a fine-tuned"),
         "list": (tmp_path / "list.pt", "holds a list, not a fine-tuned model"),
         "version": (tmp_path / "future.pt", "export version 99"),
-        "factory": (tmp_path / "factory.pt", "cannot import model factory"),
         "misfit": (tmp_path / "misfit.pt", "Missing key(s)"),
     }
 
@@ -190,9 +189,9 @@ def _bad_exports(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 def test_what_is_no_export_is_a_one_line_value_error(tmp_path: Path) -> None:
     for path, message in _bad_exports(tmp_path).values():
         with pytest.raises(ValueError) as caught:
-            load_finetuned(path)
+            load_finetuned(path, model_factory=tiny_cnn)
         assert message in str(caught.value) and "\n" not in str(caught.value)
-    model = load_finetuned(tmp_path / "good.pt")
+    model = load_finetuned(tmp_path / "good.pt", model_factory=tiny_cnn)
     for path, message in (
         (tmp_path / "none.png", "no such image file"),
         (tmp_path / "text.pt", "is not an image"),
