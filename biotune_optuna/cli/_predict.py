@@ -18,7 +18,7 @@ from biotune_optuna.studies import StudySpec
 from biotune_optuna.studies.objectives import device_problem_here
 
 
-__all__ = ["add_parser", "handle", "sample_images"]
+__all__ = ["add_parser", "handle", "predict_hint"]
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -137,17 +137,20 @@ def _model_path(args: argparse.Namespace) -> Path:
     return path
 
 
-def sample_images(spec: StudySpec) -> str:
-    """Images to put in a ``predict`` command for ``spec``'s model, as a shell would take them:
-    the shipped sample digits beside a digits spec (``studies/samples/digit*.png``), else
-    ``IMAGE...``."""
+def predict_hint(spec: StudySpec, output: Path) -> str:
+    """The ``predict`` command of ``spec``'s model in ``output``, as a shell takes it: with the
+    shipped sample digits beside a digits spec (``studies/samples/digit*.png``, else
+    ``IMAGE...``), and ``--trust-source`` for a model of the spec's own ``<module>:<factory>``
+    (the file names the factory the spec names)."""
+    images = "IMAGE..."
     directory = None if spec.path is None else spec.path.parent / "samples"
-    if spec.data is None or spec.data.source != "digits" or directory is None:
-        return "IMAGE..."
-    if not any(directory.glob("digit*.png")):
-        return "IMAGE..."
-    shown = os.path.relpath(directory)
-    return f"{shown if not shown.startswith('..') else directory.resolve()}/digit*.png"
+    digits = spec.data is not None and spec.data.source == "digits"
+    if digits and directory is not None and any(directory.glob("digit*.png")):
+        shown = os.path.relpath(directory)
+        images = f"{directory.resolve() if shown.startswith('..') else shown}/digit*.png"
+    source = "" if spec.model is None else spec.model.source
+    own = ":" in source and not source.startswith(("torchvision:", "timm:"))
+    return f"biotune-optuna predict {output} {images}" + (" --trust-source" if own else "")
 
 
 def _study_options(args: argparse.Namespace) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+import warnings
 
 import numpy as np
 import torch
@@ -36,7 +37,9 @@ def open_image(path: Path) -> Any:
     if not path.is_file():
         raise ValueError(f"{path}: no such image file")
     try:
-        image = Image.open(path)
+        with warnings.catch_warnings():  # refused below, with a message that says what to do
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
         limit = Image.MAX_IMAGE_PIXELS
         if limit is not None and image.width * image.height > limit:
             raise Image.DecompressionBombError(f"{image.width}x{image.height} pixels")
