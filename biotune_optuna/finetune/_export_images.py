@@ -11,6 +11,7 @@ taken as they are. Other 32-bit or float images are refused, as are images of mo
 from __future__ import annotations
 
 from pathlib import Path
+import re
 from typing import Any
 import warnings
 
@@ -42,12 +43,13 @@ def open_image(path: Path) -> Any:
             image = Image.open(path)
         limit = Image.MAX_IMAGE_PIXELS
         if limit is not None and image.width * image.height > limit:
-            raise Image.DecompressionBombError(f"{image.width}x{image.height} pixels")
+            raise Image.DecompressionBombError(f"({image.width * image.height} pixels)")
         image.load()
     except Image.DecompressionBombError as error:  # Image.open raises it beyond twice the limit
-        size = " ".join(str(error).split()).split(" exceeds")[0]
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{found[1]} pixels" if found else "too many pixels"
         raise ValueError(
-            f"{path} is too large an image ({size}; at most {Image.MAX_IMAGE_PIXELS} pixels): "
+            f"{path} is too large an image ({size}; at most {Image.MAX_IMAGE_PIXELS}): "
             "resize it first"
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
