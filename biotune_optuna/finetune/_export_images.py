@@ -4,8 +4,9 @@ The training data are 8-bit RGB images (``ImageFolder`` converts every file to R
 to predict is read the same way, except where that conversion would misread it: 16-bit integer
 images (PIL modes ``I;16*``, and 32-bit ``I`` with values in ``[0, 65535]``) are scaled by
 ``1 / 65535`` to ``[0, 1]``; floating-point images (mode ``F``) must hold values in ``[0, 1]``,
-taken as they are. Other 32-bit or float images are refused, as are images of more than PIL's
-``Image.MAX_IMAGE_PIXELS`` pixels (decompression bombs).
+taken as they are; both are then rounded to the 8 bits of the training files. Other 32-bit or
+float images are refused, as are images of more than PIL's ``Image.MAX_IMAGE_PIXELS`` pixels
+(decompression bombs).
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ def open_image(path: Path) -> Any:
 
 
 def image_pixels(image: Any, where: str = "the image") -> Any:
-    """``image`` as the preprocessing takes it: a tensor passes; a PIL image becomes RGB, or,
-    for 16-bit and float modes, a ``(1, H, W)`` float tensor in ``[0, 1]``.
+    """``image`` as the preprocessing takes it: a tensor passes; a PIL image becomes 8-bit RGB,
+    16-bit and float modes scaled to ``[0, 1]`` first (so that a 16-bit copy of an 8-bit image,
+    ``v * 257``, is read as that image).
 
     Args:
         image: A PIL image or a ``(C, H, W)`` tensor.
@@ -69,6 +71,8 @@ def image_pixels(image: Any, where: str = "the image") -> Any:
     Raises:
         ValueError: In one line, for a 32-bit or float image outside the ranges above.
     """
+    from PIL import Image
+
     mode = getattr(image, "mode", None)
     if mode is None or isinstance(image, torch.Tensor):
         return image
@@ -87,5 +91,5 @@ def image_pixels(image: Any, where: str = "the image") -> Any:
                     "it as an 8- or 16-bit image"
                 )
             values = values / 65535.0
-        return torch.as_tensor(values, dtype=torch.float32)[None]
-    return image if mode == "RGB" else image.convert("RGB")
+        image = Image.fromarray(np.round(values * 255).astype(np.uint8))  # 8 bits, as trained
+    return image if image.mode == "RGB" else image.convert("RGB")

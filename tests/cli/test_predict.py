@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -130,12 +131,18 @@ def test_bad_input_is_one_line_and_exit_2(
 
 
 @pytest.mark.slow
-def test_the_demos_model_predicts_digit_files_from_a_fresh_process(tmp_path: Path) -> None:
+def test_the_demos_model_predicts_digit_files_from_a_fresh_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The small demo (real Lite0 weights, 256 train / 128 val digits at 32 px), 3 epochs.
     data = {"max_train_images": 256, "max_val_images": 128}
     spec = copy_spec("demo", tmp_path, data=data, image_size=32, max_epochs=3)
+    shutil.copytree(SAMPLES, tmp_path / "samples")  # beside the spec, as in studies/
     assert main(["run", str(spec), "--trials", "3", "-q"]) == 0
-    assert main(["retrain", str(spec), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["retrain", str(spec)]) == 0
+    (hint,) = re.findall(r"then `(biotune-optuna predict [^`]+)`", capsys.readouterr().out)
+    _the_hint_runs_as_written(hint, tmp_path)
     images = _digit_images(tmp_path / "images", image_size=32, count=360)  # the test split
     done = subprocess.run(
         [
@@ -166,6 +173,37 @@ def test_the_demos_model_predicts_digit_files_from_a_fresh_process(tmp_path: Pat
     )
     assert accuracy > 0.5
     assert abs(accuracy - tested) <= 0.05  # the files as the test split: 8-bit PNGs, no more
+
+
+def _the_hint_runs_as_written(hint: str, tmp_path: Path) -> None:
+    """``retrain``'s hint, run by a shell, predicts the ten shipped samples; their 16-bit copies
+    are predicted the same (issue 25, items 10 and 13)."""
+    from PIL import Image
+
+    python = f"{shlex.quote(sys.executable)} -m biotune_optuna.cli"
+
+    def predicted(command: str) -> dict[str, tuple[str, float]]:
+        done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
+        found = [LINE.match(line) for line in lines(done.stdout)[1:]]  # after the model's line
+        assert len(found) == 10 and all(found), done.stdout
+        return {
+            Path(m["path"]).stem: (m["top"].split()[0], float(m["top"].split()[1][1:-1]))
+            for m in found
+            if m
+        }
+
+    shipped = predicted(hint.replace("biotune-optuna", python))
+    right = sum(name == f"digit{label}" for name, (label, _) in shipped.items())
+    print(f"demo export: {right} of the 10 samples right, by retrain's hint: {hint}")
+    for path in sorted(SAMPLES.glob("digit*.png")):
+        pixels = np.asarray(Image.open(path)).astype(np.uint16) * 257
+        Image.fromarray(pixels).save(tmp_path / f"{path.stem}.png")
+    glob = hint.split()[-1]
+    deep = predicted(
+        hint.replace("biotune-optuna", python).replace(glob, f"{tmp_path}/digit*.png")
+    )
+    for name, (label, probability) in shipped.items():
+        assert deep[name][0] == label and abs(deep[name][1] - probability) < 0.01, name
 
 
 def _cli(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
