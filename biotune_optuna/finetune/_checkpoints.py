@@ -9,10 +9,13 @@ evaluation of the same thing under the same key (a heartbeat retry of a killed t
 after that epoch, and gives what the uninterrupted evaluation would have given: each epoch's
 shuffle, augmentation and dropout are drawn from the run's seed and the epoch alone.
 
-Weights of frozen parameters are not saved: they are the pretrained ones, which a fresh copy of
-the backbone has again. Files are written atomically (a temporary file, then ``os.replace``) and
+Weights of frozen parameters are not saved when they are the pretrained ones, which a fresh copy
+of the backbone has again; those of a backbone that is not pretrained (random or a factory's) are.
+Files are written atomically (a temporary file, then ``os.replace``), checked against the CRCs of
+their zip archive (a damaged file is discarded with a warning: the evaluation starts afresh) and
 read back with ``torch.load(weights_only=True)``; the directory is kept under a byte budget by
-removing the least recently written checkpoints of other keys.
+removing the least recently written checkpoints of other keys. A killed writer's temporary file
+is removed when its key is loaded again (the trial resumed or retried), others after an hour.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 from types import TracebackType
 from typing import Any
 from typing import Protocol
+import zipfile
 
 import optuna
 import torch
@@ -112,14 +116,24 @@ class TrainingCheckpoints:
         return True
 
     def load(self, key: str) -> dict[str, Any] | None:
-        """The state last saved for ``key`` (tensors on the CPU), or ``None`` if there is none."""
+        """The state last saved for ``key`` (tensors on the CPU), or ``None`` if there is none.
+
+        The temporary files of ``key`` (left by a writer killed while saving it) are removed. A
+        file whose bytes fail its zip CRCs, or that cannot be read, is removed with a warning.
+        """
         path = self.path(key)
+        for temporary in self.directory.glob(f"{path.stem}.*{_TEMPORARY_SUFFIX}"):
+            temporary.unlink(missing_ok=True)
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            problem = _damage(path)
+            payload = None if problem else torch.load(path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             return None
         except Exception as exc:  # torn, foreign or from an incompatible torch: no checkpoint
-            _logger.warning(f"Checkpoint {path} cannot be read ({exc}); starting afresh.")
+            problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        if problem:
+            _logger.warning(f"Checkpoint {path} is damaged ({problem}); it is removed.")
+            path.unlink(missing_ok=True)
             return None
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             return None
@@ -156,6 +170,20 @@ class TrainingCheckpoints:
             if path != keep:
                 path.unlink(missing_ok=True)
                 total -= size
+
+
+def _damage(path: Path) -> str | None:
+    """What is wrong with the zip archive at ``path`` (``None``: every member fits its CRC).
+
+    Raises:
+        FileNotFoundError: If there is no file.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except zipfile.BadZipFile as exc:
+        return f"not a zip archive: {exc}"
+    return None if bad is None else f"{bad} fails its CRC check"
 
 
 class CheckpointedRun(Protocol):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
+import struct
 from typing import Any
+import zipfile
 
 import optuna
 import pytest
@@ -257,3 +260,58 @@ def test_a_heartbeat_retry_continues_its_trial(
     assert again.number == 2
     assert objective.checkpoint_key(again, 1) == "s/trial-0/fold-1"
     assert objective.checkpoint_key(study.ask(), 0) == "s/trial-3/fold-0"
+
+
+def _warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+def _flip_tensor_bytes(path: Path, count: int = 64) -> None:
+    """Flip ``count`` bytes in the middle of the largest tensor's data in a ``torch.save`` zip."""
+    with zipfile.ZipFile(path) as archive:
+        member = max(
+            (i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size
+        )
+    data = bytearray(path.read_bytes())
+    name_length, extra_length = struct.unpack("<HH", data[member.header_offset + 26 :][:4])
+    start = member.header_offset + 30 + name_length + extra_length + member.file_size // 2
+    assert member.file_size >= 2 * count
+    for i in range(start, start + count):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_checkpoint_is_discarded_with_one_warning(
+    small_digits: ClassificationData, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    uninterrupted = _evaluate(PLAN, small_digits)
+    store = TrainingCheckpoints(tmp_path)
+    with pytest.raises(_Killed):
+        _evaluate(PLAN, small_digits, report=_kill_after(2, []), checkpoint=(store, KEY))
+    _flip_tensor_bytes(store.path(KEY))  # torch.load reads it without complaint
+
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.WARNING):
+            resumed = _evaluate(PLAN, small_digits, checkpoint=(store, KEY))
+    finally:
+        optuna.logging.disable_propagation()
+    assert resumed.resumed_epoch == 0  # trained from scratch, not from altered weights
+    _assert_same(resumed, uninterrupted)
+    (warning,) = _warnings_of(caplog)
+    assert "damaged" in warning and "CRC" in warning and "\n" not in warning
+
+
+def test_a_killed_writers_temporary_file_is_removed_when_its_key_is_loaded(
+    tmp_path: Path,
+) -> None:
+    store = TrainingCheckpoints(tmp_path)
+    store.save(KEY, {"weights": torch.zeros(10)})
+    other = store.path("other").with_suffix(".x.tmp")
+    left = store.path(KEY).with_suffix(".k1ll3d.tmp")  # as tempfile.mkstemp names them
+    for path in (left, other):
+        path.write_bytes(b"half a checkpoint")
+    assert store.load(KEY) is not None  # the trial resumed (or retried)
+    assert not left.exists() and other.exists()  # another key's writer may be alive
+    store.remove(KEY)
+    assert store.load(KEY) is None and not left.exists()
