@@ -211,13 +211,33 @@ class EvaluationCheckpoint:
         key: The evaluation's key.
         signature: What the evaluation trains (strategy, protocol, data); a checkpoint saved
             with another signature is ignored.
+        frozen: Save the frozen weights too, once (the first run's: every run copies them from
+            the template), for a backbone that is not pretrained, which another process may
+            build otherwise; see :meth:`frozen_weights`.
         reported: The running fitness after each epoch so far.
     """
 
     store: TrainingCheckpoints
     key: str
     signature: str
+    frozen: bool = False
     reported: list[float] = dataclasses.field(default_factory=list)
+    _saved: dict[str, Any] | None = dataclasses.field(default=None, init=False, repr=False)
+    _loaded: bool = dataclasses.field(default=False, init=False, repr=False)
+
+    def _state(self) -> dict[str, Any] | None:
+        """The saved state, if it is this evaluation's (loaded once)."""
+        if not self._loaded:
+            state = self.store.load(self.key)
+            fits = state is not None and state.get("signature") == self.signature
+            self._saved, self._loaded = (state if fits else None), True
+        return self._saved
+
+    def frozen_weights(self) -> dict[str, torch.Tensor]:
+        """The frozen weights the checkpoint was saved with (empty: none saved or no checkpoint
+        fits); the template's, for an evaluation to continue with the same ones."""
+        state = self._state()
+        return {} if state is None else dict(state.get("frozen") or {})
 
     def resume(self, runs: list[CheckpointedRun]) -> int:
         """Restore the runs (fresh from the template) as saved; the epoch they continue after.
@@ -225,10 +245,8 @@ class EvaluationCheckpoint:
         Returns:
             The last epoch the checkpoint finished (0: none fits; the runs are left as given).
         """
-        state = self.store.load(self.key)
-        if state is None or state.get("signature") != self.signature:
-            return 0
-        if len(state["runs"]) != len(runs):
+        state = self._state()
+        if state is None or len(state["runs"]) != len(runs):
             return 0
         for run, saved in zip(runs, state["runs"]):
             _restore_run(run, saved)
@@ -244,6 +262,13 @@ class EvaluationCheckpoint:
             "reported": list(self.reported),
             "runs": [_run_state(run) for run in runs],
         }
+        if self.frozen and runs:
+            model = runs[0].model
+            state["frozen"] = {
+                name: param.detach().cpu()
+                for name, param in model.named_parameters()
+                if not param.requires_grad
+            }
         self.store.save(self.key, state)
 
     def __enter__(self) -> EvaluationCheckpoint:
@@ -266,6 +291,7 @@ def _frozen_names(model: nn.Module) -> set[str]:
 
 
 def _run_state(run: CheckpointedRun) -> dict[str, Any]:
+    """What is saved of a run: all but its frozen weights (the template's, saved apart)."""
     frozen = _frozen_names(run.model)
 
     def trained(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -283,7 +309,8 @@ def _run_state(run: CheckpointedRun) -> dict[str, Any]:
 
 
 def _restore_run(run: CheckpointedRun, saved: dict[str, Any]) -> None:
-    """Load a saved run into a fresh one (same strategy and seed: frozen weights as saved).
+    """Load a saved run into a fresh one (same strategy and seed, copied from a template with
+    the frozen weights saved: the pretrained ones, or :meth:`EvaluationCheckpoint.frozen_weights`).
 
     Raises:
         ValueError: If the saved weights do not fit the run's model.

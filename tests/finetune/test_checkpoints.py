@@ -14,6 +14,7 @@ import optuna
 import pytest
 import torch
 
+from biotune_optuna.finetune import Backbone
 from biotune_optuna.finetune import build_strategy
 from biotune_optuna.finetune import ClassificationData
 from biotune_optuna.finetune import evaluate_plan
@@ -67,14 +68,15 @@ def _evaluate(
     strategy: Any,
     data: ClassificationData,
     protocol: TrainingProtocol = PROTOCOL,
+    backbone: Backbone | None = None,
     **kwargs: Any,
 ) -> PlanEvaluation:
     # A fresh backbone and feature cache each time: as a new process would have them.
     train, val, test = whole_splits(data)
     cache = FeatureCache(2**26)
     return evaluate_plan(
-        tiny_backbone(), strategy, train, val, protocol, num_classes=10, test=test, cache=cache,
-        keep_models=True, **kwargs,
+        backbone or tiny_backbone(), strategy, train, val, protocol, num_classes=10, test=test,
+        cache=cache, keep_models=True, **kwargs,
     )  # fmt: skip
 
 
@@ -315,3 +317,22 @@ def test_a_killed_writers_temporary_file_is_removed_when_its_key_is_loaded(
     assert not left.exists() and other.exists()  # another key's writer may be alive
     store.remove(KEY)
     assert store.load(KEY) is None and not left.exists()
+
+
+@pytest.mark.parametrize("plan", [PLAN, tiny_plan((0.9, 0.1, 0.9, 0.9))], ids=["prefix", "middle"])
+def test_a_checkpoint_of_a_backbone_not_pretrained_restores_its_frozen_weights(
+    small_digits: ClassificationData, tmp_path: Path, plan: Any
+) -> None:
+    # A random backbone (not pretrained) that another process builds otherwise: seed 1, not 0.
+    uninterrupted = _evaluate(plan, small_digits, backbone=tiny_backbone(seed=0))
+    store = TrainingCheckpoints(tmp_path)
+    with pytest.raises(_Killed):
+        _evaluate(
+            plan, small_digits, backbone=tiny_backbone(seed=0), report=_kill_after(2, []),
+            checkpoint=(store, KEY),
+        )  # fmt: skip
+    other = tiny_backbone(seed=1)
+    resumed = _evaluate(plan, small_digits, backbone=other, checkpoint=(store, KEY))
+    assert resumed.resumed_epoch == 2
+    _assert_same(resumed, uninterrupted)  # frozen block and trained ones as saved
+    assert not torch.equal(other.model[0][0].weight, uninterrupted.models[0][0][0].weight)
