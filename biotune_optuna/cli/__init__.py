@@ -17,6 +17,7 @@ import argparse
 from collections.abc import Sequence
 import logging
 import sys
+import traceback
 import warnings
 
 import optuna
@@ -64,8 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit code: 0 success, 2 bad input (one ``error:`` line, nothing written), 1 any
-        other failure (one ``failed:`` line; ``-v`` raises it with its traceback) or Ctrl-C.
-        Bad arguments exit with 2 from argparse. Secrets in messages are masked.
+        other failure (one ``failed:`` line; ``-v`` prints its traceback) or Ctrl-C. Bad
+        arguments exit with 2 from argparse. Secrets in messages and tracebacks are masked
+        (:func:`~biotune_optuna.studies.storage.masked_text`).
     """
     args = build_parser().parse_args(argv)  # exits with 2 on bad arguments
     verbose = getattr(args, "verbose", False)
@@ -81,8 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("biotune-optuna: interrupted; run the same command to resume", file=sys.stderr)
         return 1
     except Exception as exc:  # one line, exit 1; -v shows the traceback
-        if verbose:
-            raise
+        if verbose:  # the traceback quotes messages that may hold a password
+            print(masked_text("".join(traceback.format_exception(exc))), file=sys.stderr)
+            return 1
         message = masked_text(str(exc))  # a driver's error may quote a URL
         print(f"biotune-optuna: failed: {type(exc).__name__}: {message}", file=sys.stderr)
         return 1

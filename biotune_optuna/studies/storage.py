@@ -65,6 +65,7 @@ __all__ = [
     "masked_text",
     "masked_url",
     "open_storage",
+    "remember_passwords",
     "storage_problem",
 ]
 
@@ -74,15 +75,37 @@ MASK = "***"
 
 _logger = logging.getLogger(__name__)
 
-# The password of a URL (``scheme://user:password@host``: up to the last ``@``, so that one
-# written unencoded is masked whole), and one given as a ``password=`` query parameter.
-# Spaces and quotes end a URL in TOML text and messages.
+# The password of a URL in free text (``scheme://user:password@host``), up to the last ``@``
+# of its line whatever the characters: SQLAlchemy takes spaces, quotes, ``#`` and ``/`` in a
+# password, so none of them can end it. One already masked (``***@``) is kept as it is, so
+# that masking twice changes nothing.
 _URL_PASSWORD = re.compile(
-    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"'`]*:)(?P<secret>[^\s\"'`]*)(?P<tail>@)"
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\n]*:)"
+    r"(?P<secret>\*\*\*(?=@)|[^\n]*)(?P<tail>@)"
 )
+# A ``password=`` query parameter, up to the next ``&`` or the end of its line.
 _QUERY_PASSWORD = re.compile(
-    r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<secret>[^&#\s\"'`]*)(?P<tail>)", re.IGNORECASE
+    r"(?P<head>[?&](?:password|passwd|pwd)=)"
+    r"(?P<secret>\*\*\*(?=[&\s\"'`]|$)|[^&\n]*)(?P<tail>)",
+    re.IGNORECASE | re.MULTILINE,
 )
+# The password of a URL that is the whole string: up to its first ``@`` (where SQLAlchemy ends
+# it) and up to its last one (where its writer may have meant it to end).
+_WHOLE_URL_PASSWORDS = (
+    re.compile(r"^[\w+]+://[^:/]*:(?P<secret>[^@]*)@"),
+    re.compile(r"^[\w+]+://[^:/]*:(?P<secret>.*)@", re.DOTALL),
+)
+_QUERY_KEYS = ("password", "passwd", "pwd")
+
+#: The passwords of every storage URL this process was given (a spec read, a storage opened),
+#: in every spelling that text may hold them: as written, percent-decoded and encoded, and
+#: escaped as in JSON and TOML strings. :func:`masked_text` removes them from any text, so
+#: that messages, tracebacks, the study note and files never show them, whatever they quote.
+_KNOWN_PASSWORDS: set[str] = set()
+
+#: Passwords shorter than this are not scrubbed from free text (they would mask common words);
+#: in a URL they are masked all the same.
+_SHORTEST_SCRUBBED = 3
 
 
 class StorageError(SpecError):
@@ -103,11 +126,16 @@ def file_of_storage(url: str) -> Path | None:
 def masked_text(text: str) -> str:
     """``text`` with the password of every URL in it replaced by ``***``.
 
-    The one place where secrets are hidden: messages, the study note (which shows the spec's
-    text), reports and anything else that shows or stores a URL or a spec go through it. Both
-    ``scheme://user:password@host`` and a ``password=`` query parameter are masked; a URL
-    without a password (its password in ``PGPASSWORD`` or ``~/.pgpass``) is left as it is.
+    The one place where secrets are hidden: messages, tracebacks, the study note (which shows
+    the spec's text), reports and anything else that shows or stores a URL or a spec go
+    through it. The passwords of the storage URLs this process was given
+    (:func:`remember_passwords`) are removed wherever they are, in any spelling; in any
+    other URL, both ``scheme://user:password@host`` (up to the line's last ``@``) and a
+    ``password=`` query parameter (up to the next ``&``) are masked. A URL without a password
+    (its password in ``PGPASSWORD`` or ``~/.pgpass``) is left as it is.
     """
+    for secret in sorted(_KNOWN_PASSWORDS, key=len, reverse=True):
+        text = text.replace(secret, MASK)
 
     def mask(match: re.Match[str]) -> str:
         secret = match.group("secret")
@@ -118,31 +146,75 @@ def masked_text(text: str) -> str:
 
 def masked_url(url: str) -> str:
     """The storage URL ``url`` with its password replaced by ``***`` (:func:`masked_text`)."""
+    remember_passwords(url)
     return masked_text(url)
 
 
-def _passwords_of(url: str) -> list[str]:
-    """The passwords in ``url``, as written and percent-decoded (for scrubbing messages)."""
-    from urllib.parse import unquote
+def remember_passwords(url: str) -> None:
+    """Have :func:`masked_text` remove the passwords of storage URL ``url`` from any text.
 
-    found = [
-        match.group("secret")
-        for pattern in (_URL_PASSWORD, _QUERY_PASSWORD)
-        for match in pattern.finditer(url)
-    ]
-    return sorted({s for f in found for s in (f, unquote(f)) if len(s) >= 3}, key=len)[::-1]
+    Called on every storage URL a spec gives or a storage is opened with. Each password is
+    remembered as SQLAlchemy reads it (percent-decoded) and as written (up to the first and
+    to the last ``@``), each also percent-encoded and escaped as JSON and TOML strings are.
+    """
+    _KNOWN_PASSWORDS.update(
+        spelling
+        for secret in _passwords_of(url)
+        for spelling in _spellings(secret)
+        if len(spelling) >= _SHORTEST_SCRUBBED
+    )
+
+
+def _passwords_of(url: str) -> set[str]:
+    """The passwords in ``url``, as written and as SQLAlchemy reads them."""
+    from urllib.parse import parse_qsl
+
+    from sqlalchemy.engine import make_url
+
+    found = {m.group("secret") for p in _WHOLE_URL_PASSWORDS if (m := p.match(url))}
+    query = url.partition("@")[2].partition("?")[2] if "@" in url else url.partition("?")[2]
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key.lower() in _QUERY_KEYS:
+            found.add(value)
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if key.lower() in _QUERY_KEYS:
+            found.add(value)
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL SQLAlchemy parses: the forms above are all there is
+        return {s for s in found if s}
+    found.add(parsed.password or "")
+    for key, value in parsed.query.items():
+        if key.lower() in _QUERY_KEYS:
+            found.update([value] if isinstance(value, str) else value)
+    return {str(s) for s in found if s}
+
+
+def _spellings(secret: str) -> set[str]:
+    """``secret`` as text may hold it: as is, percent-decoded and encoded, JSON/TOML-escaped."""
+    from urllib.parse import quote
+    from urllib.parse import quote_plus
+    from urllib.parse import unquote
+    from urllib.parse import unquote_plus
+
+    plain = {secret, unquote(secret), unquote_plus(secret)}
+    encoded = {f(s, safe=safe) for s in plain for f in (quote, quote_plus) for safe in ("", "/")}
+    escaped = {
+        json.dumps(s, ensure_ascii=ascii)[1:-1] for s in plain | encoded for ascii in (True, False)
+    }
+    return plain | encoded | escaped
 
 
 def _scrubbed(text: str, url: str) -> str:
     """``text`` (a driver's error, say) masked, and without the passwords of ``url`` at all."""
-    text = masked_text(text)
-    for secret in _passwords_of(url):
-        text = text.replace(secret, MASK)
-    return text
+    remember_passwords(url)
+    return masked_text(text)
 
 
 def display_storage(url: str) -> str:
     """The URL for messages: the password hidden, a file relative to the working directory."""
+    remember_passwords(url)
     path = file_of_storage(url)
     if path is not None:
         prefix = url[: url.index(":///") + 4]
@@ -157,8 +229,10 @@ def storage_problem(url: str) -> str | None:
     """What is wrong with a storage URL's form (``None`` if nothing), without connecting.
 
     Checks the scheme, that SQLAlchemy parses the URL and that its database driver is
-    installed; whether the server answers is found out when the study opens.
+    installed; whether the server answers is found out when the study opens. The URL's
+    passwords are remembered, to be masked in any text (:func:`remember_passwords`).
     """
+    remember_passwords(url)
     if url.startswith(JOURNAL):
         return None if file_of_storage(url) is not None else "a journal needs a file path"
     if url.startswith("journal:"):
