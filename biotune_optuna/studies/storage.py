@@ -51,14 +51,19 @@ from biotune_optuna.studies._heartbeat import HeartbeatRDBStorage
 from biotune_optuna.studies._heartbeat import MAX_RETRY
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
 from biotune_optuna.studies._heartbeat import shortest_grace_period
+from biotune_optuna.studies._storage_checks import cause_of
+from biotune_optuna.studies._storage_checks import write_problem
 
 
 if TYPE_CHECKING:
+    from collections.abc import Generator
+
     from optuna.storages.journal._file import BaseJournalFileLock
 
 __all__ = [
     "SafeJournalFileBackend",
     "StorageError",
+    "StorageFailure",
     "check_storage_file",
     "display_storage",
     "file_of_storage",
@@ -66,6 +71,7 @@ __all__ = [
     "masked_url",
     "open_storage",
     "remember_passwords",
+    "storage_failure",
     "storage_problem",
 ]
 
@@ -110,6 +116,31 @@ _SHORTEST_SCRUBBED = 3
 
 class StorageError(SpecError):
     """A storage that cannot be used, in one line (bad input: the CLI exits with 2)."""
+
+
+class StorageFailure(RuntimeError):
+    """A storage that failed under a command (its disk full), in one line naming the cause,
+    the file and the cure (the CLI exits with 1; the study is kept)."""
+
+
+#: The storage files this process opened, newest last (what an error under Optuna is about).
+_OPENED_FILES: list[Path] = []
+
+
+def storage_failure(exc: BaseException) -> StorageError | StorageFailure | None:
+    """What ``exc``, raised under Optuna, says of the storage, if it knows (else ``None``).
+
+    Optuna reports a full disk, a damaged SQLite file and a read-only one alike ("invalid
+    data in the commit"); the driver's or the system's error chained to it says which, and
+    this says so in one line with the file and the cure: a :class:`StorageError` for a file
+    that cannot be used as it is (damaged, read-only), a :class:`StorageFailure` for a disk
+    that filled up under the run.
+    """
+    found = cause_of(exc, _OPENED_FILES[-3:])
+    if found is None:
+        return None
+    message, bad_input = found
+    return StorageError(message) if bad_input else StorageFailure(message)
 
 
 def file_of_storage(url: str) -> Path | None:
@@ -366,11 +397,13 @@ def open_storage(
             retried (default twice the interval, at least ten seconds); a trial whose process
             on this host is gone is failed and retried at once
             (:mod:`biotune_optuna.studies._heartbeat`).
-        create: Whether a missing SQLite or journal file may be created.
+        create: Whether the storage is opened to write: a missing SQLite or journal file
+            may be created, and the file and its directory must be writable (a write probe,
+            :func:`~biotune_optuna.studies._storage_checks.write_problem`).
 
     Raises:
-        StorageError: One line, if the URL is malformed, the file is not a study storage, or
-            the server cannot be reached.
+        StorageError: One line, if the URL is malformed, the file is not a study storage, is
+            damaged or cannot be written, or the server cannot be reached.
     """
     problem = storage_problem(url)
     if problem is not None:
@@ -378,6 +411,10 @@ def open_storage(
     path = check_storage_file(url)
     if path is not None and not create and not path.exists():
         raise StorageError(f"no storage file {path}")
+    if path is not None and create:
+        problem = write_problem(path)
+        if problem is not None:
+            raise StorageError(problem)
     try:
         with warnings.catch_warnings():
             # Heartbeats and their retry callback are marked experimental in Optuna 5.
@@ -398,16 +435,24 @@ def open_storage(
     except StorageError:
         raise
     except Exception as exc:
+        explained = storage_failure(exc)
+        if explained is not None:
+            raise StorageError(str(explained)) from None
         raise StorageError(
             f"cannot open storage {display_storage(url)}: {_scrubbed(_one_line(exc), url)}"
         ) from None
 
 
 def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> BaseStorage:
+    if path is not None:
+        _OPENED_FILES[:] = [*(f for f in _OPENED_FILES if f != path), path]
     if url.startswith(JOURNAL):
         assert path is not None
         if path.exists() and path.stat().st_size and not _looks_like_journal(path):
-            raise StorageError(f"{path} is not an Optuna journal")
+            raise StorageError(
+                f"{path} is not an Optuna journal (its first line is no journal record); give "
+                "the study a file of its own"
+            )
         backend = SafeJournalFileBackend(str(path))
         backend.move_cut_record()
         if heartbeat:
@@ -477,12 +522,20 @@ def _refuse_foreign_sqlite(path: Path) -> None:
 
 
 def _looks_like_journal(path: Path) -> bool:
+    """Whether ``path`` starts with an Optuna journal record (reads its first line only).
+
+    A record is a JSON object with Optuna's ``op_code`` and ``worker_id``: another JSON-lines
+    file is not a journal, and is refused before anything touches it.
+    """
     with path.open("rb") as handle:
-        first = handle.readline(4096)
-    if not first.endswith(b"\n"):  # the first record cut, or one of more than 4 kB
+        first = handle.readline(_LONGEST_FIRST_RECORD)
+    if not first.endswith(b"\n"):  # the first record cut, or a very long line
         return first.startswith(b'{"op_code":')
-    first = first.strip()
-    return first.startswith(b"{") and first.endswith(b"}")
+    return _is_record(first)
+
+
+#: Bytes of a journal's first line read to tell a journal (its first record creates a study).
+_LONGEST_FIRST_RECORD = 1 << 20
 
 
 class SafeJournalFileBackend(JournalFileBackend):
@@ -513,6 +566,26 @@ class SafeJournalFileBackend(JournalFileBackend):
                 handle.write(text.encode("utf-8"))
                 handle.flush()
                 os.fsync(handle.fileno())
+
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        """Optuna's records from number ``log_number_from`` on.
+
+        Raises:
+            StorageError: Naming the file, the line and the cure, if a line before the last
+                one is not a JSON record (Optuna skips only a cut last line).
+        """
+        number = log_number_from
+        try:
+            for record in super().read_logs(log_number_from):
+                yield record
+                number += 1
+        except ValueError as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise StorageError(
+                f"journal {self._path}: line {number + 1} is not a journal record ({reason}), "
+                "so no line after it can be read; keep a copy of the file, then repair or "
+                f"delete line {number + 1} (e.g. sed -i '{number + 1}d' <file>) and run again"
+            ) from None
 
     def move_cut_record(self) -> Path | None:
         """Move a cut last record aside (see the class); return where to, if there was one."""
@@ -568,10 +641,12 @@ def _cut_at(path: Path) -> int | None:
 
 
 def _is_record(line: bytes) -> bool:
+    """Whether ``line`` is a whole journal record (an object with Optuna's keys)."""
     try:
-        return isinstance(json.loads(line), dict)
+        record = json.loads(line)
     except ValueError:
         return False
+    return isinstance(record, dict) and {"op_code", "worker_id"} <= record.keys()
 
 
 def _save_aside(path: Path, tail: bytes) -> Path:
