@@ -60,38 +60,47 @@ _FULL_ERRNO = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 _READ_ONLY = ("readonly database", "read-only", "unable to open database file")
 
 
-def cause_of(exc: BaseException, files: list[Path]) -> tuple[str, bool] | None:
+def cause_of(
+    exc: BaseException, *, sqlite: Path | None, journal: Path | None
+) -> tuple[str, bool] | None:
     """The cause of ``exc`` in one line, and whether it is bad input (``None``: none known).
 
     Looks through the chain of ``exc`` (causes, contexts, SQLAlchemy's ``orig``) for an
     SQLite error or an :class:`OSError` of a full disk, a damaged database or a file that
-    cannot be written. ``files`` are the storage files the error may be about.
+    cannot be written. ``sqlite`` and ``journal`` are the files of those kinds last opened
+    (what an SQLite error, or an :class:`OSError` without a file name, is about).
     """
-    named = " or ".join(str(f) for f in dict.fromkeys(files)) or "the storage file"
     for error in _chain(exc):
-        text = str(error).lower()
-        full = isinstance(error, OSError) and error.errno in _FULL_ERRNO
-        if full or (isinstance(error, sqlite3.Error) and any(m in text for m in _FULL)):
-            return (
-                f"the disk of {named} is full ({str(error).strip()}); the study keeps every "
-                "trial that finished: free space on that disk, then run the same command "
-                "again to resume",
-                False,
-            )
+        text = str(error).strip()
+        if isinstance(error, OSError) and error.errno in _FULL_ERRNO:
+            named = error.filename or journal or sqlite or "the storage file"
+            return _full(named, text), False
+        if not isinstance(error, sqlite3.Error):
+            continue
+        named = sqlite or "the SQLite file"
+        if any(m in text.lower() for m in _FULL):
+            return _full(named, text), False
         if isinstance(error, sqlite3.DatabaseError) and any(m in text for m in _DAMAGED):
             return (
-                f"{named} is damaged ({str(error).strip()}): keep a copy of it, recover what "
-                "it holds into a new file (the sqlite3 command: sqlite3 <file> .recover | "
-                "sqlite3 recovered.db) and point the spec's storage at that file",
+                f"{named} is damaged ({text}): keep a copy of it, recover what it holds into "
+                f"a new file (the sqlite3 command: sqlite3 {named} .recover | sqlite3 "
+                "recovered.db) and point the spec's storage at that file",
                 True,
             )
-        if isinstance(error, sqlite3.OperationalError) and any(m in text for m in _READ_ONLY):
+        if any(m in text for m in _READ_ONLY):
             return (
-                f"cannot write {named} or its directory ({str(error).strip()}): make them "
-                "writable, or copy the study to a writable directory and point the spec at it",
+                f"cannot write {named} or its directory ({text}): make them writable, or copy "
+                "the study to a writable directory and point the spec at it",
                 True,
             )
     return None
+
+
+def _full(named: object, text: str) -> str:
+    return (
+        f"the disk of {named} is full ({text}); the study keeps every trial that finished: "
+        "free space on that disk, then run the same command again to resume"
+    )
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

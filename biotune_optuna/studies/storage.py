@@ -123,8 +123,8 @@ class StorageFailure(RuntimeError):
     the file and the cure (the CLI exits with 1; the study is kept)."""
 
 
-#: The storage files this process opened, newest last (what an error under Optuna is about).
-_OPENED_FILES: list[Path] = []
+#: The SQLite and journal files this process opened last (what an error under Optuna is about).
+_LAST_OPENED: dict[str, Path] = {}
 
 
 def storage_failure(exc: BaseException) -> StorageError | StorageFailure | None:
@@ -136,7 +136,7 @@ def storage_failure(exc: BaseException) -> StorageError | StorageFailure | None:
     that cannot be used as it is (damaged, read-only), a :class:`StorageFailure` for a disk
     that filled up under the run.
     """
-    found = cause_of(exc, _OPENED_FILES[-3:])
+    found = cause_of(exc, sqlite=_LAST_OPENED.get(SQLITE), journal=_LAST_OPENED.get(JOURNAL))
     if found is None:
         return None
     message, bad_input = found
@@ -445,7 +445,7 @@ def open_storage(
 
 def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> BaseStorage:
     if path is not None:
-        _OPENED_FILES[:] = [*(f for f in _OPENED_FILES if f != path), path]
+        _LAST_OPENED[JOURNAL if url.startswith(JOURNAL) else SQLITE] = path
     if url.startswith(JOURNAL):
         assert path is not None
         if path.exists() and path.stat().st_size and not _looks_like_journal(path):

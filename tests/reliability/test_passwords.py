@@ -10,7 +10,9 @@ server is in ``test_secrets.py``.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from pathlib import Path
 from urllib.parse import quote
 from urllib.parse import quote_plus
@@ -169,3 +171,19 @@ def test_the_note_and_every_file_hide_a_password_in_the_spec(
     written = {p: p.read_bytes().decode(errors="replace") for p in files}
     assert len(written) >= 3, sorted(written)  # the spec, the journal, compare.md
     assert [p for p, text in written.items() if p != spec and _leaks(password, text)] == []
+
+
+def test_log_lines_are_masked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Optuna logs a failed trial's error, which may quote a URL (not only with ``-v``)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("optuna")
+    logger.addHandler(handler)
+    try:
+        assert main(["status", str(tmp_path / "absent.toml")]) == 2
+        url = _url("two words", "as written")
+        logging.getLogger("optuna.study").warning(f"Trial 4 failed because of {url}")
+    finally:
+        logger.removeHandler(handler)
+    assert "Trial 4 failed because of postgresql://u:***@127.0.0.1:1/db" in stream.getvalue()
+    assert "words" not in stream.getvalue()
