@@ -453,6 +453,7 @@ def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> BaseStorage
                 f"{path} is not an Optuna journal (its first line is no journal record); give "
                 "the study a file of its own"
             )
+        _refuse_bad_last_line(path)
         backend = SafeJournalFileBackend(str(path))
         backend.move_cut_record()
         if heartbeat:
@@ -528,14 +529,14 @@ def _looks_like_journal(path: Path) -> bool:
     file is not a journal, and is refused before anything touches it.
     """
     with path.open("rb") as handle:
-        first = handle.readline(_LONGEST_FIRST_RECORD)
+        first = handle.readline(_LONGEST_LINE_READ)
     if not first.endswith(b"\n"):  # the first record cut, or a very long line
         return first.startswith(b'{"op_code":')
     return _is_record(first)
 
 
-#: Bytes of a journal's first line read to tell a journal (its first record creates a study).
-_LONGEST_FIRST_RECORD = 1 << 20
+#: Bytes of a journal line read to tell whether it is a record (its first, its last one).
+_LONGEST_LINE_READ = 1 << 20
 
 
 class SafeJournalFileBackend(JournalFileBackend):
@@ -581,11 +582,7 @@ class SafeJournalFileBackend(JournalFileBackend):
                 number += 1
         except ValueError as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            raise StorageError(
-                f"journal {self._path}: line {number + 1} is not a journal record ({reason}), "
-                "so no line after it can be read; keep a copy of the file, then repair or "
-                f"delete line {number + 1} (e.g. sed -i '{number + 1}d' <file>) and run again"
-            ) from None
+            raise _bad_line(self._path, number + 1, reason) from None
 
     def move_cut_record(self) -> Path | None:
         """Move a cut last record aside (see the class); return where to, if there was one."""
@@ -618,6 +615,34 @@ class SafeJournalFileBackend(JournalFileBackend):
                 "complete records before it are kept"
             )
         return moved
+
+
+def _bad_line(path: Path, number: int, reason: str) -> StorageError:
+    """The error of journal ``path`` whose line ``number`` is no record."""
+    return StorageError(
+        f"journal {path}: line {number} is not a journal record ({reason}), so no line after "
+        "it can be read; keep a copy of the file, then repair or delete that line (e.g. "
+        f"sed -i '{number}d' <file>) and run again"
+    )
+
+
+def _refuse_bad_last_line(path: Path) -> None:
+    """Raise :class:`StorageError` if the last line of journal ``path`` is whole (it ends
+    with its newline) but no record: Optuna skips it when it reads, and the next record
+    appended after it would make it a line in the middle, which breaks every read."""
+    if not path.exists():
+        return
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - _LONGEST_LINE_READ))
+        tail = handle.read()
+    if not tail.endswith(b"\n"):
+        return  # empty, or a cut record (SafeJournalFileBackend moves it aside)
+    last = tail[:-1].rsplit(b"\n", 1)[-1]
+    if _is_record(last):
+        return
+    with path.open("rb") as handle:
+        number = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    raise _bad_line(path, number, "not an object with Optuna's keys")
 
 
 def _cut_at(path: Path) -> int | None:

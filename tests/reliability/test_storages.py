@@ -472,5 +472,21 @@ def test_a_journal_with_one_bad_line_names_the_line_and_the_cure(
         assert main(arguments) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"journal {stored}: line 6 " in err, err
-        assert "delete line 6" in err
+        assert "delete that line" in err and "sed -i '6d'" in err
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_journal_whose_last_whole_line_is_bad_is_refused_before_any_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Optuna skips such a line when it reads, and appended after it: the file broke."""
+    spec, stored = _study(tmp_path, "journal", trials=3)
+    lines = len(stored.read_bytes().splitlines())
+    with stored.open("ab") as handle:
+        handle.write(b"garbage\n")
+    capsys.readouterr()
+    before = _snapshot(tmp_path)
+    assert main(["run", str(spec), "--trials", "6"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"journal {stored}: line {lines + 1} " in err, err
     assert _snapshot(tmp_path) == before
