@@ -15,13 +15,17 @@ kill in the middle of a write) is never appended to: the cut bytes are moved asi
 (:class:`SafeJournalFileBackend`).
 
 The password of a server is best left out of the URL: libpq reads ``PGPASSWORD`` and
-``~/.pgpass``. One given in the URL is masked (:func:`masked_text`) wherever a URL or a spec's
-text is shown or stored: messages, the study note, reports. A study that ``run`` works on
+``~/.pgpass``. One given in the URL, whatever its characters, is masked (:func:`masked_text`)
+wherever a URL or a spec's text is shown or stored: messages, tracebacks, the study note,
+reports. A study that ``run`` works on
 records a heartbeat per running trial, and a trial whose worker died is failed and retried
 (:mod:`biotune_optuna.studies._heartbeat`).
 
 Nothing here creates a file or a table to find out whether a study exists, and every problem is
-one line (:class:`StorageError`, a :class:`~biotune_optuna.studies.SpecError`).
+one line (:class:`StorageError`, a :class:`~biotune_optuna.studies.SpecError`). A storage
+opened to write is first probed for a directory or file that cannot be written; a full disk, a
+damaged SQLite file or a broken journal line is named with its file (and line) and its cure
+(:func:`storage_failure`), not in Optuna's words.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ import logging
 import os
 from pathlib import Path
 import random
-import re
 import sqlite3
 import time
 from typing import Any
@@ -51,6 +54,10 @@ from biotune_optuna.studies._heartbeat import HeartbeatRDBStorage
 from biotune_optuna.studies._heartbeat import MAX_RETRY
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
 from biotune_optuna.studies._heartbeat import shortest_grace_period
+from biotune_optuna.studies._masking import _scrubbed
+from biotune_optuna.studies._masking import masked_text
+from biotune_optuna.studies._masking import masked_url
+from biotune_optuna.studies._masking import remember_passwords
 from biotune_optuna.studies._storage_checks import cause_of
 from biotune_optuna.studies._storage_checks import write_problem
 
@@ -77,42 +84,8 @@ __all__ = [
 
 SQLITE = "sqlite:///"
 JOURNAL = "journal:///"
-MASK = "***"
 
 _logger = logging.getLogger(__name__)
-
-# The password of a URL in free text (``scheme://user:password@host``), up to the last ``@``
-# of its line whatever the characters: SQLAlchemy takes spaces, quotes, ``#`` and ``/`` in a
-# password, so none of them can end it. One already masked (``***@``) is kept as it is, so
-# that masking twice changes nothing.
-_URL_PASSWORD = re.compile(
-    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\n]*:)"
-    r"(?P<secret>\*\*\*(?=@)|[^\n]*)(?P<tail>@)"
-)
-# A ``password=`` query parameter, up to the next ``&`` or the end of its line.
-_QUERY_PASSWORD = re.compile(
-    r"(?P<head>[?&](?:password|passwd|pwd)=)"
-    r"(?P<secret>\*\*\*(?=[&\s\"'`]|$)|[^&\n]*)(?P<tail>)",
-    re.IGNORECASE | re.MULTILINE,
-)
-# The password of a URL that is the whole string: up to its first ``@`` (where SQLAlchemy ends
-# it) and up to its last one (where its writer may have meant it to end).
-_WHOLE_URL_PASSWORDS = (
-    re.compile(r"^[\w+]+://[^:/]*:(?P<secret>[^@]*)@"),
-    re.compile(r"^[\w+]+://[^:/]*:(?P<secret>.*)@", re.DOTALL),
-)
-_QUERY_KEYS = ("password", "passwd", "pwd")
-
-#: The passwords of every storage URL this process was given (a spec read, a storage opened),
-#: in every spelling that text may hold them: as written, percent-decoded and encoded, and
-#: escaped as in JSON and TOML strings. :func:`masked_text` removes them from any text, so
-#: that messages, tracebacks, the study note and files never show them, whatever they quote.
-_KNOWN_PASSWORDS: set[str] = set()
-
-#: Passwords shorter than this are not scrubbed from free text (they would mask common words);
-#: in a URL they are masked all the same.
-_SHORTEST_SCRUBBED = 3
-
 
 class StorageError(SpecError):
     """A storage that cannot be used, in one line (bad input: the CLI exits with 2)."""
@@ -152,95 +125,6 @@ def file_of_storage(url: str) -> Path | None:
                 return None
             return Path(target)
     return None
-
-
-def masked_text(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***``.
-
-    The one place where secrets are hidden: messages, tracebacks, the study note (which shows
-    the spec's text), reports and anything else that shows or stores a URL or a spec go
-    through it. The passwords of the storage URLs this process was given
-    (:func:`remember_passwords`) are removed wherever they are, in any spelling; in any
-    other URL, both ``scheme://user:password@host`` (up to the line's last ``@``) and a
-    ``password=`` query parameter (up to the next ``&``) are masked. A URL without a password
-    (its password in ``PGPASSWORD`` or ``~/.pgpass``) is left as it is.
-    """
-    for secret in sorted(_KNOWN_PASSWORDS, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-
-    def mask(match: re.Match[str]) -> str:
-        secret = match.group("secret")
-        return match.group("head") + (MASK if secret else "") + match.group("tail")
-
-    return _QUERY_PASSWORD.sub(mask, _URL_PASSWORD.sub(mask, text))
-
-
-def masked_url(url: str) -> str:
-    """The storage URL ``url`` with its password replaced by ``***`` (:func:`masked_text`)."""
-    remember_passwords(url)
-    return masked_text(url)
-
-
-def remember_passwords(url: str) -> None:
-    """Have :func:`masked_text` remove the passwords of storage URL ``url`` from any text.
-
-    Called on every storage URL a spec gives or a storage is opened with. Each password is
-    remembered as SQLAlchemy reads it (percent-decoded) and as written (up to the first and
-    to the last ``@``), each also percent-encoded and escaped as JSON and TOML strings are.
-    """
-    _KNOWN_PASSWORDS.update(
-        spelling
-        for secret in _passwords_of(url)
-        for spelling in _spellings(secret)
-        if len(spelling) >= _SHORTEST_SCRUBBED
-    )
-
-
-def _passwords_of(url: str) -> set[str]:
-    """The passwords in ``url``, as written and as SQLAlchemy reads them."""
-    from urllib.parse import parse_qsl
-
-    from sqlalchemy.engine import make_url
-
-    found = {m.group("secret") for p in _WHOLE_URL_PASSWORDS if (m := p.match(url))}
-    query = url.partition("@")[2].partition("?")[2] if "@" in url else url.partition("?")[2]
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key.lower() in _QUERY_KEYS:
-            found.add(value)
-    for part in query.split("&"):
-        key, _, value = part.partition("=")
-        if key.lower() in _QUERY_KEYS:
-            found.add(value)
-    try:
-        parsed = make_url(url)
-    except Exception:  # not a URL SQLAlchemy parses: the forms above are all there is
-        return {s for s in found if s}
-    found.add(parsed.password or "")
-    for key, value in parsed.query.items():
-        if key.lower() in _QUERY_KEYS:
-            found.update([value] if isinstance(value, str) else value)
-    return {str(s) for s in found if s}
-
-
-def _spellings(secret: str) -> set[str]:
-    """``secret`` as text may hold it: as is, percent-decoded and encoded, JSON/TOML-escaped."""
-    from urllib.parse import quote
-    from urllib.parse import quote_plus
-    from urllib.parse import unquote
-    from urllib.parse import unquote_plus
-
-    plain = {secret, unquote(secret), unquote_plus(secret)}
-    encoded = {f(s, safe=safe) for s in plain for f in (quote, quote_plus) for safe in ("", "/")}
-    escaped = {
-        json.dumps(s, ensure_ascii=ascii)[1:-1] for s in plain | encoded for ascii in (True, False)
-    }
-    return plain | encoded | escaped
-
-
-def _scrubbed(text: str, url: str) -> str:
-    """``text`` (a driver's error, say) masked, and without the passwords of ``url`` at all."""
-    remember_passwords(url)
-    return masked_text(text)
 
 
 def display_storage(url: str) -> str:

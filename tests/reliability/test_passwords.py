@@ -23,10 +23,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from biotune_optuna.cli import main
+from biotune_optuna.studies import _masking
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import open_study
 from biotune_optuna.studies import save_study_note
-from biotune_optuna.studies import storage as storage_module
 from biotune_optuna.studies.storage import display_storage
 from biotune_optuna.studies.storage import masked_text
 from biotune_optuna.studies.storage import masked_url
@@ -51,7 +51,7 @@ FORMS = ["as written", "percent-encoded", "query"]
 def _no_password_known(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with no password remembered (a URL's form alone must mask it), and
     leaves none to the other tests of the session."""
-    monkeypatch.setattr(storage_module, "_KNOWN_PASSWORDS", set(), raising=False)
+    monkeypatch.setattr(_masking, "_KNOWN_PASSWORDS", set(), raising=False)
 
 
 def _url(password: str, form: str, *, port: int = 1) -> str:
