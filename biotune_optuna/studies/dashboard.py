@@ -31,6 +31,7 @@ from biotune_optuna.studies.report import status_summary
 from biotune_optuna.studies.report import strategy_markdown
 from biotune_optuna.studies.report import trial_plan
 from biotune_optuna.studies.storage import masked_text
+from biotune_optuna.studies.storage import remember_passwords
 
 
 if TYPE_CHECKING:
@@ -145,6 +146,8 @@ def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
         if spec.overrides:
             parts += ["", f"Overridden on the command line: `{dict(spec.overrides)}`"]
     # The spec's text may hold a storage URL with its password: the note is stored and shown.
+    if spec is not None:
+        remember_passwords(spec.storage)
     save_note(study, masked_text("\n".join(parts) + "\n"))
 
 
