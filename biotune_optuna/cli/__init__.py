@@ -30,6 +30,7 @@ from biotune_optuna.cli import _retrain
 from biotune_optuna.cli import _run
 from biotune_optuna.cli import _status
 from biotune_optuna.cli._common import UsageError
+from biotune_optuna.cli._pipe import stdout_until_closed
 from biotune_optuna.samplers import SamplerMismatchError
 from biotune_optuna.studies import SpecError
 from biotune_optuna.studies.storage import masked_text
@@ -65,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code: 0 success, 2 bad input (one ``error:`` line, nothing written), 1 any
         other failure (one ``failed:`` line; ``-v`` raises it with its traceback) or Ctrl-C.
-        Bad arguments exit with 2 from argparse. Secrets in messages are masked.
+        Bad arguments exit with 2 from argparse. Secrets in messages are masked. A closed
+        standard output (``| head``) only stops the printing.
     """
     args = build_parser().parse_args(argv)  # exits with 2 on bad arguments
     verbose = getattr(args, "verbose", False)
@@ -73,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not verbose:  # heartbeats and their retries are "experimental" in Optuna 5
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        return args.handle(args)
+        with stdout_until_closed():  # `| head` stops the printing, never the command
+            return args.handle(args)
     except (UsageError, SpecError, SamplerMismatchError) as exc:
         print(f"biotune-optuna: error: {masked_text(str(exc))}", file=sys.stderr)
         return 2
