@@ -112,8 +112,11 @@ PAGES = [
     (
         "study",
         "/studies/{id}",
-        ["History", "Freeze mask per trial", "Validation accuracy vs trainable parameters"],
-        [],
+        [
+            *["History", "Freeze mask per trial"],
+            "Validation macro accuracy vs trainable parameters",  # the metric's name
+        ],
+        ["Objective 0"],  # the History's axis: the study's metric name instead
     ),
     (
         "trials",  # the first trial is selected: its note and user attrs

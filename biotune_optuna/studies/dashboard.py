@@ -280,6 +280,7 @@ def _save_accuracy_vs_trainable(
     if not with_cost:
         return
     generation = [t.user_attrs.get("generation", 0) for t in with_cost]
+    metric = metric_name(study)
     scatter = go.Figure(
         go.Scatter(
             x=[100 * t.user_attrs["trainable_fraction"] for t in with_cost],
@@ -295,9 +296,9 @@ def _save_accuracy_vs_trainable(
         )
     )
     scatter.update_layout(
-        title=f"{metric_name(study)} vs trainable parameters",
+        title=f"{metric[:1].upper()}{metric[1:]} vs trainable parameters",
         xaxis_title="trainable parameters (%)",
-        yaxis_title=metric_name(study),
+        yaxis_title=metric,
     )
     save_plotly_graph_object(study, scatter, graph_object_id=FITNESS_COST_FIGURE)
 

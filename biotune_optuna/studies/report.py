@@ -64,9 +64,14 @@ def metric_name(study: optuna.Study) -> str:
 
 def name_metric(study: optuna.Study) -> None:
     """Name the study's value (:func:`metric_name`) where optuna-dashboard shows it, its axes
-    say "validation macro accuracy", not "Objective 0"; once, for a study with an objective."""
+    say "validation macro accuracy", not "Objective 0"; once, for a study with an objective.
+
+    ``study.trials_dataframe()`` then names the value's column ``value_<metric>``.
+    """
     if study.metric_names is None and "objective" in study.user_attrs:
-        study.set_metric_names([metric_name(study)])
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([metric_name(study)])
 
 
 def plan_evaluations(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> list[float]:
