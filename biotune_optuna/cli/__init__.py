@@ -31,6 +31,7 @@ from biotune_optuna.cli import _retrain
 from biotune_optuna.cli import _run
 from biotune_optuna.cli import _status
 from biotune_optuna.cli._common import UsageError
+from biotune_optuna.cli._pipe import stdout_until_closed
 from biotune_optuna.samplers import SamplerMismatchError
 from biotune_optuna.studies import SpecError
 from biotune_optuna.studies.storage import masked_text
@@ -88,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         other failure (one ``failed:`` line, naming the cause of a storage's failure;
         ``-v`` prints its traceback first) or Ctrl-C. Bad arguments exit with 2 from
         argparse. Secrets in messages and tracebacks are masked
-        (:func:`~biotune_optuna.studies.storage.masked_text`).
+        (:func:`~biotune_optuna.studies.storage.masked_text`). A closed
+        standard output (``| head``) only stops the printing.
     """
     args = build_parser().parse_args(argv)  # exits with 2 on bad arguments
     verbose = getattr(args, "verbose", False)
@@ -97,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not verbose:  # heartbeats and their retries are "experimental" in Optuna 5
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        return args.handle(args)
+        with stdout_until_closed():  # `| head` stops the printing, never the command
+            return args.handle(args)
     except (UsageError, SpecError, SamplerMismatchError) as exc:
         print(f"biotune-optuna: error: {masked_text(str(exc))}", file=sys.stderr)
         return 2
