@@ -30,7 +30,7 @@ import optuna
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
-from biotune_optuna.studies.storage import masked_text
+from biotune_optuna.studies.storage import masked_data
 
 
 __all__ = ["final_evaluation", "retrain_best_plan", "test_summary"]
@@ -174,10 +174,10 @@ def _write_outputs(
         **_best_seed(result, weights),
     }
     # Outputs are shared and uploaded as artifacts: no password of a URL goes into them.
-    (output / "plan.json").write_text(
-        masked_text(json.dumps(strategy.describe(), indent=2)) + "\n"
-    )
-    (output / "results.json").write_text(masked_text(json.dumps(results, indent=2)) + "\n")
+    # Masked before serialising: they are read back, so keys and numbers stay as they are.
+    plan = masked_data(strategy.describe())
+    (output / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
+    (output / "results.json").write_text(json.dumps(masked_data(results), indent=2) + "\n")
     return results
 
 
