@@ -35,6 +35,7 @@ from biotune_optuna.finetune._export_images import open_image
 from biotune_optuna.finetune._export_record import builtin_source
 from biotune_optuna.finetune._export_record import check_intact
 from biotune_optuna.finetune._export_record import check_record
+from biotune_optuna.finetune._export_record import shown
 from biotune_optuna.finetune._pipeline import Normalize
 
 
@@ -293,16 +294,11 @@ def _read_export(path: Path) -> dict[str, Any]:
         )
     if record.get("version") != EXPORT_VERSION:
         raise ValueError(
-            f"{path}: export version {_short(record.get('version'))}; this biotune_optuna reads "
+            f"{path}: export version {shown(record.get('version'))}; this biotune_optuna reads "
             f"version {EXPORT_VERSION}"
         )
     check_record(record, path)
     return record
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _from_factory(record: Mapping[str, Any], factory: Callable[[], nn.Module]) -> nn.Module:
@@ -330,7 +326,7 @@ def _rebuild(
     source = record["source"]
     if model_factory is None and not trust_source and not builtin_source(source):
         raise ValueError(
-            f"{path}: its model source {_short(source)} is not built in (efficientnet_lite0, "
+            f"{path}: its model source {shown(source)} is not built in (efficientnet_lite0, "
             "torchvision:<model>, timm:<model>); a file does not choose code to run: pass "
             "model_factory=<your factory> (predict --trust-source imports it, for files you "
             "trust)"
@@ -350,7 +346,7 @@ def _rebuild(
     except (ValueError, RuntimeError, KeyError, ImportError, AttributeError, TypeError) as error:
         reason = " ".join(str(error).split())
         raise ValueError(
-            f"{path}: cannot rebuild its model {_short(source)}: {reason[:200]}"
+            f"{path}: cannot rebuild its model {shown(source)}: {reason[:200]}"
         ) from None
     return model
 
