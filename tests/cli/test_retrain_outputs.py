@@ -109,6 +109,22 @@ def test_retrain_will_not_replace_a_directory_it_did_not_write(
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_retrain_will_not_replace_its_output_holding_a_file_of_the_users(
+    searched: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An earlier retrain's directory (``results.json`` in it) where the user put a file of
+    their own is not replaced: the whole directory would go, and the file with it."""
+    output = tmp_path / "out"
+    assert main(["retrain", str(searched), "--output", str(output), "--trial", "0", "-q"]) == 0
+    (output / "model.pt2").write_bytes(b"exported")
+    before = _files(output)
+    capsys.readouterr()
+    assert main(["retrain", str(searched), "--output", str(output), "--trial", "1", "-q"]) == 2
+    (error,) = capsys.readouterr().err.splitlines()
+    assert "'model.pt2'" in error and "retrain did not write" in error and "move it" in error
+    assert _files(output) == before
+
+
 def test_remembered_passwords_leave_the_results_readable(
     searched: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
