@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import json
 from pathlib import Path
+import re
 from typing import Any
 
 import torch
@@ -273,7 +274,11 @@ def _export_file(path: Path) -> Path:
         raise ValueError(
             f"{path} holds no retrained model (no results.json naming its best_weights)"
         ) from None
-    return path / str(best)
+    if not isinstance(best, str) or not re.fullmatch(r"model_seed\d+\.pt", best):
+        raise ValueError(
+            f"{results}: best_weights {shown(best)} is not a model_seed<k>.pt of that directory"
+        )
+    return path / best
 
 
 def _read_export(path: Path) -> dict[str, Any]:

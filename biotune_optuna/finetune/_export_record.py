@@ -49,7 +49,7 @@ def check_intact(path: Path) -> None:
 def builtin_source(source: str) -> bool:
     """Whether ``source`` names an architecture this package builds without running code the
     export names: ``"efficientnet_lite0"``, ``"torchvision:<name>"`` of a torchvision
-    classification model, or ``"timm:<name>"`` of a model in timm's registry."""
+    classification model, or ``"timm:<name>"`` of a model in timm's registry (no tag: no dot)."""
     if source == DEFAULT_BACKBONE:
         return True
     kind, _, name = source.partition(":")
@@ -60,7 +60,8 @@ def builtin_source(source: str) -> bool:
     if kind == "timm":
         import timm
 
-        return bool(name) and ":" not in name and timm.is_model(name)
+        # timm takes a tag after a dot ("resnet18.__class__" passes is_model): refused
+        return bool(name) and not set(name) & {":", "."} and timm.is_model(name)
     return False
 
 
