@@ -140,16 +140,18 @@ def _model_path(args: argparse.Namespace) -> Path:
 def predict_hint(spec: StudySpec, output: Path) -> str:
     """The ``predict`` command of ``spec``'s model in ``output``, as a shell takes it: with the
     shipped sample digits beside a digits spec (``studies/samples/digit*.png``, else
-    ``IMAGE...``), and ``--trust-source`` for a model of the spec's own ``<module>:<factory>``
-    (the file names the factory the spec names)."""
+    ``IMAGE...``), and ``--trust-source`` for a model that is not built in
+    (:func:`~biotune_optuna.finetune.builtin_source`): the spec's own ``<module>:<factory>``,
+    which the file names."""
     images = "IMAGE..."
     directory = None if spec.path is None else spec.path.parent / "samples"
     digits = spec.data is not None and spec.data.source == "digits"
     if digits and directory is not None and any(directory.glob("digit*.png")):
         shown = os.path.relpath(directory)
         images = f"{directory.resolve() if shown.startswith('..') else shown}/digit*.png"
-    source = "" if spec.model is None else spec.model.source
-    own = ":" in source and not source.startswith(("torchvision:", "timm:"))
+    from biotune_optuna.finetune import builtin_source
+
+    own = spec.model is not None and not builtin_source(spec.model.source)
     return f"biotune-optuna predict {output} {images}" + (" --trust-source" if own else "")
 
 

@@ -39,6 +39,7 @@ from biotune_optuna.finetune._export import FineTunedModel
 from biotune_optuna.finetune._export import load_finetuned
 from biotune_optuna.finetune._export import Prediction
 from biotune_optuna.finetune._export import save_finetuned
+from biotune_optuna.finetune._export_record import builtin_source
 from biotune_optuna.finetune._objective import FineTuneObjective
 from biotune_optuna.finetune._results import PlanEvaluation
 from biotune_optuna.finetune._results import SeedResult
@@ -71,6 +72,7 @@ __all__ = [
     "apply_plan",
     "block_layout",
     "build_strategy",
+    "builtin_source",
     "digits",
     "evaluate_plan",
     "image_folder",

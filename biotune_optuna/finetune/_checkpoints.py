@@ -30,13 +30,13 @@ import time
 from types import TracebackType
 from typing import Any
 from typing import Protocol
-import zipfile
 
 import optuna
 import torch
 from torch import nn
 
 from biotune_optuna.finetune._results import SeedResult
+from biotune_optuna.finetune._zip_damage import zip_damage
 
 
 __all__ = ["CheckpointedRun", "EvaluationCheckpoint", "TrainingCheckpoints"]
@@ -119,21 +119,24 @@ class TrainingCheckpoints:
         """The state last saved for ``key`` (tensors on the CPU), or ``None`` if there is none.
 
         The temporary files of ``key`` (left by a writer killed while saving it) are removed. A
-        file whose bytes fail its zip CRCs, or that cannot be read, is removed with a warning.
+        file whose bytes fail its zip CRCs (or that is no zip archive) is removed with a warning;
+        one that is intact but cannot be loaded (from another torch, say) is kept, with a warning.
         """
         path = self.path(key)
         for temporary in self.directory.glob(f"{path.stem}.*{_TEMPORARY_SUFFIX}"):
             temporary.unlink(missing_ok=True)
         try:
-            problem = _damage(path)
-            payload = None if problem else torch.load(path, map_location="cpu", weights_only=True)
+            problem = zip_damage(path)
+            if problem:
+                _logger.warning(f"Checkpoint {path} is damaged ({problem}); it is removed.")
+                path.unlink(missing_ok=True)
+                return None
+            payload = torch.load(path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             return None
-        except Exception as exc:  # torn, foreign or from an incompatible torch: no checkpoint
-            problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-        if problem:
-            _logger.warning(f"Checkpoint {path} is damaged ({problem}); it is removed.")
-            path.unlink(missing_ok=True)
+        except Exception as exc:  # foreign or from an incompatible torch: kept, not resumed
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            _logger.warning(f"Checkpoint {path} cannot be read ({reason}); starting afresh.")
             return None
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             return None
@@ -170,20 +173,6 @@ class TrainingCheckpoints:
             if path != keep:
                 path.unlink(missing_ok=True)
                 total -= size
-
-
-def _damage(path: Path) -> str | None:
-    """What is wrong with the zip archive at ``path`` (``None``: every member fits its CRC).
-
-    Raises:
-        FileNotFoundError: If there is no file.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except zipfile.BadZipFile as exc:
-        return f"not a zip archive: {exc}"
-    return None if bad is None else f"{bad} fails its CRC check"
 
 
 class CheckpointedRun(Protocol):

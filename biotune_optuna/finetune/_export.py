@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import json
 from pathlib import Path
+import re
 from typing import Any
 
 import torch
@@ -35,6 +36,7 @@ from biotune_optuna.finetune._export_images import open_image
 from biotune_optuna.finetune._export_record import builtin_source
 from biotune_optuna.finetune._export_record import check_intact
 from biotune_optuna.finetune._export_record import check_record
+from biotune_optuna.finetune._export_record import shown
 from biotune_optuna.finetune._pipeline import Normalize
 
 
@@ -272,7 +274,11 @@ def _export_file(path: Path) -> Path:
         raise ValueError(
             f"{path} holds no retrained model (no results.json naming its best_weights)"
         ) from None
-    return path / str(best)
+    if not isinstance(best, str) or not re.fullmatch(r"model_seed\d+\.pt", best):
+        raise ValueError(
+            f"{results}: best_weights {shown(best)} is not a model_seed<k>.pt of that directory"
+        )
+    return path / best
 
 
 def _read_export(path: Path) -> dict[str, Any]:
@@ -293,16 +299,11 @@ def _read_export(path: Path) -> dict[str, Any]:
         )
     if record.get("version") != EXPORT_VERSION:
         raise ValueError(
-            f"{path}: export version {_short(record.get('version'))}; this biotune_optuna reads "
+            f"{path}: export version {shown(record.get('version'))}; this biotune_optuna reads "
             f"version {EXPORT_VERSION}"
         )
     check_record(record, path)
     return record
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _from_factory(record: Mapping[str, Any], factory: Callable[[], nn.Module]) -> nn.Module:
@@ -330,7 +331,7 @@ def _rebuild(
     source = record["source"]
     if model_factory is None and not trust_source and not builtin_source(source):
         raise ValueError(
-            f"{path}: its model source {_short(source)} is not built in (efficientnet_lite0, "
+            f"{path}: its model source {shown(source)} is not built in (efficientnet_lite0, "
             "torchvision:<model>, timm:<model>); a file does not choose code to run: pass "
             "model_factory=<your factory> (predict --trust-source imports it, for files you "
             "trust)"
@@ -350,7 +351,7 @@ def _rebuild(
     except (ValueError, RuntimeError, KeyError, ImportError, AttributeError, TypeError) as error:
         reason = " ".join(str(error).split())
         raise ValueError(
-            f"{path}: cannot rebuild its model {_short(source)}: {reason[:200]}"
+            f"{path}: cannot rebuild its model {shown(source)}: {reason[:200]}"
         ) from None
     return model
 

@@ -20,9 +20,10 @@ import zipfile
 import torch
 
 from biotune_optuna.finetune._backbones import DEFAULT_BACKBONE
+from biotune_optuna.finetune._zip_damage import zip_damage
 
 
-__all__ = ["MAX_IMAGE_SIZE", "builtin_source", "check_intact", "check_record"]
+__all__ = ["MAX_IMAGE_SIZE", "builtin_source", "check_intact", "check_record", "shown"]
 
 #: The largest ``image_size`` an export may name (a 4096 px RGB float image is 200 MB).
 MAX_IMAGE_SIZE = 4096
@@ -40,23 +41,15 @@ def check_intact(path: Path) -> None:
             f"{path} is not a fine-tuned model saved by biotune_optuna (not a zip archive, "
             "as torch.save writes)"
         )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as error:
-        reason = " ".join(str(error).split())[:120]
-        raise ValueError(f"{path} is damaged ({reason}); export the model again") from None
-    if damaged is not None:
-        raise ValueError(
-            f"{path} is damaged: {damaged} does not match its CRC-32 (the file changed after "
-            "it was written); export the model again"
-        )
+    problem = zip_damage(path)
+    if problem is not None:
+        raise ValueError(f"{path} is damaged: {problem}; export the model again")
 
 
 def builtin_source(source: str) -> bool:
     """Whether ``source`` names an architecture this package builds without running code the
     export names: ``"efficientnet_lite0"``, ``"torchvision:<name>"`` of a torchvision
-    classification model, or ``"timm:<name>"`` of a model in timm's registry."""
+    classification model, or ``"timm:<name>"`` of a model in timm's registry (no tag: no dot)."""
     if source == DEFAULT_BACKBONE:
         return True
     kind, _, name = source.partition(":")
@@ -67,7 +60,8 @@ def builtin_source(source: str) -> bool:
     if kind == "timm":
         import timm
 
-        return bool(name) and ":" not in name and timm.is_model(name)
+        # timm takes a tag after a dot ("resnet18.__class__" passes is_model): refused
+        return bool(name) and not set(name) & {":", "."} and timm.is_model(name)
     return False
 
 
@@ -116,7 +110,7 @@ def _field_problems(record: Mapping[str, Any]) -> tuple[str, str] | None:
     )
     for name, ok, expected in checks:
         if not ok:
-            return name, f"must be {expected}, got {_shown(record.get(name, '<missing>'))}"
+            return name, f"must be {expected}, got {shown(record.get(name, '<missing>'))}"
     for name, low in (("mean", -math.inf), ("std", 0.0)):
         value = record.get(name, "<missing>")
         if not (
@@ -126,11 +120,11 @@ def _field_problems(record: Mapping[str, Any]) -> tuple[str, str] | None:
             and all(math.isfinite(v) and v > low for v in value)
         ):
             bound = " and > 0" if low == 0 else ""
-            return name, f"must be 3 finite numbers{bound} (R, G, B), got {_shown(value)}"
+            return name, f"must be 3 finite numbers{bound} (R, G, B), got {shown(value)}"
     return None
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """``value`` for an error line: its repr, cut to 60 characters, or its type for tensors."""
     if isinstance(value, torch.Tensor | dict):
         return f"a {type(value).__name__}"

@@ -4,16 +4,19 @@ SQLAlchemy takes spaces, quotes, ``#``, ``/`` and ``%``-escapes in a password, s
 free text marks where one ends. The passwords of every storage URL this process is given
 (:func:`remember_passwords`: a spec read, a storage checked, shown or opened) are therefore
 removed wherever they appear, in every spelling; any other URL's password is masked from its
-form alone (:func:`masked_text`).
+form alone (:func:`masked_text`). Data that is written as JSON and read back is masked
+before it is serialised (:func:`masked_data`): only its strings that may hold a URL or a
+spec's text, never its keys, numbers or names such as ``model_seed1.pt``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 
-__all__ = ["MASK", "masked_text", "masked_url", "remember_passwords"]
+__all__ = ["MASK", "masked_data", "masked_text", "masked_url", "remember_passwords"]
 
 MASK = "***"
 
@@ -69,6 +72,29 @@ def masked_text(text: str) -> str:
         return match.group("head") + (MASK if secret else "") + match.group("tail")
 
     return _QUERY_PASSWORD.sub(mask, _URL_PASSWORD.sub(mask, text))
+
+
+def masked_data(data: Any) -> Any:
+    """A copy of ``data`` (JSON-like: dicts, lists, strings, numbers) with its URLs masked.
+
+    For files that are read back: the text of ``json.dumps`` is not masked as a whole (a
+    remembered password such as ``123`` or ``seed`` would change ``0.81234`` or
+    ``model_seed1.pt``). Only string values that may hold a URL or a spec's text (with
+    ``://``, a ``password=`` parameter or several lines) go through :func:`masked_text`;
+    keys, numbers and other strings are kept as they are.
+    """
+    if isinstance(data, dict):
+        return {key: masked_data(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [masked_data(value) for value in data]
+    if isinstance(data, str) and _may_hold_url(data):
+        return masked_text(data)
+    return data
+
+
+def _may_hold_url(text: str) -> bool:
+    """Whether ``text`` may hold a URL's password: a URL, a query password or lines of text."""
+    return "://" in text or "\n" in text or _QUERY_PASSWORD.search(text) is not None
 
 
 def masked_url(url: str) -> str:

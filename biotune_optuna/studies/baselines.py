@@ -39,6 +39,7 @@ from biotune_optuna.studies.session import run_to_budget
 from biotune_optuna.studies.spec import default_sampler
 from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
+from biotune_optuna.studies.storage import masked_data
 from biotune_optuna.studies.storage import masked_text
 
 
@@ -184,7 +185,7 @@ def compare_baselines(
         }
         results.append(entry)
         done[key] = entry
-        store.write_text(masked_text(json.dumps({"rows": list(done.values())}, indent=2)) + "\n")
+        store.write_text(json.dumps(masked_data({"rows": list(done.values())}), indent=2) + "\n")
         say(_result_line(row.label, summary))
     table = baseline_table(results, n_seeds)
     # Reports are shared: no password of a URL goes into them.
@@ -192,7 +193,7 @@ def compare_baselines(
         masked_text(_table_header(spec, base.data, n_seeds) + table) + "\n"
     )
     rows_and_table = {"rows": list(done.values()), "table": [r["key"] for r in results]}
-    store.write_text(masked_text(json.dumps(rows_and_table, indent=2)) + "\n")
+    store.write_text(json.dumps(masked_data(rows_and_table), indent=2) + "\n")
     return table, results
 
 

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
+import re
 import shutil
 from typing import Any
 
@@ -30,10 +31,13 @@ import optuna
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
-from biotune_optuna.studies.storage import masked_text
+from biotune_optuna.studies.storage import masked_data
 
 
 __all__ = ["final_evaluation", "retrain_best_plan", "test_summary"]
+
+#: The files a retrain writes (:func:`_write_outputs`): all that it replaces in an output.
+_RETRAIN_FILE = re.compile(r"plan\.json|results\.json|model_seed\d+\.pt")
 
 
 def final_evaluation(
@@ -174,10 +178,10 @@ def _write_outputs(
         **_best_seed(result, weights),
     }
     # Outputs are shared and uploaded as artifacts: no password of a URL goes into them.
-    (output / "plan.json").write_text(
-        masked_text(json.dumps(strategy.describe(), indent=2)) + "\n"
-    )
-    (output / "results.json").write_text(masked_text(json.dumps(results, indent=2)) + "\n")
+    # Masked before serialising: they are read back, so keys and numbers stay as they are.
+    plan = masked_data(strategy.describe())
+    (output / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
+    (output / "results.json").write_text(json.dumps(masked_data(results), indent=2) + "\n")
     return results
 
 
@@ -227,8 +231,9 @@ def _tidy(output: Path) -> None:
     if they were moved aside, remove unfinished new ones; check that ``output`` may be replaced.
 
     Raises:
-        SpecError: If ``output`` is a file, or a directory that a retrain did not write (it
-            holds files but no ``results.json``).
+        SpecError: If ``output`` is a file, or a directory that holds anything but what a
+            retrain writes (``plan.json``, ``results.json``, ``model_seed<k>.pt``) or no
+            ``results.json``.
     """
     old = _old(output)
     if old.is_dir() and not output.exists():
@@ -237,11 +242,15 @@ def _tidy(output: Path) -> None:
     shutil.rmtree(output.parent / f".{output.name}.new", ignore_errors=True)
     if output.exists() and not output.is_dir():
         raise SpecError(f"{output}: is a file, not an output directory")
-    if output.is_dir() and any(output.iterdir()) and not (output / "results.json").is_file():
-        raise SpecError(
-            f"{output}: holds files that retrain did not write (it replaces the whole "
-            "directory); choose a new or empty output directory"
-        )
+    entries = sorted(output.iterdir()) if output.is_dir() else []
+    if entries:
+        other = [p for p in entries if not (p.is_file() and _RETRAIN_FILE.fullmatch(p.name))]
+        if other or not (output / "results.json").is_file():
+            raise SpecError(
+                f"{output}: holds {(other or entries)[0].name!r}, which retrain did not write "
+                "(it replaces the whole directory); move it out or choose a new or empty "
+                "output directory"
+            )
 
 
 def _save_models(

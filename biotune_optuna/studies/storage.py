@@ -55,6 +55,7 @@ from biotune_optuna.studies._heartbeat import MAX_RETRY
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
 from biotune_optuna.studies._heartbeat import shortest_grace_period
 from biotune_optuna.studies._masking import _scrubbed
+from biotune_optuna.studies._masking import masked_data
 from biotune_optuna.studies._masking import masked_text
 from biotune_optuna.studies._masking import masked_url
 from biotune_optuna.studies._masking import remember_passwords
@@ -74,6 +75,7 @@ __all__ = [
     "check_storage_file",
     "display_storage",
     "file_of_storage",
+    "masked_data",
     "masked_text",
     "masked_url",
     "open_storage",

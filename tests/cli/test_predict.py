@@ -383,3 +383,30 @@ def test_retrains_hint_runs_as_written(
     ]
     assert main([*arguments, "-q"]) == 0
     assert len(lines(capsys.readouterr().out)) == 10
+
+
+@pytest.mark.parametrize(
+    ("source", "trusted"),
+    [
+        ("tests.finetune.conftest:tiny_cnn", True),
+        ("timm:test_efficientnet.__class__", True),  # a tag: not built in, predict refuses it
+        ("torchvision:fasterrcnn_resnet50_fpn", True),  # a detector: not built in either
+        ("timm:test_efficientnet", False),
+        ("torchvision:resnet18", False),
+        ("efficientnet_lite0", False),
+    ],
+)
+def test_the_hint_asks_for_trust_exactly_where_predict_does(
+    tmp_path: Path, source: str, trusted: bool
+) -> None:
+    import dataclasses
+
+    from biotune_optuna.cli._predict import predict_hint
+    from biotune_optuna.studies import load_spec
+    from tests.cli._specs import tiny_spec
+
+    spec = load_spec(tiny_spec(tmp_path))
+    assert spec.model is not None
+    spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, source=source))
+    hint = predict_hint(spec, tmp_path / "out")
+    assert hint.endswith("--trust-source") is trusted, hint

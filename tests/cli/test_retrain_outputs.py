@@ -109,6 +109,46 @@ def test_retrain_will_not_replace_a_directory_it_did_not_write(
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_retrain_will_not_replace_its_output_holding_a_file_of_the_users(
+    searched: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An earlier retrain's directory (``results.json`` in it) where the user put a file of
+    their own is not replaced: the whole directory would go, and the file with it."""
+    output = tmp_path / "out"
+    assert main(["retrain", str(searched), "--output", str(output), "--trial", "0", "-q"]) == 0
+    (output / "model.pt2").write_bytes(b"exported")
+    before = _files(output)
+    capsys.readouterr()
+    assert main(["retrain", str(searched), "--output", str(output), "--trial", "1", "-q"]) == 2
+    (error,) = capsys.readouterr().err.splitlines()
+    assert "'model.pt2'" in error and "retrain did not write" in error and "move it" in error
+    assert _files(output) == before
+
+
+def test_remembered_passwords_leave_the_results_readable(
+    searched: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Passwords such as ``seed`` or any three digits are scrubbed from free text only: the
+    JSON files that are read back keep their keys, numbers and file names."""
+    from biotune_optuna.studies import _masking
+
+    digits = {f"{n:03d}" for n in range(1000)}
+    monkeypatch.setattr(_masking, "_KNOWN_PASSWORDS", {"seed", "images", *digits})
+    output = tmp_path / "out"
+    assert main(["retrain", str(searched), "--output", str(output), "--trial", "0", "-q"]) == 0
+    results = json.loads((output / "results.json").read_text())
+    plan = json.loads((output / "plan.json").read_text())
+    assert results["weights"] == [f"model_seed{seed}.pt" for seed in results["seeds"]]
+    assert results["best_weights"] == f"model_seed{results['best_seed']}.pt"
+    assert sorted(_files(output)) == sorted(["plan.json", "results.json", *results["weights"]])
+    for seed, name in zip(results["seeds"], results["weights"], strict=True):
+        record = torch.load(output / name, weights_only=True)
+        assert record["plan"] == plan and record["results"]["seed"] == seed
+        index = results["seeds"].index(seed)
+        accuracy = record["results"]["test_macro_accuracy"]
+        assert results["test_macro_accuracy_per_seed"][index] == accuracy
+
+
 _RETRAIN = """
 import sys
 from biotune_optuna.cli import main

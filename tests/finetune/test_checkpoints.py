@@ -304,6 +304,25 @@ def test_a_damaged_checkpoint_is_discarded_with_one_warning(
     assert "damaged" in warning and "CRC" in warning and "\n" not in warning
 
 
+def test_an_intact_checkpoint_that_cannot_be_loaded_is_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only damage (failed CRCs, no zip archive) removes a checkpoint: a sound archive that
+    ``torch.load`` refuses (another torch's, say) is ignored with a warning, and kept."""
+    store = TrainingCheckpoints(tmp_path)
+    with zipfile.ZipFile(store.path("k"), "w") as archive:
+        archive.writestr("other/data.pkl", b"not torch's")
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert store.load("k") is None
+    finally:
+        optuna.logging.disable_propagation()
+    assert store.path("k").is_file()
+    (warning,) = _warnings_of(caplog)
+    assert "cannot be read" in warning and "damaged" not in warning and "\n" not in warning
+
+
 def test_a_killed_writers_temporary_file_is_removed_when_its_key_is_loaded(
     tmp_path: Path,
 ) -> None:

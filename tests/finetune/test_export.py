@@ -162,6 +162,26 @@ def test_a_retrain_directory_loads_its_best_validation_seed(tmp_path: Path) -> N
     assert load_finetuned(tmp_path, model_factory=tiny_cnn).results["seed"] == 1
 
 
+@pytest.mark.parametrize(
+    "best", ["../elsewhere/model_seed0.pt", "/tmp/model_seed0.pt", "sub/model_seed0.pt", "x.pt", 3]
+)
+def test_a_retrain_directory_names_only_a_model_seed_file_of_its_own(
+    tmp_path: Path, best: object
+) -> None:
+    """``best_weights`` in results.json is data: only a ``model_seed<k>.pt`` beside it."""
+    directory = tmp_path / "retrained"
+    directory.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    for place in (tmp_path / "elsewhere", directory / "sub", directory):
+        place.mkdir(exist_ok=True)
+        _save(_trained_tiny(), place / "model_seed0.pt")
+    _save(_trained_tiny(), directory / "x.pt")
+    (directory / "results.json").write_text(json.dumps({"best_weights": best}))
+    with pytest.raises(ValueError, match=r"is not a model_seed<k>\.pt") as caught:
+        load_finetuned(directory, model_factory=tiny_cnn)
+    assert "\n" not in str(caught.value)
+
+
 def test_the_exported_program_gives_the_modules_logits(tmp_path: Path) -> None:
     model = load_finetuned(_save(_trained_tiny(), tmp_path / "m.pt"), model_factory=tiny_cnn)
     program_path = model.export_program(tmp_path / "model.pt2", batch_size=2)
@@ -225,6 +245,7 @@ _CODE_SOURCES = (
     "timm:os",
     "timm:__init__",
     "timm:hf-hub:someone/model",
+    "timm:test_efficientnet.__class__",  # timm.is_model takes a tag after a dot
     "efficientnet_lite0:x",
 )
 

@@ -16,13 +16,16 @@ import pytest
 
 from biotune_optuna import BioTuneSampler
 from biotune_optuna.samplers._keys import LINEAGE_KEY
+from biotune_optuna.studies import _masking
 from biotune_optuna.studies._heartbeat import HEARTBEAT_KEY
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
 from biotune_optuna.studies.storage import _scrubbed
 from biotune_optuna.studies.storage import display_storage
+from biotune_optuna.studies.storage import masked_data
 from biotune_optuna.studies.storage import masked_text
 from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies.storage import remember_passwords
 from biotune_optuna.studies.storage import storage_problem
 from biotune_optuna.studies.storage import StorageError
 from biotune_optuna.synthetic import SyntheticFineTuning
@@ -86,6 +89,36 @@ def test_messages_hide_passwords() -> None:
 def test_urls_in_any_text_have_their_password_masked(text: str, masked: str) -> None:
     assert masked_text(text) == masked
     assert display_storage(text.split('"')[1] if '"' in text else text.split()[0]) in masked
+
+
+def test_json_data_keeps_its_keys_numbers_and_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A remembered password such as ``123`` or ``seed`` is masked in a URL of a string value,
+    never in keys, numbers or file names: the JSON files are read back (retrain, baselines)."""
+    monkeypatch.setattr(_masking, "_KNOWN_PASSWORDS", set())
+    remember_passwords("postgresql://u:123@h/db")
+    remember_passwords("postgresql://u:seed@h/db")
+    rows = {
+        "rows": [
+            {
+                "label": "BioTune (best plan)",
+                "seed": 1123,
+                "test_macro_accuracy": 0.81234,
+                "test_macro_accuracy_per_seed": [0.81234, 0.1235],
+                "best_weights": "model_seed1.pt",
+                "search_study": "moved from postgresql://u:123@h/db",
+                "note": "line one\nseed 123 here",
+            }
+        ],
+        "table": ["seed"],
+    }
+    text = json.dumps(masked_data(rows), indent=2)
+    row = json.loads(text)["rows"][0]
+    assert row["seed"] == 1123 and row["test_macro_accuracy"] == 0.81234
+    assert row["test_macro_accuracy_per_seed"] == [0.81234, 0.1235]
+    assert row["best_weights"] == "model_seed1.pt" and json.loads(text)["table"] == ["seed"]
+    assert row["search_study"] == "moved from postgresql://u:***@h/db"
+    assert row["note"] == "line one\n*** *** here"
+    assert "0.8***4" in masked_text("0.81234")  # free text: scrubbed as before
 
 
 def test_a_driver_error_quoting_the_password_is_scrubbed() -> None:
