@@ -309,7 +309,11 @@ class _LiveTrials:
         if not isinstance(callback, RetryDeadTrial):
             return
         failed = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))  # type: ignore[attr-defined]
-        marked = [t for t in failed if STALE_KEY in t.system_attrs]
+        marked = [
+            t
+            for t in failed
+            if STALE_KEY in t.system_attrs and DUPLICATE_RETRY_KEY not in t.system_attrs
+        ]
         if not marked:
             return
         trials = self.get_all_trials(study_id, deepcopy=False)  # type: ignore[attr-defined]
@@ -398,6 +402,8 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
     def retry(self, storage: Any, study_id: int, trial: FrozenTrial) -> None:
         """Retry dead ``trial`` unless a retry of it exists or it has been retried
         ``max_retry`` times already."""
+        if DUPLICATE_RETRY_KEY in trial.system_attrs:
+            return  # a candidate that gave way (or was dying to): the kept one retries
         if _first_retry(storage, study_id, trial.number) is not None:
             return
         candidate = self.create_candidate(storage, study_id, trial)
@@ -407,7 +413,7 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
     def create_candidate(self, storage: Any, study_id: int, trial: FrozenTrial) -> int | None:
         """Create the candidate retry of ``trial`` (its id), or ``None`` past ``max_retry``."""
         attrs = dict(trial.system_attrs)
-        for key in (HEARTBEAT_KEY, WORKER_KEY, STALE_KEY):
+        for key in (HEARTBEAT_KEY, WORKER_KEY, STALE_KEY, DUPLICATE_RETRY_KEY):
             attrs.pop(key, None)
         attrs.setdefault(_FAILED_TRIAL, trial.number)
         attrs[_RETRY_HISTORY] = [*(attrs.get(_RETRY_HISTORY) or ()), trial.number]
@@ -434,9 +440,11 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
         """Keep ``candidate`` (WAITING) if it is the lowest-numbered retry of trial ``dead``,
         else mark it and fail it."""
         first = _first_retry(storage, study_id, dead)
-        assert first is not None  # the candidate, at least
-        if first._trial_id == candidate:
+        if first is not None and first._trial_id == candidate:
             storage.set_trial_state_values(candidate, TrialState.WAITING)
+            return
+        if first is None:  # not even the candidate holds the place: never leave it RUNNING
+            storage.set_trial_state_values(candidate, TrialState.FAIL)
             return
         storage.set_trial_system_attr(candidate, DUPLICATE_RETRY_KEY, first.number)
         storage.set_trial_state_values(candidate, TrialState.FAIL)

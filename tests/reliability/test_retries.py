@@ -25,6 +25,8 @@ from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.studies._heartbeat import MAX_RETRY
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
 from biotune_optuna.studies._heartbeat import STALE_KEY
+from biotune_optuna.studies._heartbeat import this_process
+from biotune_optuna.studies._heartbeat import WORKER_KEY
 from biotune_optuna.studies.storage import open_storage
 from tests.reliability._user import load
 from tests.reliability._user import REPO
@@ -166,5 +168,31 @@ def test_two_workers_retrying_one_dead_trial_at_once_make_one_retry(
     study._storage._get_stale_trial_ids(study._study_id)  # the sweep of every stale check
     assert len(load(new_storage_url, "retries").trials) == 3
     # The retry runs in trial 0's place; the candidate that gave way never enters the search.
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
+    assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [1]
+
+
+def test_a_worker_killed_while_its_candidate_gives_way_leaves_the_study_running(
+    new_storage_url: str,
+) -> None:
+    # Issue 25 review, item 1: a worker killed between marking its candidate as a duplicate
+    # and failing it left a RUNNING duplicate under a dead process. The next check took it for
+    # dead and retried it: the new candidate inherited the duplicate mark, held no place, and
+    # an AssertionError broke that check and every later one.
+    study, dead = _dead_trial(new_storage_url)
+    storage = study._storage
+    kept, dying = RetryDeadTrial(max_retry=MAX_RETRY), RetryDeadTrial(max_retry=MAX_RETRY)
+    a = kept.create_candidate(storage, study._study_id, dead)
+    assert a is not None
+    kept.keep_or_give_way(storage, study._study_id, a, dead.number)
+    b = dying.create_candidate(storage, study._study_id, dead)
+    assert b is not None
+    storage.set_trial_system_attr(b, DUPLICATE_RETRY_KEY, 1)  # ... and killed here
+    me = this_process()
+    storage.set_trial_system_attr(b, WORKER_KEY, {**me, "start": "an earlier owner's"})
+    for _ in range(2):  # the check that finds it, then a later one
+        optuna.storages.fail_stale_trials(study)
+    trials = load(new_storage_url, "retries").trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING, TrialState.FAIL]
     study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
     assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [1]
