@@ -89,7 +89,7 @@ WORKER_KEY = "biotune:worker"
 STALE_KEY = "biotune:failed_as_dead"
 #: Optuna's system attrs of a heartbeat retry: the first trial retried, and all of them.
 _FAILED_TRIAL = "failed_trial"
-_RETRY_HISTORY = "retry_history"
+RETRY_HISTORY_KEY = "retry_history"
 
 
 def shortest_grace_period(interval: int) -> int:
@@ -242,6 +242,9 @@ class _LiveTrials:
 
     def _init_live_trials(self) -> None:
         self._me = this_process()
+        # Ids of trials failed as dead known to need no retry from here any more (retried, or
+        # retried max_retry times): settled for good, never read in full again.
+        self._settled: set[int] = set()
         self._beats = TrialBeats(self._write_beat, lambda tid: self.get_trial(tid).state)  # type: ignore[attr-defined]
 
     def _write_beat(self, trial_id: int) -> None:
@@ -304,23 +307,31 @@ class _LiveTrials:
 
     def _retry_lost_trials(self, study_id: int) -> None:
         """Retry each trial failed as dead that no trial retries (its worker died between
-        failing it and retrying it); :class:`RetryDeadTrial` keeps one retry per trial."""
+        failing it and retrying it); :class:`RetryDeadTrial` keeps one retry per trial.
+
+        Runs before every trial: only the FAILED trials are read, and all trials only while a
+        trial failed as dead is not known to be settled yet (once per dead trial).
+        """
         callback = self.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
         if not isinstance(callback, RetryDeadTrial):
             return
         failed = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))  # type: ignore[attr-defined]
-        marked = [
-            t
-            for t in failed
-            if STALE_KEY in t.system_attrs and DUPLICATE_RETRY_KEY not in t.system_attrs
-        ]
-        if not marked:
+        lost = []
+        for trial in failed:
+            if trial._trial_id in self._settled or STALE_KEY not in trial.system_attrs:
+                continue
+            if DUPLICATE_RETRY_KEY in trial.system_attrs or callback.exhausted(trial):
+                self._settled.add(trial._trial_id)
+            else:
+                lost.append(trial)
+        if not lost:
             return
         trials = self.get_all_trials(study_id, deepcopy=False)  # type: ignore[attr-defined]
-        retried = {n for t in trials if _is_retry(t) for n in t.system_attrs[_RETRY_HISTORY]}
-        for trial in marked:
+        retried = {n for t in trials if _is_retry(t) for n in t.system_attrs[RETRY_HISTORY_KEY]}
+        for trial in lost:
             if trial.number not in retried:
                 callback.retry(self, study_id, copy.deepcopy(trial))  # type: ignore[arg-type]
+            self._settled.add(trial._trial_id)
 
 
 def _running_template(system_attrs: dict[str, Any]) -> FrozenTrial:
@@ -365,7 +376,7 @@ class HeartbeatRDBStorage(_LiveTrials, optuna.storages.RDBStorage):
 
 def _is_retry(trial: FrozenTrial) -> bool:
     """Whether ``trial`` is a heartbeat retry that holds its place (not one that gave way)."""
-    return bool(trial.system_attrs.get(_RETRY_HISTORY)) and (
+    return bool(trial.system_attrs.get(RETRY_HISTORY_KEY)) and (
         DUPLICATE_RETRY_KEY not in trial.system_attrs
     )
 
@@ -373,7 +384,7 @@ def _is_retry(trial: FrozenTrial) -> bool:
 def _first_retry(storage: Any, study_id: int, dead: int) -> FrozenTrial | None:
     """The lowest-numbered retry of trial number ``dead`` that holds its place, if any."""
     trials = storage.get_all_trials(study_id, deepcopy=False)
-    retries = [t for t in trials if _is_retry(t) and t.system_attrs[_RETRY_HISTORY][-1] == dead]
+    retries = [t for t in trials if _is_retry(t) and t.system_attrs[RETRY_HISTORY_KEY][-1] == dead]
     return min(retries, key=lambda t: t.number, default=None)
 
 
@@ -415,10 +426,10 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
         attrs = dict(trial.system_attrs)
         for key in (HEARTBEAT_KEY, WORKER_KEY, STALE_KEY, DUPLICATE_RETRY_KEY):
             attrs.pop(key, None)
-        attrs.setdefault(_FAILED_TRIAL, trial.number)
-        attrs[_RETRY_HISTORY] = [*(attrs.get(_RETRY_HISTORY) or ()), trial.number]
-        if self._max_retry is not None and self._max_retry < len(attrs[_RETRY_HISTORY]):
+        if self.exhausted(trial):
             return None
+        attrs.setdefault(_FAILED_TRIAL, trial.number)
+        attrs[RETRY_HISTORY_KEY] = [*(attrs.get(RETRY_HISTORY_KEY) or ()), trial.number]
         template = FrozenTrial(
             number=-1,
             state=TrialState.RUNNING,
@@ -435,6 +446,11 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
             trial_id=-1,
         )
         return int(storage.create_new_trial(study_id, template_trial=template))
+
+    def exhausted(self, trial: FrozenTrial) -> bool:
+        """Whether ``trial`` is the last retry ``max_retry`` allows (it gets none)."""
+        history = trial.system_attrs.get(RETRY_HISTORY_KEY) or ()
+        return self._max_retry is not None and self._max_retry <= len(history)
 
     def keep_or_give_way(self, storage: Any, study_id: int, candidate: int, dead: int) -> None:
         """Keep ``candidate`` (WAITING) if it is the lowest-numbered retry of trial ``dead``,

@@ -19,9 +19,11 @@ import sys
 
 import optuna
 from optuna.trial import TrialState
+import pytest
 
 from biotune_optuna.samplers import DUPLICATE_RETRY_KEY
 from biotune_optuna.samplers._keys import LINEAGE_KEY
+from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies._heartbeat import MAX_RETRY
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
 from biotune_optuna.studies._heartbeat import STALE_KEY
@@ -39,6 +41,7 @@ from tests.reliability._user import REPO
 _WORKER = """
 import os, sys
 import optuna
+import pytest
 from biotune_optuna import BioTuneSampler
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies import _heartbeat
@@ -196,3 +199,33 @@ def test_a_worker_killed_while_its_candidate_gives_way_leaves_the_study_running(
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING, TrialState.FAIL]
     study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
     assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [1]
+
+
+def test_the_check_before_each_trial_reads_all_trials_once_per_dead_trial(
+    new_storage_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 25 review, item 2: once a trial had died, every check for dead trials (before
+    # every trial of every worker) read the whole study, twice more for a trial that had used
+    # up its retries. Now a dead trial is settled once; later checks read the FAILED trials.
+    study, dead = _dead_trial(new_storage_url)
+    storage = study._storage
+    RetryDeadTrial(max_retry=MAX_RETRY)(study, dead)  # retried as it was failed: trial 1
+    exhausted = storage.create_new_trial(study._study_id)  # a retry with no retry left
+    history = [100 + attempt for attempt in range(MAX_RETRY)]  # its earlier attempts
+    storage.set_trial_system_attr(exhausted, "retry_history", history)
+    storage.set_trial_system_attr(exhausted, "failed_trial", 0)
+    storage.set_trial_system_attr(exhausted, STALE_KEY, 0.0)
+    storage.set_trial_state_values(exhausted, TrialState.FAIL)
+    backend = storage if isinstance(storage, HeartbeatJournalStorage) else storage._backend
+    reads: list[object] = []
+    read_all = backend.get_all_trials
+
+    def counted(*args: object, **kwargs: object) -> list[optuna.trial.FrozenTrial]:
+        reads.append(kwargs.get("states"))
+        return read_all(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "get_all_trials", counted)
+    for _ in range(10):
+        optuna.storages.fail_stale_trials(study)
+    assert reads.count(None) <= 1, f"{reads.count(None)} full reads in 10 checks"
+    assert len(load(new_storage_url, "retries").trials) == 3  # and no retry made
