@@ -268,9 +268,14 @@ class _LiveTrials:
     def _created(self, trial_id: int, template_trial: FrozenTrial | None) -> None:
         interval = self._interval()
         running = template_trial is not None and template_trial.state == TrialState.RUNNING
-        # A retry's candidate is kept (set WAITING) or gives way at once: nothing to beat.
-        running = running and _FAILED_TRIAL not in template_trial.system_attrs  # type: ignore[union-attr]
-        if interval is not None and running:
+        if interval is None or not running:
+            return
+        if _FAILED_TRIAL in template_trial.system_attrs:  # type: ignore[union-attr]
+            # A retry's candidate is kept (set WAITING) or gives way at once: one beat, so
+            # that one whose worker died meanwhile is failed after the grace period on any
+            # host (only this host can tell its process is gone).
+            self._write_beat(trial_id)
+        else:
             self._beats.start(trial_id, interval)
 
     def set_trial_state_values(
@@ -278,6 +283,10 @@ class _LiveTrials:
     ) -> bool:
         if state.is_finished():
             self._beats.stop(trial_id)
+        if state == TrialState.RUNNING and self._interval() is not None:
+            # A waiting retry keeps its candidate's beat, maybe long past: renewed before the
+            # trial runs, or another worker could take it for dead before its first beat.
+            self._write_beat(trial_id)
         changed = super().set_trial_state_values(trial_id, state, values)  # type: ignore[misc]
         interval = self._interval()
         if changed and state == TrialState.RUNNING and interval is not None:
@@ -394,13 +403,16 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
 
     The retry copies every system attr of the dead trial (its lineage: the same place in
     BioTune's search) but its heartbeat, long stale, which would get the retry taken for dead
-    before its own first beat, its process record, naming a process that is gone, and the
-    dead trial's :data:`STALE_KEY`.
+    before its own first beat, its process record, naming a process that is gone, the dead
+    trial's :data:`STALE_KEY`, and the mark of a candidate that gave way (such a trial, taken
+    for dead because its worker died as it gave way, is never retried: the kept one is).
 
     One retry per dead trial, whoever retries it (the worker that failed it, or a later check
     that finds it without retry) and however many at once: the retry is first created RUNNING,
     as a candidate no worker can take; then the trials are read again, and the candidate is
-    kept (set WAITING) only if it is the retry of the dead trial with the lowest number.
+    kept (set WAITING) only if it is the retry of the dead trial with the lowest number. The
+    candidate beats once as it is created, so one whose worker died before keeping it is failed
+    (and retried in turn) after the grace period, by a worker of any host.
     Otherwise it gives way: marked with
     :data:`~biotune_optuna.samplers.DUPLICATE_RETRY_KEY` and failed, it is never run and never
     part of the search. Storages create trials one at a time (RDB storages lock the study
@@ -457,6 +469,8 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
         else mark it and fail it."""
         first = _first_retry(storage, study_id, dead)
         if first is not None and first._trial_id == candidate:
+            # Its creator may be gone when a worker takes it: no process of its own till then.
+            storage.set_trial_system_attr(candidate, WORKER_KEY, None)
             storage.set_trial_state_values(candidate, TrialState.WAITING)
             return
         if first is None:  # not even the candidate holds the place: never leave it RUNNING
