@@ -45,6 +45,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from biotune_optuna.samplers import DUPLICATE_RETRY_KEY
+from biotune_optuna.samplers import RETRY_HISTORY_KEY
 
 
 __all__ = [
@@ -87,9 +88,9 @@ WORKER_KEY = "biotune:worker"
 #: Trial system attr written on a running trial taken for dead just before it is failed (the
 #: time): a FAILED trial that carries it and that no trial retries lost its retry.
 STALE_KEY = "biotune:failed_as_dead"
-#: Optuna's system attrs of a heartbeat retry: the first trial retried, and all of them.
+#: Optuna's system attr of a heartbeat retry: the first trial retried (all of them:
+#: :data:`~biotune_optuna.samplers.RETRY_HISTORY_KEY`).
 _FAILED_TRIAL = "failed_trial"
-RETRY_HISTORY_KEY = "retry_history"
 
 
 def shortest_grace_period(interval: int) -> int:
