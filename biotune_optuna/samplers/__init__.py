@@ -6,7 +6,8 @@
   :func:`create_sampler` and :func:`create_pruner` (their options' tables and checks:
   :mod:`biotune_optuna.samplers.registry`);
 - :func:`check_study_sampler`: refuse to continue a study under another sampler;
-- :data:`DUPLICATE_RETRY_KEY`: marks a heartbeat retry that gave way to another one.
+- :data:`DUPLICATE_RETRY_KEY`: marks a heartbeat retry that gave way to another one;
+  :data:`RETRY_HISTORY_KEY`: the trials a heartbeat retry retries.
 
 This package imports without torch.
 """
@@ -16,6 +17,7 @@ from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
 from biotune_optuna.samplers._configurations import duplicate_trials
 from biotune_optuna.samplers._keys import DUPLICATE_RETRY_KEY
+from biotune_optuna.samplers._keys import RETRY_HISTORY_KEY
 from biotune_optuna.samplers._keys import SAMPLER_USER_ATTR
 from biotune_optuna.samplers._recorded import check_study_sampler
 from biotune_optuna.samplers._recorded import recorded_sampler
@@ -32,6 +34,7 @@ __all__ = [
     "DUPLICATE_RETRY_KEY",
     "DUPLICATE_TOLERANCE",
     "PRUNERS",
+    "RETRY_HISTORY_KEY",
     "SAMPLERS",
     "SAMPLER_USER_ATTR",
     "BioTunePlusSampler",

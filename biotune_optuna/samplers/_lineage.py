@@ -26,11 +26,9 @@ from optuna.trial import TrialState
 
 from biotune_optuna.samplers._keys import DUPLICATE_RETRY_KEY
 from biotune_optuna.samplers._keys import LINEAGE_KEY
+from biotune_optuna.samplers._keys import RETRY_HISTORY_KEY
 
 
-#: System attr of a heartbeat retry: numbers of the trials it retries (Optuna's
-#: :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`).
-RETRY_HISTORY_KEY = "retry_history"
 #: A running trial that has no lineage this long after it started is taken for orphaned.
 ORPHAN_AFTER = timedelta(minutes=10)
 

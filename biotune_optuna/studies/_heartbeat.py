@@ -45,6 +45,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from biotune_optuna.samplers import DUPLICATE_RETRY_KEY
+from biotune_optuna.samplers import RETRY_HISTORY_KEY
 
 
 __all__ = [
@@ -87,9 +88,9 @@ WORKER_KEY = "biotune:worker"
 #: Trial system attr written on a running trial taken for dead just before it is failed (the
 #: time): a FAILED trial that carries it and that no trial retries lost its retry.
 STALE_KEY = "biotune:failed_as_dead"
-#: Optuna's system attrs of a heartbeat retry: the first trial retried, and all of them.
+#: Optuna's system attr of a heartbeat retry: the first trial retried (all of them:
+#: :data:`~biotune_optuna.samplers.RETRY_HISTORY_KEY`).
 _FAILED_TRIAL = "failed_trial"
-_RETRY_HISTORY = "retry_history"
 
 
 def shortest_grace_period(interval: int) -> int:
@@ -242,6 +243,9 @@ class _LiveTrials:
 
     def _init_live_trials(self) -> None:
         self._me = this_process()
+        # Ids of trials failed as dead known to need no retry from here any more (retried, or
+        # retried max_retry times): settled for good, never read in full again.
+        self._settled: set[int] = set()
         self._beats = TrialBeats(self._write_beat, lambda tid: self.get_trial(tid).state)  # type: ignore[attr-defined]
 
     def _write_beat(self, trial_id: int) -> None:
@@ -265,9 +269,14 @@ class _LiveTrials:
     def _created(self, trial_id: int, template_trial: FrozenTrial | None) -> None:
         interval = self._interval()
         running = template_trial is not None and template_trial.state == TrialState.RUNNING
-        # A retry's candidate is kept (set WAITING) or gives way at once: nothing to beat.
-        running = running and _FAILED_TRIAL not in template_trial.system_attrs  # type: ignore[union-attr]
-        if interval is not None and running:
+        if interval is None or not running:
+            return
+        if _FAILED_TRIAL in template_trial.system_attrs:  # type: ignore[union-attr]
+            # A retry's candidate is kept (set WAITING) or gives way at once: one beat, so
+            # that one whose worker died meanwhile is failed after the grace period on any
+            # host (only this host can tell its process is gone).
+            self._write_beat(trial_id)
+        else:
             self._beats.start(trial_id, interval)
 
     def set_trial_state_values(
@@ -275,6 +284,10 @@ class _LiveTrials:
     ) -> bool:
         if state.is_finished():
             self._beats.stop(trial_id)
+        if state == TrialState.RUNNING and self._interval() is not None:
+            # A waiting retry keeps its candidate's beat, maybe long past: renewed before the
+            # trial runs, or another worker could take it for dead before its first beat.
+            self._write_beat(trial_id)
         changed = super().set_trial_state_values(trial_id, state, values)  # type: ignore[misc]
         interval = self._interval()
         if changed and state == TrialState.RUNNING and interval is not None:
@@ -304,19 +317,31 @@ class _LiveTrials:
 
     def _retry_lost_trials(self, study_id: int) -> None:
         """Retry each trial failed as dead that no trial retries (its worker died between
-        failing it and retrying it); :class:`RetryDeadTrial` keeps one retry per trial."""
+        failing it and retrying it); :class:`RetryDeadTrial` keeps one retry per trial.
+
+        Runs before every trial: only the FAILED trials are read, and all trials only while a
+        trial failed as dead is not known to be settled yet (once per dead trial).
+        """
         callback = self.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
         if not isinstance(callback, RetryDeadTrial):
             return
         failed = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))  # type: ignore[attr-defined]
-        marked = [t for t in failed if STALE_KEY in t.system_attrs]
-        if not marked:
+        lost = []
+        for trial in failed:
+            if trial._trial_id in self._settled or STALE_KEY not in trial.system_attrs:
+                continue
+            if DUPLICATE_RETRY_KEY in trial.system_attrs or callback.exhausted(trial):
+                self._settled.add(trial._trial_id)
+            else:
+                lost.append(trial)
+        if not lost:
             return
         trials = self.get_all_trials(study_id, deepcopy=False)  # type: ignore[attr-defined]
-        retried = {n for t in trials if _is_retry(t) for n in t.system_attrs[_RETRY_HISTORY]}
-        for trial in marked:
+        retried = {n for t in trials if _is_retry(t) for n in t.system_attrs[RETRY_HISTORY_KEY]}
+        for trial in lost:
             if trial.number not in retried:
                 callback.retry(self, study_id, copy.deepcopy(trial))  # type: ignore[arg-type]
+            self._settled.add(trial._trial_id)
 
 
 def _running_template(system_attrs: dict[str, Any]) -> FrozenTrial:
@@ -361,7 +386,7 @@ class HeartbeatRDBStorage(_LiveTrials, optuna.storages.RDBStorage):
 
 def _is_retry(trial: FrozenTrial) -> bool:
     """Whether ``trial`` is a heartbeat retry that holds its place (not one that gave way)."""
-    return bool(trial.system_attrs.get(_RETRY_HISTORY)) and (
+    return bool(trial.system_attrs.get(RETRY_HISTORY_KEY)) and (
         DUPLICATE_RETRY_KEY not in trial.system_attrs
     )
 
@@ -369,7 +394,7 @@ def _is_retry(trial: FrozenTrial) -> bool:
 def _first_retry(storage: Any, study_id: int, dead: int) -> FrozenTrial | None:
     """The lowest-numbered retry of trial number ``dead`` that holds its place, if any."""
     trials = storage.get_all_trials(study_id, deepcopy=False)
-    retries = [t for t in trials if _is_retry(t) and t.system_attrs[_RETRY_HISTORY][-1] == dead]
+    retries = [t for t in trials if _is_retry(t) and t.system_attrs[RETRY_HISTORY_KEY][-1] == dead]
     return min(retries, key=lambda t: t.number, default=None)
 
 
@@ -379,13 +404,16 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
 
     The retry copies every system attr of the dead trial (its lineage: the same place in
     BioTune's search) but its heartbeat, long stale, which would get the retry taken for dead
-    before its own first beat, its process record, naming a process that is gone, and the
-    dead trial's :data:`STALE_KEY`.
+    before its own first beat, its process record, naming a process that is gone, the dead
+    trial's :data:`STALE_KEY`, and the mark of a candidate that gave way (such a trial, taken
+    for dead because its worker died as it gave way, is never retried: the kept one is).
 
     One retry per dead trial, whoever retries it (the worker that failed it, or a later check
     that finds it without retry) and however many at once: the retry is first created RUNNING,
     as a candidate no worker can take; then the trials are read again, and the candidate is
-    kept (set WAITING) only if it is the retry of the dead trial with the lowest number.
+    kept (set WAITING) only if it is the retry of the dead trial with the lowest number. The
+    candidate beats once as it is created, so one whose worker died before keeping it is failed
+    (and retried in turn) after the grace period, by a worker of any host.
     Otherwise it gives way: marked with
     :data:`~biotune_optuna.samplers.DUPLICATE_RETRY_KEY` and failed, it is never run and never
     part of the search. Storages create trials one at a time (RDB storages lock the study
@@ -398,6 +426,8 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
     def retry(self, storage: Any, study_id: int, trial: FrozenTrial) -> None:
         """Retry dead ``trial`` unless a retry of it exists or it has been retried
         ``max_retry`` times already."""
+        if DUPLICATE_RETRY_KEY in trial.system_attrs:
+            return  # a candidate that gave way (or was dying to): the kept one retries
         if _first_retry(storage, study_id, trial.number) is not None:
             return
         candidate = self.create_candidate(storage, study_id, trial)
@@ -407,12 +437,12 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
     def create_candidate(self, storage: Any, study_id: int, trial: FrozenTrial) -> int | None:
         """Create the candidate retry of ``trial`` (its id), or ``None`` past ``max_retry``."""
         attrs = dict(trial.system_attrs)
-        for key in (HEARTBEAT_KEY, WORKER_KEY, STALE_KEY):
+        for key in (HEARTBEAT_KEY, WORKER_KEY, STALE_KEY, DUPLICATE_RETRY_KEY):
             attrs.pop(key, None)
-        attrs.setdefault(_FAILED_TRIAL, trial.number)
-        attrs[_RETRY_HISTORY] = [*(attrs.get(_RETRY_HISTORY) or ()), trial.number]
-        if self._max_retry is not None and self._max_retry < len(attrs[_RETRY_HISTORY]):
+        if self.exhausted(trial):
             return None
+        attrs.setdefault(_FAILED_TRIAL, trial.number)
+        attrs[RETRY_HISTORY_KEY] = [*(attrs.get(RETRY_HISTORY_KEY) or ()), trial.number]
         template = FrozenTrial(
             number=-1,
             state=TrialState.RUNNING,
@@ -430,13 +460,22 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
         )
         return int(storage.create_new_trial(study_id, template_trial=template))
 
+    def exhausted(self, trial: FrozenTrial) -> bool:
+        """Whether ``trial`` is the last retry ``max_retry`` allows (it gets none)."""
+        history = trial.system_attrs.get(RETRY_HISTORY_KEY) or ()
+        return self._max_retry is not None and self._max_retry <= len(history)
+
     def keep_or_give_way(self, storage: Any, study_id: int, candidate: int, dead: int) -> None:
         """Keep ``candidate`` (WAITING) if it is the lowest-numbered retry of trial ``dead``,
         else mark it and fail it."""
         first = _first_retry(storage, study_id, dead)
-        assert first is not None  # the candidate, at least
-        if first._trial_id == candidate:
+        if first is not None and first._trial_id == candidate:
+            # Its creator may be gone when a worker takes it: no process of its own till then.
+            storage.set_trial_system_attr(candidate, WORKER_KEY, None)
             storage.set_trial_state_values(candidate, TrialState.WAITING)
+            return
+        if first is None:  # not even the candidate holds the place: never leave it RUNNING
+            storage.set_trial_state_values(candidate, TrialState.FAIL)
             return
         storage.set_trial_system_attr(candidate, DUPLICATE_RETRY_KEY, first.number)
         storage.set_trial_state_values(candidate, TrialState.FAIL)

@@ -13,18 +13,25 @@ Issue 25, items 3 and 4, with deaths at the two moments that lost them, simulate
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 import subprocess
 import sys
 
 import optuna
 from optuna.trial import TrialState
+import pytest
 
 from biotune_optuna.samplers import DUPLICATE_RETRY_KEY
 from biotune_optuna.samplers._keys import LINEAGE_KEY
+from biotune_optuna.studies import _heartbeat
+from biotune_optuna.studies._heartbeat import HEARTBEAT_KEY
+from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies._heartbeat import MAX_RETRY
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
 from biotune_optuna.studies._heartbeat import STALE_KEY
+from biotune_optuna.studies._heartbeat import this_process
+from biotune_optuna.studies._heartbeat import WORKER_KEY
 from biotune_optuna.studies.storage import open_storage
 from tests.reliability._user import load
 from tests.reliability._user import REPO
@@ -37,6 +44,7 @@ from tests.reliability._user import REPO
 _WORKER = """
 import os, sys
 import optuna
+import pytest
 from biotune_optuna import BioTuneSampler
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies import _heartbeat
@@ -168,3 +176,132 @@ def test_two_workers_retrying_one_dead_trial_at_once_make_one_retry(
     # The retry runs in trial 0's place; the candidate that gave way never enters the search.
     study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
     assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [1]
+
+
+def test_a_worker_killed_while_its_candidate_gives_way_leaves_the_study_running(
+    new_storage_url: str,
+) -> None:
+    # Issue 25 review, item 1: a worker killed between marking its candidate as a duplicate
+    # and failing it left a RUNNING duplicate under a dead process. The next check took it for
+    # dead and retried it: the new candidate inherited the duplicate mark, held no place, and
+    # an AssertionError broke that check and every later one.
+    study, dead = _dead_trial(new_storage_url)
+    storage = study._storage
+    kept, dying = RetryDeadTrial(max_retry=MAX_RETRY), RetryDeadTrial(max_retry=MAX_RETRY)
+    a = kept.create_candidate(storage, study._study_id, dead)
+    assert a is not None
+    kept.keep_or_give_way(storage, study._study_id, a, dead.number)
+    b = dying.create_candidate(storage, study._study_id, dead)
+    assert b is not None
+    storage.set_trial_system_attr(b, DUPLICATE_RETRY_KEY, 1)  # ... and killed here
+    me = this_process()
+    storage.set_trial_system_attr(b, WORKER_KEY, {**me, "start": "an earlier owner's"})
+    for _ in range(2):  # the check that finds it, then a later one
+        optuna.storages.fail_stale_trials(study)
+    trials = load(new_storage_url, "retries").trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING, TrialState.FAIL]
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
+    assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [1]
+
+
+def test_the_check_before_each_trial_reads_all_trials_once_per_dead_trial(
+    new_storage_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 25 review, item 2: once a trial had died, every check for dead trials (before
+    # every trial of every worker) read the whole study, twice more for a trial that had used
+    # up its retries. Now a dead trial is settled once; later checks read the FAILED trials.
+    study, dead = _dead_trial(new_storage_url)
+    storage = study._storage
+    RetryDeadTrial(max_retry=MAX_RETRY)(study, dead)  # retried as it was failed: trial 1
+    exhausted = storage.create_new_trial(study._study_id)  # a retry with no retry left
+    history = [100 + attempt for attempt in range(MAX_RETRY)]  # its earlier attempts
+    storage.set_trial_system_attr(exhausted, "retry_history", history)
+    storage.set_trial_system_attr(exhausted, "failed_trial", 0)
+    storage.set_trial_system_attr(exhausted, STALE_KEY, 0.0)
+    storage.set_trial_state_values(exhausted, TrialState.FAIL)
+    backend = storage if isinstance(storage, HeartbeatJournalStorage) else storage._backend
+    reads: list[object] = []
+    read_all = backend.get_all_trials
+
+    def counted(*args: object, **kwargs: object) -> list[optuna.trial.FrozenTrial]:
+        reads.append(kwargs.get("states"))
+        return read_all(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "get_all_trials", counted)
+    for _ in range(10):
+        optuna.storages.fail_stale_trials(study)
+    assert reads.count(None) <= 1, f"{reads.count(None)} full reads in 10 checks"
+    assert len(load(new_storage_url, "retries").trials) == 3  # and no retry made
+
+
+def _let_time_pass(storage: optuna.storages.BaseStorage, seconds: float) -> None:
+    """Move every recorded heartbeat ``seconds`` into the past, as if no one beat meanwhile."""
+    if isinstance(storage, HeartbeatJournalStorage):
+        for study in storage.get_all_studies():
+            for trial in storage.get_all_trials(study._study_id, deepcopy=False):
+                beat = trial.system_attrs.get(HEARTBEAT_KEY)
+                if beat is not None and not trial.state.is_finished():
+                    storage.set_trial_system_attr(trial._trial_id, HEARTBEAT_KEY, beat - seconds)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(storage._backend.scoped_session, True) as session:
+        for row in session.query(models.TrialHeartbeatModel).all():
+            row.heartbeat -= datetime.timedelta(seconds=seconds)
+
+
+def test_a_candidate_orphaned_on_another_host_is_failed_and_retried(
+    new_storage_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 25 review, item 3: a worker of another host killed between creating its retry
+    # candidate and keeping it left a RUNNING candidate without heartbeat: only its own host
+    # could tell it was dead, so it ran for ever and the dead trial was never retried.
+    study, dead = _dead_trial(new_storage_url)
+    elsewhere = {**this_process(), "host": "another-host", "boot": "another-boot"}
+    monkeypatch.setattr(_heartbeat, "this_process", lambda: elsewhere)
+    orphan = RetryDeadTrial(max_retry=MAX_RETRY).create_candidate(
+        study._storage, study._study_id, dead
+    )  # ... and killed here
+    monkeypatch.undo()
+    assert orphan is not None
+    optuna.storages.fail_stale_trials(study)
+    assert study._storage.get_trial(orphan).state == TrialState.RUNNING  # within its grace
+    _let_time_pass(study._storage, 3600)
+    optuna.storages.fail_stale_trials(study)
+    trials = load(new_storage_url, "retries").trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL, TrialState.WAITING]
+    assert trials[2].system_attrs["failed_trial"] == 0  # the dead trial's retry, at last
+    assert trials[2].params == dead.params
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
+    assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [2]
+
+
+def test_a_retry_that_waited_long_is_not_taken_for_dead_as_a_worker_takes_it(
+    new_storage_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The retry keeps its candidate's beat (and process) while it waits: a worker taking it a
+    # day later must not be failed by another worker's check before the trial's first beat.
+    study, dead = _dead_trial(new_storage_url)
+    gone = {**this_process(), "start": "an earlier owner's"}  # its creator, exited since
+    monkeypatch.setattr(_heartbeat, "this_process", lambda: gone)
+    RetryDeadTrial(max_retry=MAX_RETRY)(study, dead)
+    monkeypatch.undo()
+    _let_time_pass(study._storage, 24 * 3600)
+    storage = study._storage
+    backend = storage if isinstance(storage, HeartbeatJournalStorage) else storage._backend
+    # The taking worker is looked at right after the state change: before it records its
+    # process and starts beating.
+    write = backend.set_trial_system_attr
+    monkeypatch.setattr(
+        backend,
+        "set_trial_system_attr",
+        lambda trial_id, key, value: None if key == WORKER_KEY else write(trial_id, key, value),
+    )
+    monkeypatch.setattr(backend._beats, "start", lambda trial_id, interval: None)
+    assert storage.set_trial_state_values(study.trials[1]._trial_id, TrialState.RUNNING)
+    other = open_storage(new_storage_url, heartbeat_interval=60)
+    stale = other._get_stale_trial_ids(study._study_id)
+    assert stale == [] and study._storage.get_trial(study.trials[1]._trial_id).state == (
+        TrialState.RUNNING
+    )
