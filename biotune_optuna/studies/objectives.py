@@ -68,6 +68,7 @@ def load_data(spec: StudySpec) -> Any:
     """
     from biotune_optuna.finetune import digits
     from biotune_optuna.finetune import image_folder
+    from biotune_optuna.finetune import suite_task
     from biotune_optuna.finetune import torchvision_dataset
 
     data = spec.data
@@ -84,6 +85,8 @@ def load_data(spec: StudySpec) -> Any:
             loaded = digits(**common)
         elif source == "folder":
             loaded = image_folder(data.root, **common)
+        elif source.startswith("suite:"):
+            loaded = suite_task(source.split(":", 1)[1], member=data.member, **common)
         else:
             name = source.split(":", 1)[1]
             loaded = torchvision_dataset(name, root=data.root, download=data.download, **common)

@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 OBJECTIVES = ("finetune", "synthetic")
-DATA_SOURCES = ("digits", "torchvision:<Name>", "folder")
+DATA_SOURCES = ("digits", "suite:<task>", "torchvision:<Name>", "folder")
 #: BioTune's paper preset; the fold schedule and generation budgets of other samplers use it
 #: unless the spec's BioTune sampler or ``[budget]`` says otherwise.
 DEFAULT_SCHEDULE = (10, 3)
@@ -123,6 +123,7 @@ _SECTIONS: dict[str, dict[str, Any]] = {
         "val_fraction": float,
         "test_fraction": float,
         "seed": _SEED,
+        "member": _SEED,
         "max_train_images": _AT_LEAST_1,
         "max_val_images": _AT_LEAST_1,
     },
@@ -172,12 +173,14 @@ class DataSpec:
     """The ``[data]`` section: the dataset and its train/val/test split.
 
     Attributes:
-        source: ``"digits"`` (offline), ``"torchvision:<Name>"`` or ``"folder"``.
+        source: ``"digits"`` or ``"suite:<task>"`` (offline), ``"torchvision:<Name>"`` or
+            ``"folder"``.
         root: Where a torchvision dataset or an image folder lies (resolved path).
         download: Let torchvision download the dataset (never by default).
         val_fraction: Share of the examples held out for validation.
         test_fraction: Share held out for the test split.
         seed: Seed of the split and of the subsets below.
+        member: Which member of a ``suite:`` task's family (another draw of its shift).
         max_train_images: A stratified subset of the train split, if given.
         max_val_images: A stratified subset of the val split, if given.
     """
@@ -188,6 +191,7 @@ class DataSpec:
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     seed: int = 0
+    member: int = 0
     max_train_images: int | None = None
     max_val_images: int | None = None
 
@@ -869,16 +873,30 @@ def _block_lists(blocks: Mapping[str, Any], fail: Fail) -> dict[str, tuple[str, 
     return {name: tuple(members) for name, members in blocks.items()}
 
 
+def _suite_tasks() -> tuple[str, ...]:
+    from biotune_optuna.finetune import SUITE_TASKS
+
+    return tuple(SUITE_TASKS)
+
+
+def _data_sources() -> str:
+    suite = ", ".join(f"suite:{name}" for name in _suite_tasks())
+    return ", ".join(DATA_SOURCES).replace("suite:<task>", suite)
+
+
 def _parse_data(data: dict[str, Any], base: Path, fail: Fail) -> DataSpec:
     """The ``[data]`` section as a :class:`DataSpec` (``root`` resolved and checked)."""
     source = data.setdefault("source", "digits")
-    if source not in ("digits", "folder") and not (
-        source.startswith("torchvision:") and source.split(":", 1)[1]
-    ):
-        raise fail("data", "source", f"use one of {', '.join(DATA_SOURCES)}, got {source!r}")
-    if source == "digits":
+    prefix, _, name = source.partition(":")
+    known = source in ("digits", "folder") or (prefix == "torchvision" and name)
+    if not known and (prefix != "suite" or name not in _suite_tasks()):
+        raise fail("data", "source", f"use one of {_data_sources()}, got {source!r}")
+    if "member" in data and prefix != "suite":
+        raise fail("data", "member", f"only a suite:<task> source has members, not {source!r}")
+    if source == "digits" or prefix == "suite":
         if "root" in data or data.get("download"):
-            raise fail("data", "root" if "root" in data else "download", "not used by digits")
+            key = "root" if "root" in data else "download"
+            raise fail("data", key, f"not used by {source}")
     else:
         if "root" not in data:
             raise fail("data", "root", f"required for source {source!r}")
