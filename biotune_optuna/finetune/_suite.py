@@ -8,8 +8,9 @@ nothing is downloaded, and every image is a deterministic function of the task's
 
 Tasks (``[data] source = "suite:<task>"``, ``[data] member = k``):
 
-- ``textures``: which photo is this grey patch cut from? Low-level texture statistics, no
-  colour, no object shape. ``member`` chooses 8 of the 15 photos and the patch scale.
+- ``textures``: which photo is this grey patch cut from? Low-level texture statistics: no
+  colour, no object shape, brightness and contrast redrawn at random. ``member`` chooses 8
+  of the 15 photos and the patch scale.
 - ``digits-contrast``: digits drawn in low contrast with random foreground and background
   colours, half of them inverted: a colour and contrast shift over a shape task.
 - ``digits-noise``: digits blurred and buried in Gaussian noise: a low-level corruption.
@@ -113,6 +114,17 @@ def _patches(
     return F.interpolate(stack, size=(image_size, image_size), mode="bilinear", antialias=True)
 
 
+def _standardised(patches: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Patches with their brightness and contrast taken out and redrawn at random, so that
+    only texture tells the photos apart (a photo's mean grey level would give it away)."""
+    mean = patches.mean(dim=(1, 2, 3), keepdim=True)
+    std = patches.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
+    n = patches.shape[0]
+    level = torch.from_numpy(rng.uniform(0.35, 0.65, size=(n, 1, 1, 1)).astype(np.float32))
+    gain = torch.from_numpy(rng.uniform(0.12, 0.22, size=(n, 1, 1, 1)).astype(np.float32))
+    return (level + gain * (patches - mean) / std).clamp_(0, 1)
+
+
 def _textures(member: int, image_size: int) -> tuple[torch.Tensor, np.ndarray, list[str]]:
     rng = _rng("textures", member)
     chosen = sorted(rng.choice(len(TEXTURE_PHOTOS), size=_TEXTURE_CLASSES, replace=False))
@@ -122,7 +134,7 @@ def _textures(member: int, image_size: int) -> tuple[torch.Tensor, np.ndarray, l
         photo = _grey_photo(TEXTURE_PHOTOS[index])
         images.append(_patches(photo, _PATCHES_PER_CLASS, crop, image_size, rng))
         labels.append(np.full(_PATCHES_PER_CLASS, label, dtype=np.int64))
-    grey = torch.cat(images).clamp_(0, 1)
+    grey = _standardised(torch.cat(images), rng)
     classes = [TEXTURE_PHOTOS[i] for i in chosen]
     return grey.expand(-1, 3, -1, -1).contiguous(), np.concatenate(labels), classes
 
