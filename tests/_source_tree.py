@@ -73,7 +73,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.hookimpl(trylast=True)  # after the durations, the session's last words
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    hint = "" if os.environ.get("BIOTUNE_TEST_OUTPUT") else " (BIOTUNE_TEST_OUTPUT moves it)"
+    terminalreporter.write_line(
+        f"test output (dashboard screenshots, executed notebooks): {TEST_OUTPUT}{hint}"
+    )
     left = terminalreporter.config.stash.get(_LEFT, [])
     if left:
         terminalreporter.write_sep("=", "the tests left files in the source tree", red=True)

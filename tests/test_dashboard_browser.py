@@ -77,11 +77,13 @@ def _facts(storage: optuna.storages.BaseStorage, study_id: int) -> dict[str, Any
     and the last one's learning rates as the trial table shows them (one line, rounded)."""
     trials = storage.get_all_trials(study_id)
     first, last = trials[0], trials[-1]
+    recommended = storage.get_study_user_attrs(study_id)["recommended_trial"]
     rates = last.user_attrs["learning_rates"]  # one line, 3 significant digits
     assert all(len(item.split("\u00a0")[1]) <= 8 for item in rates.split(",\u00a0")), rates
     return {
         "id": study_id,
         "last": last.number,
+        "recommended": recommended,
         "plan_first": first.user_attrs["plan"],
         "plan_last": last.user_attrs["plan"],
         "rates_last": rates,
@@ -112,8 +114,11 @@ PAGES = [
     (
         "study",
         "/studies/{id}",
-        ["History", "Freeze mask per trial", "Validation accuracy vs trainable parameters"],
-        [],
+        [
+            *["History", "Freeze mask per trial"],
+            "Validation macro accuracy vs trainable parameters",  # the metric's name
+        ],
+        ["Objective 0"],  # the History's axis: the study's metric name instead
     ),
     (
         "trials",  # the first trial is selected: its note and user attrs
@@ -129,6 +134,12 @@ PAGES = [
         "trial-last",
         "/studies/{id}/trials?numbers={last}",
         ["Trial {last} (trial_id=", "Plan of trial {last}", "{plan_last}"],
+        [],
+    ),
+    (  # the recommended trial is marked where its trial is shown
+        "trial-recommended",
+        "/studies/{id}/trials?numbers={recommended}",
+        ["Trial {recommended} (trial_id=", "★ Recommended trial of the study", "model estimate"],
         [],
     ),
     (  # the parallel coordinates, the history and the trial table
@@ -152,7 +163,15 @@ PAGES = [
     # If this fails, a newer optuna-dashboard renders it: check the plan column there and
     # update the README's dashboard paragraph.
     ("trial-table", "/studies/{id}/trialTable", ["biotune-lite0-digits (id="], ["Number"]),
-    ("note", "/studies/{id}/note", ["Recommended plan", "sampler", "biotune", "[protocol]"], []),
+    (
+        "note",
+        "/studies/{id}/note",
+        [
+            *["Recommended plan: trial {recommended}", "observed value", "model estimate"],
+            *["best observed value", "Best Trial", "sampler", "biotune", "[protocol]"],
+        ],
+        [],
+    ),
     ("compare-studies", "/compare-studies", ["Compare Studies", "biotune-lite0-digits"], []),
 ]
 

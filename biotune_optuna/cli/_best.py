@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import optuna
 
 from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.recommendation import current_recommendation
+from biotune_optuna.recommendation import Recommendation
 from biotune_optuna.studies import load_study
 from biotune_optuna.studies.report import best_plan_rows
+from biotune_optuna.studies.report import estimate_words
+from biotune_optuna.studies.report import evaluations_words
 from biotune_optuna.studies.report import format_share
 from biotune_optuna.studies.report import frozen_head_warning
 from biotune_optuna.studies.report import markdown_table
+from biotune_optuna.studies.report import metric_name
+from biotune_optuna.studies.report import plan_evaluations
 from biotune_optuna.studies.report import strategy_markdown
-
-
-#: How ``best`` names each rule of :func:`biotune_optuna.recommendation.recommend`.
-RULE_WORDS = {
-    "smoothed": "Gaussian-process mean over the trials, fold offsets and noise taken out",
-    "mean": "mean of the plan's evaluations; too few trials for a model",
-    "max": "best single value",
-}
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,8 +29,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         commands,
         "best",
         "the recommended plan as a table",
-        "Show the study's recommended trial (an estimate robust to fold and seed noise: a "
-        "Gaussian process over all trials) with its decoded plan, and the best single value.",
+        "Show the study's recommended trial (chosen by an estimate robust to fold and seed "
+        "noise: a Gaussian process over all trials) with its decoded plan, its observed value "
+        "and the model's estimate, and the best single value observed.",
     )
     best.set_defaults(handle=handle)
 
@@ -50,19 +49,7 @@ def print_best(study: optuna.Study) -> None:
         print("no complete trial yet")
         return
     chosen = recommendation.trial
-    print(
-        f"\nrecommended trial #{chosen.number}: estimate {recommendation.estimate:.4f} "
-        f"({RULE_WORDS.get(recommendation.rule, recommendation.rule)}, "
-        f"{recommendation.n_trials} complete trials)"
-    )
-    for label, trial in (("its own value", chosen), ("best single value", study.best_trial)):
-        attrs = trial.user_attrs
-        line = f"  {label}: trial #{trial.number}, {trial.value:.4f}"
-        if "fold" in attrs:
-            line += f" (validation macro accuracy, fold {attrs['fold']})"
-        if "trainable_fraction" in attrs and trial is chosen:
-            line += f", {format_share(attrs['trainable_fraction'])}% of the parameters trained"
-        print(line)
+    _print_values(study, recommendation)
     if "freeze_threshold" not in chosen.params:  # a baseline strategy's trial
         print(strategy_markdown(chosen))
         return
@@ -73,3 +60,26 @@ def print_best(study: optuna.Study) -> None:
     warning = frozen_head_warning(chosen, base_lr)
     if warning is not None:
         print(warning)
+
+
+def _print_values(study: optuna.Study, recommendation: Recommendation) -> None:
+    """The recommended trial's observed value and the model's estimate, and the best value
+    observed, each said for what it is."""
+    chosen, best = recommendation.trial, study.best_trial
+    attrs = chosen.user_attrs
+    observed = plan_evaluations(study, chosen)
+    print(f"\nrecommended trial #{chosen.number} ({metric_name(study)}, {_direction(study)})")
+    line = f"  observed        {np.mean(observed):.4f}: {evaluations_words(observed)}"
+    if "fold" in attrs and len(observed) == 1:
+        line += f" (fold {attrs['fold']})"
+    if "trainable_fraction" in attrs:
+        line += f", {format_share(attrs['trainable_fraction'])}% of the parameters trained"
+    print(line)
+    words = estimate_words(recommendation.rule, recommendation.n_trials)
+    print(f"  model estimate  {recommendation.estimate:.4f}: {words}")
+    fold = f" (fold {best.user_attrs['fold']})" if "fold" in best.user_attrs else ""
+    print(f"  best observed   {best.value:.4f}: trial #{best.number}, a single evaluation{fold}")
+
+
+def _direction(study: optuna.Study) -> str:
+    return f"{study.direction.name.lower()}d"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+import socket
 
 from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import UsageError
@@ -22,7 +24,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     dashboard.add_argument("spec", type=Path, help="study spec (TOML)")
     dashboard.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (local only)")
-    dashboard.add_argument("--port", type=positive_int, default=8080)
+    dashboard.add_argument(
+        "--port", type=positive_int, default=8080, help="default 8080"
+    )
     dashboard.set_defaults(handle=handle)
 
 
@@ -30,13 +34,30 @@ def handle(args: argparse.Namespace) -> int:
     """Serve the dashboard until Ctrl-C.
 
     Raises:
-        UsageError: If the spec's storage file does not exist yet.
+        UsageError: If the spec's storage file does not exist yet, or the port is taken.
     """
     spec = load_spec(args.spec)
     path = file_of_storage(spec.storage)
     if path is not None and not path.is_file():
         raise UsageError(f"no study storage at {path} yet; `biotune-optuna run {args.spec}` first")
+    _check_port(args.host, args.port)
     url = f"http://{args.host}:{args.port}/dashboard/"
     print(f"optuna-dashboard for {display_storage(spec.storage)} at {url} (Ctrl-C to stop)")
     serve_dashboard(spec.storage, host=args.host, port=args.port, artifacts=spec.artifacts)
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` once, as the server will, before anything is announced.
+
+    Raises:
+        UsageError: If it cannot be bound (another dashboard on it, say), with the way out.
+    """
+    try:
+        with socket.create_server((host, port)):  # SO_REUSEADDR, as the server's own bind
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot serve on {host}:{port} ({os.strerror(exc.errno) if exc.errno else exc}); "
+            f"is a dashboard already there? Choose another port: --port {port + 1}"
+        ) from None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+import sys
 from typing import Any
 
 from biotune_optuna.cli._common import add_spec_command
@@ -11,9 +13,12 @@ from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
+from biotune_optuna.protocol import device_problem
+from biotune_optuna.studies import StudySpec
+from biotune_optuna.studies.objectives import device_problem_here
 
 
-__all__ = ["add_parser", "handle"]
+__all__ = ["add_parser", "handle", "predict_hint"]
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,7 +29,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "classify images with the retrained model",
         "Classify image files with the model `retrain` wrote: given a spec, its study's "
         "seed that was best on validation; given an export file (model_seed<k>.pt) or a "
-        "retrain directory, that one. Prints one line per image: path: class (probability).",
+        "retrain directory, that one. Prints one line per image: path: class (probability). "
+        "An image is read as the training images were made: converted to RGB, its shorter side "
+        "resized to the model's image size, center-cropped; it should look like them (for the "
+        "digits demo: a light digit on black, smoothly scaled, as studies/samples/*.png). "
+        "16-bit images are scaled by 1/65535, float images must hold values in [0, 1].",
         spec_help="study spec (TOML), a retrain output directory or a model_seed<k>.pt file",
     )
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files")
@@ -34,23 +43,28 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     predict.add_argument(
         "--model-seed", type=int, help="the model of this training seed (model_seed<k>.pt)"
     )
-    predict.add_argument("--device", default="cpu", help="where to run the model (cpu, cuda)")
+    predict.add_argument(
+        "--device", default="cpu", help="where to run the model: auto, cpu, cuda, cuda:<index>..."
+    )
+    predict.add_argument(
+        "--trust-source",
+        action="store_true",
+        help="import and run the '<module>:<factory>' the model file names as its source (only "
+        "for files you trust as code; built-in sources need no trust)",
+    )
     predict.set_defaults(handle=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     """Load the model, preprocess every image, print the predicted classes."""
-    from biotune_optuna.finetune import load_finetuned
-
     source = _model_path(args)
+    problem = device_problem(args.device) or device_problem_here(args.device)
+    if problem is not None:
+        raise UsageError(f"--device {problem}")
     missing = [image for image in args.images if not image.is_file()]
     if missing:
         raise UsageError(f"{missing[0]}: no such image file")
-    try:
-        model = load_finetuned(source, device=args.device)
-        images = [model.preprocess(image) for image in args.images]
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    model, images = _load(args, source)
     say(args, _describe(model.results, source))
     import torch
 
@@ -58,6 +72,30 @@ def handle(args: argparse.Namespace) -> int:
     for image, prediction in zip(args.images, predictions, strict=True):
         print(f"{image}: " + ", ".join(f"{name} ({p:.4f})" for name, p in prediction.top))
     return 0
+
+
+def _load(args: argparse.Namespace, source: Path) -> tuple[Any, list[Any]]:
+    """The model at ``source`` on the device, and the images preprocessed for it.
+
+    Raises:
+        UsageError: If the model file or an image is refused (one line).
+    """
+    from biotune_optuna.finetune import load_finetuned
+    from biotune_optuna.finetune import resolve_device
+
+    if args.trust_source:
+        print(
+            "biotune-optuna: warning: --trust-source: the model file's source is imported and "
+            "run as code; use it only for files you trust",
+            file=sys.stderr,
+            flush=True,
+        )
+    device = resolve_device(args.device)
+    try:
+        model = load_finetuned(source, device=device, trust_source=args.trust_source)
+        return model, [model.preprocess(image) for image in args.images]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _model_path(args: argparse.Namespace) -> Path:
@@ -73,7 +111,7 @@ def _model_path(args: argparse.Namespace) -> Path:
         if not (directory / "results.json").is_file():
             raise UsageError(
                 f"study `{spec.name}` has no retrained model in {directory}: "
-                f"run `biotune-optuna retrain {args.spec}` first"
+                f"run `biotune-optuna retrain {args.spec}{_study_options(args)}` first"
             )
         path = directory
     else:
@@ -99,13 +137,49 @@ def _model_path(args: argparse.Namespace) -> Path:
     return path
 
 
+def predict_hint(spec: StudySpec, output: Path) -> str:
+    """The ``predict`` command of ``spec``'s model in ``output``, as a shell takes it: with the
+    shipped sample digits beside a digits spec (``studies/samples/digit*.png``, else
+    ``IMAGE...``), and ``--trust-source`` for a model of the spec's own ``<module>:<factory>``
+    (the file names the factory the spec names)."""
+    images = "IMAGE..."
+    directory = None if spec.path is None else spec.path.parent / "samples"
+    digits = spec.data is not None and spec.data.source == "digits"
+    if digits and directory is not None and any(directory.glob("digit*.png")):
+        shown = os.path.relpath(directory)
+        images = f"{directory.resolve() if shown.startswith('..') else shown}/digit*.png"
+    source = "" if spec.model is None else spec.model.source
+    own = ":" in source and not source.startswith(("torchvision:", "timm:"))
+    return f"biotune-optuna predict {output} {images}" + (" --trust-source" if own else "")
+
+
+def _study_options(args: argparse.Namespace) -> str:
+    """The options that selected the spec's study, as a command line repeats them."""
+    import shlex
+
+    given = (
+        ("--sampler", args.sampler),
+        ("--seed", args.seed),
+        ("--strategy", args.strategy),
+        ("--study-name", args.study_name),
+    )
+    return "".join(
+        f" {option} {shlex.quote(str(value))}" for option, value in given if value is not None
+    )
+
+
+def _one_line(value: Any) -> str:
+    return " ".join(str(value).split())[:80]
+
+
 def _describe(results: dict[str, Any], source: Path) -> str:
     """Which model predicts, in one line: study, trial, seed and its test accuracy."""
     if not results:
         return f"model {source}"
     accuracy = results.get("test_macro_accuracy")
+    tested = isinstance(accuracy, int | float) and not isinstance(accuracy, bool)
     return (
-        f"model of study `{results.get('study')}`, trial #{results.get('trial')}, seed "
-        f"{results.get('seed')}"
-        + (f" (test macro accuracy {accuracy:.4f})" if accuracy is not None else "")
+        f"model of study `{_one_line(results.get('study'))}`, trial "
+        f"#{_one_line(results.get('trial'))}, seed {_one_line(results.get('seed'))}"
+        + (f" (test macro accuracy {accuracy:.4f})" if tested else "")
     )

@@ -14,6 +14,7 @@ from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
+from biotune_optuna.cli._predict import predict_hint
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import load_study
 from biotune_optuna.studies import StudySpec
@@ -58,7 +59,7 @@ def handle(args: argparse.Namespace) -> int:
         args,
         f"wrote {output}/plan.json, results.json and {len(results['weights'])} models "
         f"(best on val: {results['best_weights']}; "
-        f"then `biotune-optuna predict {output} IMAGE...`)",
+        f"then `{predict_hint(spec, output)}`)",
     )
     return 0
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.studies import load_study
+from biotune_optuna.studies.report import estimate_words
+from biotune_optuna.studies.report import evaluations_words
 from biotune_optuna.studies.report import status_summary
 from biotune_optuna.studies.session import running_trials_health
 from biotune_optuna.studies.storage import display_storage
@@ -17,7 +20,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status = add_spec_command(
         commands,
         "status",
-        "trials per state, generation, best so far, recommended",
+        "trials per state, generation, best observed value, recommended trial",
         "Show progress.",
     )
     status.set_defaults(handle=handle)
@@ -35,14 +38,26 @@ def handle(args: argparse.Namespace) -> int:
     print(f"  trials      {summary['trials']} ({states})")
     if summary["generation"] is not None:
         print(f"  generation  {summary['generation']}")
+    print(f"  metric      {summary['metric']} ({summary['direction']}d)")
     if summary["best_value"] is not None:
-        print(f"  best        {summary['best_value']:.4f} (trial #{summary['best_trial']})")
-        print(
-            f"  recommended {summary['recommended_estimate']:.4f} (trial "
-            f"#{summary['recommended_trial']}, estimated: {summary['recommended_rule']})"
-        )
+        _print_values(summary)
     else:
         print("  best        none yet")
     for number, health in running_trials_health(study, spec.grace_period):
         print(f"  running     trial {number}: {health}")
     return 0
+
+
+def _print_values(summary: dict[str, Any]) -> None:
+    """The best value observed (one evaluation) and the recommended trial, each named."""
+    print(
+        f"  best        {summary['best_value']:.4f} observed "
+        f"(trial #{summary['best_trial']}, a single evaluation)"
+    )
+    print(
+        f"  recommended trial #{summary['recommended_trial']}: observed "
+        f"{summary['recommended_observed']:.4f} "
+        f"({evaluations_words(summary['recommended_evaluations'])})"
+    )
+    words = estimate_words(summary["recommended_rule"], summary["recommended_n_trials"])
+    print(f"              model estimate {summary['recommended_estimate']:.4f}: {words}")

@@ -18,17 +18,25 @@ is loaded strictly into the original architecture (e.g. the 1000-class ImageNet 
 before the head is replaced. The file may hold a bare state dict, a training checkpoint's
 ``{"state_dict": ...}``, ``{"model_state_dict": ...}`` or ``{"model": ...}``, with or without
 ``DataParallel``'s ``module.`` prefix.
+
+Whatever is not loaded from a file (a random model, a factory's, the new head) is initialised
+under ``seed`` (torch's, NumPy's and Python's generators; restored afterwards): the same source
+and seed build the same model in any process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
+import contextlib
 import dataclasses
 import importlib
 from pathlib import Path
+import random
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -55,6 +63,10 @@ class Backbone:
         mean: Per-channel normalisation mean the weights expect.
         std: Per-channel normalisation standard deviation.
         name: Where it came from, e.g. ``"torchvision:resnet50"``.
+        pretrained: Whether every weight but the new head's was loaded from a file (pretrained
+            weights or a ``state_dict``), so that a fresh load has them again. Training
+            checkpoints of a backbone that is not (random, a factory's) also save the frozen
+            weights.
     """
 
     model: nn.Module
@@ -63,6 +75,7 @@ class Backbone:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     name: str = ""
+    pretrained: bool = False
 
     @property
     def blocks(self) -> tuple[str, ...]:
@@ -361,6 +374,33 @@ def _state_dict_path(source: str, weights: Any, state_dict: str | Path | None) -
     return Path(state_dict)
 
 
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Torch's (CPU), NumPy's and Python's global generators seeded with ``seed``; their states
+    are restored afterwards."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed)
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def _is_pretrained(source: str, weights: Any, state_dict: Path | None) -> bool:
+    """Whether the source's weights (all but the new head's) are loaded from a file."""
+    if state_dict is not None:
+        return True
+    if source == DEFAULT_BACKBONE:
+        return weights is not None
+    if source.startswith(("torchvision:", "timm:")):
+        return weights not in (None, False)
+    return False  # a factory's weights: nothing says where they come from
+
+
 def load_backbone(
     source: str = DEFAULT_BACKBONE,
     *,
@@ -371,6 +411,7 @@ def load_backbone(
     state_dict: str | Path | None = None,
     mean: tuple[float, float, float] | None = None,
     std: tuple[float, float, float] | None = None,
+    seed: int = 0,
 ) -> Backbone:
     """Load a pretrained backbone, give it a new head and cut it into blocks.
 
@@ -390,6 +431,8 @@ def load_backbone(
             ImageNet's (timm: the model's pretrained config's) unless ``mean``/``std`` say.
         mean: Normalisation mean, if not the weights' own.
         std: Normalisation standard deviation, if not the weights' own.
+        seed: Seed of what is initialised at random (weights not loaded from a file, the
+            factory's model, the new head): the same seed builds the same model.
 
     Returns:
         The :class:`Backbone`, on the CPU in eval mode.
@@ -401,23 +444,9 @@ def load_backbone(
             says what to copy where).
     """
     state_dict = _state_dict_path(source, weights, state_dict)
-    if source == DEFAULT_BACKBONE:
-        model = load_efficientnet_lite0(pretrained=weights is not None)
-        default_mean = default_std = (0.5, 0.5, 0.5)
-    elif source.startswith("torchvision:"):
-        name = source.split(":", 1)[1]
-        model, default_mean, default_std = _torchvision_model(name, weights, state_dict)
-    elif source.startswith("timm:"):
-        name = source.split(":", 1)[1]
-        model, default_mean, default_std = _timm_model(name, weights, state_dict)
-    elif ":" in source:
-        model, default_mean, default_std = _user_model(source, state_dict)
-    else:
-        raise ValueError(
-            f"unknown backbone {source!r}: use 'efficientnet_lite0', 'torchvision:<name>', "
-            "'timm:<name>' or '<module>:<factory>'"
-        )
-    heads = replace_head(model, num_classes, head)
+    with _seeded(seed):
+        model, default_mean, default_std = _model(source, weights, state_dict)
+        heads = replace_head(model, num_classes, head)
     layout = block_layout(model, blocks)
     last = set(layout.blocks[-1].modules)
     for path in heads:
@@ -432,4 +461,24 @@ def load_backbone(
         mean=tuple(mean or default_mean),
         std=tuple(std or default_std),
         name=source,
+        pretrained=_is_pretrained(source, weights, state_dict),
+    )
+
+
+def _model(
+    source: str, weights: Any, state_dict: Path | None
+) -> tuple[nn.Module, tuple, tuple]:
+    """The source's model (its own head), and the mean and std its weights expect."""
+    if source == DEFAULT_BACKBONE:
+        model = load_efficientnet_lite0(pretrained=weights is not None)
+        return model, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+    if source.startswith("torchvision:"):
+        return _torchvision_model(source.split(":", 1)[1], weights, state_dict)
+    if source.startswith("timm:"):
+        return _timm_model(source.split(":", 1)[1], weights, state_dict)
+    if ":" in source:
+        return _user_model(source, state_dict)
+    raise ValueError(
+        f"unknown backbone {source!r}: use 'efficientnet_lite0', 'torchvision:<name>', "
+        "'timm:<name>' or '<module>:<factory>'"
     )

@@ -9,10 +9,13 @@ evaluation of the same thing under the same key (a heartbeat retry of a killed t
 after that epoch, and gives what the uninterrupted evaluation would have given: each epoch's
 shuffle, augmentation and dropout are drawn from the run's seed and the epoch alone.
 
-Weights of frozen parameters are not saved: they are the pretrained ones, which a fresh copy of
-the backbone has again. Files are written atomically (a temporary file, then ``os.replace``) and
+Weights of frozen parameters are not saved when they are the pretrained ones, which a fresh copy
+of the backbone has again; those of a backbone that is not pretrained (random or a factory's) are.
+Files are written atomically (a temporary file, then ``os.replace``), checked against the CRCs of
+their zip archive (a damaged file is discarded with a warning: the evaluation starts afresh) and
 read back with ``torch.load(weights_only=True)``; the directory is kept under a byte budget by
-removing the least recently written checkpoints of other keys.
+removing the least recently written checkpoints of other keys. A killed writer's temporary file
+is removed when its key is loaded again (the trial resumed or retried), others after an hour.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 from types import TracebackType
 from typing import Any
 from typing import Protocol
+import zipfile
 
 import optuna
 import torch
@@ -112,14 +116,24 @@ class TrainingCheckpoints:
         return True
 
     def load(self, key: str) -> dict[str, Any] | None:
-        """The state last saved for ``key`` (tensors on the CPU), or ``None`` if there is none."""
+        """The state last saved for ``key`` (tensors on the CPU), or ``None`` if there is none.
+
+        The temporary files of ``key`` (left by a writer killed while saving it) are removed. A
+        file whose bytes fail its zip CRCs, or that cannot be read, is removed with a warning.
+        """
         path = self.path(key)
+        for temporary in self.directory.glob(f"{path.stem}.*{_TEMPORARY_SUFFIX}"):
+            temporary.unlink(missing_ok=True)
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            problem = _damage(path)
+            payload = None if problem else torch.load(path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             return None
         except Exception as exc:  # torn, foreign or from an incompatible torch: no checkpoint
-            _logger.warning(f"Checkpoint {path} cannot be read ({exc}); starting afresh.")
+            problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        if problem:
+            _logger.warning(f"Checkpoint {path} is damaged ({problem}); it is removed.")
+            path.unlink(missing_ok=True)
             return None
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             return None
@@ -158,6 +172,20 @@ class TrainingCheckpoints:
                 total -= size
 
 
+def _damage(path: Path) -> str | None:
+    """What is wrong with the zip archive at ``path`` (``None``: every member fits its CRC).
+
+    Raises:
+        FileNotFoundError: If there is no file.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except zipfile.BadZipFile as exc:
+        return f"not a zip archive: {exc}"
+    return None if bad is None else f"{bad} fails its CRC check"
+
+
 class CheckpointedRun(Protocol):
     """What a checkpoint saves of one seed's training run (the engine's run)."""
 
@@ -183,13 +211,33 @@ class EvaluationCheckpoint:
         key: The evaluation's key.
         signature: What the evaluation trains (strategy, protocol, data); a checkpoint saved
             with another signature is ignored.
+        frozen: Save the frozen weights too, once (the first run's: every run copies them from
+            the template), for a backbone that is not pretrained, which another process may
+            build otherwise; see :meth:`frozen_weights`.
         reported: The running fitness after each epoch so far.
     """
 
     store: TrainingCheckpoints
     key: str
     signature: str
+    frozen: bool = False
     reported: list[float] = dataclasses.field(default_factory=list)
+    _saved: dict[str, Any] | None = dataclasses.field(default=None, init=False, repr=False)
+    _loaded: bool = dataclasses.field(default=False, init=False, repr=False)
+
+    def _state(self) -> dict[str, Any] | None:
+        """The saved state, if it is this evaluation's (loaded once)."""
+        if not self._loaded:
+            state = self.store.load(self.key)
+            fits = state is not None and state.get("signature") == self.signature
+            self._saved, self._loaded = (state if fits else None), True
+        return self._saved
+
+    def frozen_weights(self) -> dict[str, torch.Tensor]:
+        """The frozen weights the checkpoint was saved with (empty: none saved or no checkpoint
+        fits); the template's, for an evaluation to continue with the same ones."""
+        state = self._state()
+        return {} if state is None else dict(state.get("frozen") or {})
 
     def resume(self, runs: list[CheckpointedRun]) -> int:
         """Restore the runs (fresh from the template) as saved; the epoch they continue after.
@@ -197,10 +245,8 @@ class EvaluationCheckpoint:
         Returns:
             The last epoch the checkpoint finished (0: none fits; the runs are left as given).
         """
-        state = self.store.load(self.key)
-        if state is None or state.get("signature") != self.signature:
-            return 0
-        if len(state["runs"]) != len(runs):
+        state = self._state()
+        if state is None or len(state["runs"]) != len(runs):
             return 0
         for run, saved in zip(runs, state["runs"]):
             _restore_run(run, saved)
@@ -216,6 +262,13 @@ class EvaluationCheckpoint:
             "reported": list(self.reported),
             "runs": [_run_state(run) for run in runs],
         }
+        if self.frozen and runs:
+            model = runs[0].model
+            state["frozen"] = {
+                name: param.detach().cpu()
+                for name, param in model.named_parameters()
+                if not param.requires_grad
+            }
         self.store.save(self.key, state)
 
     def __enter__(self) -> EvaluationCheckpoint:
@@ -238,6 +291,7 @@ def _frozen_names(model: nn.Module) -> set[str]:
 
 
 def _run_state(run: CheckpointedRun) -> dict[str, Any]:
+    """What is saved of a run: all but its frozen weights (the template's, saved apart)."""
     frozen = _frozen_names(run.model)
 
     def trained(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -255,7 +309,8 @@ def _run_state(run: CheckpointedRun) -> dict[str, Any]:
 
 
 def _restore_run(run: CheckpointedRun, saved: dict[str, Any]) -> None:
-    """Load a saved run into a fresh one (same strategy and seed: frozen weights as saved).
+    """Load a saved run into a fresh one (same strategy and seed, copied from a template with
+    the frozen weights saved: the pretrained ones, or :meth:`EvaluationCheckpoint.frozen_weights`).
 
     Raises:
         ValueError: If the saved weights do not fit the run's model.

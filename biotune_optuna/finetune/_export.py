@@ -3,13 +3,17 @@
 :func:`save_finetuned` writes, with ``torch.save``, plain types and tensors only (so that
 ``torch.load(path, weights_only=True)`` reads it): a format tag, the weights, the plan, where the
 architecture came from (the backbone's source, head and blocks), the classes, the normalisation,
-the image size and the results. :func:`load_finetuned` rebuilds the architecture without
-downloading anything (``load_backbone(source, weights=None)``), loads the weights strictly and
-returns a :class:`FineTunedModel`: the network with its preprocessing, ready to predict.
+the image size and the results. :func:`load_finetuned` reads such a file as data: it checks the
+file's bytes (the zip archive's CRC-32s) and every field of the record, rebuilds the
+architecture without downloading anything (``load_backbone(source, weights=None)``) only if the
+source is built in (the bundled EfficientNet-Lite0, a torchvision or timm model of their
+registries; a ``"<module>:<factory>"`` is imported only when the caller says so), loads the
+weights strictly and returns a :class:`FineTunedModel`: the network with its preprocessing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import copy
@@ -24,7 +28,13 @@ from torch import nn
 from biotune_optuna.finetune._backbones import Backbone
 from biotune_optuna.finetune._backbones import load_backbone
 from biotune_optuna.finetune._backbones import read_tensors
+from biotune_optuna.finetune._backbones import replace_head
 from biotune_optuna.finetune._data import image_transform
+from biotune_optuna.finetune._export_images import image_pixels
+from biotune_optuna.finetune._export_images import open_image
+from biotune_optuna.finetune._export_record import builtin_source
+from biotune_optuna.finetune._export_record import check_intact
+from biotune_optuna.finetune._export_record import check_record
 from biotune_optuna.finetune._pipeline import Normalize
 
 
@@ -182,15 +192,21 @@ class FineTunedModel(nn.Module):
         """An image as the training data pipeline made them: RGB, the shorter side resized to
         :attr:`image_size`, center-cropped to a square, float in ``[0, 1]``, ``(3, H, W)``.
 
+        16-bit images are scaled by ``1 / 65535``; float images must hold values in ``[0, 1]``
+        (see :mod:`~biotune_optuna.finetune._export_images`).
+
         Args:
             image: A PIL image, a path to an image file, or a ``(C, H, W)`` tensor.
 
         Raises:
-            ValueError: If the file does not exist or is not an image.
+            ValueError: In one line, if the file does not exist, is not an image, is too large
+                (more than PIL's ``Image.MAX_IMAGE_PIXELS``) or holds values out of range.
         """
+        where = "the image"
         if isinstance(image, str | Path):
-            image = _open_image(Path(image))
-        return self._transform(image)
+            where = str(image)
+            image = open_image(Path(image))
+        return self._transform(image_pixels(image, where))
 
     @torch.inference_mode()
     def predict(self, images: Any, *, top_k: int = 1) -> list[Prediction]:
@@ -238,24 +254,6 @@ class FineTunedModel(nn.Module):
         return path
 
 
-def _open_image(path: Path) -> Any:
-    """The image at ``path`` as an RGB PIL image, as ``ImageFolder`` loads it.
-
-    Raises:
-        ValueError: If there is no such file, or it is not an image.
-    """
-    from PIL import UnidentifiedImageError
-    from torchvision.datasets.folder import default_loader
-
-    if not path.is_file():
-        raise ValueError(f"{path}: no such image file")
-    try:
-        return default_loader(str(path))
-    except (UnidentifiedImageError, OSError) as error:
-        reason = " ".join(str(error).split())
-        raise ValueError(f"{path} is not an image ({reason[:120]})") from None
-
-
 def _export_file(path: Path) -> Path:
     """The export file at ``path``: the file itself, or a retrain directory's best seed's.
 
@@ -278,11 +276,14 @@ def _export_file(path: Path) -> Path:
 
 
 def _read_export(path: Path) -> dict[str, Any]:
-    """The record of an export file.
+    """The record of an export file, its bytes and every field checked.
 
     Raises:
-        ValueError: If the file is not one written by :func:`save_finetuned`.
+        ValueError: If the file is damaged, is not one written by :func:`save_finetuned`, or a
+            field of its record is missing, of a wrong type, out of range or does not fit the
+            weights.
     """
+    check_intact(path)
     record = read_tensors(path, f"{path} is not a fine-tuned model saved by biotune_optuna")
     if not isinstance(record, dict) or record.get("format") != EXPORT_FORMAT:
         what = "a state dict" if isinstance(record, dict) else f"a {type(record).__name__}"
@@ -292,53 +293,105 @@ def _read_export(path: Path) -> dict[str, Any]:
         )
     if record.get("version") != EXPORT_VERSION:
         raise ValueError(
-            f"{path}: export version {record.get('version')!r}; this biotune_optuna reads "
+            f"{path}: export version {_short(record.get('version'))}; this biotune_optuna reads "
             f"version {EXPORT_VERSION}"
         )
+    check_record(record, path)
     return record
 
 
-def _rebuild(record: Mapping[str, Any], path: Path) -> nn.Module:
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _from_factory(record: Mapping[str, Any], factory: Callable[[], nn.Module]) -> nn.Module:
+    """The caller's architecture, ``factory()``, with the export's new head."""
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model_factory returned {type(model).__name__}, not an nn.Module")
+    replace_head(model, record["num_classes"], record["head"])
+    return model
+
+
+def _rebuild(
+    record: Mapping[str, Any],
+    path: Path,
+    *,
+    model_factory: Callable[[], nn.Module] | None,
+    trust_source: bool,
+) -> nn.Module:
     """The export's architecture, randomly initialised (nothing downloaded), with its weights.
 
     Raises:
-        ValueError: If the architecture cannot be built or the weights do not fit it.
+        ValueError: If the source is code the caller did not name or trust, or the
+            architecture cannot be built, or the weights do not fit it.
     """
-    try:
-        backbone = load_backbone(
-            record["source"],
-            num_classes=record["num_classes"],
-            weights=None,
-            blocks=record["blocks"],
-            head=record["head"],
+    source = record["source"]
+    if model_factory is None and not trust_source and not builtin_source(source):
+        raise ValueError(
+            f"{path}: its model source {_short(source)} is not built in (efficientnet_lite0, "
+            "torchvision:<model>, timm:<model>); a file does not choose code to run: pass "
+            "model_factory=<your factory> (predict --trust-source imports it, for files you "
+            "trust)"
         )
-        backbone.model.load_state_dict(record["state_dict"], strict=True)
-    except (ValueError, RuntimeError, KeyError, ImportError, AttributeError) as error:
+    try:
+        if model_factory is not None:
+            model = _from_factory(record, model_factory)
+        else:
+            model = load_backbone(
+                source,
+                num_classes=record["num_classes"],
+                weights=None,
+                blocks=record["blocks"],
+                head=record["head"],
+            ).model
+        model.load_state_dict(record["state_dict"], strict=True)
+    except (ValueError, RuntimeError, KeyError, ImportError, AttributeError, TypeError) as error:
         reason = " ".join(str(error).split())
         raise ValueError(
-            f"{path}: cannot rebuild its model {record.get('source')!r}: {reason[:200]}"
+            f"{path}: cannot rebuild its model {_short(source)}: {reason[:200]}"
         ) from None
-    return backbone.model
+    return model
 
 
-def load_finetuned(path: str | Path, *, device: str | torch.device = "cpu") -> FineTunedModel:
+def load_finetuned(
+    path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    model_factory: Callable[[], nn.Module] | None = None,
+    trust_source: bool = False,
+) -> FineTunedModel:
     """Load a model written by :func:`save_finetuned` (``biotune-optuna retrain`` writes them).
+
+    The file is data: it is refused if its bytes changed since it was written (its zip CRC-32s)
+    or a field of its record is wrong, and the code it names is never imported unless you say
+    so. Built-in sources are rebuilt by name: ``"efficientnet_lite0"``, ``"torchvision:<m>"``
+    of torchvision's classification models, ``"timm:<m>"`` of timm's registry. A model trained
+    from your own ``"<module>:<factory>"`` needs ``model_factory`` (or ``trust_source``).
 
     Args:
         path: An export file (``model_seed<k>.pt``), or a ``retrain`` output directory (then
             its seed that was best on validation).
         device: Where to put the model.
+        model_factory: Your factory of the architecture (called with no arguments, returning
+            the ``nn.Module`` before its head is replaced, as ``"<module>:<factory>"`` is);
+            used instead of the file's source, whatever it names.
+        trust_source: Import and call the ``"<module>:<factory>"`` the file names: only for a
+            file you trust as you trust code.
 
     Returns:
         The :class:`FineTunedModel`, in eval mode, on ``device``.
 
     Raises:
-        ValueError: In one line, if ``path`` is no export, or its model cannot be rebuilt.
+        ValueError: In one line, if ``path`` is no export, is damaged, names code you did not
+            name or trust, or its model cannot be rebuilt.
     """
     path = _export_file(Path(path))
     record = _read_export(path)
+    network = _rebuild(record, path, model_factory=model_factory, trust_source=trust_source)
     model = FineTunedModel(
-        _rebuild(record, path),
+        network,
         class_names=record["class_names"],
         image_size=record["image_size"],
         mean=record["mean"],

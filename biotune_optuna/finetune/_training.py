@@ -134,6 +134,8 @@ def _evaluate(
     start: float,
 ) -> PlanEvaluation:
     """:func:`evaluate_plan` once its setting is made (and its checkpoint, if any, opened)."""
+    if slot is not None:
+        setting, cache = _with_saved_frozen(setting, slot, cache)
     backbone, keep_best = setting.backbone, test is not None or keep_models
     total = sum(p.numel() for p in backbone.model.parameters())
     normalize = _place_template(setting)
@@ -198,7 +200,29 @@ def _checkpoint_slot(
     for split in splits:
         digest.update(np.ascontiguousarray(split.indices).tobytes())
         digest.update(np.ascontiguousarray(split.labels).tobytes())
-    return EvaluationCheckpoint(store, key, digest.hexdigest())
+    return EvaluationCheckpoint(store, key, digest.hexdigest(), frozen=not backbone.pretrained)
+
+
+def _with_saved_frozen(
+    setting: _Setting, slot: EvaluationCheckpoint, cache: FeatureCache | None
+) -> tuple[_Setting, FeatureCache | None]:
+    """The setting and cache to continue the slot's checkpoint with: a template with the frozen
+    weights the checkpoint saved, where they differ from this one's (a backbone that is not
+    pretrained, built otherwise in another process), and then no cache (its features are of
+    the other template); else the setting and cache as given."""
+    backbone = setting.backbone
+    heads = tuple(f"{path}." for path in backbone.head)  # re-initialised per seed anyway
+    saved = {k: v for k, v in slot.frozen_weights().items() if not k.startswith(heads)}
+    current = backbone.model.state_dict()
+    if any(k not in current or current[k].shape != v.shape for k, v in saved.items()):
+        return setting, cache  # not this model's weights: resume() finds they do not fit
+    if all(torch.equal(current[k].cpu(), v) for k, v in saved.items()):
+        return setting, cache
+    # The layout's sequential view holds the model's modules: copied with it.
+    template, layout = copy.deepcopy((backbone.model, backbone.layout))
+    template.load_state_dict(saved, strict=False)
+    frozen = dataclasses.replace(backbone, model=template, layout=layout)
+    return dataclasses.replace(setting, backbone=frozen), None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,11 +26,16 @@ from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.recommendation import record_recommendation
 from biotune_optuna.recommendation import stored_recommendation
+from biotune_optuna.studies.report import estimate_words
+from biotune_optuna.studies.report import evaluations_words
 from biotune_optuna.studies.report import frozen_head_warning
+from biotune_optuna.studies.report import metric_name
+from biotune_optuna.studies.report import name_metric
 from biotune_optuna.studies.report import status_summary
 from biotune_optuna.studies.report import strategy_markdown
 from biotune_optuna.studies.report import trial_plan
 from biotune_optuna.studies.storage import masked_text
+from biotune_optuna.studies.storage import remember_passwords
 
 
 if TYPE_CHECKING:
@@ -39,7 +44,9 @@ if TYPE_CHECKING:
 __all__ = [
     "FITNESS_COST_FIGURE",
     "FREEZE_MASK_FIGURE",
+    "RECOMMENDED_MARK",
     "DashboardUpdater",
+    "mark_recommended_trial",
     "plan_markdown",
     "save_plan_note",
     "save_study_figures",
@@ -78,21 +85,15 @@ def save_plan_note(trial: optuna.Trial, plan: FineTunePlan) -> None:
 
 
 def _recommendation_markdown(study: optuna.Study, summary: dict[str, Any]) -> list[str]:
-    """The note's section on the recommended plan: heading, how it was chosen, the plan."""
+    """The note's section on the recommended plan: heading, its observed value and the model's
+    estimate, the best value observed (what the dashboard's "Best Trial" shows), the plan."""
     recommendation = current_recommendation(study) if summary["best_value"] is not None else None
     if recommendation is None:
         return []
     trial = recommendation.trial
     kind = "plan" if THRESHOLD_PARAM in trial.params else "trial"
-    parts = [
-        "",
-        f"## Recommended {kind}: trial {trial.number}, estimate {recommendation.estimate:.4f}",
-        "",
-        f"{_RULES.get(recommendation.rule, recommendation.rule)} over "
-        f"{recommendation.n_trials} complete trials; its own value {trial.value:.4f}. "
-        f"Best single value: {summary['best_value']:.4f} (trial {summary['best_trial']}).",
-        "",
-    ]
+    heading = f"## Recommended {kind}: trial {trial.number}"
+    parts = ["", heading, "", *_values_markdown(summary), ""]
     if kind == "plan":
         base_lr = float(study.user_attrs.get("base_lr", 1e-3))
         warning = frozen_head_warning(trial, base_lr)
@@ -101,12 +102,73 @@ def _recommendation_markdown(study: optuna.Study, summary: dict[str, Any]) -> li
     return [*parts, strategy_markdown(trial)]
 
 
-#: How each rule of :func:`~biotune_optuna.recommendation.recommend` is told in the note.
-_RULES = {
-    "smoothed": "Estimated by a Gaussian process of all trials (fold offsets and noise taken out)",
-    "mean": "Estimated by the mean of its evaluations (too few trials for a model)",
-    "max": "Its single best value",
-}
+def _values_markdown(summary: dict[str, Any]) -> list[str]:
+    """The recommended trial's observed value and estimate and the best one, each named."""
+    words = estimate_words(summary["recommended_rule"], summary["recommended_n_trials"])
+    return [
+        f"- **metric**: {summary['metric']} ({summary['direction']}d)",
+        f"- **observed value**: {summary['recommended_observed']:.4f} "
+        f"({evaluations_words(summary['recommended_evaluations'])})",
+        f"- **model estimate**: {summary['recommended_estimate']:.4f}, {words}",
+        f"- **best observed value**: {summary['best_value']:.4f} (trial {summary['best_trial']}, "
+        "a single evaluation): the dashboard's *Best Trial* card and badge show that trial, "
+        "the luckiest evaluation, not the recommended plan; the recommended trial's own note "
+        f"starts with **{RECOMMENDED_MARK}**.",
+    ]
+
+
+#: The heading that starts the recommended trial's note (and only its note).
+RECOMMENDED_MARK = "★ Recommended trial"
+#: What separates the mark from the rest of the trial's note (its plan).
+_MARK_END = "\n\n---\n\n"
+#: Study system attr: the number of the trial whose note carries the mark.
+MARKED_TRIAL_KEY = "biotune:marked_trial"
+
+
+class _TrialRef:
+    """What optuna-dashboard's ``save_note``/``get_note`` read of a trial (``optuna.Trial(...)``
+    of a finished trial would ask the sampler for parameters)."""
+
+    def __init__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.study = study
+        self.storage = study._storage
+        self._trial_id = trial._trial_id
+
+
+def _marked_trial(study: optuna.Study) -> int | None:
+    return study._storage.get_study_system_attrs(study._study_id).get(MARKED_TRIAL_KEY)
+
+
+def _unmarked(note: str) -> str:
+    if not note.startswith(f"## {RECOMMENDED_MARK}"):
+        return note
+    return note.split(_MARK_END, 1)[1] if _MARK_END in note else ""
+
+
+def mark_recommended_trial(study: optuna.Study, summary: dict[str, Any]) -> None:
+    """Start the recommended trial's dashboard note with :data:`RECOMMENDED_MARK` and its
+    values, and take the mark off the trial that had it before.
+
+    A finished trial's user attrs cannot change in Optuna, so the mark is in its note (shown
+    with the trial on the dashboard's trial pages), which can.
+    """
+    from optuna_dashboard import get_note
+    from optuna_dashboard import save_note
+
+    chosen = summary["recommended_trial"]
+    previous = _marked_trial(study)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if previous is not None and previous != chosen and previous in trials:
+        ref = _TrialRef(study, trials[previous])
+        save_note(ref, _unmarked(get_note(ref)))  # type: ignore[arg-type]
+    if chosen is None:
+        return
+    ref = _TrialRef(study, trials[chosen])
+    mark = "\n".join(
+        [f"## {RECOMMENDED_MARK} of the study", "", *_values_markdown(summary)[:3]]
+    )
+    save_note(ref, mark + _MARK_END + _unmarked(get_note(ref)))  # type: ignore[arg-type]
+    study._storage.set_study_system_attr(study._study_id, MARKED_TRIAL_KEY, chosen)
 
 
 def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
@@ -120,6 +182,7 @@ def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
 
     if stored_recommendation(study) is None:
         record_recommendation(study)  # so that the summary and the section reuse it
+    name_metric(study)
     summary = status_summary(study)
     parts = [f"# {study.study_name}", ""]
     attrs = study.user_attrs
@@ -140,11 +203,15 @@ def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
     if summary["generation"] is not None:
         parts.append(f"- **generation**: {summary['generation']}")
     parts += _recommendation_markdown(study, summary)
+    if summary["recommended_trial"] != _marked_trial(study):
+        mark_recommended_trial(study, summary)
     if spec is not None and spec.text:
         parts += ["", f"## Spec `{spec.source}`", "", "```toml", spec.text.strip(), "```"]
         if spec.overrides:
             parts += ["", f"Overridden on the command line: `{dict(spec.overrides)}`"]
     # The spec's text may hold a storage URL with its password: the note is stored and shown.
+    if spec is not None:
+        remember_passwords(spec.storage)
     save_note(study, masked_text("\n".join(parts) + "\n"))
 
 
@@ -216,6 +283,7 @@ def _save_accuracy_vs_trainable(
     if not with_cost:
         return
     generation = [t.user_attrs.get("generation", 0) for t in with_cost]
+    metric = metric_name(study)
     scatter = go.Figure(
         go.Scatter(
             x=[100 * t.user_attrs["trainable_fraction"] for t in with_cost],
@@ -231,9 +299,9 @@ def _save_accuracy_vs_trainable(
         )
     )
     scatter.update_layout(
-        title="Validation accuracy vs trainable parameters",
+        title=f"{metric[:1].upper()}{metric[1:]} vs trainable parameters",
         xaxis_title="trainable parameters (%)",
-        yaxis_title="objective value",
+        yaxis_title=metric,
     )
     save_plotly_graph_object(study, scatter, graph_object_id=FITNESS_COST_FIGURE)
 

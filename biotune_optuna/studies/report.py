@@ -21,18 +21,84 @@ from biotune_optuna.strategies import format_setting
 
 
 __all__ = [
+    "FINETUNE_METRIC",
+    "SYNTHETIC_METRIC",
     "best_plan_rows",
     "best_so_far",
     "compare_figures",
     "compare_rows",
+    "estimate_words",
+    "evaluations_words",
     "format_mean_std",
     "format_share",
     "frozen_head_warning",
     "markdown_table",
+    "metric_name",
+    "name_metric",
+    "plan_evaluations",
     "status_summary",
     "strategy_markdown",
     "trial_plan",
 ]
+
+
+#: What a fine-tuning study's value is: the mean over its seeds of the best epoch's macro
+#: accuracy on the validation split of the trial's fold (``FineTuneObjective``).
+FINETUNE_METRIC = "validation macro accuracy"
+#: What a synthetic study's value is (``SyntheticFineTuning``).
+SYNTHETIC_METRIC = "synthetic fitness"
+
+
+def metric_name(study: optuna.Study) -> str:
+    """What the study's value measures: its metric name (``study.set_metric_names``), else
+    :data:`FINETUNE_METRIC` or :data:`SYNTHETIC_METRIC` by its ``objective`` user attr, else
+    ``"value"`` (a study of another objective)."""
+    names = study.metric_names
+    if names:
+        return str(names[0])
+    objective = study.user_attrs.get("objective")
+    if objective is None:
+        return "value"
+    return SYNTHETIC_METRIC if str(objective).startswith("synthetic") else FINETUNE_METRIC
+
+
+def name_metric(study: optuna.Study) -> None:
+    """Name the study's value (:func:`metric_name`) where optuna-dashboard shows it, its axes
+    say "validation macro accuracy", not "Objective 0"; once, for a study with an objective.
+
+    ``study.trials_dataframe()`` then names the value's column ``value_<metric>``.
+    """
+    if study.metric_names is None and "objective" in study.user_attrs:
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([metric_name(study)])
+
+
+def plan_evaluations(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> list[float]:
+    """The values of every COMPLETE trial with exactly ``trial``'s parameters: each evaluation
+    of its plan (one seed set on one fold each), the trial's own included."""
+    return [
+        float(t.value)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.params == trial.params and t.value is not None
+    ]
+
+
+def estimate_words(rule: str, n_trials: int) -> str:
+    """What a recommendation's estimate is, by its rule: never a measurement."""
+    if rule == "smoothed":
+        return (
+            f"a Gaussian process's smoothed guess from {n_trials} complete trials (fold "
+            "offsets and noise taken out), not a measurement"
+        )
+    if rule == "mean":
+        return "the mean of its evaluations less their folds' offsets; too few trials for a model"
+    return "its best single value"
+
+
+def evaluations_words(values: Sequence[float]) -> str:
+    """``"its one evaluation"`` or ``"mean of its 3 evaluations"``."""
+    return "its one evaluation" if len(values) == 1 else f"mean of its {len(values)} evaluations"
 
 
 def best_so_far(study: optuna.Study) -> np.ndarray:
@@ -53,9 +119,10 @@ def best_so_far(study: optuna.Study) -> np.ndarray:
 
 
 def status_summary(study: optuna.Study) -> dict[str, Any]:
-    """Trials per state, the current generation, the best value so far, the recommended trial
-    and its estimate (:func:`~biotune_optuna.recommendation.current_recommendation`: robust to
-    fold and seed noise, unlike the best value) and the budget."""
+    """Trials per state, the current generation, the metric, the best value observed so far,
+    the recommended trial (:func:`~biotune_optuna.recommendation.current_recommendation`: robust
+    to fold and seed noise, unlike the best value) with its observed value (the mean of its
+    plan's evaluations) and the model's estimate, and the budget."""
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(t.state == s for t in trials) for s in TrialState}
     generations = [
@@ -66,6 +133,7 @@ def status_summary(study: optuna.Study) -> dict[str, Any]:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value) if complete else None
     recommendation = current_recommendation(study) if complete else None
+    observed = plan_evaluations(study, recommendation.trial) if recommendation else []
     return {
         "study": study.study_name,
         "sampler": study.user_attrs.get("sampler", type(study.sampler).__name__),
@@ -73,11 +141,16 @@ def status_summary(study: optuna.Study) -> dict[str, Any]:
         "states": {k: v for k, v in states.items() if v},
         "trials": len(trials),
         "generation": max(generations) if generations else None,
+        "metric": metric_name(study),
+        "direction": study.direction.name.lower(),
         "best_value": best.value if best else None,
         "best_trial": best.number if best else None,
         "recommended_trial": recommendation.trial.number if recommendation else None,
         "recommended_estimate": recommendation.estimate if recommendation else None,
         "recommended_rule": recommendation.rule if recommendation else None,
+        "recommended_n_trials": recommendation.n_trials if recommendation else None,
+        "recommended_observed": float(np.mean(observed)) if observed else None,
+        "recommended_evaluations": observed,
     }
 
 

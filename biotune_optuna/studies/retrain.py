@@ -6,14 +6,24 @@ not the luckiest evaluation: :func:`~biotune_optuna.recommendation.current_recom
 the full train split, with early stopping on the full val split, and the test split is used
 once per seed: the paper's reported number, mean ± std of the macro accuracy over the
 protocol's seeds.
+
+One retrain at a time writes an output directory (a lock file beside it; another is refused),
+into a new directory that then replaces it: a reader sees the old files or the new ones, never a
+mix, and a retrain that is killed leaves the old ones.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import contextlib
 import json
+import os
 from pathlib import Path
+import shutil
 from typing import Any
 
+from filelock import FileLock
+from filelock import Timeout
 import numpy as np
 import optuna
 
@@ -99,13 +109,18 @@ def retrain_best_plan(
         objective: The spec's :class:`~biotune_optuna.finetune.FineTuneObjective`.
         output: Directory for ``plan.json``, ``results.json`` and ``model_seed<k>.pt``: per
             seed the model with its plan, classes, preprocessing and scores, for
-            :func:`~biotune_optuna.finetune.load_finetuned`.
+            :func:`~biotune_optuna.finetune.load_finetuned`. It is replaced as a whole, once
+            every file is written; only one retrain at a time writes it.
         trial: The trial whose plan to retrain (default: the study's recommended one, see
             :func:`~biotune_optuna.recommendation.current_recommendation`).
 
     Returns:
         The results, as written to ``results.json`` (``best_seed`` and ``best_weights``: the
         seed best on validation, which ``load_finetuned(output)`` loads).
+
+    Raises:
+        SpecError: If the spec cannot be retrained, the study has no complete trial, another
+            retrain is writing ``output`` or ``output`` holds files a retrain did not write.
     """
     if spec.objective != "finetune":
         raise SpecError(f"{spec.source}: retrain needs a fine-tuning objective")
@@ -121,16 +136,34 @@ def retrain_best_plan(
             raise SpecError(f"study `{study.study_name}` has no complete trial yet")
         trial = recommendation.trial
     strategy = objective.strategy_of(trial.params)
-    result = final_evaluation(objective, strategy, spec.protocol, keep_models=True)
-    output.mkdir(parents=True, exist_ok=True)
-    origin = {"study": study.study_name, "trial": trial.number, "data": data.name}
-    weights = _save_models(spec, objective, strategy.describe(), result, output, origin=origin)
-    results = {
+    header = {
         "study": study.study_name,
         "trial": trial.number,
         "search_value": trial.value,
         # How the trial was chosen: the study's recommendation, or null when it was given.
         "recommendation": recommendation.to_record() if recommendation is not None else None,
+    }
+    with _replacing(output) as staging:
+        result = final_evaluation(objective, strategy, spec.protocol, keep_models=True)
+        return _write_outputs(spec, objective, strategy, result, staging, header=header)
+
+
+def _write_outputs(
+    spec: StudySpec,
+    objective: Any,
+    strategy: Any,
+    result: Any,
+    output: Path,
+    *,
+    header: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the models, ``plan.json`` and ``results.json`` (``header`` first: study, trial,
+    its value and recommendation) into ``output``; the results."""
+    data = objective.data
+    origin = {"study": header["study"], "trial": header["trial"], "data": data.name}
+    weights = _save_models(spec, objective, strategy.describe(), result, output, origin=origin)
+    results = {
+        **header,
         "model": spec.model.source if spec.model is not None else None,
         "data": data.name,
         "train_images": len(data.train_labels),
@@ -146,6 +179,69 @@ def retrain_best_plan(
     )
     (output / "results.json").write_text(masked_text(json.dumps(results, indent=2)) + "\n")
     return results
+
+
+@contextlib.contextmanager
+def _replacing(output: Path) -> Iterator[Path]:
+    """A new directory to write ``output``'s files into; it replaces ``output`` when the block
+    ends without an exception (else it is removed and ``output`` is left as it was). The block
+    holds the lock of ``output``.
+
+    Raises:
+        SpecError: If another retrain holds the lock of ``output``, or ``output`` is not a
+            retrain's output directory (nor missing or empty).
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(output.parent / f".{output.name}.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise SpecError(
+            f"{output}: another retrain is writing there now; wait for it or choose another "
+            "output directory"
+        ) from None
+    try:
+        _tidy(output)
+        staging = output.parent / f".{output.name}.new"
+        staging.mkdir()
+        try:
+            yield staging
+            old = _old(output)
+            if output.exists():
+                os.replace(output, old)
+            os.replace(staging, output)  # a process killed just before: see _tidy
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        lock.release()
+
+
+def _old(output: Path) -> Path:
+    """Where ``output`` goes while its new files take its place."""
+    return output.parent / f".{output.name}.old"
+
+
+def _tidy(output: Path) -> None:
+    """Undo what a killed retrain of ``output`` left (under its lock): put the old files back
+    if they were moved aside, remove unfinished new ones; check that ``output`` may be replaced.
+
+    Raises:
+        SpecError: If ``output`` is a file, or a directory that a retrain did not write (it
+            holds files but no ``results.json``).
+    """
+    old = _old(output)
+    if old.is_dir() and not output.exists():
+        os.replace(old, output)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(output.parent / f".{output.name}.new", ignore_errors=True)
+    if output.exists() and not output.is_dir():
+        raise SpecError(f"{output}: is a file, not an output directory")
+    if output.is_dir() and any(output.iterdir()) and not (output / "results.json").is_file():
+        raise SpecError(
+            f"{output}: holds files that retrain did not write (it replaces the whole "
+            "directory); choose a new or empty output directory"
+        )
 
 
 def _save_models(

@@ -375,6 +375,8 @@ class StudySpec:
             raise SpecError("give --trials or --generations, not both")
         if seed is not None and not 0 <= seed <= MAX_SEED:
             raise SpecError(f"--seed must be in [0, {MAX_SEED}], got {seed}")
+        if name is not None and not name.strip():
+            raise SpecError(f"--study-name must name the study, got {name!r}")
         changes: dict[str, Any] = {}
         study_name = self.name
         if strategy is not None and strategy != self.strategy:

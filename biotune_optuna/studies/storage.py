@@ -15,13 +15,17 @@ kill in the middle of a write) is never appended to: the cut bytes are moved asi
 (:class:`SafeJournalFileBackend`).
 
 The password of a server is best left out of the URL: libpq reads ``PGPASSWORD`` and
-``~/.pgpass``. One given in the URL is masked (:func:`masked_text`) wherever a URL or a spec's
-text is shown or stored: messages, the study note, reports. A study that ``run`` works on
+``~/.pgpass``. One given in the URL, whatever its characters, is masked (:func:`masked_text`)
+wherever a URL or a spec's text is shown or stored: messages, tracebacks, the study note,
+reports. A study that ``run`` works on
 records a heartbeat per running trial, and a trial whose worker died is failed and retried
 (:mod:`biotune_optuna.studies._heartbeat`).
 
 Nothing here creates a file or a table to find out whether a study exists, and every problem is
-one line (:class:`StorageError`, a :class:`~biotune_optuna.studies.SpecError`).
+one line (:class:`StorageError`, a :class:`~biotune_optuna.studies.SpecError`). A storage
+opened to write is first probed for a directory or file that cannot be written; a full disk, a
+damaged SQLite file or a broken journal line is named with its file (and line) and its cure
+(:func:`storage_failure`), not in Optuna's words.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ import logging
 import os
 from pathlib import Path
 import random
-import re
 import sqlite3
 import time
 from typing import Any
@@ -51,42 +54,66 @@ from biotune_optuna.studies._heartbeat import HeartbeatRDBStorage
 from biotune_optuna.studies._heartbeat import MAX_RETRY
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
 from biotune_optuna.studies._heartbeat import shortest_grace_period
+from biotune_optuna.studies._masking import _scrubbed
+from biotune_optuna.studies._masking import masked_text
+from biotune_optuna.studies._masking import masked_url
+from biotune_optuna.studies._masking import remember_passwords
+from biotune_optuna.studies._storage_checks import cause_of
+from biotune_optuna.studies._storage_checks import write_problem
 
 
 if TYPE_CHECKING:
+    from collections.abc import Generator
+
     from optuna.storages.journal._file import BaseJournalFileLock
 
 __all__ = [
     "SafeJournalFileBackend",
     "StorageError",
+    "StorageFailure",
     "check_storage_file",
     "display_storage",
     "file_of_storage",
     "masked_text",
     "masked_url",
     "open_storage",
+    "remember_passwords",
+    "storage_failure",
     "storage_problem",
 ]
 
 SQLITE = "sqlite:///"
 JOURNAL = "journal:///"
-MASK = "***"
 
 _logger = logging.getLogger(__name__)
 
-# The password of a URL (``scheme://user:password@host``: up to the last ``@``, so that one
-# written unencoded is masked whole), and one given as a ``password=`` query parameter.
-# Spaces and quotes end a URL in TOML text and messages.
-_URL_PASSWORD = re.compile(
-    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"'`]*:)(?P<secret>[^\s\"'`]*)(?P<tail>@)"
-)
-_QUERY_PASSWORD = re.compile(
-    r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<secret>[^&#\s\"'`]*)(?P<tail>)", re.IGNORECASE
-)
-
-
 class StorageError(SpecError):
     """A storage that cannot be used, in one line (bad input: the CLI exits with 2)."""
+
+
+class StorageFailure(RuntimeError):
+    """A storage that failed under a command (its disk full), in one line naming the cause,
+    the file and the cure (the CLI exits with 1; the study is kept)."""
+
+
+#: The SQLite and journal files this process opened last (what an error under Optuna is about).
+_LAST_OPENED: dict[str, Path] = {}
+
+
+def storage_failure(exc: BaseException) -> StorageError | StorageFailure | None:
+    """What ``exc``, raised under Optuna, says of the storage, if it knows (else ``None``).
+
+    Optuna reports a full disk, a damaged SQLite file and a read-only one alike ("invalid
+    data in the commit"); the driver's or the system's error chained to it says which, and
+    this says so in one line with the file and the cure: a :class:`StorageError` for a file
+    that cannot be used as it is (damaged, read-only), a :class:`StorageFailure` for a disk
+    that filled up under the run.
+    """
+    found = cause_of(exc, sqlite=_LAST_OPENED.get(SQLITE), journal=_LAST_OPENED.get(JOURNAL))
+    if found is None:
+        return None
+    message, bad_input = found
+    return StorageError(message) if bad_input else StorageFailure(message)
 
 
 def file_of_storage(url: str) -> Path | None:
@@ -100,49 +127,9 @@ def file_of_storage(url: str) -> Path | None:
     return None
 
 
-def masked_text(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***``.
-
-    The one place where secrets are hidden: messages, the study note (which shows the spec's
-    text), reports and anything else that shows or stores a URL or a spec go through it. Both
-    ``scheme://user:password@host`` and a ``password=`` query parameter are masked; a URL
-    without a password (its password in ``PGPASSWORD`` or ``~/.pgpass``) is left as it is.
-    """
-
-    def mask(match: re.Match[str]) -> str:
-        secret = match.group("secret")
-        return match.group("head") + (MASK if secret else "") + match.group("tail")
-
-    return _QUERY_PASSWORD.sub(mask, _URL_PASSWORD.sub(mask, text))
-
-
-def masked_url(url: str) -> str:
-    """The storage URL ``url`` with its password replaced by ``***`` (:func:`masked_text`)."""
-    return masked_text(url)
-
-
-def _passwords_of(url: str) -> list[str]:
-    """The passwords in ``url``, as written and percent-decoded (for scrubbing messages)."""
-    from urllib.parse import unquote
-
-    found = [
-        match.group("secret")
-        for pattern in (_URL_PASSWORD, _QUERY_PASSWORD)
-        for match in pattern.finditer(url)
-    ]
-    return sorted({s for f in found for s in (f, unquote(f)) if len(s) >= 3}, key=len)[::-1]
-
-
-def _scrubbed(text: str, url: str) -> str:
-    """``text`` (a driver's error, say) masked, and without the passwords of ``url`` at all."""
-    text = masked_text(text)
-    for secret in _passwords_of(url):
-        text = text.replace(secret, MASK)
-    return text
-
-
 def display_storage(url: str) -> str:
     """The URL for messages: the password hidden, a file relative to the working directory."""
+    remember_passwords(url)
     path = file_of_storage(url)
     if path is not None:
         prefix = url[: url.index(":///") + 4]
@@ -157,8 +144,10 @@ def storage_problem(url: str) -> str | None:
     """What is wrong with a storage URL's form (``None`` if nothing), without connecting.
 
     Checks the scheme, that SQLAlchemy parses the URL and that its database driver is
-    installed; whether the server answers is found out when the study opens.
+    installed; whether the server answers is found out when the study opens. The URL's
+    passwords are remembered, to be masked in any text (:func:`remember_passwords`).
     """
+    remember_passwords(url)
     if url.startswith(JOURNAL):
         return None if file_of_storage(url) is not None else "a journal needs a file path"
     if url.startswith("journal:"):
@@ -292,11 +281,13 @@ def open_storage(
             retried (default twice the interval, at least ten seconds); a trial whose process
             on this host is gone is failed and retried at once
             (:mod:`biotune_optuna.studies._heartbeat`).
-        create: Whether a missing SQLite or journal file may be created.
+        create: Whether the storage is opened to write: a missing SQLite or journal file
+            may be created, and the file and its directory must be writable (a write probe,
+            :func:`~biotune_optuna.studies._storage_checks.write_problem`).
 
     Raises:
-        StorageError: One line, if the URL is malformed, the file is not a study storage, or
-            the server cannot be reached.
+        StorageError: One line, if the URL is malformed, the file is not a study storage, is
+            damaged or cannot be written, or the server cannot be reached.
     """
     problem = storage_problem(url)
     if problem is not None:
@@ -304,6 +295,10 @@ def open_storage(
     path = check_storage_file(url)
     if path is not None and not create and not path.exists():
         raise StorageError(f"no storage file {path}")
+    if path is not None and create:
+        problem = write_problem(path)
+        if problem is not None:
+            raise StorageError(problem)
     try:
         with warnings.catch_warnings():
             # Heartbeats and their retry callback are marked experimental in Optuna 5.
@@ -324,16 +319,25 @@ def open_storage(
     except StorageError:
         raise
     except Exception as exc:
+        explained = storage_failure(exc)
+        if explained is not None:
+            raise StorageError(str(explained)) from None
         raise StorageError(
             f"cannot open storage {display_storage(url)}: {_scrubbed(_one_line(exc), url)}"
         ) from None
 
 
 def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> BaseStorage:
+    if path is not None:
+        _LAST_OPENED[JOURNAL if url.startswith(JOURNAL) else SQLITE] = path
     if url.startswith(JOURNAL):
         assert path is not None
         if path.exists() and path.stat().st_size and not _looks_like_journal(path):
-            raise StorageError(f"{path} is not an Optuna journal")
+            raise StorageError(
+                f"{path} is not an Optuna journal (its first line is no journal record); give "
+                "the study a file of its own"
+            )
+        _refuse_bad_last_line(path)
         backend = SafeJournalFileBackend(str(path))
         backend.move_cut_record()
         if heartbeat:
@@ -403,12 +407,20 @@ def _refuse_foreign_sqlite(path: Path) -> None:
 
 
 def _looks_like_journal(path: Path) -> bool:
+    """Whether ``path`` starts with an Optuna journal record (reads its first line only).
+
+    A record is a JSON object with Optuna's ``op_code`` and ``worker_id``: another JSON-lines
+    file is not a journal, and is refused before anything touches it.
+    """
     with path.open("rb") as handle:
-        first = handle.readline(4096)
-    if not first.endswith(b"\n"):  # the first record cut, or one of more than 4 kB
+        first = handle.readline(_LONGEST_LINE_READ)
+    if not first.endswith(b"\n"):  # the first record cut, or a very long line
         return first.startswith(b'{"op_code":')
-    first = first.strip()
-    return first.startswith(b"{") and first.endswith(b"}")
+    return _is_record(first)
+
+
+#: Bytes of a journal line read to tell whether it is a record (its first, its last one).
+_LONGEST_LINE_READ = 1 << 20
 
 
 class SafeJournalFileBackend(JournalFileBackend):
@@ -439,6 +451,22 @@ class SafeJournalFileBackend(JournalFileBackend):
                 handle.write(text.encode("utf-8"))
                 handle.flush()
                 os.fsync(handle.fileno())
+
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        """Optuna's records from number ``log_number_from`` on.
+
+        Raises:
+            StorageError: Naming the file, the line and the cure, if a line before the last
+                one is not a JSON record (Optuna skips only a cut last line).
+        """
+        number = log_number_from
+        try:
+            for record in super().read_logs(log_number_from):
+                yield record
+                number += 1
+        except ValueError as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise _bad_line(self._path, number + 1, reason) from None
 
     def move_cut_record(self) -> Path | None:
         """Move a cut last record aside (see the class); return where to, if there was one."""
@@ -473,6 +501,34 @@ class SafeJournalFileBackend(JournalFileBackend):
         return moved
 
 
+def _bad_line(path: Path, number: int, reason: str) -> StorageError:
+    """The error of journal ``path`` whose line ``number`` is no record."""
+    return StorageError(
+        f"journal {path}: line {number} is not a journal record ({reason}), so no line after "
+        "it can be read; keep a copy of the file, then repair or delete that line (e.g. "
+        f"sed -i '{number}d' <file>) and run again"
+    )
+
+
+def _refuse_bad_last_line(path: Path) -> None:
+    """Raise :class:`StorageError` if the last line of journal ``path`` is whole (it ends
+    with its newline) but no record: Optuna skips it when it reads, and the next record
+    appended after it would make it a line in the middle, which breaks every read."""
+    if not path.exists():
+        return
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - _LONGEST_LINE_READ))
+        tail = handle.read()
+    if not tail.endswith(b"\n"):
+        return  # empty, or a cut record (SafeJournalFileBackend moves it aside)
+    last = tail[:-1].rsplit(b"\n", 1)[-1]
+    if _is_record(last):
+        return
+    with path.open("rb") as handle:
+        number = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    raise _bad_line(path, number, "not an object with Optuna's keys")
+
+
 def _cut_at(path: Path) -> int | None:
     """Where the last line of ``path`` starts if it lacks its newline (``None``: none cut)."""
     size = path.stat().st_size if path.exists() else 0
@@ -494,10 +550,12 @@ def _cut_at(path: Path) -> int | None:
 
 
 def _is_record(line: bytes) -> bool:
+    """Whether ``line`` is a whole journal record (an object with Optuna's keys)."""
     try:
-        return isinstance(json.loads(line), dict)
+        record = json.loads(line)
     except ValueError:
         return False
+    return isinstance(record, dict) and {"op_code", "worker_id"} <= record.keys()
 
 
 def _save_aside(path: Path, tail: bytes) -> Path:

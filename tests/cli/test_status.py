@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+import re
 
 import pytest
 
@@ -30,3 +31,19 @@ def test_status_generation_of_the_synthetic_study(
     capsys.readouterr()
     assert main(["status", spec]) == 0
     assert "generation  1" in capsys.readouterr().out
+
+
+def test_status_says_what_each_number_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The best single evaluation, the recommended trial's observed value and the model's
+    estimate are three different numbers, each named; and so is the metric."""
+    spec = str(copy_spec("synthetic", tmp_path))
+    assert main(["run", spec, "--trials", "14", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["status", spec]) == 0
+    out = capsys.readouterr().out
+    assert "  metric      synthetic fitness (maximized)" in out
+    assert re.search(r"  best        0\.\d{4} observed \(trial #\d+, a single evaluation\)", out)
+    assert re.search(r"  recommended trial #\d+: observed 0\.\d{4} \(its one evaluation\)", out)
+    assert re.search(r"model estimate 0\.\d{4}: a Gaussian process's .* not a measurement", out)

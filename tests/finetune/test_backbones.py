@@ -180,3 +180,41 @@ def test_torchvision_weights_come_from_the_hub_cache_without_a_network(no_networ
         torch.testing.assert_close(backbone.model.conv1.weight, weights["conv1.weight"])
         assert backbone.model.fc.out_features == 3
         assert backbone.mean == (0.485, 0.456, 0.406)
+
+
+_DIGEST_OF_MODELS = """
+import hashlib, sys
+import torch
+from biotune_optuna.finetune import load_backbone
+torch.manual_seed(int(sys.argv[1]))  # whatever the process drew before
+for source in ("tests.finetune.conftest:tiny_cnn", "torchvision:resnet18", "efficientnet_lite0"):
+    backbone = load_backbone(source, weights=None, num_classes=3)
+    digest = hashlib.sha256()
+    for name, tensor in backbone.model.state_dict().items():
+        digest.update(name.encode() + tensor.numpy().tobytes())
+    print(source, digest.hexdigest())
+"""
+
+
+def test_a_backbone_not_pretrained_is_the_same_in_every_process() -> None:
+    import subprocess
+
+    def digests(state: int) -> str:
+        command = [sys.executable, "-c", _DIGEST_OF_MODELS, str(state)]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    first = digests(1)
+    assert len(first.splitlines()) == 3
+    assert digests(2) == first
+
+
+def test_backbones_know_whether_they_are_pretrained_and_keep_the_callers_generator() -> None:
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    random_one = load_backbone("torchvision:resnet18", weights=None, num_classes=4)
+    assert torch.equal(torch.rand(3), expected)  # drawn as if nothing had been built
+    assert not random_one.pretrained
+    assert load_backbone(num_classes=4).pretrained  # the offline Lite0 weights
+    other = load_backbone("torchvision:resnet18", weights=None, num_classes=4, seed=1)
+    assert not torch.equal(other.model.conv1.weight, random_one.model.conv1.weight)

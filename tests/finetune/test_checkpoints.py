@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
+import struct
 from typing import Any
+import zipfile
 
 import optuna
 import pytest
 import torch
 
+from biotune_optuna.finetune import Backbone
 from biotune_optuna.finetune import build_strategy
 from biotune_optuna.finetune import ClassificationData
 from biotune_optuna.finetune import evaluate_plan
@@ -64,14 +68,15 @@ def _evaluate(
     strategy: Any,
     data: ClassificationData,
     protocol: TrainingProtocol = PROTOCOL,
+    backbone: Backbone | None = None,
     **kwargs: Any,
 ) -> PlanEvaluation:
     # A fresh backbone and feature cache each time: as a new process would have them.
     train, val, test = whole_splits(data)
     cache = FeatureCache(2**26)
     return evaluate_plan(
-        tiny_backbone(), strategy, train, val, protocol, num_classes=10, test=test, cache=cache,
-        keep_models=True, **kwargs,
+        backbone or tiny_backbone(), strategy, train, val, protocol, num_classes=10, test=test,
+        cache=cache, keep_models=True, **kwargs,
     )  # fmt: skip
 
 
@@ -257,3 +262,77 @@ def test_a_heartbeat_retry_continues_its_trial(
     assert again.number == 2
     assert objective.checkpoint_key(again, 1) == "s/trial-0/fold-1"
     assert objective.checkpoint_key(study.ask(), 0) == "s/trial-3/fold-0"
+
+
+def _warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+def _flip_tensor_bytes(path: Path, count: int = 64) -> None:
+    """Flip ``count`` bytes in the middle of the largest tensor's data in a ``torch.save`` zip."""
+    with zipfile.ZipFile(path) as archive:
+        member = max(
+            (i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size
+        )
+    data = bytearray(path.read_bytes())
+    name_length, extra_length = struct.unpack("<HH", data[member.header_offset + 26 :][:4])
+    start = member.header_offset + 30 + name_length + extra_length + member.file_size // 2
+    assert member.file_size >= 2 * count
+    for i in range(start, start + count):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_checkpoint_is_discarded_with_one_warning(
+    small_digits: ClassificationData, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    uninterrupted = _evaluate(PLAN, small_digits)
+    store = TrainingCheckpoints(tmp_path)
+    with pytest.raises(_Killed):
+        _evaluate(PLAN, small_digits, report=_kill_after(2, []), checkpoint=(store, KEY))
+    _flip_tensor_bytes(store.path(KEY))  # torch.load reads it without complaint
+
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.WARNING):
+            resumed = _evaluate(PLAN, small_digits, checkpoint=(store, KEY))
+    finally:
+        optuna.logging.disable_propagation()
+    assert resumed.resumed_epoch == 0  # trained from scratch, not from altered weights
+    _assert_same(resumed, uninterrupted)
+    (warning,) = _warnings_of(caplog)
+    assert "damaged" in warning and "CRC" in warning and "\n" not in warning
+
+
+def test_a_killed_writers_temporary_file_is_removed_when_its_key_is_loaded(
+    tmp_path: Path,
+) -> None:
+    store = TrainingCheckpoints(tmp_path)
+    store.save(KEY, {"weights": torch.zeros(10)})
+    other = store.path("other").with_suffix(".x.tmp")
+    left = store.path(KEY).with_suffix(".k1ll3d.tmp")  # as tempfile.mkstemp names them
+    for path in (left, other):
+        path.write_bytes(b"half a checkpoint")
+    assert store.load(KEY) is not None  # the trial resumed (or retried)
+    assert not left.exists() and other.exists()  # another key's writer may be alive
+    store.remove(KEY)
+    assert store.load(KEY) is None and not left.exists()
+
+
+@pytest.mark.parametrize("plan", [PLAN, tiny_plan((0.9, 0.1, 0.9, 0.9))], ids=["prefix", "middle"])
+def test_a_checkpoint_of_a_backbone_not_pretrained_restores_its_frozen_weights(
+    small_digits: ClassificationData, tmp_path: Path, plan: Any
+) -> None:
+    # A random backbone (not pretrained) that another process builds otherwise: seed 1, not 0.
+    uninterrupted = _evaluate(plan, small_digits, backbone=tiny_backbone(seed=0))
+    store = TrainingCheckpoints(tmp_path)
+    with pytest.raises(_Killed):
+        _evaluate(
+            plan, small_digits, backbone=tiny_backbone(seed=0), report=_kill_after(2, []),
+            checkpoint=(store, KEY),
+        )  # fmt: skip
+    other = tiny_backbone(seed=1)
+    resumed = _evaluate(plan, small_digits, backbone=other, checkpoint=(store, KEY))
+    assert resumed.resumed_epoch == 2
+    _assert_same(resumed, uninterrupted)  # frozen block and trained ones as saved
+    assert not torch.equal(other.model[0][0].weight, uninterrupted.models[0][0][0].weight)

@@ -169,3 +169,39 @@ def test_a_url_without_its_password_logs_in_with_pgpassword_or_pgpass(
         monkeypatch.setenv("PGPASSWORD", password)
         storage = open_storage(url.replace("postgresql", driver, 1))
         assert len(optuna.load_study(study_name="secret", storage=storage).trials) == 5
+
+
+#: A password SQLAlchemy takes as written: a space, quotes, a backquote, ``#`` and ``/``.
+NASTY = "it's a \"nasty\" #/`pw"
+
+
+def test_a_password_with_spaces_and_quotes_goes_nowhere(
+    tmp_path: Path, postgres_server: str, postgres_password_url: str
+) -> None:
+    admin = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    parsed = sqlalchemy.engine.make_url(postgres_password_url)
+    with admin.connect() as connection:
+        quoted = NASTY.replace("'", "''")
+        role = parsed.username
+        connection.execute(sqlalchemy.text(f"ALTER ROLE \"{role}\" PASSWORD '{quoted}'"))
+    admin.dispose()
+    url = f"postgresql://{parsed.username}:{NASTY}@{parsed.host}:{parsed.port}/{parsed.database}"
+    assert sqlalchemy.engine.make_url(url).password == NASTY
+    spec = tmp_path / "secret.toml"
+    spec.write_text(SPEC.format(storage=url.replace('"', '\\"'), trials=6))
+    environment = _environment(tmp_path)
+    outputs = []
+    for arguments in (("run", str(spec), "-v"), ("status", str(spec)), ("best", str(spec))):
+        done = _cli(environment, *arguments)
+        outputs.append(f"$ {arguments}\n{done.stdout}\n{done.stderr}")
+        assert done.returncode == 0, outputs[-1]
+    files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != spec}
+    stored = _database_text(url)
+    secrets = {NASTY, NASTY.replace('"', '\\"'), "nasty", "#/`pw"}
+    assert [s for s in secrets if s in stored] == []
+    assert [p for p, data in files.items() if any(s.encode() in data for s in secrets)] == []
+    assert [o for o in outputs if any(s in o for s in secrets)] == []
+    study = optuna.load_study(study_name="secret", storage=open_storage(url))
+    system_attrs = study._storage.get_study_system_attrs(study._study_id)
+    note = "".join(str(v) for k, v in system_attrs.items() if k.startswith("dashboard:note"))
+    assert f"postgresql://{parsed.username}:***@" in note and "[study]" in note

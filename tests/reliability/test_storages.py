@@ -293,3 +293,200 @@ def test_an_in_memory_sqlite_storage_is_refused_in_one_line(
     with pytest.raises(StorageError, match="in-memory"):
         open_storage(storage)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
+# ------------------------------------------------------------------------------------------
+# A file given that is not ours to change, a study name that is empty
+
+
+def test_a_json_lines_file_given_as_a_journal_is_refused_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_bytes(b'{"id": 1, "label": "cat"}\n{"id": 2, "label": "dog"}')  # no last newline
+    os.utime(data, (1_000_000_000, 1_000_000_000))
+    before = (data.read_bytes(), data.stat().st_mtime_ns)
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC.format(storage="journal:///data.jsonl", trials=3))
+    for arguments in (["run", str(spec), "-q"], ["status", str(spec)]):
+        assert main(arguments) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "data.jsonl is not an Optuna journal" in err, err
+        assert (data.read_bytes(), data.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "s.toml"]
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_study_name_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC.format(storage="sqlite:///s.db", trials=3))
+    for command in ("run", "status"):
+        assert main([command, str(spec), "--study-name", name]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--study-name" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
+# ------------------------------------------------------------------------------------------
+# A read-only study directory, a full disk, a damaged file: the cause, the file, the cure
+
+
+def _study(tmp_path: Path, kind: str, trials: int = 3) -> tuple[Path, Path]:
+    """A spec and its storage file of ``kind``, with ``trials`` finished trials."""
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC.format(storage=f"{kind}:///study.{kind}", trials=trials))
+    assert main(["run", str(spec), "-q"]) == 0
+    return spec, tmp_path / f"study.{kind}"
+
+
+def _snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in directory.iterdir()}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_directory_that_cannot_be_written_stops_run_in_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    """The write probe, whatever makes the directory read-only (``os.open`` refused here, as
+    for a user without permission; root on a read-only mount: the next test)."""
+    spec, _ = _study(tmp_path, kind)
+    capsys.readouterr()
+    before = _snapshot(tmp_path)
+    real_open = os.open
+
+    def read_only(path: str | os.PathLike[str], flags: int, *args: int) -> int:
+        writing = flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        if writing and Path(path).parent == tmp_path:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    assert main(["run", str(spec), "--trials", "6"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"directory {tmp_path} " in err and "writable" in err, err
+    assert _snapshot(tmp_path) == before
+    monkeypatch.undo()
+    assert main(["status", str(spec)]) == 0  # reading needs no write
+
+
+def _read_only_mount() -> list[str] | None:
+    """The command prefix that runs a command with a directory mounted read-only, if any."""
+    for prefix in (["unshare", "--mount"], ["unshare", "--map-root-user", "--mount"]):
+        try:
+            done = subprocess.run(
+                [*prefix, "sh", "-c", "mount --bind -o ro / /mnt"], capture_output=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if done.returncode == 0:
+            return prefix
+    return None
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_read_only_mount_stops_run_in_one_line_even_for_root(tmp_path: Path, kind: str) -> None:
+    """On a read-only bind mount (permissions do not stop root), with the lock file a killed
+    writer left: Optuna's lock spun for ever on it, SQLite failed deep inside Optuna."""
+    prefix = _read_only_mount()
+    if prefix is None:
+        pytest.skip("no read-only bind mount here (needs unshare and mount namespaces)")
+    spec, stored = _study(tmp_path, kind)
+    if kind == "journal":
+        (tmp_path / f"{stored.name}.lock").symlink_to(stored)  # a killed writer's lock
+    before = _snapshot(tmp_path)
+    command = (
+        f"mount --bind -o ro {tmp_path} {tmp_path} && exec {sys.executable} "
+        f"-m biotune_optuna.cli run {spec} --trials 6"
+    )
+    try:
+        done = subprocess.run(
+            [*prefix, "sh", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("`run` on a read-only directory did not stop within a minute")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and f"directory {tmp_path} " in done.stderr
+    assert "Read-only file system" in done.stderr
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_full_disk_is_named_with_its_file_and_the_study_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQLite's own "database or disk is full" (a page limit stands for the disk), which
+    Optuna reports as "invalid data in the commit, e.g. exceeding max length"."""
+    import sqlalchemy
+
+    spec, stored = _study(tmp_path, "sqlite")
+    with sqlite3.connect(stored) as connection:
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    connection.close()
+
+    def disk_full_soon(dbapi_connection: sqlite3.Connection, record: object) -> None:
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages + 1}")
+
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", disk_full_soon)
+    try:
+        assert main(["run", str(spec), "--trials", "500", "-q"]) == 1
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", disk_full_soon)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("biotune-optuna: failed: the disk of ") and str(stored) in last
+    assert "database or disk is full" in last and "run the same command again" in last
+    assert "invalid data" not in last
+    assert trials_in(f"sqlite:///{stored}") >= 3
+
+
+def test_a_damaged_sqlite_file_is_named_with_its_cure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, stored = _study(tmp_path, "sqlite")
+    with stored.open("r+b") as handle:  # every page but the schema's overwritten
+        handle.seek(4096)
+        handle.write(b"\xa5" * (stored.stat().st_size - 4096))
+    capsys.readouterr()
+    before = _snapshot(tmp_path)
+    for arguments in (["status", str(spec)], ["run", str(spec), "--trials", "6"]):
+        assert main(arguments) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{stored} is damaged" in err, err
+        assert "malformed" in err and ".recover" in err and "invalid data" not in err
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_journal_with_one_bad_line_names_the_line_and_the_cure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, stored = _study(tmp_path, "journal", trials=4)
+    lines = stored.read_bytes().splitlines(keepends=True)
+    lines[5] = b'{"op_code": 5, "worker_id": "w", oops\n'
+    stored.write_bytes(b"".join(lines))
+    capsys.readouterr()
+    before = _snapshot(tmp_path)
+    for arguments in (["status", str(spec)], ["run", str(spec), "--trials", "6"]):
+        assert main(arguments) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"journal {stored}: line 6 " in err, err
+        assert "delete that line" in err and "sed -i '6d'" in err
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_journal_whose_last_whole_line_is_bad_is_refused_before_any_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Optuna skips such a line when it reads, and appended after it: the file broke."""
+    spec, stored = _study(tmp_path, "journal", trials=3)
+    lines = len(stored.read_bytes().splitlines())
+    with stored.open("ab") as handle:
+        handle.write(b"garbage\n")
+    capsys.readouterr()
+    before = _snapshot(tmp_path)
+    assert main(["run", str(spec), "--trials", "6"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"journal {stored}: line {lines + 1} " in err, err
+    assert _snapshot(tmp_path) == before

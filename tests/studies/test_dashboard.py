@@ -18,6 +18,7 @@ from biotune_optuna.studies import save_study_note
 from biotune_optuna.studies.dashboard import FITNESS_COST_FIGURE
 from biotune_optuna.studies.dashboard import FREEZE_MASK_FIGURE
 from biotune_optuna.studies.dashboard import plan_markdown
+from biotune_optuna.studies.dashboard import RECOMMENDED_MARK
 from biotune_optuna.studies.dashboard import save_plan_note
 from biotune_optuna.studies.report import best_plan_rows
 
@@ -136,8 +137,9 @@ def test_the_updater_records_the_recommendation_and_refreshes_the_note(tmp_path:
     study.optimize(objective, n_trials=8, callbacks=[DashboardUpdater(min_interval_s=0.0)])
     chosen = recommended_trial(study)
     assert chosen is not None and study.user_attrs["recommended_trial"] == chosen.number
-    assert f"Recommended plan: trial {chosen.number}, estimate" in get_note(study)
-    assert "8 complete trials" in get_note(study)
+    note = get_note(study)
+    assert f"## Recommended plan: trial {chosen.number}\n" in note
+    assert "- **model estimate**: " in note and "from 8 complete trials" in note
 
 
 def test_a_spec_objective_writes_each_trials_plan_as_its_note_through_its_hook(
@@ -162,3 +164,49 @@ def test_a_spec_objective_writes_each_trials_plan_as_its_note_through_its_hook(
     study.optimize(objective, n_trials=1)
     note = get_note(optuna.Trial(study, study.trials[0]._trial_id))
     assert note.startswith("## Plan of trial 0") and "| block | importance ν |" in note
+
+
+def test_the_note_names_the_metric_and_says_what_each_number_is(tmp_path: Path) -> None:
+    """"best" and "recommended" are told apart: the observed value of the recommended trial,
+    the model's estimate (not a measurement), and the best single evaluation."""
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'm.db'}", direction="maximize")
+    study.set_user_attr("objective", "efficientnet_lite0 -> digits @ 32 px")
+    values = [0.5, 0.9, 0.6, 0.7, 0.65, 0.55, 0.62, 0.58]
+
+    def objective(trial: optuna.Trial) -> float:
+        for name in PARAMS:
+            trial.suggest_float(name, 0, 1)
+        return values[trial.number]
+
+    study.optimize(objective, n_trials=len(values))
+    save_study_note(study)
+    note = get_note(study)
+    assert study.metric_names == ["validation macro accuracy"]  # the dashboard's axis title
+    assert "- **metric**: validation macro accuracy (maximized)" in note
+    assert "- **observed value**: " in note and "not a measurement" in note
+    assert "- **best observed value**: 0.9000 (trial 1, a single evaluation)" in note
+
+
+def test_the_recommended_trial_is_marked_and_the_mark_moves_with_it(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'r.db'}", direction="maximize")
+    values = [0.1, 0.5, 0.3, 0.9]  # fewer than 5 trials: each plan's mean decides
+
+    def objective(trial: optuna.Trial) -> float:
+        genes = {name: trial.suggest_float(name, 0, 1) for name in PARAMS}
+        save_plan_note(trial, FineTunePlan.from_params(genes, ["a", "b", "c"]))
+        return values[trial.number]
+
+    def note_of(number: int) -> str:
+        return get_note(optuna.Trial(study, study.trials[number]._trial_id))
+
+    study.optimize(objective, n_trials=3)
+    save_study_note(study)
+    assert recommended_trial(study).number == 1  # type: ignore[union-attr]
+    assert note_of(1).startswith(f"## {RECOMMENDED_MARK}") and "Plan of trial 1" in note_of(1)
+    assert not note_of(0).startswith(f"## {RECOMMENDED_MARK}")
+
+    study.optimize(objective, n_trials=1)
+    save_study_note(study)
+    assert recommended_trial(study).number == 3  # type: ignore[union-attr]
+    assert note_of(3).startswith(f"## {RECOMMENDED_MARK}")
+    assert note_of(1).startswith("## Plan of trial 1")  # the mark is gone, the plan kept

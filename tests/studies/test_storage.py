@@ -317,3 +317,45 @@ def test_a_worker_killed_before_its_first_beat_is_failed_and_retried(
         TrialState.WAITING: 2,
         TrialState.COMPLETE: 1,
     }
+
+
+def test_the_cause_under_optunas_words_is_named(tmp_path: Path) -> None:
+    """Optuna's "invalid data in the commit" over SQLite's own error, and a journal's write
+    on a full disk: the cause, the file and the cure in one line."""
+    import errno
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    from biotune_optuna.studies.storage import storage_failure
+    from biotune_optuna.studies.storage import StorageFailure
+
+    def raised(cause: BaseException) -> BaseException:
+        try:
+            try:
+                raise cause
+            except sqlite3.Error as exc:
+                raise sqlalchemy.exc.OperationalError("INSERT ...", {}, exc) from exc
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            try:
+                raise optuna.exceptions.StorageInternalError("invalid data in the commit") from exc
+            except optuna.exceptions.StorageInternalError as internal:
+                return internal
+        raise AssertionError
+
+    db = tmp_path / "s.db"
+    open_storage(f"sqlite:///{db}")
+    full = storage_failure(raised(sqlite3.OperationalError("database or disk is full")))
+    assert isinstance(full, StorageFailure) and f"the disk of {db} is full" in str(full)
+    damaged = storage_failure(raised(sqlite3.DatabaseError("database disk image is malformed")))
+    assert isinstance(damaged, StorageError) and f"sqlite3 {db} .recover" in str(damaged)
+    log = tmp_path / "s.log"
+    open_storage(f"journal:///{log}")
+    try:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    except OSError as exc:
+        journal_full = storage_failure(exc)
+    assert isinstance(journal_full, StorageFailure) and f"the disk of {log} is full" in str(
+        journal_full
+    )
+    assert storage_failure(RuntimeError("something else")) is None
