@@ -5,7 +5,8 @@
 - :data:`SAMPLERS` and :data:`PRUNERS`: every sampler and pruner a study spec may name, built by
   :func:`create_sampler` and :func:`create_pruner` (their options' tables and checks:
   :mod:`biotune_optuna.samplers.registry`);
-- :func:`check_study_sampler`: refuse to continue a study under another sampler.
+- :func:`check_study_sampler`: refuse to continue a study under another sampler;
+- :data:`DUPLICATE_RETRY_KEY`: marks a heartbeat retry that gave way to another one.
 
 This package imports without torch.
 """
@@ -14,6 +15,7 @@ from biotune_optuna.samplers import operators
 from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
 from biotune_optuna.samplers._configurations import duplicate_trials
+from biotune_optuna.samplers._keys import DUPLICATE_RETRY_KEY
 from biotune_optuna.samplers._keys import SAMPLER_USER_ATTR
 from biotune_optuna.samplers._recorded import check_study_sampler
 from biotune_optuna.samplers._recorded import recorded_sampler
@@ -27,6 +29,7 @@ from biotune_optuna.samplers.registry import SAMPLERS
 
 
 __all__ = [
+    "DUPLICATE_RETRY_KEY",
     "DUPLICATE_TOLERANCE",
     "PRUNERS",
     "SAMPLERS",

@@ -24,6 +24,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from biotune_optuna.samplers._keys import DUPLICATE_RETRY_KEY
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 
 
@@ -147,6 +148,8 @@ class StudyIndex:
             lineage = trial.system_attrs.get(LINEAGE_KEY) or self.written.get(number)
             for original in trial.system_attrs.get(RETRY_HISTORY_KEY) or ():
                 self._supersede(int(original))
+            if DUPLICATE_RETRY_KEY in trial.system_attrs:
+                self._supersede(number)  # a second retry of one dead trial: never in the search
             if trial.state.is_finished():
                 if number not in self._seen_finished:
                     self._seen_finished.add(number)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+import json
 import threading
 from typing import Any
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.samplers._configurations import ConfigurationSet
 from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
 from biotune_optuna.samplers._lineage import Member
+from biotune_optuna.samplers._lineage import RETRY_HISTORY_KEY
 from biotune_optuna.samplers._lineage import StudyIndex
 from biotune_optuna.samplers._space import GeneSpace
 from biotune_optuna.samplers._storage_io import write_trial_attrs
@@ -302,13 +304,43 @@ class BioTuneSampler(BaseGASampler):
         with self._lock:
             index = self._sync(study, check_settings=True)
             if self._has_lineage(trial, index):
-                return {}  # a heartbeat retry: it keeps its lineage and its parameters
+                # A heartbeat retry: it keeps its lineage, its parameters, and the genes of
+                # its slot's proposal that its dead attempt had not drawn yet.
+                return self._redrawn(study, trial, index, space)
             proposal = self._propose(study, trial, index, space)
             proposal = self._avoid_repeat(study, trial, index, space, proposal)
             self._write_lineage(study, trial, index, proposal.lineage)
             if index.others_unfinished(trial.number):
                 proposal = self._settle_contested(study, trial, space, proposal)
         if proposal.genes is None or len(space) == 0:
+            return {}
+        return _to_params(space, proposal)
+
+    def _redrawn(
+        self, study: Study, trial: FrozenTrial, index: StudyIndex, space: GeneSpace
+    ) -> dict[str, Any]:
+        """A heartbeat retry's genotype: the proposal of its slot, derived again.
+
+        An attempt killed while it suggested its genes stored only some of them; the retry
+        keeps those, and the others would come from the independent streams, so the search
+        would leave an uninterrupted run's path. The proposal is derived again from the
+        lineage's generation and slot and the first attempt's place in the search: what a
+        single worker's retry sees is what its first attempt saw (the dead trial has left the
+        search), so it is the same genotype. If it does not give the same lineage (other
+        workers changed the generation meanwhile), the retry keeps what it has instead.
+        """
+        lineage = trial.system_attrs.get(_keys.LINEAGE_KEY)
+        if (
+            not isinstance(lineage, dict)
+            or not trial.system_attrs.get(RETRY_HISTORY_KEY)
+            or len(space) == 0
+            or all(name in trial.params for name in space.names)
+        ):
+            return {}
+        generation, slot = int(lineage["generation"]), lineage.get("slot")
+        proposal = self._proposal_at(study, trial, index, space, generation, slot)
+        proposal = self._avoid_repeat(study, trial, index, space, proposal)
+        if proposal.genes is None or json.loads(json.dumps(proposal.lineage)) != lineage:
             return {}
         return _to_params(space, proposal)
 
@@ -321,7 +353,7 @@ class BioTuneSampler(BaseGASampler):
     ) -> Any:
         self._raise_error_if_multi_objective(study)
         with self._lock:
-            position = self._sync(study, check_settings=False).position(trial.number)
+            position = _place(self._sync(study, check_settings=False), trial)
         rng = _seeding.derived_rng(
             self._entropy, _seeding.INDEPENDENT, position, _seeding.stable_hash(param_name)
         )
@@ -489,9 +521,22 @@ class BioTuneSampler(BaseGASampler):
         # Trials created before this one whose slots are not visible yet (parallel workers).
         pending = index.pending_before(trial.number)
         generation, slot = self._assign(index, trial.number, enqueued=enqueued, pending=pending)
+        return self._proposal_at(study, trial, index, space, generation, slot)
+
+    def _proposal_at(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        index: StudyIndex,
+        space: GeneSpace | None,
+        generation: int,
+        slot: int | None,
+    ) -> _Proposal:
+        """The proposal for ``slot`` of ``generation``: its role, lineage and genotype."""
+        enqueued = "fixed_params" in trial.system_attrs
         # Streams are keyed by the trial's place in the search, not its number: a dead trial
         # and its retry shift the numbers of every later trial, not their positions.
-        position = index.position(trial.number)
+        position = _place(index, trial)
         lineage: dict[str, Any] = {"generation": generation, "slot": slot, "parents": []}
         if generation == 0 or slot is None:
             lineage["role"] = _keys.ROLE_INIT if generation == 0 else _keys.ROLE_IMMIGRANT
@@ -590,7 +635,7 @@ class BioTuneSampler(BaseGASampler):
             if lin["generation"] == generation and lin.get("slot") is not None
         ]
         beyond = max([self.generation_size - 1, *claimed, *index.finished_slots[generation]]) + 1
-        position = index.position(trial.number)
+        position = _place(index, trial)
         moved = {"generation": generation, "slot": beyond, "parents": []}
         proposal = self._breed(study, index, position, generation, beyond, space, moved)
         proposal = self._avoid_repeat(study, trial, index, space, proposal)
@@ -725,7 +770,7 @@ class BioTuneSampler(BaseGASampler):
         held = self._held_configurations(study, index, space)
         if not held(proposal.genes):
             return proposal
-        rng = _seeding.derived_rng(self._entropy, _seeding.UNIQUE, index.position(trial.number))
+        rng = _seeding.derived_rng(self._entropy, _seeding.UNIQUE, _place(index, trial))
         genes, tries = self._unrepeated(proposal.genes, held, rng, space)
         proposal.lineage["repeat_avoided"] = tries
         return _Proposal(genes, proposal.lineage, proposal.reference, proposal.reference_genes)
@@ -990,6 +1035,14 @@ class BioTuneSampler(BaseGASampler):
             },
         )
         index.note_written(trial.number, lineage)
+
+
+def _place(index: StudyIndex, trial: FrozenTrial) -> int:
+    """The place in the search of ``trial``'s first attempt (a heartbeat retry's is that of
+    the trial it retries), which keys its random streams: every attempt draws the same."""
+    history = trial.system_attrs.get(RETRY_HISTORY_KEY)
+    first = history[0] if isinstance(history, list) and history else trial.number
+    return index.position(int(first))
 
 
 def _late_members(index: StudyIndex, generation: int, attrs: dict[str, Any]) -> list[Member]:

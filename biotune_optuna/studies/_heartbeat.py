@@ -13,6 +13,13 @@ once that a trial whose process is gone is dead, without waiting out the grace p
 command restarted after a crash or a kill retries its dead trial first, in its own slot,
 before it starts anything new. Trials of other hosts are judged by their heartbeats alone.
 
+Optuna fails a dead trial, then creates its retry: a worker killed between the two left a
+FAILED trial that nothing retried. Here a dead trial is marked (:data:`STALE_KEY`) before it is
+failed, and every check for dead trials (at start-up too, and before each trial) first retries
+each marked FAILED trial that no trial retries yet. A retry is created as a candidate that is
+kept only if no earlier retry of the same trial exists (:class:`RetryDeadTrial`), so two workers
+retrying one dead trial at once leave one retry.
+
 RDB storages have heartbeats in Optuna (:class:`HeartbeatRDBStorage` adds the above); the
 journal gets them here (:class:`HeartbeatJournalStorage`). Imports without torch.
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 import contextlib
+import copy
 import datetime
 import os
 import socket
@@ -36,6 +44,8 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from biotune_optuna.samplers import DUPLICATE_RETRY_KEY
+
 
 __all__ = [
     "DEFAULT_GRACE_PERIOD",
@@ -45,6 +55,7 @@ __all__ = [
     "MAX_HEARTBEAT_INTERVAL",
     "MAX_RETRY",
     "MIN_GRACE_PERIOD",
+    "STALE_KEY",
     "WORKER_KEY",
     "HeartbeatJournalStorage",
     "HeartbeatRDBStorage",
@@ -73,6 +84,12 @@ MAX_RETRY = 3
 HEARTBEAT_KEY = "biotune:heartbeat"
 #: Trial system attr naming the process that runs the trial (see :func:`this_process`).
 WORKER_KEY = "biotune:worker"
+#: Trial system attr written on a running trial taken for dead just before it is failed (the
+#: time): a FAILED trial that carries it and that no trial retries lost its retry.
+STALE_KEY = "biotune:failed_as_dead"
+#: Optuna's system attrs of a heartbeat retry: the first trial retried, and all of them.
+_FAILED_TRIAL = "failed_trial"
+_RETRY_HISTORY = "retry_history"
 
 
 def shortest_grace_period(interval: int) -> int:
@@ -248,6 +265,8 @@ class _LiveTrials:
     def _created(self, trial_id: int, template_trial: FrozenTrial | None) -> None:
         interval = self._interval()
         running = template_trial is not None and template_trial.state == TrialState.RUNNING
+        # A retry's candidate is kept (set WAITING) or gives way at once: nothing to beat.
+        running = running and _FAILED_TRIAL not in template_trial.system_attrs  # type: ignore[union-attr]
         if interval is not None and running:
             self._beats.start(trial_id, interval)
 
@@ -268,12 +287,36 @@ class _LiveTrials:
         raise NotImplementedError
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        # Optuna's ``fail_stale_trials`` fails the trials returned here, then retries them.
+        self._retry_lost_trials(study_id)
         stale = set(self._silent_trial_ids(study_id))
         running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))  # type: ignore[attr-defined]
         for trial in running:
             if dead_on_this_host(trial.system_attrs.get(WORKER_KEY), self._me):
                 stale.add(trial._trial_id)
-        return sorted(stale)
+        marked = []
+        for trial_id in sorted(stale):
+            # Finished meanwhile (another worker failed it, or it ended): not ours to fail.
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, KeyError):
+                self.set_trial_system_attr(trial_id, STALE_KEY, time.time())  # type: ignore[attr-defined]
+                marked.append(trial_id)
+        return marked
+
+    def _retry_lost_trials(self, study_id: int) -> None:
+        """Retry each trial failed as dead that no trial retries (its worker died between
+        failing it and retrying it); :class:`RetryDeadTrial` keeps one retry per trial."""
+        callback = self.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
+        if not isinstance(callback, RetryDeadTrial):
+            return
+        failed = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))  # type: ignore[attr-defined]
+        marked = [t for t in failed if STALE_KEY in t.system_attrs]
+        if not marked:
+            return
+        trials = self.get_all_trials(study_id, deepcopy=False)  # type: ignore[attr-defined]
+        retried = {n for t in trials if _is_retry(t) for n in t.system_attrs[_RETRY_HISTORY]}
+        for trial in marked:
+            if trial.number not in retried:
+                callback.retry(self, study_id, copy.deepcopy(trial))  # type: ignore[arg-type]
 
 
 def _running_template(system_attrs: dict[str, Any]) -> FrozenTrial:
@@ -316,18 +359,87 @@ class HeartbeatRDBStorage(_LiveTrials, optuna.storages.RDBStorage):
         return optuna.storages.RDBStorage._get_stale_trial_ids(self, study_id)
 
 
-class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
-    """Optuna's retry of a stale trial, less what belonged to the dead trial's process.
+def _is_retry(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` is a heartbeat retry that holds its place (not one that gave way)."""
+    return bool(trial.system_attrs.get(_RETRY_HISTORY)) and (
+        DUPLICATE_RETRY_KEY not in trial.system_attrs
+    )
 
-    The retry copies every system attr of the dead trial; its heartbeat, long stale, would
-    get the retry taken for dead before its own first beat, and its process record would
-    name a process that is gone.
+
+def _first_retry(storage: Any, study_id: int, dead: int) -> FrozenTrial | None:
+    """The lowest-numbered retry of trial number ``dead`` that holds its place, if any."""
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    retries = [t for t in trials if _is_retry(t) and t.system_attrs[_RETRY_HISTORY][-1] == dead]
+    return min(retries, key=lambda t: t.number, default=None)
+
+
+class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a stale trial, made once per dead trial, less what belonged to the
+    dead trial's process.
+
+    The retry copies every system attr of the dead trial (its lineage: the same place in
+    BioTune's search) but its heartbeat, long stale, which would get the retry taken for dead
+    before its own first beat, its process record, naming a process that is gone, and the
+    dead trial's :data:`STALE_KEY`.
+
+    One retry per dead trial, whoever retries it (the worker that failed it, or a later check
+    that finds it without retry) and however many at once: the retry is first created RUNNING,
+    as a candidate no worker can take; then the trials are read again, and the candidate is
+    kept (set WAITING) only if it is the retry of the dead trial with the lowest number.
+    Otherwise it gives way: marked with
+    :data:`~biotune_optuna.samplers.DUPLICATE_RETRY_KEY` and failed, it is never run and never
+    part of the search. Storages create trials one at a time (RDB storages lock the study
+    row, a journal appends in order), so the later of two candidates always sees the earlier.
     """
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        trial.system_attrs.pop(HEARTBEAT_KEY, None)
-        trial.system_attrs.pop(WORKER_KEY, None)
-        super().__call__(study, trial)
+        self.retry(study._storage, study._study_id, trial)
+
+    def retry(self, storage: Any, study_id: int, trial: FrozenTrial) -> None:
+        """Retry dead ``trial`` unless a retry of it exists or it has been retried
+        ``max_retry`` times already."""
+        if _first_retry(storage, study_id, trial.number) is not None:
+            return
+        candidate = self.create_candidate(storage, study_id, trial)
+        if candidate is not None:
+            self.keep_or_give_way(storage, study_id, candidate, trial.number)
+
+    def create_candidate(self, storage: Any, study_id: int, trial: FrozenTrial) -> int | None:
+        """Create the candidate retry of ``trial`` (its id), or ``None`` past ``max_retry``."""
+        attrs = dict(trial.system_attrs)
+        for key in (HEARTBEAT_KEY, WORKER_KEY, STALE_KEY):
+            attrs.pop(key, None)
+        attrs.setdefault(_FAILED_TRIAL, trial.number)
+        attrs[_RETRY_HISTORY] = [*(attrs.get(_RETRY_HISTORY) or ()), trial.number]
+        if self._max_retry is not None and self._max_retry < len(attrs[_RETRY_HISTORY]):
+            return None
+        template = FrozenTrial(
+            number=-1,
+            state=TrialState.RUNNING,
+            value=None,
+            datetime_start=datetime.datetime.now(),
+            datetime_complete=None,
+            params=dict(trial.params),
+            distributions=dict(trial.distributions),
+            user_attrs=dict(trial.user_attrs),
+            system_attrs={**attrs, WORKER_KEY: this_process()},
+            intermediate_values=(
+                dict(trial.intermediate_values) if self._inherit_intermediate_values else {}
+            ),
+            trial_id=-1,
+        )
+        return int(storage.create_new_trial(study_id, template_trial=template))
+
+    def keep_or_give_way(self, storage: Any, study_id: int, candidate: int, dead: int) -> None:
+        """Keep ``candidate`` (WAITING) if it is the lowest-numbered retry of trial ``dead``,
+        else mark it and fail it."""
+        first = _first_retry(storage, study_id, dead)
+        assert first is not None  # the candidate, at least
+        if first._trial_id == candidate:
+            storage.set_trial_state_values(candidate, TrialState.WAITING)
+            return
+        storage.set_trial_system_attr(candidate, DUPLICATE_RETRY_KEY, first.number)
+        storage.set_trial_state_values(candidate, TrialState.FAIL)
 
 
 class HeartbeatJournalStorage(_LiveTrials, JournalStorage, BaseHeartbeat):
