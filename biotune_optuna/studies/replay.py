@@ -92,6 +92,18 @@ class TableObjective:
         seconds = sum(run.seconds for run in runs) / sum(len(run.val) for run in runs)
         return values, seconds * len(runs)
 
+    def recorded_test(self, params: dict[str, float]) -> dict[str, object]:
+        """What retraining the plan of ``params`` gives a user, read from the table: the
+        test macro accuracy of each recorded run's best-validation weights (no training)."""
+        plan = FineTunePlan.from_params(params, self.blocks, base_lr=self.table.base_lr)
+        code = self.table.code_of(plan)
+        runs = self.table.runs(code)
+        return {
+            "table_code": code,
+            "runs": [{"fold": r.fold, "seed": r.seed, "test": r.test} for r in runs],
+            "test_macro_accuracy_per_run": [r.test for r in runs],
+        }
+
     def __call__(self, trial: optuna.trial.Trial) -> float:
         live = isinstance(trial, optuna.Trial)
         if live and trial.study._study_id not in self._checked_studies:

@@ -139,6 +139,13 @@ def test_a_replayed_study_runs_and_recommends_a_recorded_plan(
     assert main(["best", str(spec)]) == 0
     out = capsys.readouterr().out
     assert "recommended trial #" in out
+    assert main(["retrain", str(spec)]) == 0
+    (line,) = lines(capsys.readouterr().out)
+    assert "recorded test macro accuracy" in line and "over 2 runs" in line
+    number = int(line.split("#")[1].split()[0])
+    code = line.split("(plan ")[1].split()[0]
+    expected = PlanTable.load(recorded).runs(code)
+    assert f"{sum(r.test for r in expected) / 2:.4f}" in line and number >= 0
     study_db = recorded.parent / "replay.db"
     assert study_db.exists()
     summary = json.loads(json.dumps(PlanTable.load(recorded).recorded_with))
