@@ -276,16 +276,18 @@ def test_the_cli_best_and_status_name_the_recommended_trial(
     study = optuna.load_study(study_name="biotune-synthetic", storage=storage)
     number = study.user_attrs["recommended_trial"]  # recorded by the run
     assert stored_recommendation(study) is not None
-    assert f"recommended trial #{number}: estimate" in run_output
+    assert f"recommended trial #{number} (synthetic fitness, maximized)" in run_output
 
     assert main(["best", spec]) == 0
     out = capsys.readouterr().out
-    assert f"recommended trial #{number}: estimate" in out and "14 complete trials" in out
-    assert f"best single value: trial #{study.best_trial.number}, " in out
+    assert f"recommended trial #{number} (synthetic fitness, maximized)" in out
+    assert "smoothed guess from 14 complete trials" in out and "not a measurement" in out
+    assert f"best observed   {study.best_value:.4f}: trial #{study.best_trial.number}, " in out
     assert "| block" in out
 
     assert main(["status", spec]) == 0
-    assert f"(trial #{number}, estimated: smoothed)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"recommended trial #{number}: observed" in out and "model estimate" in out
 
 
 def test_the_module_imports_without_torch() -> None:
