@@ -12,8 +12,6 @@ from typing import Any
 
 import optuna
 
-from biotune_optuna.samplers import trial_budget
-
 
 __all__ = [
     "FAILED_TRIAL_KEY",
@@ -53,8 +51,7 @@ def generation_of_trial_number(number: int, population_size: int, n_elites: int)
     """
     if number < population_size:
         return 0
-    per_generation = trial_budget(1, population_size=population_size, n_elites=n_elites)
-    per_generation -= population_size
+    per_generation = population_size + n_elites  # the budget N + g(N + E), one g at a time
     return 1 + (number - population_size) // per_generation
 
 
