@@ -7,8 +7,9 @@ same spec runs under every sampler and seed and ``compare`` finds them all.
 Exit codes: 0 success, 2 bad input (nothing written), 1 any other failure.
 
 One module per command (``_run``, ``_status``, ``_best``, ``_compare``, ``_retrain``,
-``_predict``, ``_baselines``, ``_dashboard``), each with its parser and its handler; ``_common``
-holds what they share, ``_progress``, ``_interrupt`` and ``_workers`` what ``run`` is made of.
+``_predict``, ``_baselines``, ``_record``, ``_dashboard``), each with its parser and its
+handler; ``_common`` holds what they share, ``_progress``, ``_interrupt`` and ``_workers``
+what ``run`` is made of.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from biotune_optuna.cli import _best
 from biotune_optuna.cli import _compare
 from biotune_optuna.cli import _dashboard
 from biotune_optuna.cli import _predict
+from biotune_optuna.cli import _record
 from biotune_optuna.cli import _retrain
 from biotune_optuna.cli import _run
 from biotune_optuna.cli import _status
@@ -41,7 +43,17 @@ from biotune_optuna.studies.storage import storage_failure
 __all__ = ["UsageError", "build_parser", "main"]
 
 #: The commands, in the order ``--help`` lists them.
-_COMMANDS = (_run, _status, _best, _compare, _retrain, _predict, _baselines, _dashboard)
+_COMMANDS = (
+    _run,
+    _status,
+    _best,
+    _compare,
+    _retrain,
+    _predict,
+    _baselines,
+    _record,
+    _dashboard,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
 from biotune_optuna.cli._predict import predict_hint
+from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import load_study
 from biotune_optuna.studies import StudySpec
@@ -43,6 +44,8 @@ def handle(args: argparse.Namespace) -> int:
     spec = spec_of(args)
     study = load_study(spec)
     trial = None if args.trial is None else _complete_trial(study, spec, args.trial)
+    if spec.objective == "table":
+        return _recorded(spec, study, trial)
     if spec.objective != "finetune":
         raise UsageError("retrain needs a fine-tuning spec ([objective] kind = 'finetune')")
     objective = build_objective(spec)
@@ -60,6 +63,29 @@ def handle(args: argparse.Namespace) -> int:
         f"wrote {output}/plan.json, results.json and {len(results['weights'])} models "
         f"(best on val: {results['best_weights']}; "
         f"then `{predict_hint(spec, output)}`)",
+    )
+    return 0
+
+
+def _recorded(
+    spec: StudySpec, study: optuna.Study, trial: optuna.trial.FrozenTrial | None
+) -> int:
+    """A replayed study's plan is not trained again: its runs' test accuracy is in the table."""
+    if trial is None:
+        recommendation = current_recommendation(study)
+        if recommendation is None:
+            raise UsageError(f"study `{study.study_name}` has no complete trial yet")
+        trial = recommendation.trial
+    result = build_objective(spec).recorded_test(trial.params)
+    per_run = result["test_macro_accuracy_per_run"]
+    if not per_run:
+        print(f"trial #{trial.number} fine-tunes nothing: the table records no run of it")
+        return 0
+    accuracy = format_mean_std(per_run) if len(per_run) > 1 else f"{per_run[0]:.4f}"
+    print(
+        f"trial #{trial.number} (plan {result['table_code']} of table {spec.table.name}): "
+        f"recorded test macro accuracy {accuracy} over {len(per_run)} runs "
+        "(each run's best-validation weights; read from the table, nothing trained)"
     )
     return 0
 

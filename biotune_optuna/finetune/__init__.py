@@ -14,7 +14,8 @@ fine-tune and at what learning rate. This package turns a genotype into a traine
 - :func:`build_strategy`: the baselines (full fine-tuning, linear probe, LP-FT, surgical,
   Auto-RGN, L2-SP/L1-SP, LoRA, layer-wise lr decay), evaluated by the same engine.
 - :class:`FineTuneObjective`: all of it as an Optuna objective, the same under every sampler.
-- :func:`digits`, :func:`torchvision_dataset`, :func:`image_folder`: data with stratified folds.
+- :func:`digits`, :func:`torchvision_dataset`, :func:`image_folder`: data with stratified folds;
+  :func:`suite_task`: an offline suite of tasks whose domain shifts differ in kind.
 - :func:`save_finetuned` / :func:`load_finetuned`: a trained model as one self-contained file,
   loaded back as a :class:`FineTunedModel` with its preprocessing, ready to predict.
 """
@@ -44,6 +45,8 @@ from biotune_optuna.finetune._objective import FineTuneObjective
 from biotune_optuna.finetune._results import PlanEvaluation
 from biotune_optuna.finetune._results import SeedResult
 from biotune_optuna.finetune._splits import DataSplit
+from biotune_optuna.finetune._suite import suite_task
+from biotune_optuna.finetune._suite import SUITE_TASKS
 from biotune_optuna.finetune._training import evaluate_plan
 from biotune_optuna.finetune.strategies import build_strategy
 from biotune_optuna.finetune.strategies import FineTuneStrategy
@@ -53,6 +56,7 @@ from biotune_optuna.protocol import TrainingProtocol
 
 __all__ = [
     "DEFAULT_BACKBONE",
+    "SUITE_TASKS",
     "Backbone",
     "Block",
     "BlockLayout",
@@ -81,5 +85,6 @@ __all__ = [
     "resolve_device",
     "save_finetuned",
     "set_train_mode",
+    "suite_task",
     "torchvision_dataset",
 ]

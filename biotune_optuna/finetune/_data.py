@@ -26,10 +26,12 @@ from torch.utils.data import Subset
 __all__ = [
     "ClassificationData",
     "TensorImages",
+    "digit_strokes",
     "digits",
     "image_folder",
     "image_transform",
     "n_folds_for",
+    "split_tensor_task",
     "stratified_folds",
     "torchvision_dataset",
 ]
@@ -190,16 +192,52 @@ def digits(
     upsampled bilinearly to ``image_size`` and repeated over three channels; the splits are
     stratified with ``seed``.
     """
+    strokes, labels, classes = digit_strokes(image_size)
+    images = strokes.expand(-1, 3, -1, -1).contiguous()
+    return split_tensor_task(
+        images,
+        labels,
+        classes,
+        fractions=(val_fraction, test_fraction),
+        seed=seed,
+        name=f"digits@{image_size}px",
+    )
+
+
+def digit_strokes(image_size: int) -> tuple[torch.Tensor, np.ndarray, list[str]]:
+    """scikit-learn's digits as stroke intensities ``N×1×S×S`` in ``[0, 1]``, upsampled
+    bilinearly, with their labels and class names."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    images = torch.as_tensor(bunch.images, dtype=torch.float32)[:, None] / 16.0
-    images = torch.nn.functional.interpolate(
-        images, size=(image_size, image_size), mode="bilinear", align_corners=False
+    strokes = torch.as_tensor(bunch.images, dtype=torch.float32)[:, None] / 16.0
+    strokes = torch.nn.functional.interpolate(
+        strokes, size=(image_size, image_size), mode="bilinear", align_corners=False
     )
-    images = images.clamp_(0, 1).expand(-1, 3, -1, -1).contiguous()
     labels = np.asarray(bunch.target, dtype=np.int64)
-    train, val, test = _split(labels, (val_fraction, test_fraction), seed)
+    return strokes.clamp_(0, 1), labels, [str(c) for c in bunch.target_names]
+
+
+def split_tensor_task(
+    images: torch.Tensor,
+    labels: np.ndarray,
+    classes: list[str],
+    *,
+    fractions: tuple[float, float],
+    seed: int,
+    name: str,
+) -> ClassificationData:
+    """Images held in memory, split stratified into train/val/test.
+
+    Args:
+        images: ``N×3×S×S`` floats in ``[0, 1]``.
+        labels: ``N`` class indices.
+        classes: The class names.
+        fractions: The val and test fractions.
+        seed: Seed of the split.
+        name: A short description of the task.
+    """
+    train, val, test = _split(labels, fractions, seed)
 
     def part(index: np.ndarray) -> TensorImages:
         return TensorImages(images[torch.as_tensor(index)], labels[index])
@@ -211,8 +249,8 @@ def digits(
         train_labels=labels[train],
         val_labels=labels[val],
         test_labels=labels[test] if len(test) else None,
-        classes=[str(c) for c in bunch.target_names],
-        name=f"digits@{image_size}px",
+        classes=classes,
+        name=name,
     )
 
 

@@ -40,81 +40,19 @@ from biotune_optuna.plan import suggest_plan
 from biotune_optuna.plan import table_line
 from biotune_optuna.protocol import TrainingProtocol
 from biotune_optuna.samplers import check_study_sampler
-from biotune_optuna.samplers import trial_budget
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import search_space as strategy_search_space
 from biotune_optuna.strategies import strategy_settings
+from biotune_optuna.trials import fold_of_generation
+from biotune_optuna.trials import generation_of_trial_number
+from biotune_optuna.trials import retried_trial_number
+from biotune_optuna.trials import stored_user_attrs
 
 
 __all__ = ["FineTuneObjective", "fold_of_generation"]
 
 #: Fitness of a plan that fine-tunes nothing (the worst macro accuracy; never trained).
 WORST_FITNESS = 0.0
-#: System attr of a heartbeat retry: the number of the first trial it retries (Optuna's
-#: :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`).
-FAILED_TRIAL_KEY = "failed_trial"
-#: System attr of a heartbeat retry: the numbers of the trials it retries, first to last.
-RETRY_HISTORY_KEY = "retry_history"
-
-
-def fold_of_generation(generation: int, n_folds: int) -> int:
-    """The data fold a generation trains and validates on (arXiv:2508.15367, §III).
-
-    Generation ``g >= 1`` uses fold ``(g − 1) mod n_folds`` and the initial population
-    (generation 0) uses fold 0: "the initial population and generation 1 both use fold 0",
-    after which the folds alternate.
-    """
-    if generation < 0 or n_folds < 1:
-        raise ValueError(f"need generation >= 0 and n_folds >= 1, got {generation}, {n_folds}")
-    return max(generation - 1, 0) % n_folds
-
-
-def generation_of_trial_number(number: int, population_size: int, n_elites: int) -> int:
-    """The generation trial ``number`` would belong to in a one-worker BioTune run.
-
-    Used for trials that carry no ``generation`` user attr (other samplers), so that every
-    sampler sees the same folds at the same trial numbers: trials ``0..N−1`` are generation 0,
-    then each generation takes ``N + E`` trials (the paper's budget formula).
-    """
-    if number < population_size:
-        return 0
-    per_generation = trial_budget(1, population_size=population_size, n_elites=n_elites)
-    per_generation -= population_size
-    return 1 + (number - population_size) // per_generation
-
-
-def _stored_user_attrs(trial: optuna.trial.BaseTrial) -> Mapping[str, Any]:
-    """User attrs as stored now (the sampler writes ``generation`` after the trial started)."""
-    storage = getattr(trial, "storage", None)
-    trial_id = getattr(trial, "_trial_id", None)
-    if storage is not None and trial_id is not None:
-        return storage.get_trial_user_attrs(trial_id)
-    return trial.user_attrs
-
-
-def _stored_system_attrs(trial: optuna.trial.BaseTrial) -> Mapping[str, Any]:
-    """System attrs as stored (a heartbeat retry's ``failed_trial`` and ``retry_history``)."""
-    storage = getattr(trial, "storage", None)
-    trial_id = getattr(trial, "_trial_id", None)
-    if storage is not None and trial_id is not None:
-        return storage.get_trial_system_attrs(trial_id)
-    return getattr(trial, "system_attrs", {})
-
-
-def retried_trial_number(trial: optuna.trial.BaseTrial) -> int:
-    """The number of the trial a heartbeat retry retries (the first of its chain), else its own.
-
-    Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` (run by
-    ``fail_stale_trials`` for a trial whose worker stopped beating) gives the retry the system
-    attrs ``failed_trial`` (the first trial retried) and ``retry_history`` (all of them).
-    """
-    attrs = _stored_system_attrs(trial)
-    if attrs.get(FAILED_TRIAL_KEY) is not None:
-        return int(attrs[FAILED_TRIAL_KEY])
-    history = attrs.get(RETRY_HISTORY_KEY) or ()
-    return int(history[0]) if history else trial.number
-
-
 def _display_learning_rates(plan: FineTunePlan) -> str:
     """The trained blocks' learning rates to 3 significant digits, in one line."""
     return table_line([f"{r.block} {r.learning_rate:.3g}" for r in plan.rows() if not r.frozen])
@@ -275,7 +213,7 @@ class FineTuneObjective:
         A heartbeat retry stands in for the trial it retries: its number is that trial's
         (:func:`retried_trial_number`), so it trains on the same fold.
         """
-        generation = _stored_user_attrs(trial).get("generation")
+        generation = stored_user_attrs(trial).get("generation")
         if generation is None:
             generation = generation_of_trial_number(
                 retried_trial_number(trial), self.population_size, self.n_elites

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from biotune_optuna.studies.dashboard import save_plan_note
+from biotune_optuna.studies.plan_table import TableError
+from biotune_optuna.studies.replay import TableObjective
 from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
 from biotune_optuna.studies.study_objective import StudyObjective
@@ -41,6 +43,8 @@ def device_problem_here(device: str) -> str | None:
 
 def describe_objective(spec: StudySpec) -> str:
     """The objective in a few words, e.g. ``efficientnet_lite0 -> digits @ 64 px, 2 epochs``."""
+    if spec.table is not None:
+        return f"plan table {spec.table.name} (recorded fine-tuning, replayed)"
     if spec.synthetic is not None:
         options = spec.synthetic
         epochs = f", {_count(options.epochs, 'epoch')}" if options.epochs > 1 else ""
@@ -68,6 +72,7 @@ def load_data(spec: StudySpec) -> Any:
     """
     from biotune_optuna.finetune import digits
     from biotune_optuna.finetune import image_folder
+    from biotune_optuna.finetune import suite_task
     from biotune_optuna.finetune import torchvision_dataset
 
     data = spec.data
@@ -84,6 +89,8 @@ def load_data(spec: StudySpec) -> Any:
             loaded = digits(**common)
         elif source == "folder":
             loaded = image_folder(data.root, **common)
+        elif source.startswith("suite:"):
+            loaded = suite_task(source.split(":", 1)[1], member=data.member, **common)
         else:
             name = source.split(":", 1)[1]
             loaded = torchvision_dataset(name, root=data.root, download=data.download, **common)
@@ -107,6 +114,13 @@ def build_objective(spec: StudySpec) -> StudyObjective:
         SpecError: If the device is not on this machine, or the model or the data cannot be
             loaded.
     """
+    if spec.table is not None:
+        try:
+            return TableObjective(
+                spec.table, population_size=spec.schedule[0], n_elites=spec.schedule[1]
+            )
+        except TableError as exc:
+            raise SpecError(f"{spec.source}: [objective] table: {exc}") from None
     if spec.synthetic is not None:
         options = spec.synthetic
         return SyntheticFineTuning(

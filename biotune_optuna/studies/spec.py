@@ -71,8 +71,8 @@ __all__ = [
     "sampler_problem",
 ]
 
-OBJECTIVES = ("finetune", "synthetic")
-DATA_SOURCES = ("digits", "torchvision:<Name>", "folder")
+OBJECTIVES = ("finetune", "synthetic", "table")
+DATA_SOURCES = ("digits", "suite:<task>", "torchvision:<Name>", "folder")
 #: BioTune's paper preset; the fold schedule and generation budgets of other samplers use it
 #: unless the spec's BioTune sampler or ``[budget]`` says otherwise.
 DEFAULT_SCHEDULE = (10, 3)
@@ -106,6 +106,7 @@ _SECTIONS: dict[str, dict[str, Any]] = {
         "n_blocks": Option(int, 2, MAX_BLOCKS),
         "seed": _SEED,
         "epochs": Option(int, 1, MAX_EPOCHS),
+        "table": str,
     },
     "model": {
         "source": str,
@@ -123,6 +124,7 @@ _SECTIONS: dict[str, dict[str, Any]] = {
         "val_fraction": float,
         "test_fraction": float,
         "seed": _SEED,
+        "member": _SEED,
         "max_train_images": _AT_LEAST_1,
         "max_val_images": _AT_LEAST_1,
     },
@@ -172,12 +174,14 @@ class DataSpec:
     """The ``[data]`` section: the dataset and its train/val/test split.
 
     Attributes:
-        source: ``"digits"`` (offline), ``"torchvision:<Name>"`` or ``"folder"``.
+        source: ``"digits"`` or ``"suite:<task>"`` (offline), ``"torchvision:<Name>"`` or
+            ``"folder"``.
         root: Where a torchvision dataset or an image folder lies (resolved path).
         download: Let torchvision download the dataset (never by default).
         val_fraction: Share of the examples held out for validation.
         test_fraction: Share held out for the test split.
         seed: Seed of the split and of the subsets below.
+        member: Which member of a ``suite:`` task's family (another draw of its shift).
         max_train_images: A stratified subset of the train split, if given.
         max_val_images: A stratified subset of the val split, if given.
     """
@@ -188,6 +192,7 @@ class DataSpec:
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     seed: int = 0
+    member: int = 0
     max_train_images: int | None = None
     max_val_images: int | None = None
 
@@ -233,8 +238,9 @@ class StudySpec:
         generations: Budget in BioTune generations after the initial population, if given so.
         schedule: ``(N, E)`` of the BioTune schedule that converts generations to trials and
             places every sampler's trials on the same data folds.
-        objective: ``"finetune"`` or ``"synthetic"``.
+        objective: ``"finetune"``, ``"synthetic"`` or ``"table"``.
         synthetic: The synthetic landscape (for ``synthetic``).
+        table: The recorded plan table a ``table`` objective replays (resolved path).
         model: The backbone (for ``finetune``).
         data: The dataset (for ``finetune``).
         protocol: The training protocol.
@@ -269,6 +275,7 @@ class StudySpec:
     schedule: tuple[int, int] = DEFAULT_SCHEDULE
     objective: str = "finetune"
     synthetic: SyntheticSpec | None = None
+    table: Path | None = None
     model: ModelSpec | None = None
     data: DataSpec | None = None
     protocol: TrainingProtocol = dataclasses.field(default_factory=TrainingProtocol)
@@ -333,6 +340,7 @@ class StudySpec:
             "seed": self.seed,
             "schedule": list(self.schedule),
             "objective_kind": self.objective,
+            **({"table": self.table.name} if self.table is not None else {}),
             "strategy": self.strategy,
             "strategy_options": dict(self.strategy_options),
             "strategy_search": list(self.strategy_search),
@@ -408,10 +416,10 @@ class StudySpec:
         """The fields that change when the study runs ``strategy`` with its defaults."""
         if strategy not in STRATEGIES:
             raise SpecError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
-        if self.objective == "synthetic" and strategy != BIOTUNE:
+        if self.objective in ("synthetic", "table") and strategy != BIOTUNE:
             raise SpecError(
-                f"{self.source}: [objective] kind: --strategy {strategy!r}: the synthetic "
-                "objective has BioTune's genes only"
+                f"{self.source}: [objective] kind: --strategy {strategy!r}: the "
+                f"{self.objective} objective has BioTune's genes only"
             )
         search = strategy_settings(strategy, {})[1] if strategy != BIOTUNE else ()
         sampler = default_sampler(strategy, search)
@@ -553,7 +561,7 @@ def parse_spec(
         table, "pruner", "none", PRUNERS, check_pruner_option, fail
     )
     _construct("pruner", pruner_options, fail, create_pruner, pruner, pruner_options)
-    objective, synthetic = _parse_objective(table, strategy, fail)
+    objective, synthetic, plan_table = _parse_objective(table, strategy, base, fail)
     model, data = _parse_model_and_data(table, objective, base, fail)
     return StudySpec(
         **study,
@@ -565,6 +573,7 @@ def parse_spec(
         schedule=schedule,
         objective=objective,
         synthetic=synthetic,
+        table=plan_table,
         model=model,
         data=data,
         protocol=_parse_protocol(table, study["seed"], fail),
@@ -637,18 +646,28 @@ def _parse_budget(
 
 
 def _parse_objective(
-    table: Mapping[str, Any], strategy: str, fail: Fail
-) -> tuple[str, SyntheticSpec | None]:
-    """The ``[objective]`` section: its kind, and the synthetic landscape's options."""
+    table: Mapping[str, Any], strategy: str, base: Path, fail: Fail
+) -> tuple[str, SyntheticSpec | None, Path | None]:
+    """The ``[objective]`` section: its kind, the synthetic landscape's options, the table."""
     options = dict(table.get("objective", {}))
     kind = options.pop("kind", "finetune")
     if kind not in OBJECTIVES:
         raise fail("objective", "kind", f"must be one of {', '.join(OBJECTIVES)}, got {kind!r}")
-    if kind == "finetune" and options:
-        raise fail("objective", next(iter(options)), "only for kind = 'synthetic'")
-    if kind == "synthetic" and strategy != BIOTUNE:
-        raise fail("strategy", "name", "the synthetic objective has BioTune's genes only")
-    return kind, SyntheticSpec(**options) if kind == "synthetic" else None
+    own = {"finetune": (), "synthetic": ("n_blocks", "seed", "epochs"), "table": ("table",)}
+    for key in options:
+        if key not in own[kind]:
+            owner = next(k for k, keys in own.items() if key in keys)
+            raise fail("objective", key, f"only for kind = {owner!r}")
+    if kind != "finetune" and strategy != BIOTUNE:
+        raise fail("strategy", "name", f"the {kind} objective has BioTune's genes only")
+    if kind == "table":
+        if "table" not in options:
+            raise fail("objective", "table", "required for kind = 'table': a plan table's file")
+        path = _resolve(base, options["table"])
+        if not path.is_file():
+            raise fail("objective", "table", f"no such plan table: {path}")
+        return kind, None, path
+    return kind, SyntheticSpec(**options) if kind == "synthetic" else None, None
 
 
 def _parse_model_and_data(
@@ -656,10 +675,10 @@ def _parse_model_and_data(
 ) -> tuple[ModelSpec | None, DataSpec | None]:
     """The ``[model]`` and ``[data]`` sections (a synthetic objective has neither)."""
     model, data = dict(table.get("model", {})), dict(table.get("data", {}))
-    if objective == "synthetic":
+    if objective in ("synthetic", "table"):
         for section, content in (("model", model), ("data", data)):
             if content:
-                raise fail(section, None, "not used by the synthetic objective; remove it")
+                raise fail(section, None, f"not used by the {objective} objective; remove it")
         return None, None
     return _parse_model(model, base, fail), _parse_data(data, base, fail)
 
@@ -871,16 +890,30 @@ def _block_lists(blocks: Mapping[str, Any], fail: Fail) -> dict[str, tuple[str, 
     return {name: tuple(members) for name, members in blocks.items()}
 
 
+def _suite_tasks() -> tuple[str, ...]:
+    from biotune_optuna.finetune import SUITE_TASKS
+
+    return tuple(SUITE_TASKS)
+
+
+def _data_sources() -> str:
+    suite = ", ".join(f"suite:{name}" for name in _suite_tasks())
+    return ", ".join(DATA_SOURCES).replace("suite:<task>", suite)
+
+
 def _parse_data(data: dict[str, Any], base: Path, fail: Fail) -> DataSpec:
     """The ``[data]`` section as a :class:`DataSpec` (``root`` resolved and checked)."""
     source = data.setdefault("source", "digits")
-    if source not in ("digits", "folder") and not (
-        source.startswith("torchvision:") and source.split(":", 1)[1]
-    ):
-        raise fail("data", "source", f"use one of {', '.join(DATA_SOURCES)}, got {source!r}")
-    if source == "digits":
+    prefix, _, name = source.partition(":")
+    known = source in ("digits", "folder") or (prefix == "torchvision" and name)
+    if not known and (prefix != "suite" or name not in _suite_tasks()):
+        raise fail("data", "source", f"use one of {_data_sources()}, got {source!r}")
+    if "member" in data and prefix != "suite":
+        raise fail("data", "member", f"only a suite:<task> source has members, not {source!r}")
+    if source == "digits" or prefix == "suite":
         if "root" in data or data.get("download"):
-            raise fail("data", "root" if "root" in data else "download", "not used by digits")
+            key = "root" if "root" in data else "download"
+            raise fail("data", key, f"not used by {source}")
     else:
         if "root" not in data:
             raise fail("data", "root", f"required for source {source!r}")
