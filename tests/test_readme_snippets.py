@@ -61,11 +61,13 @@ def _params() -> list[object]:
 
 
 def _clone(directory: Path) -> Path:
-    """What a fresh clone has for the snippets: the specs, the demo cut small."""
+    """What a fresh clone has for the snippets: the specs and sample images, the demo cut
+    small."""
     studies = directory / "studies"
     studies.mkdir()
     for spec in (ROOT / "studies").glob("*.toml"):
         shutil.copy(spec, studies / spec.name)
+    shutil.copytree(ROOT / "studies" / "samples", studies / "samples")  # shipped images
     demo = small_demo_spec(studies)  # overwrites the copy of demo.toml
     text, n = re.subn(r"(?m)^generations = \d+", "trials = 4", demo.read_text())
     assert n == 1, "the demo spec's budget line changed"

@@ -17,7 +17,6 @@ from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
 from biotune_optuna.samplers._configurations import duplicate_trials
 from biotune_optuna.samplers._keys import DUPLICATE_RETRY_KEY
-from biotune_optuna.samplers._keys import RETRY_HISTORY_KEY
 from biotune_optuna.samplers._keys import SAMPLER_USER_ATTR
 from biotune_optuna.samplers._recorded import check_study_sampler
 from biotune_optuna.samplers._recorded import recorded_sampler
@@ -28,6 +27,7 @@ from biotune_optuna.samplers.registry import create_pruner
 from biotune_optuna.samplers.registry import create_sampler
 from biotune_optuna.samplers.registry import PRUNERS
 from biotune_optuna.samplers.registry import SAMPLERS
+from biotune_optuna.trials import RETRY_HISTORY_KEY
 
 
 __all__ = [

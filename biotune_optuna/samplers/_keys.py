@@ -14,9 +14,6 @@ LINEAGE_KEY = "biotune:lineage"
 #: the one that gave way to the earlier retry (whose number it holds), failed at once and never
 #: part of the search.
 DUPLICATE_RETRY_KEY = "biotune:duplicate_retry"
-#: Trial system attr of a heartbeat retry: numbers of the trials it retries, oldest first
-#: (Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` writes it).
-RETRY_HISTORY_KEY = "retry_history"
 #: Study system attr prefix: the sorted population (trial numbers, best first) that closed a
 #: generation, e.g. ``"biotune:population:3"``. Written once per generation, read by every worker.
 POPULATION_KEY_PREFIX = "biotune:population:"

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 
 from biotune_optuna.samplers._keys import DUPLICATE_RETRY_KEY
 from biotune_optuna.samplers._keys import LINEAGE_KEY
-from biotune_optuna.samplers._keys import RETRY_HISTORY_KEY
+from biotune_optuna.trials import RETRY_HISTORY_KEY
 
 
 #: A running trial that has no lineage this long after it started is taken for orphaned.

@@ -46,6 +46,7 @@ from optuna.trial import TrialState
 
 from biotune_optuna.samplers import DUPLICATE_RETRY_KEY
 from biotune_optuna.samplers import RETRY_HISTORY_KEY
+from biotune_optuna.trials import FAILED_TRIAL_KEY
 
 
 __all__ = [
@@ -88,9 +89,6 @@ WORKER_KEY = "biotune:worker"
 #: Trial system attr written on a running trial taken for dead just before it is failed (the
 #: time): a FAILED trial that carries it and that no trial retries lost its retry.
 STALE_KEY = "biotune:failed_as_dead"
-#: Optuna's system attr of a heartbeat retry: the first trial retried (all of them:
-#: :data:`~biotune_optuna.samplers.RETRY_HISTORY_KEY`).
-_FAILED_TRIAL = "failed_trial"
 
 
 def shortest_grace_period(interval: int) -> int:
@@ -271,7 +269,7 @@ class _LiveTrials:
         running = template_trial is not None and template_trial.state == TrialState.RUNNING
         if interval is None or not running:
             return
-        if _FAILED_TRIAL in template_trial.system_attrs:  # type: ignore[union-attr]
+        if FAILED_TRIAL_KEY in template_trial.system_attrs:  # type: ignore[union-attr]
             # A retry's candidate is kept (set WAITING) or gives way at once: one beat, so
             # that one whose worker died meanwhile is failed after the grace period on any
             # host (only this host can tell its process is gone).
@@ -441,7 +439,7 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
             attrs.pop(key, None)
         if self.exhausted(trial):
             return None
-        attrs.setdefault(_FAILED_TRIAL, trial.number)
+        attrs.setdefault(FAILED_TRIAL_KEY, trial.number)
         attrs[RETRY_HISTORY_KEY] = [*(attrs.get(RETRY_HISTORY_KEY) or ()), trial.number]
         template = FrozenTrial(
             number=-1,

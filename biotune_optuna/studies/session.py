@@ -34,6 +34,7 @@ from biotune_optuna.studies.storage import check_storage_file
 from biotune_optuna.studies.storage import display_storage
 from biotune_optuna.studies.storage import file_of_storage
 from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.trials import FAILED_TRIAL_KEY
 
 
 __all__ = [
@@ -367,7 +368,7 @@ def _fail_dead_trials(study: optuna.Study) -> None:
 def _waiting_retries(study: optuna.Study) -> int:
     """Retries of dead trials that wait for a worker."""
     waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    return sum(1 for t in waiting if "failed_trial" in t.system_attrs)
+    return sum(1 for t in waiting if FAILED_TRIAL_KEY in t.system_attrs)
 
 
 def running_trials_health(study: optuna.Study, grace_period: int) -> list[tuple[int, str]]:

@@ -186,7 +186,8 @@ def test_a_silent_journal_trial_is_failed_and_retried_with_its_genes(tmp_path: P
     assert dead.state == TrialState.FAIL and len(retry) == 1
     assert retry[0].params == dead.params and len(dead.params) == 7
     assert retry[0].system_attrs[LINEAGE_KEY] == dead.system_attrs[LINEAGE_KEY]
-    assert HEARTBEAT_KEY not in retry[0].system_attrs  # else it would look dead at once
+    # Its own beat, written as it was created (not the dead trial's): it looks alive.
+    assert retry[0].system_attrs[HEARTBEAT_KEY] > dead.system_attrs[HEARTBEAT_KEY]
     optuna.storages.fail_stale_trials(study)  # nothing stale any more: no second retry
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 1
 
