@@ -17,6 +17,7 @@ __all__ = [
     "FAILED_TRIAL_KEY",
     "RETRY_HISTORY_KEY",
     "fold_of_generation",
+    "fold_of_trial",
     "generation_of_trial_number",
     "retried_trial_number",
     "stored_system_attrs",
@@ -85,3 +86,20 @@ def retried_trial_number(trial: optuna.trial.BaseTrial) -> int:
         return int(attrs[FAILED_TRIAL_KEY])
     history = attrs.get(RETRY_HISTORY_KEY) or ()
     return int(history[0]) if history else trial.number
+
+
+def fold_of_trial(
+    trial: optuna.trial.BaseTrial, *, n_folds: int, population_size: int, n_elites: int
+) -> int:
+    """The data fold of a trial: by its ``generation`` user attr, else by its number.
+
+    A heartbeat retry stands in for the trial it retries: its number is that trial's
+    (:func:`retried_trial_number`), so it trains on the same fold. Trials of other samplers
+    (no ``generation``) are placed as a one-worker BioTune run with ``(N, E)`` would place them.
+    """
+    generation = stored_user_attrs(trial).get("generation")
+    if generation is None:
+        generation = generation_of_trial_number(
+            retried_trial_number(trial), population_size, n_elites
+        )
+    return fold_of_generation(int(generation), n_folds)

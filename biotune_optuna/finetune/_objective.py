@@ -43,13 +43,11 @@ from biotune_optuna.samplers import check_study_sampler
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import search_space as strategy_search_space
 from biotune_optuna.strategies import strategy_settings
-from biotune_optuna.trials import fold_of_generation
-from biotune_optuna.trials import generation_of_trial_number
+from biotune_optuna.trials import fold_of_trial
 from biotune_optuna.trials import retried_trial_number
-from biotune_optuna.trials import stored_user_attrs
 
 
-__all__ = ["FineTuneObjective", "fold_of_generation"]
+__all__ = ["FineTuneObjective"]
 
 #: Fitness of a plan that fine-tunes nothing (the worst macro accuracy; never trained).
 WORST_FITNESS = 0.0
@@ -208,17 +206,13 @@ class FineTuneObjective:
         )
 
     def fold_of(self, trial: optuna.trial.BaseTrial) -> int:
-        """The fold of a trial: by its ``generation`` user attr, else by its number.
-
-        A heartbeat retry stands in for the trial it retries: its number is that trial's
-        (:func:`retried_trial_number`), so it trains on the same fold.
-        """
-        generation = stored_user_attrs(trial).get("generation")
-        if generation is None:
-            generation = generation_of_trial_number(
-                retried_trial_number(trial), self.population_size, self.n_elites
-            )
-        return fold_of_generation(int(generation), self.n_folds)
+        """The fold of a trial (:func:`~biotune_optuna.trials.fold_of_trial`)."""
+        return fold_of_trial(
+            trial,
+            n_folds=self.n_folds,
+            population_size=self.population_size,
+            n_elites=self.n_elites,
+        )
 
     def evaluate(
         self,

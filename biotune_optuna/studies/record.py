@@ -262,7 +262,8 @@ def record_table(
     codes = grid_codes(len(objective.blocks), len(levels))
     grid = [(c, f, s) for c in codes for f in range(header["n_folds"]) for s in header["seeds"]]
     runs = _read_parts(output, identity)
-    mine = [key for i, key in enumerate(grid) if codes.index(key[0]) % workers == worker]
+    position = {code: i for i, code in enumerate(codes)}
+    mine = [key for key in grid if position[key[0]] % workers == worker]
     todo = [key for key in mine if key not in runs]
     if todo:
         test = _test_split(objective)

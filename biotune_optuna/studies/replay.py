@@ -28,10 +28,7 @@ from biotune_optuna.plan import table_line
 from biotune_optuna.samplers import check_study_sampler
 from biotune_optuna.studies.plan_table import plan_of_code
 from biotune_optuna.studies.plan_table import PlanTable
-from biotune_optuna.trials import fold_of_generation
-from biotune_optuna.trials import generation_of_trial_number
-from biotune_optuna.trials import retried_trial_number
-from biotune_optuna.trials import stored_user_attrs
+from biotune_optuna.trials import fold_of_trial
 
 
 __all__ = ["TableObjective"]
@@ -73,13 +70,13 @@ class TableObjective:
         return dict(plan_search_space(self.blocks))
 
     def fold_of(self, trial: optuna.trial.BaseTrial) -> int:
-        """The fold of a trial: by its ``generation`` user attr, else by its number."""
-        generation = stored_user_attrs(trial).get("generation")
-        if generation is None:
-            generation = generation_of_trial_number(
-                retried_trial_number(trial), self.population_size, self.n_elites
-            )
-        return fold_of_generation(int(generation), self.table.n_folds)
+        """The fold of a trial, as a live one's (:func:`~biotune_optuna.trials.fold_of_trial`)."""
+        return fold_of_trial(
+            trial,
+            n_folds=self.table.n_folds,
+            population_size=self.population_size,
+            n_elites=self.n_elites,
+        )
 
     def curve(self, code: str, fold: int) -> tuple[list[float], float]:
         """The running value after each epoch of plan ``code`` on ``fold`` (the mean over the

@@ -15,8 +15,8 @@ from biotune_optuna.finetune import ClassificationData
 from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import TrainingProtocol
 from biotune_optuna.finetune._device import describe_device
-from biotune_optuna.finetune._objective import fold_of_generation
-from biotune_optuna.finetune._objective import generation_of_trial_number
+from biotune_optuna.trials import fold_of_generation
+from biotune_optuna.trials import generation_of_trial_number
 from tests.finetune.conftest import tiny_backbone
 
 
