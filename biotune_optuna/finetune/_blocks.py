@@ -480,17 +480,57 @@ def block_layout(model: nn.Module, blocks: BlockSpec | None = None) -> BlockLayo
     Returns:
         The validated :class:`BlockLayout`.
     """
+    rule, fn = _builtin_rule(model)
     if blocks is not None:
-        layout_blocks, stages = _user(model, blocks)
+        layout_blocks, _ = _user(model, blocks)
+        stages = _regrouped_stages(model, fn, layout_blocks)
         return BlockLayout(model, layout_blocks, rule="user", stages=stages)
-    found = _torchvision_rule(model)
-    if found is not None:
-        rule, fn = found
-    elif is_timm_model(model) and type(model).__name__ == "EfficientNet":
-        rule, fn = "timm.efficientnet", _timm_efficientnet
-    elif is_timm_model(model):
-        rule, fn = f"timm.{type(model).__name__}", _timm_groups
-    else:
-        rule, fn = "generic", _generic
     layout_blocks, stages = fn(model)
     return BlockLayout(model, layout_blocks, rule=rule, stages=stages)
+
+
+def _builtin_rule(model: nn.Module) -> tuple[str, Callable[[Any], Layout]]:
+    """The first built-in rule that applies to ``model`` (rules 2–6 of :func:`block_layout`)."""
+    found = _torchvision_rule(model)
+    if found is not None:
+        return found
+    if is_timm_model(model) and type(model).__name__ == "EfficientNet":
+        return "timm.efficientnet", _timm_efficientnet
+    if is_timm_model(model):
+        return f"timm.{type(model).__name__}", _timm_groups
+    return "generic", _generic
+
+
+def _regrouped_stages(
+    model: nn.Module, rule: Callable[[Any], Layout], blocks: Sequence[Block]
+) -> list[tuple[int, nn.Module]] | None:
+    """The built-in rule's sequential view, renumbered for the user's ``blocks``, or ``None``.
+
+    It exists when every built-in block lies inside one user block and the user blocks follow
+    the built-in order (e.g. user blocks that group consecutive stages): then the leading frozen
+    user blocks are a prefix of the forward pass, and their output can be cached.
+    """
+    try:
+        builtin, stages = rule(model)
+    except ValueError:
+        return None
+    if stages is None:
+        return None
+    owner: dict[int, int] = {}
+    for index, block in enumerate(blocks):
+        loose = [model.get_parameter(name) for name in block.parameters]
+        subs = [model.get_submodule(path) for path in block.modules]
+        for param in [p for m in subs for p in m.parameters()] + loose:
+            owner[id(param)] = index
+    renumber: list[int] = []
+    for block in builtin:
+        subs = [model.get_submodule(path) for path in block.modules]
+        params = [p for m in subs for p in m.parameters()]
+        params += [model.get_parameter(name) for name in block.parameters]
+        users = {owner.get(id(p), -1) for p in params}
+        if len(users) != 1 or -1 in users:
+            return None
+        renumber.append(users.pop())
+    if renumber != sorted(renumber):
+        return None
+    return [(renumber[index], module) for index, module in stages]

@@ -227,3 +227,46 @@ def test_user_blocks() -> None:
 def test_user_blocks_are_validated(blocks: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         block_layout(tiny_cnn(3), blocks)  # type: ignore[arg-type]
+
+
+LITE0_GROUPS = {
+    "stem_stage12": ["conv_stem", "bn1", "blocks.0", "blocks.1"],
+    "stage34": ["blocks.2", "blocks.3"],
+    "stage5": ["blocks.4"],
+    "stage67": ["blocks.5", "blocks.6"],
+    "head": ["conv_head", "bn2", "classifier"],
+}
+
+
+def test_user_groups_of_consecutive_stages_keep_the_sequential_view() -> None:
+    """Grouping the built-in blocks in order keeps a frozen prefix (and so the feature cache)."""
+    backbone = load_backbone("efficientnet_lite0", weights=None, num_classes=4)
+    layout = block_layout(backbone.model, LITE0_GROUPS)
+    assert layout.stages is not None
+    assert [i for i, _ in layout.stages] == [0, 0, 0, 1, 1, 2, 3, 3, 4]
+    assert_layout_invariants(backbone.model, layout, torch.rand(2, 3, 32, 32), backbone.head)
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        # A built-in block (stage 2, ``blocks.1``) split between two user blocks.
+        {
+            "a": ["conv_stem", "bn1", "blocks.0", "blocks.1.0"],
+            "b": [*(f"blocks.1.{i}" for i in range(1, 2)), *(f"blocks.{i}" for i in range(2, 7))],
+            "head": ["conv_head", "bn2", "classifier"],
+        },
+        # User blocks out of forward order.
+        {
+            "late": ["blocks.3", "blocks.4", "blocks.5", "blocks.6"],
+            "early": ["conv_stem", "bn1", "blocks.0", "blocks.1", "blocks.2"],
+            "head": ["conv_head", "bn2", "classifier"],
+        },
+    ],
+)
+def test_user_blocks_that_cut_across_the_built_in_ones_have_no_sequential_view(
+    blocks: dict[str, list[str]],
+) -> None:
+    backbone = load_backbone("efficientnet_lite0", weights=None, num_classes=4)
+    layout = block_layout(backbone.model, blocks)
+    assert layout.stages is None

@@ -52,3 +52,26 @@ def test_augmentation_turns_the_cache_off(small_digits: ClassificationData) -> N
     again = evaluate_plan(tiny_backbone(), plan, train, val, protocol, num_classes=10, cache=cache)
     assert first.feature_cache == "none" and len(cache) == 1  # only val features are cached
     assert first.runs[0].history == again.runs[0].history
+
+
+def test_user_groups_of_blocks_cache_their_frozen_prefix(small_digits: ClassificationData) -> None:
+    """Blocks given in the spec that group the built-in ones in order still cache (and agree)."""
+    from biotune_optuna.finetune import Backbone
+    from biotune_optuna.finetune import block_layout
+    from biotune_optuna import FineTunePlan
+
+    model = tiny_backbone().model
+    layout = block_layout(model, {"features": ["0", "1"], "pool": ["2"], "head": ["3"]})
+    backbone = Backbone(model=model, layout=layout, head=("3",), name="tiny-groups")
+    plan = FineTunePlan(("features", "pool", "head"), (0.1, 0.9, 0.9), 0.5, base_lr=3e-3)
+    protocol = dataclasses.replace(PROTOCOL, n_seeds=1)
+    runs = {}
+    for name, cache in {"cached": FeatureCache(2**30), "no cache": None}.items():
+        train, val, _ = whole_splits(small_digits)
+        runs[name] = evaluate_plan(
+            backbone, plan, train, val, protocol, num_classes=10, cache=cache
+        )
+    assert runs["cached"].feature_cache == "stored"
+    np.testing.assert_allclose(
+        runs["cached"].runs[0].history, runs["no cache"].runs[0].history, atol=1e-6
+    )
