@@ -30,6 +30,7 @@ import optuna
 from biotune_optuna.plan import importance_param
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import THRESHOLD_PARAM
+from biotune_optuna.trials import prune_if_asked
 
 
 if TYPE_CHECKING:
@@ -130,6 +131,5 @@ class SyntheticFineTuning:
             trial.report(value, epoch)
             if self.on_epoch is not None:
                 self.on_epoch(trial, epoch, value)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")
+            prune_if_asked(trial, epoch, value, last=len(curve))
         return curve[-1]

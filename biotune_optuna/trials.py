@@ -19,6 +19,7 @@ __all__ = [
     "fold_of_generation",
     "fold_of_trial",
     "generation_of_trial_number",
+    "prune_if_asked",
     "retried_trial_number",
     "stored_system_attrs",
     "stored_user_attrs",
@@ -103,3 +104,11 @@ def fold_of_trial(
             retried_trial_number(trial), population_size, n_elites
         )
     return fold_of_generation(int(generation), n_folds)
+
+
+def prune_if_asked(trial: optuna.trial.BaseTrial, epoch: int, value: float, *, last: int) -> None:
+    """Ask the study's pruner after ``epoch`` of ``last``; raise :class:`optuna.TrialPruned` if
+    it says stop. Never after the last epoch: the trial is trained, stopping it saves nothing
+    and throws its value away (Optuna's pruners would prune there too)."""
+    if epoch < last and trial.should_prune():
+        raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")

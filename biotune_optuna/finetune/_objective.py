@@ -44,6 +44,7 @@ from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import search_space as strategy_search_space
 from biotune_optuna.strategies import strategy_settings
 from biotune_optuna.trials import fold_of_trial
+from biotune_optuna.trials import prune_if_asked
 from biotune_optuna.trials import retried_trial_number
 
 
@@ -325,8 +326,7 @@ class FineTuneObjective:
                 trial.report(value, epoch)
             if self.on_epoch is not None:
                 self.on_epoch(trial, epoch, value)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")
+            prune_if_asked(trial, epoch, value, last=self.protocol.max_epochs)
 
         return report
 

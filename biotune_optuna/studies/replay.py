@@ -29,6 +29,7 @@ from biotune_optuna.samplers import check_study_sampler
 from biotune_optuna.studies.plan_table import plan_of_code
 from biotune_optuna.studies.plan_table import PlanTable
 from biotune_optuna.trials import fold_of_trial
+from biotune_optuna.trials import prune_if_asked
 
 
 __all__ = ["TableObjective"]
@@ -119,9 +120,11 @@ class TableObjective:
             trial.report(value, epoch)
             if self.on_epoch is not None:
                 self.on_epoch(trial, epoch, value)
-            if trial.should_prune():
+            try:
+                prune_if_asked(trial, epoch, value, last=len(values))
+            except optuna.TrialPruned:
                 self._record(trial, code, epochs=epoch, seconds=epoch * seconds_per_epoch)
-                raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")
+                raise
         self._record(trial, code, epochs=len(values), seconds=len(values) * seconds_per_epoch)
         trial.set_user_attr("macro_accuracy", values[-1])
         return values[-1]

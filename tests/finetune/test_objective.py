@@ -133,6 +133,19 @@ def test_pruner_stops_a_trial(small_digits: ClassificationData) -> None:
     assert list(trial.intermediate_values) == [1]
 
 
+def test_no_trial_is_pruned_after_its_last_epoch(small_digits: ClassificationData) -> None:
+    """A pruner that says "stop" after the last epoch would throw a trained trial away."""
+    protocol = dataclasses.replace(PROTOCOL, max_epochs=1, patience=1)
+    objective = FineTuneObjective(tiny_backbone(), small_digits, protocol)
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(upper=0.0)
+    )
+    params = {p: 0.9 for p in objective.search_space} | {"freeze_threshold": 0.1}
+    study.enqueue_trial(params)
+    study.optimize(objective, n_trials=1)
+    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE
+
+
 def test_head_size_must_match_the_data(small_digits: ClassificationData) -> None:
     with pytest.raises(ValueError, match="3 outputs but the data has 10 classes"):
         FineTuneObjective(tiny_backbone(num_classes=3), small_digits, PROTOCOL)

@@ -163,6 +163,33 @@ def test_a_pruned_replay_counts_the_epochs_it_ran() -> None:
         assert trial.user_attrs["wall_time_s"] == 2.0 * len(trial.intermediate_values)
 
 
+class _PruneAtLastEpoch(optuna.pruners.BasePruner):
+    """Says "stop" from epoch ``last`` on: a pruner that would throw finished trials away."""
+
+    def __init__(self, last: int) -> None:
+        self.last = last
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return (trial.last_step or 0) >= self.last
+
+
+def test_no_objective_is_pruned_after_its_last_epoch() -> None:
+    """The rule of every objective (replayed, synthetic, live): a trained trial completes."""
+    from biotune_optuna.synthetic import SyntheticFineTuning
+
+    replay = TableObjective(fake_table(epochs=4))
+    synthetic = SyntheticFineTuning(n_blocks=3, epochs=4)
+    for objective in (replay, synthetic):
+        runs = study(objective, _PruneAtLastEpoch(4))  # type: ignore[arg-type]
+        runs.optimize(objective, n_trials=10)
+        states = {t.state for t in runs.trials}
+        assert states == {optuna.trial.TrialState.COMPLETE}, objective
+        early = study(objective, _PruneAtLastEpoch(3))  # type: ignore[arg-type]
+        early.optimize(objective, n_trials=10)
+        stopped = [t for t in early.trials if t.state == optuna.trial.TrialState.PRUNED]
+        assert stopped and all(t.last_step == 3 for t in stopped)
+
+
 def test_the_replay_imports_without_torch() -> None:
     code = (
         "import sys; import biotune_optuna.studies.replay, biotune_optuna.studies.plan_table; "
