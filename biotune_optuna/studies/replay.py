@@ -32,7 +32,7 @@ from biotune_optuna.trials import fold_of_trial
 from biotune_optuna.trials import prune_if_asked
 
 
-__all__ = ["TableObjective"]
+__all__ = ["TABLE_CODE_ATTR", "TableObjective"]
 
 #: User attr of a replayed trial: the grid point its plan was taken to.
 TABLE_CODE_ATTR = "table_code"

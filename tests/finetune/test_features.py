@@ -56,9 +56,9 @@ def test_augmentation_turns_the_cache_off(small_digits: ClassificationData) -> N
 
 def test_user_groups_of_blocks_cache_their_frozen_prefix(small_digits: ClassificationData) -> None:
     """Blocks given in the spec that group the built-in ones in order still cache (and agree)."""
+    from biotune_optuna import FineTunePlan
     from biotune_optuna.finetune import Backbone
     from biotune_optuna.finetune import block_layout
-    from biotune_optuna import FineTunePlan
 
     model = tiny_backbone().model
     layout = block_layout(model, {"features": ["0", "1"], "pool": ["2"], "head": ["3"]})

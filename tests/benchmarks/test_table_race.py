@@ -1,0 +1,66 @@
+"""The table race benchmark: resumes, records its command, and reports the same bytes twice."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+from tests.studies.test_plan_table import fake_table
+
+
+def _load() -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "table_race.py"
+    spec = importlib.util.spec_from_file_location("table_race", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+race = _load()
+
+
+def test_a_race_resumes_and_its_report_regenerates_byte_for_byte(tmp_path: Path) -> None:
+    for name in ("textures", "digits-contrast"):  # one test table, one dev table
+        fake_table(epochs=4).save(tmp_path / f"{name}.json.gz")
+    tables = [str(tmp_path / "textures.json.gz"), str(tmp_path / "digits-contrast.json.gz")]
+    output = tmp_path / "race.json"
+    argv = ["run", "--tables", *tables, "--entries", "biotune", "random", "tpe+sh",
+            "--seeds", "3", "--trials", "20", "--every", "10", "--budgets", "10", "20",
+            "--output", str(output)]
+    assert race.main([*argv[:8], "--seeds", "2", *argv[10:]]) == 0
+    assert len(json.loads(output.read_text())["studies"]) == 2 * 3 * 2
+    assert race.main(argv) == 0  # continues: only the third seed runs
+    data = json.loads(output.read_text())
+    assert len(data["studies"]) == 2 * 3 * 3
+    assert data["command"].startswith("OMP_NUM_THREADS=1 .venv/bin/python benchmarks/")
+    assert data["tables"]["textures"]["split"] == "test"
+    assert data["tables"]["digits-contrast"]["split"] == "dev"
+
+    assert race.main(["report", "--input", str(output)]) == 0
+    markdown = output.with_suffix(".md").read_text()
+    figures = {p.name: p.read_bytes() for p in tmp_path.glob("*.svg")}
+    assert race.main(["report", "--input", str(output)]) == 0
+    assert output.with_suffix(".md").read_text() == markdown
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.svg")} == figures
+    assert "## Test tables: textures (3 blocks" in markdown
+    assert "## Dev tables: digits-contrast" in markdown
+    assert "Friedman χ²" in markdown and "Wilcoxon" in markdown
+    assert "race_cd_test.svg" in figures and "race_anytime_textures.svg" in figures
+    assert "epochs to the paper protocol's level" in markdown
+
+
+def test_a_race_refuses_another_table_under_a_raced_name(tmp_path: Path) -> None:
+    import pytest
+
+    path = tmp_path / "textures.json.gz"
+    fake_table(epochs=4).save(path)
+    output = tmp_path / "race.json"
+    argv = ["run", "--tables", str(path), "--entries", "random", "--seeds", "1",
+            "--trials", "10", "--budgets", "10", "--output", str(output)]
+    assert race.main(argv) == 0
+    fake_table(epochs=5).save(path)
+    with pytest.raises(SystemExit, match="another table"):
+        race.main(argv)
