@@ -160,6 +160,7 @@ def open_study(
             spec.storage,
             heartbeat_interval=spec.heartbeat_interval,
             grace_period=spec.grace_period,
+            durable=spec.objective != "table",  # a replay rebuilds in seconds
         )
         return storage
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 import json
+import os
 from pathlib import Path
 import signal
 import subprocess
@@ -393,3 +394,31 @@ def test_the_cause_under_optunas_words_is_named(tmp_path: Path) -> None:
         journal_full
     )
     assert storage_failure(RuntimeError("something else")) is None
+
+
+def test_only_a_study_that_is_cheap_to_rebuild_skips_waiting_for_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replayed table's storage commits without fsync; every other study waits for it."""
+    import sqlalchemy
+
+    def synchronous(storage: object) -> int:
+        engine = storage._backend.engine if hasattr(storage, "_backend") else storage.engine
+        with engine.connect() as connection:
+            return int(connection.execute(sqlalchemy.text("PRAGMA synchronous")).scalar())
+
+    durable = open_storage(f"sqlite:///{tmp_path}/live.db")
+    quick = open_storage(f"sqlite:///{tmp_path}/replay.db", durable=False)
+    assert synchronous(durable) == 2  # FULL, SQLite's default
+    assert synchronous(quick) == 0  # OFF
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    for name, flag in (("live", True), ("replay", False)):
+        storage = open_storage(f"journal:///{tmp_path}/{name}.journal", durable=flag)
+        before = len(synced)
+        optuna.create_study(storage=storage, study_name=name).optimize(
+            lambda t: t.suggest_float("x", 0, 1), n_trials=3
+        )
+        assert (len(synced) > before) is flag, name
