@@ -62,6 +62,7 @@ from biotune_optuna.studies.race import race_entries  # noqa: E402
 from biotune_optuna.studies.race import race_study  # noqa: E402
 from biotune_optuna.studies.race import RaceEntry  # noqa: E402
 from biotune_optuna.studies.race import score_at  # noqa: E402
+from biotune_optuna.studies.race import score_at_epochs  # noqa: E402
 
 
 #: Which tables presets may be tuned on (dev) and which the README quotes (test).
@@ -298,12 +299,16 @@ def rank_section(data: Mapping[str, Any], tables: Sequence[str], title: str) -> 
         chi2, p = stats.friedman(scores)
         lines += [f"### After {budget} trials", "", f"Friedman χ² = {chi2:.2f}, p = {p:.2g}.", ""]
         rows = [
-            [_label(data, e), f"{ranks[e]:.2f} [{intervals[e][0]:.2f}, {intervals[e][1]:.2f}]",
-             _mean_ci(scores[e])]
+            [
+                _label(data, e),
+                f"{ranks[e]:.2f} [{intervals[e][0]:.2f}, {intervals[e][1]:.2f}]",
+                _mean_ci(scores[e]),
+            ]
             for e in sorted(ranks, key=lambda e: (ranks[e], e))
         ]
-        lines.append(_markdown(["entry", "mean rank [95 % CI]", "test accuracy, mean [95 % CI]"],
-                               rows))
+        lines.append(
+            _markdown(["entry", "mean rank [95 % CI]", "test accuracy, mean [95 % CI]"], rows)
+        )
         for reference in REFERENCES:
             if reference in scores:
                 lines += _pair_lines(data, scores, reference)
@@ -313,30 +318,31 @@ def rank_section(data: Mapping[str, Any], tables: Sequence[str], title: str) -> 
 def _pair_lines(data: Mapping[str, Any], scores: Mapping[str, Any], reference: str) -> list[str]:
     tests = stats.wilcoxon_holm(scores, reference)
     rows = [
-        [_label(data, t.method), f"{t.wins}/{t.ties}/{t.losses}", f"{t.median_difference:+.3f}",
-         f"{t.p:.2g}", f"{t.p_holm:.2g}",
-         ("**better**" if t.wins > t.losses else "**worse**") if t.p_holm < 0.05
-         else "not significantly different"]
+        [
+            _label(data, t.method),
+            f"{t.wins}/{t.ties}/{t.losses}",
+            f"{t.median_difference:+.3f}",
+            f"{t.p:.2g}",
+            f"{t.p_holm:.2g}",
+            ("**better**" if t.wins > t.losses else "**worse**")
+            if t.p_holm < 0.05
+            else "not significantly different",
+        ]
         for t in sorted(tests, key=lambda t: t.p_holm)
     ]
-    header = ["against", "wins/ties/losses", "median diff.", "p", "p (Holm)",
-              f"`{_label(data, reference)}` is (α = 0.05)"]
-    return [f"`{_label(data, reference)}` against each other entry (Wilcoxon signed-rank):", "",
-            _markdown(header, rows)]
-
-
-def _apart(scores: Mapping[str, Sequence[float]], labels: Mapping[str, str]) -> set[Any]:
-    """Pairs significantly apart: Wilcoxon–Holm over all pairs, p < 0.05."""
-    from scipy.stats import wilcoxon
-
-    names = list(scores)
-    pairs, ps = [], []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            diff = np.asarray(scores[a]) - np.asarray(scores[b])
-            pairs.append(frozenset((labels[a], labels[b])))
-            ps.append(1.0 if not np.any(diff) else wilcoxon(diff, zero_method="zsplit").pvalue)
-    return {pair for pair, p in zip(pairs, stats.holm(ps)) if p < 0.05}
+    header = [
+        "against",
+        "wins/ties/losses",
+        "median diff.",
+        "p",
+        "p (Holm)",
+        f"`{_label(data, reference)}` is (α = 0.05)",
+    ]
+    return [
+        f"`{_label(data, reference)}` against each other entry (Wilcoxon signed-rank):",
+        "",
+        _markdown(header, rows),
+    ]
 
 
 def cd_figure(data: Mapping[str, Any], tables: Sequence[str], budget: int, path: Path) -> str:
@@ -345,21 +351,14 @@ def cd_figure(data: Mapping[str, Any], tables: Sequence[str], budget: int, path:
     labels = {e: _label(data, e) for e in scores}
     ranks = {labels[e]: r for e, r in stats.mean_ranks(scores).items()}
     n = len(next(iter(cells.values())))
-    title = (f"{', '.join(tables)}: mean rank of the recommended plan's test accuracy after "
-             f"{budget} trials ({n} blocks); a bar joins entries not significantly apart "
-             "(Wilcoxon–Holm, α = 0.05)")
-    stats.save_cd_figure(ranks, _apart(scores, labels), path, title=title)
+    title = (
+        f"{', '.join(tables)}: mean rank of the recommended plan's test accuracy after "
+        f"{budget} trials ({n} blocks); a bar joins entries not significantly apart "
+        "(Wilcoxon–Holm, α = 0.05)"
+    )
+    apart = {frozenset(labels[e] for e in pair) for pair in stats.significant_pairs(scores)}
+    stats.save_cd_figure(ranks, apart, path, title=title)
     return f"![critical difference]({path.name})\n"
-
-
-def _score_at_epochs(study: Mapping[str, Any], epochs: float) -> float:
-    """The study's score with ``epochs`` spent: its last curve point within them (nan: none)."""
-    value = math.nan
-    for _, spent, _, test in study["curve"]:
-        if spent > epochs:
-            break
-        value = math.nan if test is None else test
-    return value
 
 
 def _full_budget(data: Mapping[str, Any], table: str) -> float:
@@ -378,7 +377,7 @@ def anytime_figure(data: Mapping[str, Any], table: str, path: Path) -> str:
     grid = np.linspace(0.02, 1.0, 50) * full
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for entry in sorted(cells):
-        curves = np.array([[_score_at_epochs(s, e) for e in grid] for s in cells[entry].values()])
+        curves = np.array([[score_at_epochs(s, e) for e in grid] for s in cells[entry].values()])
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no point yet at that budget
             mean = np.nanmean(curves, axis=0)
@@ -410,11 +409,13 @@ def _median_ratio(top: Sequence[float], bottom: Sequence[float], seed: int = 0) 
         if not np.isfinite(point) or point == 0:
             return "— (median not reached)"
         rng = np.random.default_rng(seed)
-        ratios = np.array([
-            np.median(top_a[rng.integers(0, len(top_a), len(top_a))])
-            / np.median(bottom_a[rng.integers(0, len(bottom_a), len(bottom_a))])
-            for _ in range(2000)
-        ])
+        ratios = np.array(
+            [
+                np.median(top_a[rng.integers(0, len(top_a), len(top_a))])
+                / np.median(bottom_a[rng.integers(0, len(bottom_a), len(bottom_a))])
+                for _ in range(2000)
+            ]
+        )
     ratios = np.where(np.isnan(ratios), 0.0, ratios)  # inf/inf: neither reached it
     low, high = np.percentile(ratios, [2.5, 97.5], method="lower")
     text = [f"{x:.2f}" if np.isfinite(x) else "∞" for x in (low, high)]
@@ -434,10 +435,15 @@ def compute_section(data: Mapping[str, Any], table: str) -> list[str]:
     for entry in sorted(cells):
         spent = [_epochs_to(s, level) for s in cells[entry].values()]
         reached = sum(1 for e in spent if math.isfinite(e))
-        rows.append([
-            _label(data, entry), f"{reached}/{len(spent)}", f"{np.median(spent):.0f}",
-            _median_ratio([full] * len(spent), spent), _median_ratio(paper, spent),
-        ])
+        rows.append(
+            [
+                _label(data, entry),
+                f"{reached}/{len(spent)}",
+                f"{np.median(spent):.0f}",
+                _median_ratio([full] * len(spent), spent),
+                _median_ratio(paper, spent),
+            ]
+        )
     header = ["entry", "seeds reaching", "median epochs", "vs full budget", "vs paper preset"]
     return [
         f"### Compute on {table}: epochs to the paper protocol's level",
@@ -471,17 +477,28 @@ def tables_section(data: Mapping[str, Any]) -> list[str]:
         ]
         sizes = info["task"].get("sizes", {})
         recorded = info["recorded_with"]
-        rows.append([
-            name, info["split"], info["task"].get("source") or "?",
-            f"{sizes.get('train', '?')}/{sizes.get('val', '?')}/{sizes.get('test', '?')}",
-            f"{info['plans']} × {len(table.runs(next(iter(table.plans))))} runs × "
-            f"{table.max_epochs} epochs",
-            f"{recorded.get('cpu_seconds', 0) / 3600:.1f} h CPU ({recorded.get('threads')} "
-            f"thread(s)/worker), {recorded.get('wall_seconds', 0) / 3600:.1f} h of runs",
-            f"{np.median(fold_gap):.3f}",
-        ])
-    header = ["table", "split", "data", "train/val/test images", "grid", "recording",
-              "median |fold 0 − fold 1| val"]
+        rows.append(
+            [
+                name,
+                info["split"],
+                info["task"].get("source") or "?",
+                f"{sizes.get('train', '?')}/{sizes.get('val', '?')}/{sizes.get('test', '?')}",
+                f"{info['plans']} × {len(table.runs(next(iter(table.plans))))} runs × "
+                f"{table.max_epochs} epochs",
+                f"{recorded.get('cpu_seconds', 0) / 3600:.1f} h CPU ({recorded.get('threads')} "
+                f"thread(s)/worker), {recorded.get('wall_seconds', 0) / 3600:.1f} h of runs",
+                f"{np.median(fold_gap):.3f}",
+            ]
+        )
+    header = [
+        "table",
+        "split",
+        "data",
+        "train/val/test images",
+        "grid",
+        "recording",
+        "median |fold 0 − fold 1| val",
+    ]
     lines.append(_markdown(header, rows))
     for name, info in sorted(data["tables"].items()):
         lines += _best_plans(name, _load_table(str(ROOT / info["file"])))
@@ -497,8 +514,12 @@ def _best_plans(name: str, table: PlanTable) -> list[str]:
         "2" * len(table.blocks): "everything ×1",
     }
     rows = [
-        [why, _plan_text(table, code), f"{table.expected_value(code):.3f}",
-         f"{table.test_accuracy(code):.3f}"]
+        [
+            why,
+            _plan_text(table, code),
+            f"{table.expected_value(code):.3f}",
+            f"{table.test_accuracy(code):.3f}",
+        ]
         for code, why in marks.items()
     ]
     ranked = sorted(table.plans, key=lambda c: -table.test_accuracy(c))
@@ -552,8 +573,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     go = sub.add_parser("run", help="run or continue the race")
-    go.add_argument("--tables", nargs="+", type=Path,
-                    help="table files (default: every benchmarks/tables/*.json.gz)")
+    go.add_argument(
+        "--tables",
+        nargs="+",
+        type=Path,
+        help="table files (default: every benchmarks/tables/*.json.gz)",
+    )
     go.add_argument("--entries", nargs="+", help="entries (default: all of race_entries)")
     go.add_argument("--seeds", type=int, default=30)
     go.add_argument("--trials", type=int, default=max(BUDGETS))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Mapping
+import math
 import time
 from typing import Any
 from typing import NamedTuple
@@ -34,7 +35,14 @@ from biotune_optuna.studies.replay import TABLE_CODE_ATTR
 from biotune_optuna.studies.replay import TableObjective
 
 
-__all__ = ["BUDGETS", "RaceEntry", "race_entries", "race_study", "score_at"]
+__all__ = [
+    "BUDGETS",
+    "RaceEntry",
+    "race_entries",
+    "race_study",
+    "score_at",
+    "score_at_epochs",
+]
 
 #: The trial budgets a race scores: a short study, a medium one, the paper's ~140 trials.
 BUDGETS = (25, 50, 140)
@@ -156,3 +164,14 @@ def score_at(record: Mapping[str, Any], budget: int) -> float | None:
         if k == budget:
             return test
     return None
+
+
+def score_at_epochs(record: Mapping[str, Any], epochs: float) -> float:
+    """The study's score with ``epochs`` spent: the recorded test accuracy at its last curve
+    point within them (``nan`` if it had none yet): how an anytime curve is read."""
+    value = math.nan
+    for _, spent, _, test in record["curve"]:
+        if spent > epochs:
+            break
+        value = math.nan if test is None else test
+    return value

@@ -28,6 +28,7 @@ __all__ = [
     "mean_ranks",
     "rank_matrix",
     "save_cd_figure",
+    "significant_pairs",
     "wilcoxon_holm",
 ]
 
@@ -112,15 +113,13 @@ class PairTest:
 def wilcoxon_holm(scores: Mapping[str, Sequence[float]], reference: str) -> list[PairTest]:
     """The reference against every other method: Wilcoxon signed-rank (zero differences split
     between the signs, Pratt's ``zsplit``), two-sided, Holm-corrected over the family."""
-    from scipy.stats import wilcoxon
-
     base = np.asarray(scores[reference], dtype=float)
     rows: list[dict[str, Any]] = []
     for method, values in scores.items():
         if method == reference:
             continue
         diff = base - np.asarray(values, dtype=float)
-        p = 1.0 if not np.any(diff) else float(wilcoxon(diff, zero_method="zsplit").pvalue)
+        p = _signed_rank_p(diff)
         rows.append(
             {
                 "method": method,
@@ -133,6 +132,27 @@ def wilcoxon_holm(scores: Mapping[str, Sequence[float]], reference: str) -> list
         )
     adjusted = holm([row["p"] for row in rows])
     return [PairTest(**row, p_holm=a) for row, a in zip(rows, adjusted)]
+
+
+def _signed_rank_p(diff: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p of paired differences (``zsplit``; 1 if all zero)."""
+    from scipy.stats import wilcoxon
+
+    return 1.0 if not np.any(diff) else float(wilcoxon(diff, zero_method="zsplit").pvalue)
+
+
+def significant_pairs(
+    scores: Mapping[str, Sequence[float]], *, alpha: float = 0.05
+) -> set[frozenset[str]]:
+    """The pairs of methods that differ significantly: Wilcoxon signed-rank over all pairs,
+    Holm-corrected over the whole family, ``p < alpha`` (what :func:`save_cd_figure` needs)."""
+    names = list(scores)
+    pairs, ps = [], []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            pairs.append(frozenset((a, b)))
+            ps.append(_signed_rank_p(np.asarray(scores[a], float) - np.asarray(scores[b], float)))
+    return {pair for pair, p in zip(pairs, holm(ps)) if p < alpha}
 
 
 def _cliques(order: list[str], apart: set[frozenset[str]]) -> list[tuple[int, int]]:
@@ -179,8 +199,14 @@ def save_cd_figure(
     for i, method in enumerate(order):
         y = -i - 0.6
         ax.plot([ranks[method]] * 2, [0.8, y], color="0.4", linewidth=0.8)
-        ax.text(ranks[method], y, f"  {method} ({ranks[method]:.2f})  ", va="center",
-                ha="left" if i < len(order) / 2 else "right", fontsize=8)
+        ax.text(
+            ranks[method],
+            y,
+            f"  {method} ({ranks[method]:.2f})  ",
+            va="center",
+            ha="left" if i < len(order) / 2 else "right",
+            fontsize=8,
+        )
     for n, (a, b) in enumerate(_cliques(order, apart)):
         y = 0.6 - 0.16 * n
         ax.hlines(y, ranks[order[a]] - 0.03, ranks[order[b]] + 0.03, color="tab:red", linewidth=3)
@@ -188,7 +214,8 @@ def save_cd_figure(
     ax.axis("off")
     path = Path(path)
     plt.rcParams["svg.hashsalt"] = "biotune-optuna"
-    fig.savefig(path, format=path.suffix.lstrip(".") or "svg", metadata={"Date": None},
-                bbox_inches="tight")
+    fig.savefig(
+        path, format=path.suffix.lstrip(".") or "svg", metadata={"Date": None}, bbox_inches="tight"
+    )
     plt.close(fig)
     return path

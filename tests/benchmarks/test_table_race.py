@@ -27,9 +27,26 @@ def test_a_race_resumes_and_its_report_regenerates_byte_for_byte(tmp_path: Path)
         fake_table(epochs=4).save(tmp_path / f"{name}.json.gz")
     tables = [str(tmp_path / "textures.json.gz"), str(tmp_path / "digits-contrast.json.gz")]
     output = tmp_path / "race.json"
-    argv = ["run", "--tables", *tables, "--entries", "biotune", "random", "tpe+sh",
-            "--seeds", "3", "--trials", "20", "--every", "10", "--budgets", "10", "20",
-            "--output", str(output)]
+    argv = [
+        "run",
+        "--tables",
+        *tables,
+        "--entries",
+        "biotune",
+        "random",
+        "tpe+sh",
+        "--seeds",
+        "3",
+        "--trials",
+        "20",
+        "--every",
+        "10",
+        "--budgets",
+        "10",
+        "20",
+        "--output",
+        str(output),
+    ]
     assert race.main([*argv[:8], "--seeds", "2", *argv[10:]]) == 0
     assert len(json.loads(output.read_text())["studies"]) == 2 * 3 * 2
     assert race.main(argv) == 0  # continues: only the third seed runs
@@ -58,8 +75,21 @@ def test_a_race_refuses_another_table_under_a_raced_name(tmp_path: Path) -> None
     path = tmp_path / "textures.json.gz"
     fake_table(epochs=4).save(path)
     output = tmp_path / "race.json"
-    argv = ["run", "--tables", str(path), "--entries", "random", "--seeds", "1",
-            "--trials", "10", "--budgets", "10", "--output", str(output)]
+    argv = [
+        "run",
+        "--tables",
+        str(path),
+        "--entries",
+        "random",
+        "--seeds",
+        "1",
+        "--trials",
+        "10",
+        "--budgets",
+        "10",
+        "--output",
+        str(output),
+    ]
     assert race.main(argv) == 0
     fake_table(epochs=5).save(path)
     with pytest.raises(SystemExit, match="another table"):

@@ -16,6 +16,7 @@ from biotune_optuna.studies.race import race_entries
 from biotune_optuna.studies.race import race_study
 from biotune_optuna.studies.race import RaceEntry
 from biotune_optuna.studies.race import score_at
+from biotune_optuna.studies.race import score_at_epochs
 from tests.studies.test_plan_table import fake_table
 
 
@@ -28,8 +29,9 @@ def test_the_entries_are_the_registry_and_its_multi_fidelity_variants() -> None:
 
 def test_a_study_is_scored_by_its_recommendation_s_recorded_test_accuracy() -> None:
     table = fake_table(epochs=4)
-    record = race_study(table, RaceEntry("random", "random"), seed=3, n_trials=30,
-                        budgets=(10, 25), every=10)
+    record = race_study(
+        table, RaceEntry("random", "random"), seed=3, n_trials=30, budgets=(10, 25), every=10
+    )
     assert [point[0] for point in record["curve"]] == [10, 20, 25, 30]
     assert len(record["trials"]) == 30
     epochs = np.cumsum([row[4] for row in record["trials"]])
@@ -38,6 +40,12 @@ def test_a_study_is_scored_by_its_recommendation_s_recorded_test_accuracy() -> N
         assert test == round(table.test_accuracy(code), 6)
     assert score_at(record, 25) == record["curve"][2][3]
     assert score_at(record, 99) is None
+    # Read by epochs spent: nothing before the first point, then the last point within them.
+    first, second = record["curve"][0], record["curve"][1]
+    assert np.isnan(score_at_epochs(record, first[1] - 0.5))
+    assert score_at_epochs(record, first[1]) == first[3]
+    assert score_at_epochs(record, (first[1] + second[1]) / 2) == first[3]
+    assert score_at_epochs(record, 1e9) == record["curve"][-1][3]
 
 
 def test_the_recommendation_sees_only_the_first_trials_of_its_budget() -> None:
@@ -47,8 +55,9 @@ def test_the_recommendation_sees_only_the_first_trials_of_its_budget() -> None:
     from biotune_optuna.studies.replay import TableObjective
 
     table = fake_table(epochs=4)
-    record = race_study(table, RaceEntry("qmc", "qmc"), seed=0, n_trials=20, budgets=(10,),
-                        every=20)
+    record = race_study(
+        table, RaceEntry("qmc", "qmc"), seed=0, n_trials=20, budgets=(10,), every=20
+    )
     from biotune_optuna.samplers import create_sampler
 
     objective = TableObjective(table)
@@ -90,6 +99,12 @@ def test_friedman_and_wilcoxon_find_a_real_difference_and_only_that() -> None:
     equal = stats.wilcoxon_holm({"x": [0.5] * 30, "y": [0.5] * 30}, "x")[0]
     assert equal.p == 1.0 and equal.ties == 30
     assert stats.friedman({"x": [1, 2], "y": [1, 2], "z": [1, 2]}) == (0.0, 1.0)
+    # Over all pairs (Holm over the three): only "good" stands apart from the others.
+    assert stats.significant_pairs(scores) == {
+        frozenset(("good", "same")),
+        frozenset(("good", "twin")),
+    }
+    assert stats.significant_pairs({"x": [0.5] * 30, "y": [0.5] * 30}) == set()
 
 
 def test_bootstrap_intervals_hold_the_mean_rank_and_narrow_with_blocks() -> None:
