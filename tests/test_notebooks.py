@@ -163,3 +163,50 @@ def test_analyse_study(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'analyse_study_quick.db'}"
     (summary,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
     assert summary.n_trials == 14
+
+
+def test_race_on_a_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    nb = _execute("race_on_a_table", monkeypatch, tmp_path)
+    entries = ("biotune-plus", "biotune", "random")
+
+    # The shipped table: its grid and cost are read from the file, its plans shown.
+    summary = _stdout(_cell(nb, "table-summary"))
+    assert "1023 plans" in summary and "2046 (2 folds, 8 epochs each)" in summary, summary
+    assert re.search(r"recorded:\s+\d+\.\d CPU hours", summary), summary
+    assert "top 1 by validation" in "".join(_data(_cell(nb, "table-summary"), "text/html"))
+
+    # The quick race: 3 entries x 6 seeds x 30 trials.
+    assert "18 studies of 30 trials" in _stdout(_cell(nb, "race"))
+
+    # Mean ranks at both budgets, every entry once per budget, ranks within [1, 3].
+    (shown,) = _data(_cell(nb, "mean-ranks"), "text/markdown")
+    header, rows = _table(shown)
+    assert header[:3] == ["trials", "entry", "mean rank [95 % CI]"]
+    for budget in ("10", "30"):
+        at = [row for row in rows if row[0] == budget]
+        assert sorted(row[1] for row in at) == sorted(entries), rows
+        assert len({row[4] for row in at}) == 1  # one Friedman test per budget
+        for row in at:
+            assert 1.0 <= float(row[2].split()[0]) <= 3.0, row
+    ranks = sum(float(row[2].split()[0]) for row in rows if row[0] == "30")
+    assert ranks == pytest.approx(6.0)  # 1 + 2 + 3, ties or not
+
+    # A computed verdict for each pair and budget.
+    verdicts = _stdout(_cell(nb, "wilcoxon"))
+    assert (
+        len(
+            re.findall(
+                r"Holm p = [\d.e-]+: (not significantly different|biotune-plus "
+                r"significantly (better|worse))",
+                verdicts,
+            )
+        )
+        == 4
+    ), verdicts
+
+    # The figures: the CD figure as SVG, the anytime curves as PNG, both on disk.
+    assert _data(_cell(nb, "cd-figure"), "image/svg+xml")
+    assert _data(_cell(nb, "anytime-figure"), "image/png")
+    output = tmp_path / "output" / "race_on_a_table_quick"
+    for name in ("critical_difference.svg", "anytime.png", "mean_ranks.md"):
+        assert (output / name).stat().st_size > 0, name
