@@ -9,9 +9,12 @@ and 4 epochs), TPE at full fidelity and random search under Hyperband. For each 
 
 - the **cumulative training epochs** after each finished trial: a COMPLETE trial's ``epochs``
   user attr (the mean over its training seeds of the epochs run), a PRUNED trial's reported
-  epochs (``len(trial.intermediate_values)``);
-- the **cumulative training seconds**: ``wall_time_s``, or for a pruned trial its start to
-  completion;
+  epochs (``len(trial.intermediate_values)``), and a FAIL trial's ``epochs`` user attr or else
+  its reported epochs (a failed trial does not count towards the budget; its cost counts from
+  the next finished trial on). Records scored before failed trials were counted carry no
+  ``failed`` field; the report says how many there are;
+- the **cumulative training seconds**: ``wall_time_s``, or for a pruned or failed trial its
+  start to completion;
 - at every ``--step`` trials and at the full budget, the **recommended plan**
   (:func:`biotune_optuna.recommendation.recommend` among the first B finished trials) retrained
   on the whole train split and tested, training seeds 0 and 1 (``sampler_race.py``'s
@@ -22,6 +25,16 @@ budget); a study **reaches** it at the first budget point whose test accuracy is
 level less the std over the paper preset's seeds. The table gives, per method, the epochs and
 seconds until then (median and IQR over the seeds that reach it), their ratios to the paper
 preset's total epochs and seconds for the full budget, and the final test accuracy.
+
+The fair, powered compute comparison lives in ``benchmarks/table_race.py``: every sampler and
+the multi-fidelity variants replayed on recorded plan tables, 30 seeds, epochs to the level as
+both ratios (to the paper protocol's full budget and to the paper preset's own epochs to the
+level). This live table (5 seeds of live training on a cut-down task) is kept as a small live
+check.
+
+Run from the repository root; the published commands are relative to it (``report`` also
+makes relative the commands an older JSON recorded with a ``cd``, ``nice`` or absolute
+path)::
 
     .venv/bin/python benchmarks/compute_to_quality.py --threads 1 run --parallel 2
     .venv/bin/python benchmarks/compute_to_quality.py --threads 1 score --parallel 2
@@ -48,6 +61,7 @@ import json
 import math
 import os
 from pathlib import Path
+import re
 import subprocess
 import sys
 import time
@@ -120,15 +134,27 @@ def method_spec(base: Any, method: str, seed: int) -> Any:
 
 
 def trial_epochs(trial: FrozenTrial) -> float:
-    """Training epochs a finished trial spent: a COMPLETE trial's ``epochs`` user attr (mean
-    over its training seeds; 0 for a plan that trains nothing), else its reported epochs."""
-    if trial.state == TrialState.COMPLETE and "epochs" in trial.user_attrs:
+    """Training epochs a finished or failed trial spent.
+
+    A COMPLETE or FAIL trial's ``epochs`` user attr (mean over its training seeds; 0 for a plan
+    that trains nothing) when it has one, else its reported epochs (a PRUNED trial's rungs, a
+    failed trial's epochs before it failed).
+
+    Args:
+        trial: A COMPLETE, PRUNED or FAIL trial.
+
+    Returns:
+        The epochs it trained.
+    """
+    states = (TrialState.COMPLETE, TrialState.FAIL)
+    if trial.state in states and "epochs" in trial.user_attrs:
         return float(trial.user_attrs["epochs"])
     return float(len(trial.intermediate_values))
 
 
 def trial_seconds(trial: FrozenTrial) -> float:
-    """Training seconds of a finished trial: ``wall_time_s``, else its start to completion."""
+    """Training seconds of a finished or failed trial: ``wall_time_s``, else its start to
+    completion."""
     if "wall_time_s" in trial.user_attrs:
         return float(trial.user_attrs["wall_time_s"])
     if trial.datetime_start is None or trial.datetime_complete is None:
@@ -139,6 +165,28 @@ def trial_seconds(trial: FrozenTrial) -> float:
 def cumulative(values: Sequence[float]) -> list[float]:
     """Running sums of ``values``."""
     return [float(v) for v in np.cumsum(np.asarray(values, dtype=float))]
+
+
+def cumulative_with_failures(
+    trials: Sequence[FrozenTrial], failed: Sequence[FrozenTrial], cost: Any
+) -> list[float]:
+    """Running sums of ``cost`` after each of ``trials``, counting every failed trial too.
+
+    Args:
+        trials: The finished (COMPLETE and PRUNED) trials in number order.
+        failed: The FAIL trials; each counts from the first finished trial numbered after it.
+        cost: ``cost(trial)`` -> epochs or seconds.
+
+    Returns:
+        One running sum per finished trial.
+    """
+    failing = {id(t) for t in failed}
+    totals, total = [], 0.0
+    for trial in sorted([*trials, *failed], key=lambda t: t.number):
+        total += float(cost(trial))
+        if id(trial) not in failing:
+            totals.append(total)
+    return totals
 
 
 def budget_points(n_trials: int, budget: int, step: int = STEP) -> list[int]:
@@ -156,6 +204,7 @@ def study_record(
     *,
     direction: Any = optuna.study.StudyDirection.MAXIMIZE,
     step: int = STEP,
+    failed: Sequence[FrozenTrial] = (),
 ) -> dict[str, Any]:
     """One study's record: cumulative epochs and seconds per finished trial, and at every
     budget point the recommended trial and its test score (``score(trial)`` -> accuracies per
@@ -170,11 +219,19 @@ def study_record(
         score: Retrains a trial's plan and returns its test accuracies.
         direction: The study's direction.
         step: Trials between budget points.
+        failed: The study's FAIL trials: their epochs and seconds count (from the next
+            finished trial on) though they do not count towards the budget.
+
+    Returns:
+        The record; ``failed`` and ``failed_epochs`` say what the failed trials before the
+        last finished one added.
     """
     from biotune_optuna.recommendation import recommend
 
-    epochs = cumulative([trial_epochs(t) for t in trials])
-    seconds = cumulative([trial_seconds(t) for t in trials])
+    last = trials[-1].number if trials else -1
+    failed = [t for t in failed if t.number < last]
+    epochs = cumulative_with_failures(trials, failed, trial_epochs)
+    seconds = cumulative_with_failures(trials, failed, trial_seconds)
     points: dict[str, Any] = {}
     for point in budget_points(len(trials), budget, step):
         chosen = recommend(trials[:point], direction=direction)
@@ -192,6 +249,8 @@ def study_record(
         "trials": len(trials),
         "pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "complete": sum(t.state == TrialState.COMPLETE for t in trials),
+        "failed": len(failed),
+        "failed_epochs": sum(trial_epochs(t) for t in failed),
         "epochs_cumulative": epochs,
         "seconds_cumulative": [round(s, 3) for s in seconds],
         "points": points,
@@ -421,19 +480,225 @@ def _epoch_budgets(records: Sequence[Mapping[str, Any]]) -> list[float]:
     return budgets
 
 
-def _header(payload: Mapping[str, Any]) -> str:
+MARK = "†"
+POWERED = (
+    "**Powered comparison.** The fair, powered compute comparison now lives in "
+    "`benchmarks/table_race.py`: every sampler and the multi-fidelity variants replayed on "
+    "recorded plan tables, 30 seeds per table, epochs to the level as both ratios (to the "
+    "paper protocol's full budget and to the paper preset's own epochs to the level). This "
+    "live table (a few seeds of live training on a cut-down task) is kept as a small live "
+    "check."
+)
+_PRUNER_NAME = {"successive_halving": "Successive halving", "hyperband": "Hyperband"}
+
+
+def _label(method: str) -> str:
+    return METHODS[method].label if method in METHODS else method
+
+
+def _row_order(record: Mapping[str, Any]) -> tuple[int, int]:
+    method = record["method"]
+    return (ORDER.index(method) if method in ORDER else len(ORDER), int(record["seed"]))
+
+
+def _span(values: Sequence[float]) -> str:
+    """``lo-hi`` of ``values`` to the unit, or one number when they round alike."""
+    low, high = f"{min(values):.0f}", f"{max(values):.0f}"
+    return low if low == high else f"{low}-{high}"
+
+
+def trial_costs(record: Mapping[str, Any]) -> list[float]:
+    """Epochs per finished trial of a record: the steps of its cumulative epochs.
+
+    Args:
+        record: A study's record (:func:`study_record`).
+
+    Returns:
+        One value per finished trial (a failed trial's epochs, in newer records, fall into
+        the next finished trial's step).
+    """
+    return [float(c) for c in np.diff([0.0, *record.get("epochs_cumulative", [])])]
+
+
+def _full_fidelity_twin(method: str) -> str | None:
+    """The row with ``method``'s sampler and no pruner (``None`` if there is none)."""
+    sampler = METHODS[method].sampler
+    twins = (m for m, row in METHODS.items() if row.sampler == sampler and row.pruner == "none")
+    return next(twins, None)
+
+
+def _first_point_text(
+    mine: Sequence[Mapping[str, Any]], level: Mapping[str, Any], costs: Sequence[float]
+) -> str:
+    """The caveat's first sentences: the cost of the target row's first scored point
+    against the epochs a ``TARGET_SAVING``-fold saving leaves."""
+    label, own = METHODS[TARGET_METHOD].label, [c for r in mine for c in trial_costs(r)]
+    first = min(int(p) for r in mine for p in r["points"])
+    firsts = [(r["seed"], r["points"][str(first)]) for r in mine if str(first) in r["points"]]
+    spent = [entry["epochs"] for _, entry in firsts]
+    allowance = level["epochs"] / TARGET_SAVING
+    text = (
+        f"**Caveat.** Trials spend at most {max(costs):g} epochs each, and every trial that "
+        f"trains spends at least {min((c for c in costs if c > 0), default=0.0):g} "
+        f"({sum(c == 0 for c in own)} of the {len(own)} trials of `{label}` spend none), so "
+        f"the first scored point ({first} trials) already costs about {np.median(spent):.0f} "
+        f"epochs for `{label}` (median over its {len(spent)} studies; {_span(spent)}). "
+        f"So a {TARGET_SAVING:g}x saving ({allowance:.0f} of the paper preset's "
+        f"{level['epochs']:.0f} epochs) "
+    )
+    inside = [(seed, e) for seed, e in firsts if e["epochs"] <= allowance + 1e-9]
+    if not inside:
+        return text + "would have to come before any scored point: the target cannot be shown "
+    shown = "; ".join(
+        f"seed {seed}: {e['epochs']:.0f} epochs, test "
+        + (f"{e['score']:.4f}" if e.get("score") is not None else "no plan yet")
+        for seed, e in inside
+    )
+    return text + (
+        f"leaves at most that first point, and only {len(inside)} of {len(firsts)} studies "
+        f"{'has' if len(inside) == 1 else 'have'} it within {allowance:.0f} epochs ({shown}; "
+        "threshold "
+        f"{level['threshold']:.4f}): for the others the target cannot be shown "
+    )
+
+
+def caveat(records: Sequence[Mapping[str, Any]], level: Mapping[str, Any]) -> str | None:
+    """Why the epoch-saving target can hardly show on this task, from the records.
+
+    Every number is computed: the largest and smallest non-zero per-trial epochs, the epochs
+    of the target row's first scored point, the epochs a ``TARGET_SAVING``-fold saving leaves,
+    the total epochs of the target row and of its sampler without a pruner, and the pruned
+    trials per study.
+
+    Args:
+        records: The scored records of the report.
+        level: :func:`level_of` the paper preset's records.
+
+    Returns:
+        The paragraph, or ``None`` without target-row records at the full budget.
+    """
+    mine = [r for r in records if r["method"] == TARGET_METHOD and final_score(r) is not None]
+    mine = sorted((r for r in mine if r.get("epochs_cumulative")), key=_row_order)
+    if not mine:
+        return None
+    costs = [c for r in records for c in trial_costs(r)]
+    text = _first_point_text(mine, level, costs) + "on this cut-down task. "
+    after = [final_total(r, "epochs") for r in mine]
+    twin = _full_fidelity_twin(TARGET_METHOD)
+    before = [
+        final_total(r, "epochs")
+        for r in records
+        if r["method"] == twin and final_score(r) is not None
+    ]
+    cut = f"from {np.median(before):.0f} (`{_label(twin)}`) " if before else ""
+    pruner = _PRUNER_NAME.get(METHODS[TARGET_METHOD].pruner, "The pruner")
+    return text + (
+        f"{pruner} cut the median total epochs {cut}to about {np.median(after):.0f} "
+        f"(`{_label(TARGET_METHOD)}`; {_span(after)} per study), pruning "
+        f"{_span([r['pruned'] for r in mine])} of {mine[0]['budget']} trials per study."
+    )
+
+
+def library_versions(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping]]:
+    """The records by library version (without a path), most studies first.
+
+    Args:
+        records: The scored records.
+
+    Returns:
+        Version -> its records in row and seed order.
+    """
+    versions: dict[str, list[Mapping]] = {}
+    for record in sorted(records, key=_row_order):
+        version = library_label(record.get("library", "unrecorded"))
+        versions.setdefault(version, []).append(record)
+    return dict(sorted(versions.items(), key=lambda item: (-len(item[1]), item[0])))
+
+
+def version_note(records: Sequence[Mapping[str, Any]]) -> tuple[str, list[str]]:
+    """The note on the studies' library versions and the methods whose rows it marks.
+
+    Args:
+        records: The scored records.
+
+    Returns:
+        One line when every study ran on the same version; else a footnote listing each
+        version's rows and seeds, and the methods with a study off the most common version
+        (their rows are marked :data:`MARK`).
+    """
+    versions = library_versions(records)
+    if len(versions) <= 1:
+        version = next(iter(versions), "unrecorded")
+        return f"All {len(records)} studies ran on the same library version, `{version}`.", []
+    common = next(iter(versions))
+    off = {r["method"] for v, mine in versions.items() if v != common for r in mine}
+    marked = [m for m in dict.fromkeys(r["method"] for r in versions[common]) if m in off]
+    marked += sorted(off - set(marked))
+    lines = [
+        f"{MARK} **Mixed library versions**: the studies ran on {len(versions)} library "
+        f"versions; rows marked {MARK} have studies on a version other than the most common "
+        f"one (`{common}`).\n"
+    ]
+    for version, mine in versions.items():
+        seeds: dict[str, list[int]] = {}
+        for record in mine:
+            seeds.setdefault(record["method"], []).append(record["seed"])
+        rows = "; ".join(
+            f"`{_label(m)}` seed{'s' if len(s) > 1 else ''} {', '.join(map(str, s))}"
+            for m, s in seeds.items()
+        )
+        count = f"{len(mine)} stud{'ies' if len(mine) > 1 else 'y'}"
+        lines.append(f"- `{version}` ({count}): {rows}")
+    return "\n".join(lines), marked
+
+
+def _mark(rows: Sequence[Sequence[str]], marked: Sequence[str]) -> list[list[str]]:
+    labels = {_label(m) for m in marked}
+    return [[f"{r[0]} {MARK}", *r[1:]] if r[0] in labels else list(r) for r in rows]
+
+
+def failed_note(records: Sequence[Mapping[str, Any]]) -> str:
+    """What the records say about failed trials' epochs.
+
+    Args:
+        records: The scored records; those scored since failed trials count carry
+            ``failed`` and ``failed_epochs``.
+
+    Returns:
+        The sentences for the method paragraph.
+    """
+    counted = [r for r in records if "failed" in r]
+    old = len(records) - len(counted)
+    text = ""
+    if counted:
+        failed = sum(r["failed"] for r in counted)
+        epochs = sum(r.get("failed_epochs", 0.0) for r in counted)
+        text = (
+            f"The {len(counted)} records scored with failed trials counted hold {failed} "
+            f"failed trial(s), {epochs:g} epochs. "
+        )
+    if old:
+        which = "All" if not counted else f"{old} of"
+        text += (
+            f"**{which} {len(records)} records were scored before failed trials were "
+            "counted** (no `failed` field): their cumulative epochs and seconds leave out any "
+            "FAIL trial of their studies, and the records do not say whether there were any "
+            "(re-running `score` counts them)."
+        )
+    return text.strip()
+
+
+def _method_text(payload: Mapping[str, Any]) -> str:
     level = payload["level"]
+    failed = f" {payload['failed_note']}" if payload.get("failed_note") else ""
     return (
-        "# Compute to quality: training spent until the recommended plan matches the paper "
-        "preset's final plan on the test split\n\n"
-        f"{payload['status']}\n\n"
-        + (f"{payload['note']}\n\n" if payload.get("note") else "")
-        + f"Task: `{payload['spec']}`. {payload['task_cut']}\n\n"
         "**Method.** Every method runs its study to the budget on the same genes, folds and "
         "training seed per study seed. Cumulative training epochs count a COMPLETE trial's "
-        "`epochs` user attr (mean over its training seeds; 0 for a plan that trains nothing) "
-        "and a PRUNED trial's reported epochs; seconds are `wall_time_s`, or a pruned "
-        "trial's start to completion. At every "
+        "`epochs` user attr (mean over its training seeds; 0 for a plan that trains nothing), "
+        "a PRUNED trial's reported epochs, and a FAIL trial's `epochs` user attr or else its "
+        "reported epochs (a failed trial does not count towards the budget; its cost counts "
+        "from the next finished trial on); seconds are `wall_time_s`, or a pruned or failed "
+        f"trial's start to completion.{failed} At every "
         f"{payload['step']} trials and at the full budget ({payload['budget']} trials), the "
         "trial that `biotune_optuna.recommendation.recommend` picks among the first B "
         "finished trials (COMPLETE ones; validation values only) is retrained on the whole "
@@ -446,31 +711,69 @@ def _header(payload: Mapping[str, Any]) -> str:
         f"its full budget: {level['epochs']:.0f} epochs, {level['seconds']:.0f} s. Epochs "
         "and seconds to level: median [IQR] over the seeds that reach it; `reached` says how "
         "many do. Budget points are every "
-        f"{payload['step']} trials, so 'to level' is rounded up to the next point.\n\n"
-        f"**Targets**: `{METHODS[TARGET_METHOD].label}` reaches the level with >= "
-        f"{TARGET_SAVING:g}x fewer epochs than the paper preset's full budget, and its score "
-        "is above every other row's at the same epoch budget.\n\n"
+        f"{payload['step']} trials, so 'to level' is rounded up to the next point."
     )
 
 
-def write_outputs(payload: Mapping[str, Any], stem: Path = STEM) -> str:
-    """``<stem>.json`` (the payload) and ``<stem>.md`` (its tables); return the markdown."""
-    text = _header(payload)
-    text += "## Epochs and seconds to the level\n\n" + _markdown(*payload["table"]) + "\n"
-    text += (
-        "## Test macro accuracy at equal epoch budgets\n\n"
+def _header(payload: Mapping[str, Any]) -> str:
+    return (
+        "# Compute to quality: training spent until the recommended plan matches the paper "
+        "preset's final plan on the test split\n\n"
+        f"{payload['status']}\n\n"
+        + (f"{payload['note']}\n\n" if payload.get("note") else "")
+        + f"{POWERED}\n\n"
+        + f"Task: `{payload['spec']}`. {payload['task_cut']}\n\n"
+        + f"{_method_text(payload)}\n\n"
+        f"**Targets**: `{METHODS[TARGET_METHOD].label}` reaches the level with >= "
+        f"{TARGET_SAVING:g}x fewer epochs than the paper preset's full budget, and its score "
+        "is above every other row's at the same epoch budget.\n\n"
+        + (f"{payload['caveat']}\n\n" if payload.get("caveat") else "")
+    )
+
+
+def render_markdown(payload: Mapping[str, Any]) -> str:
+    """The markdown of a payload; commands and library versions made path-free on read.
+
+    Args:
+        payload: :func:`report_payload` with what :func:`report` adds (an older JSON's
+            payload renders too).
+
+    Returns:
+        The markdown text.
+    """
+    versions = f"{payload['versions']}\n\n" if payload.get("versions") else ""
+    commands = "\n".join(f"    {relative_command(c)}" for c in payload["commands"])
+    return (
+        _header(payload)
+        + "## Epochs and seconds to the level\n\n"
+        + _markdown(*payload["table"])
+        + f"\n{versions}"
+        + "## Test macro accuracy at equal epoch budgets\n\n"
         f"Budgets: `{METHODS[TARGET_METHOD].label}`'s median cumulative epochs at its budget "
         "points; a cell is the median [IQR] over seeds of the score at the last budget point "
         "that spent at most that many epochs (n = seeds with such a point; – none).\n\n"
         + _markdown(*payload["equal_table"])
         + "\n## Targets\n\n"
         + "\n".join(payload["targets"])
-        + "\n\n## Commands\n\n"
-        + "\n".join(f"    {c}" for c in payload["commands"])
-        + f"\n\nTables written at commit {payload['commit']} of the benchmark; library "
-        f"{payload['library']}; {payload['machine']}. Studies' library versions are in the "
-        "JSON (`records[].library`).\n"
+        + f"\n\n## Commands\n\nRun from the repository root.\n\n{commands}\n\n"
+        f"Tables written at commit {payload['commit']} of the benchmark with library "
+        f"{library_label(payload['library'])}; {payload['machine']}. Each study's library "
+        "version is in the JSON (`records[].library`).\n"
     )
+
+
+def write_outputs(payload: Mapping[str, Any], stem: Path | None = None) -> str:
+    """Write ``<stem>.json`` (the payload) and ``<stem>.md`` (its tables).
+
+    Args:
+        payload: What the outputs show.
+        stem: The outputs' path without suffix (:data:`STEM` by default).
+
+    Returns:
+        The markdown.
+    """
+    stem = STEM if stem is None else stem
+    text = render_markdown(payload)
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
     stem.with_suffix(".md").write_text(text)
@@ -488,6 +791,7 @@ def report_payload(
     header, rows, numbers = table_rows(records, methods, level)
     epoch_budgets = _epoch_budgets(records)
     equal_header, equal_rows, equal = equal_epoch_rows(records, methods, epoch_budgets)
+    versions, marked = version_note(records)
     full = {m: len(n["seeds"]) for m, n in numbers.items()}
     partial = [m for m in methods if full.get(m, 0) < len(seeds)]
     status = (
@@ -500,13 +804,17 @@ def report_payload(
     )
     return {
         "level": level,
-        "table": [header, rows],
+        "table": [header, _mark(rows, marked)],
         "numbers": numbers,
         "epoch_budgets": epoch_budgets,
-        "equal_table": [equal_header, equal_rows],
+        "equal_table": [equal_header, _mark(equal_rows, marked)],
         "equal_medians": equal,
         "targets": targets(numbers, equal, epoch_budgets),
         "status": status,
+        "caveat": caveat(records, level),
+        "versions": versions,
+        "marked": marked,
+        "failed_note": failed_note(records),
         "methods": list(methods),
         "seeds": list(seeds),
     }
@@ -563,8 +871,12 @@ def load_records(path: Path = RECORDS) -> list[dict[str, Any]]:
 
 
 def library_version() -> str:
-    """The imported ``biotune_optuna``'s checkout: commit, and how many of its package files
-    differ from it (the other engineer's work in progress)."""
+    """The imported ``biotune_optuna``'s checkout, without its path: commit, and how many of
+    its package files differ from it (the other engineer's work in progress).
+
+    Returns:
+        ``"<commit>"``, ``"<commit> + N uncommitted file(s)"`` or ``"not a git checkout"``.
+    """
     import biotune_optuna
 
     root = Path(biotune_optuna.__file__).resolve().parents[1]
@@ -575,8 +887,8 @@ def library_version() -> str:
         commit = git(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
         dirty = git(["git", "status", "--porcelain", "biotune_optuna"]).stdout.splitlines()
     except (OSError, subprocess.CalledProcessError):
-        return f"{root} (not a git checkout)"
-    return f"{root} at {commit}" + (f" + {len(dirty)} uncommitted file(s)" if dirty else "")
+        return "not a git checkout"
+    return commit + (f" + {len(dirty)} uncommitted file(s)" if dirty else "")
 
 
 def run_one(base: Any, method: str, seed: int) -> None:
@@ -623,8 +935,16 @@ def score_one(base: Any, method: str, seed: int, objective: Any, step: int) -> A
         sampler_race._score_trial, objective, spec, cache, epochs=None, used=used
     )
     trials = sampler_race.finished_trials(study)
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     record = study_record(
-        trials, method, seed, spec.budget, score, direction=study.direction, step=step
+        trials,
+        method,
+        seed,
+        spec.budget,
+        score,
+        direction=study.direction,
+        step=step,
+        failed=sorted(failed, key=lambda t: t.number),
     )
     record.update(study=spec.name, library=study.user_attrs.get("library", "unrecorded"))
     record["retrain_seconds"] = sum(cache.retrains[k]["seconds"] for k in used)
@@ -655,14 +975,27 @@ def spawn(args: argparse.Namespace, jobs: Sequence[tuple[str, int]]) -> int:
     return failed
 
 
-def report(args: argparse.Namespace) -> None:
-    """The tables from the records file (and the commands that made them)."""
+def report(args: argparse.Namespace, stem: Path | None = None) -> None:
+    """Write the tables from the records file, and the commands that make them.
+
+    The commands are those the previous ``<stem>.json`` recorded for the same methods and
+    seeds (made relative to the repository root), else built from ``args``; the records are
+    published with their library versions without a path.
+
+    Args:
+        args: The parsed command line.
+        stem: The outputs' path without suffix (:data:`STEM` by default).
+    """
+    stem = STEM if stem is None else stem
     records = [r for r in load_records() if r["method"] in args.methods]
+    records = [{**r, "library": library_label(r.get("library", "unrecorded"))} for r in records]
     records = [r for r in records if r["seed"] in args.seeds]
     payload = report_payload(records, args.methods, args.seeds)
     if payload is None:
         print("no paper preset study at its full budget yet: no level", flush=True)
         return
+    previous_path = stem.with_suffix(".json")
+    previous = json.loads(previous_path.read_text()) if previous_path.is_file() else None
     spec = args.spec.resolve()
     budget = max((r["budget"] for r in records), default=0)
     payload.update(
@@ -671,25 +1004,109 @@ def report(args: argparse.Namespace) -> None:
         step=args.step,
         budget=budget,
         final_seeds=list(sampler_race.FINAL_SEEDS),
-        commands=_commands(args),
+        commands=recorded_commands(previous, args.methods, args.seeds) or _commands(args),
         note=args.note,
-        commit=paper_table._commit(),
-        library=library_version(),
-        machine=paper_table._machine(),
+        **_stamp(previous if args.part == "report" else None),
         records=records,
     )
-    print(write_outputs(payload))
+    print(write_outputs(payload, stem))
+
+
+def _stamp(previous: dict[str, Any] | None) -> dict[str, str]:
+    """Where the tables were made: kept from the previous JSON by ``report`` (which only
+    rewrites them, so a fresh clone gets the same bytes), measured anew after ``score``."""
+    if previous is not None and all(k in previous for k in ("commit", "library", "machine")):
+        return {
+            "commit": previous["commit"],
+            "library": library_label(previous["library"]),
+            "machine": previous["machine"],
+        }
+    return {
+        "commit": paper_table._commit(),
+        "library": library_version(),
+        "machine": paper_table._machine(),
+    }
+
+
+SCRIPT = ".venv/bin/python benchmarks/compute_to_quality.py"
+_CD = re.compile(r"^cd\s+\S+\s*&&\s*")
+_NICE = re.compile(r"^nice(?:\s+-n\s*-?\d+|\s+-\d+)?\s+")
+_ABSOLUTE = re.compile(r"(?<!\S)/\S*?/(?=\.venv/bin/python|benchmarks/)")
+
+
+def relative_command(command: str) -> str:
+    """A command as run from the root of a fresh clone.
+
+    Strips a leading ``cd <dir> &&`` and ``nice -n N`` (in any order, repeatedly) and the
+    absolute path before ``.venv/bin/python`` or ``benchmarks/`` anywhere in the command.
+
+    Args:
+        command: A command as an older run recorded it.
+
+    Returns:
+        The command relative to the repository root.
+    """
+    text, previous = command.strip(), None
+    while text != previous:
+        previous = text
+        text = _NICE.sub("", _CD.sub("", text))
+    return _ABSOLUTE.sub("", text)
+
+
+def library_label(library: str) -> str:
+    """A library version without the checkout's path (older records start with one).
+
+    Args:
+        library: ``"<path> at <commit>[ + N uncommitted file(s)]"``, ``"<path> (not a git
+            checkout)"``, or already without a path.
+
+    Returns:
+        ``"<commit>[ + N uncommitted file(s)]"``, ``"not a git checkout"`` or ``library``.
+    """
+    if not library.startswith("/"):
+        return library
+    _, at, version = library.partition(" at ")
+    if at:
+        return version
+    return "not a git checkout" if "not a git checkout" in library else "unrecorded"
 
 
 def _commands(args: argparse.Namespace) -> list[str]:
-    script = "cd /work/wt-bench && nice -n 10 /work/main/.venv/bin/python "
-    script += "benchmarks/compute_to_quality.py"
-    seeds = f"--seeds {','.join(map(str, args.seeds))} --parallel 2 --order method"
+    """The run, score and report commands for ``args``' methods and seeds, relative to the
+    repository root (the recipe: 1 torch thread, 2 processes, method-major)."""
+    options = f"--methods {','.join(args.methods)} --seeds {','.join(map(str, args.seeds))}"
+    spec = args.spec.resolve()
+    if spec != SPEC.resolve():
+        shown = spec.relative_to(HERE.parent) if spec.is_relative_to(HERE.parent) else spec
+        options += f" --spec {shown}"
+    options += f" --step {args.step}" if args.step != STEP else ""
+    recipe = "--parallel 2 --order method"
     return [
-        f"{script} --threads 1 run --methods {','.join(args.methods)} {seeds}",
-        f"{script} --threads 1 score --methods {','.join(args.methods)} {seeds}",
-        f"{script} report --methods {','.join(args.methods)} --seeds {seeds.split()[1]}",
+        f"{SCRIPT} --threads 1 run {options} {recipe}",
+        f"{SCRIPT} --threads 1 score {options} {recipe}",
+        f"{SCRIPT} report {options}",
     ]
+
+
+def recorded_commands(
+    previous: Mapping[str, Any] | None, methods: Sequence[str], seeds: Sequence[int]
+) -> list[str] | None:
+    """The commands a previous JSON recorded for the same methods and seeds, made relative.
+
+    Args:
+        previous: The previous ``<stem>.json`` payload, if any.
+        methods: The methods of this report.
+        seeds: The seeds of this report.
+
+    Returns:
+        The recorded commands through :func:`relative_command`, or ``None`` when there are
+        none for these methods and seeds.
+    """
+    if not previous or not previous.get("commands"):
+        return None
+    if previous.get("methods") != list(methods) or previous.get("seeds") != list(seeds):
+        return None
+    return [relative_command(c) for c in previous["commands"]]
 
 
 def _ints(text: str) -> list[int]:

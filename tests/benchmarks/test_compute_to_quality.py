@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import optuna
@@ -17,17 +15,10 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
-
-def _load() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "compute_to_quality.py"
-    spec = importlib.util.spec_from_file_location("compute_to_quality", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmarks import load_benchmark
 
 
-ctq = _load()
+ctq = load_benchmark("compute_to_quality")
 START = datetime.datetime(2026, 1, 1, 12, 0, 0)
 SPACE = {"x": FloatDistribution(0.0, 1.0)}
 
@@ -251,11 +242,207 @@ def test_report_writes_the_tables_and_the_commands(
         ctq.store_record(record, tmp_path / "records.json")
     monkeypatch.setattr(ctq, "RECORDS", tmp_path / "records.json")
     monkeypatch.setattr(ctq.load_records, "__defaults__", (tmp_path / "records.json",))
-    monkeypatch.setattr(ctq.write_outputs, "__defaults__", (tmp_path / "out",))
+    monkeypatch.setattr(ctq, "STEM", tmp_path / "out")
     args = ctq._parser().parse_args(["report", "--seeds", "0,1,2"])
     ctq.report(args)
     text = (tmp_path / "out.md").read_text()
     assert "**Complete**" not in text  # the other methods have no seed
     assert "| biotune-plus + SH | 3 | 3/3 | 5 [5, 5] | 0.042 (1/24.0) | 2 [2, 2] |" in text
-    assert "--threads 1 run --methods biotune,biotune-plus+sh,tpe+sh," in text
+    assert (
+        "\n    .venv/bin/python benchmarks/compute_to_quality.py --threads 1 run --methods "
+        "biotune,biotune-plus+sh,tpe+sh,"
+    ) in text
     assert (tmp_path / "out.json").is_file()
+
+
+# -- honest records: relative commands, failed trials, library versions, the caveat -----------
+
+OLD_RUN = (
+    "cd /work/wt-bench && nice -n 10 /work/main/.venv/bin/python "
+    "benchmarks/compute_to_quality.py --threads 1 run --methods biotune --seeds 0,1"
+)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "relative"),
+    [
+        (
+            OLD_RUN,
+            ".venv/bin/python benchmarks/compute_to_quality.py --threads 1 run "
+            "--methods biotune --seeds 0,1",
+        ),
+        (
+            "nice -n 10 cd /x && /home/me/clone/.venv/bin/python benchmarks/a.py report",
+            ".venv/bin/python benchmarks/a.py report",
+        ),
+        (
+            "nice -5 python /srv/wt/benchmarks/a.py --spec /srv/wt/benchmarks/specs/s.toml",
+            "python benchmarks/a.py --spec benchmarks/specs/s.toml",
+        ),
+        (".venv/bin/python benchmarks/a.py report", ".venv/bin/python benchmarks/a.py report"),
+    ],
+)
+def test_recorded_commands_become_relative_to_the_repository(recorded: str, relative: str) -> None:
+    assert ctq.relative_command(recorded) == relative
+
+
+def test_library_versions_lose_the_checkout_path() -> None:
+    assert ctq.library_label("/work/main at 2fbbcff") == "2fbbcff"
+    assert ctq.library_label("/w/m at 7ae1aaa + 8 uncommitted file(s)") == (
+        "7ae1aaa + 8 uncommitted file(s)"
+    )
+    assert ctq.library_label("/w/m (not a git checkout)") == "not a git checkout"
+    assert ctq.library_label("2fbbcff") == "2fbbcff"
+    assert "/" not in ctq.library_version()
+
+
+def test_built_commands_are_relative_and_name_a_non_default_spec() -> None:
+    args = ctq._parser().parse_args(["report", "--methods", "tpe", "--seeds", "0"])
+    commands = ctq._commands(args)
+    assert all(
+        c.startswith(".venv/bin/python benchmarks/compute_to_quality.py ") for c in commands
+    )
+    assert commands[0].endswith("run --methods tpe --seeds 0 --parallel 2 --order method")
+    assert not any("/work" in c or "cd " in c or "nice" in c for c in commands)
+    spec = ctq.HERE / "specs" / "digits_sampler_race.toml"
+    args = ctq._parser().parse_args(["report", "--spec", str(spec), "--step", "5"])
+    assert ctq._commands(args)[2].endswith(
+        "--spec benchmarks/specs/digits_sampler_race.toml --step 5"
+    )
+
+
+def _failed(rungs: int, epochs: float | None = None) -> FrozenTrial:
+    trial = _pruned(rungs, 2.0)
+    trial.state = TrialState.FAIL
+    if epochs is not None:
+        trial.user_attrs["epochs"] = epochs
+    return trial
+
+
+def test_failed_trials_count_their_epochs_from_the_next_finished_trial() -> None:
+    assert ctq.trial_epochs(_failed(3)) == 3.0
+    assert ctq.trial_epochs(_failed(3, epochs=2.5)) == 2.5
+    finished = [_complete(0.5, 4.0, 3.0), _pruned(1, 1.0), _complete(0.6, 4.0, 3.0, x=0.7)]
+    for number, trial in zip((0, 2, 5), finished):
+        trial.number = number
+    failed = [_failed(2), _failed(3, epochs=1.0), _failed(4)]
+    for number, trial in zip((1, 3, 6), failed):  # trial 6 fails after the last finished one
+        trial.number = number
+    record = ctq.study_record(finished, "tpe", 0, 3, lambda t: [0.5], step=3, failed=failed)
+    assert record["epochs_cumulative"] == [4.0, 7.0, 12.0]
+    assert record["seconds_cumulative"] == pytest.approx([3.0, 6.0, 11.0])
+    assert record["failed"] == 2 and record["failed_epochs"] == 3.0
+    assert record["trials"] == 3 and record["points"]["3"]["epochs"] == 12.0
+
+
+def test_score_one_counts_a_failed_trial_of_the_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from biotune_optuna.studies import load_spec
+
+    base = dataclasses.replace(load_spec(ctq.SPEC), storage=f"sqlite:///{tmp_path}/s.db")
+    spec = ctq.method_spec(base, "tpe", 0)
+    study = optuna.create_study(storage=spec.storage, study_name=spec.name, direction="maximize")
+    study.add_trial(_complete(0.5, 4.0, 3.0, x=0.1))
+    study.add_trial(create_trial(state=TrialState.FAIL, intermediate_values={1: 0.1, 2: 0.2}))
+    study.add_trial(_complete(0.6, 4.0, 3.0, x=0.2))
+    monkeypatch.setattr(ctq, "RETRAINS", tmp_path / "retrains.json")
+    monkeypatch.setattr(ctq.sampler_race, "_score_trial", lambda *a, **k: [0.5, 0.7])
+    monkeypatch.setattr(ctq.store_record, "__defaults__", (tmp_path / "records.json",))
+    ctq.score_one(base, "tpe", 0, object(), 2)
+    (record,) = ctq.load_records(tmp_path / "records.json")
+    assert record["trials"] == 2 and record["failed"] == 1
+    assert record["epochs_cumulative"] == [4.0, 10.0]
+
+
+def _study(method: str, seed: int, costs: list[float], pruned: int, library: str) -> dict:
+    """A record with per-trial epochs ``costs``, points every 2 trials and at the end."""
+    total = ctq.cumulative(costs)
+    points = {b: (total[b - 1], float(b), 0.5 + 0.01 * b) for b in ctq.budget_points(6, 6, 2)}
+    record = _record(method, seed, points)
+    record.update(epochs_cumulative=total, pruned=pruned, library=library, trials=len(costs))
+    return record
+
+
+def _studies() -> list[dict[str, Any]]:
+    old = "/work/main at 1111111"
+    return [
+        _study("biotune", 0, [4.0] * 6, 0, old),
+        _study("biotune", 1, [4.0, 4.0, 4.0, 0.0, 4.0, 4.0], 0, "2222222"),
+        _study("biotune-plus", 0, [4.0] * 6, 0, "2222222"),
+        _study("biotune-plus", 1, [4.0, 4.0, 4.0, 4.0, 4.0, 0.0], 0, "2222222"),
+        _study("biotune-plus+sh", 0, [1.0, 2.0, 1.0, 4.0, 1.0, 1.0], 3, "2222222"),
+        _study("biotune-plus+sh", 1, [4.0, 1.0, 0.0, 2.0, 4.0, 1.0], 2, "2222222"),
+    ]
+
+
+def test_the_caveat_is_computed_from_the_records() -> None:
+    records = _studies()
+    level = ctq.level_of([r for r in records if r["method"] == "biotune"])
+    assert level["epochs"] == 22.0  # medians of 24 and 20: the 10x saving leaves 2.2 epochs
+    text = ctq.caveat(records, level)
+    assert text.startswith("**Caveat.** Trials spend at most 4 epochs each, and every trial ")
+    assert "spends at least 1 (1 of the 12 trials of `biotune-plus + SH` spend none)" in text
+    assert "first scored point (2 trials) already costs about 4 epochs" in text
+    assert "(median over its 2 studies; 3-5)" in text
+    assert "a 10x saving (2 of the paper preset's 22 epochs) would have to come before" in text
+    assert "from 22 (`biotune-plus`) to about 11 (`biotune-plus + SH`; 10-12 per study)" in text
+    assert "pruning 2-3 of 6 trials per study." in text
+    cheap = [dict(r) for r in records]
+    cheap[4]["points"]["2"]["epochs"] = 2.0  # seed 0's first point fits in the 10x saving
+    text = ctq.caveat(cheap, level)
+    assert "only 1 of 2 studies has it within 2 epochs (seed 0: 2 epochs, test 0.5200" in text
+    assert ctq.caveat([r for r in records if r["method"] == "biotune"], level) is None
+
+
+def test_mixed_library_versions_mark_their_rows() -> None:
+    records = [{**r, "library": ctq.library_label(r["library"])} for r in _studies()]
+    note, marked = ctq.version_note(records)
+    assert marked == ["biotune"]
+    assert "rows marked † have studies on a version other than the most common one" in note
+    assert (
+        "- `2222222` (5 studies): `biotune` seed 1; `biotune-plus + SH` seeds 0, 1; "
+        "`biotune-plus` seeds 0, 1\n"
+    ) in note
+    assert "- `1111111` (1 study): `biotune` seed 0" in note
+    payload = ctq.report_payload(records, ["biotune", "biotune-plus"], [0, 1])
+    assert [row[0] for row in payload["table"][1]] == ["biotune †", "biotune-plus"]
+    assert [row[0] for row in payload["equal_table"][1]] == ["biotune †", "biotune-plus"]
+    same = [r for r in records if r["library"] == "2222222"]
+    assert ctq.version_note(same) == (
+        "All 5 studies ran on the same library version, `2222222`.",
+        [],
+    )
+
+
+def test_the_failed_note_says_which_records_leave_failed_trials_out() -> None:
+    records = _studies()
+    assert ctq.failed_note(records).startswith("**All 6 records were scored before failed")
+    records[0].update(failed=2, failed_epochs=3.0)
+    note = ctq.failed_note(records)
+    assert note.startswith("The 1 records scored with failed trials counted hold 2 failed")
+    assert "**5 of 6 records were scored before failed trials were counted**" in note
+
+
+def test_report_renders_an_old_json_clean_and_twice_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for record in _studies():
+        record["study"] = f"{record['method']}-{record['seed']}"
+        ctq.store_record(record, tmp_path / "records.json")
+    monkeypatch.setattr(ctq.load_records, "__defaults__", (tmp_path / "records.json",))
+    methods = "biotune,biotune-plus+sh,biotune-plus"
+    old = {"methods": methods.split(","), "seeds": [0, 1], "commands": [OLD_RUN]}
+    (tmp_path / "out.json").write_text(ctq.json.dumps(old))
+    args = ctq._parser().parse_args(["report", "--methods", methods, "--seeds", "0,1"])
+    ctq.report(args, tmp_path / "out")
+    first = (tmp_path / "out.md").read_bytes(), (tmp_path / "out.json").read_bytes()
+    text = first[0].decode()
+    assert "/work" not in text and "cd " not in text and "nice" not in text
+    assert "\n    .venv/bin/python benchmarks/compute_to_quality.py --threads 1 run " in text
+    assert "\n**Caveat.** Trials spend at most 4 epochs each" in text
+    assert "benchmarks/table_race.py" in text and "small live check" in text
+    assert "| biotune † |" in text and "`1111111` (1 study)" in text
+    assert "/work" not in first[1].decode()
+    ctq.report(args, tmp_path / "out")
+    assert ((tmp_path / "out.md").read_bytes(), (tmp_path / "out.json").read_bytes()) == first

@@ -4,26 +4,15 @@ install and the demo, reads trial times from a study and writes its table; nothi
 from __future__ import annotations
 
 import datetime
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import optuna
 
+from tests.benchmarks import load_benchmark
+
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load() -> ModuleType:
-    path = ROOT / "benchmarks" / "readme_commands.py"
-    spec = importlib.util.spec_from_file_location("readme_commands", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_benchmark("readme_commands")
 
 
 def test_the_readme_first_command_splits_into_install_and_demo() -> None:

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
+from tests.benchmarks import load_benchmark
 from tests.studies.test_plan_table import fake_table
 
 
-def _load() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "table_race.py"
-    spec = importlib.util.spec_from_file_location("table_race", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-race = _load()
+race = load_benchmark("table_race")
 
 
 def test_a_race_resumes_and_its_report_regenerates_byte_for_byte(tmp_path: Path) -> None:
