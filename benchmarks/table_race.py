@@ -32,6 +32,7 @@ Run from the repository root; ``run`` resumes where it stopped (every finished s
 from __future__ import annotations
 
 import argparse
+import collections
 from collections.abc import Mapping
 from collections.abc import Sequence
 import hashlib
@@ -537,6 +538,7 @@ def report(data: Mapping[str, Any], output: Path) -> str:
     test = sorted(t for t, i in data["tables"].items() if i["split"] == "test")
     dev = sorted(t for t, i in data["tables"].items() if i["split"] == "dev")
     trials = data["settings"]["trials"]
+    count = collections.Counter(study["v"] for study in data["studies"].values())
     lines = [
         "# Sampler race on the recorded plan tables",
         "",
@@ -546,9 +548,10 @@ def report(data: Mapping[str, Any], output: Path) -> str:
         f"scores after {', '.join(map(str, data['settings']['budgets']))} trials; each score "
         "is the mean recorded test accuracy of the plan `recommend` picks (validation values "
         "only choose it).  ",
-        "Library versions and commits of the studies: "
+        "Library versions and commits of the studies (each study's `v` in the JSON): "
         + "; ".join(
-            f"#{i} " + ", ".join(f"{k} {v}" for k, v in sorted(v.items()) if v)
+            f"#{i} ({count[i]} studies) "
+            + ", ".join(f"{k} {v}" for k, v in sorted(v.items()) if v)
             for i, v in enumerate(data["versions"])
         )
         + ".",
