@@ -42,13 +42,11 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
 import hashlib
-import importlib.metadata
 import json
 import math
 import os
 from pathlib import Path
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +58,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a clone
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # table_race
 
 from biotune_optuna.studies.plan_table import PlanTable  # noqa: E402
 
@@ -84,24 +83,10 @@ def _relative(path: Path) -> str:
 
 
 def _versions() -> dict[str, Any]:
+    from table_race import library_versions
     import torch
 
-    versions: dict[str, Any] = {"python": platform.python_version()}
-    for package in ("torch", "optuna", "numpy", "scipy", "biotune_optuna"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no", "biotune_optuna"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    versions["commit"] = (commit + ("+changes" if dirty else "")) or None
+    versions = library_versions("torch")
     versions["torch_threads"] = torch.get_num_threads()
     versions["machine"] = platform.machine()
     return versions

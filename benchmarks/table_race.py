@@ -87,9 +87,11 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def _versions() -> dict[str, Any]:
+def library_versions(*extra: str) -> dict[str, Any]:
+    """Python, the packages a race depends on (and ``extra`` ones), and the library's commit
+    (``+changes`` when ``biotune_optuna/`` has uncommitted edits)."""
     versions: dict[str, Any] = {"python": platform.python_version()}
-    for package in ("optuna", "numpy", "scipy", "biotune_optuna"):
+    for package in (*extra, "optuna", "numpy", "scipy", "biotune_optuna"):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -217,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         sys.exit(f"{args.output}: raced with {data['settings']}, not {settings}")
     data["command"] = _command(args)
     data.setdefault("versions", [])
-    here = _versions()
+    here = library_versions()
     if here not in data["versions"]:
         data["versions"].append(here)
     version = data["versions"].index(here)

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from biotune_optuna.studies.plan_table import PlanTable
+from tests.benchmarks import load_benchmark
 
 
-def _load() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "replay_agreement.py"
-    spec = importlib.util.spec_from_file_location("replay_agreement", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-check = _load()
+check = load_benchmark("replay_agreement")
 
 
 def _table(differences: list[float]) -> PlanTable:
