@@ -18,10 +18,10 @@ from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
 from biotune_optuna.samplers._configurations import duplicate_trials
 from biotune_optuna.samplers._keys import DUPLICATE_RETRY_KEY
 from biotune_optuna.samplers._keys import SAMPLER_USER_ATTR
+from biotune_optuna.samplers._plus import BioTunePlusSampler
 from biotune_optuna.samplers._recorded import check_study_sampler
 from biotune_optuna.samplers._recorded import recorded_sampler
 from biotune_optuna.samplers._recorded import SamplerMismatchError
-from biotune_optuna.samplers._sampler import BioTunePlusSampler
 from biotune_optuna.samplers._sampler import BioTuneSampler
 from biotune_optuna.samplers.registry import create_pruner
 from biotune_optuna.samplers.registry import create_sampler

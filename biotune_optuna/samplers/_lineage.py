@@ -236,6 +236,13 @@ class StudyIndex:
         """
         return number - bisect.bisect_left(self._superseded_sorted, number)
 
+    def place(self, trial: FrozenTrial) -> int:
+        """The place in the search of ``trial``'s first attempt (a heartbeat retry's is that
+        of the trial it retries), which keys its random streams: every attempt draws the same."""
+        history = trial.system_attrs.get(RETRY_HISTORY_KEY)
+        first = history[0] if isinstance(history, list) and history else trial.number
+        return self.position(int(first))
+
     def next_slot(self, generation: int, skip: int = 0) -> int:
         """The lowest slot of ``generation`` no finished or running trial holds, after
         ``skip`` such free slots (left for trials about to take them)."""

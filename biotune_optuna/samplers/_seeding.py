@@ -29,3 +29,30 @@ def derived_rng(entropy: int, purpose: int, *keys: int) -> np.random.Generator:
 def stable_hash(text: str) -> int:
     """Hash a string identically in every process (unlike :func:`hash`)."""
     return zlib.crc32(text.encode("utf-8"))
+
+
+class Streams:
+    """The sampler's seed, shared by every collaborator that draws: one place to reseed.
+
+    Args:
+        seed: The sampler's seed; ``None``: fresh entropy (and fresh again on :meth:`reseed`).
+    """
+
+    def __init__(self, seed: int | None) -> None:
+        self._seed = seed
+        self.entropy = _entropy(seed)
+
+    def reseed(self) -> None:
+        """Take fresh entropy, unless seeded: a seeded sampler has no stream to reseed."""
+        if self._seed is None:
+            self.entropy = _entropy(None)
+
+    def rng(self, purpose: int, *keys: int) -> np.random.Generator:
+        """The generator of ``purpose`` at ``keys`` (see :func:`derived_rng`)."""
+        return derived_rng(self.entropy, purpose, *keys)
+
+
+def _entropy(seed: int | None) -> int:
+    if seed is None:
+        return int(np.random.SeedSequence().entropy) % (2**64)  # type: ignore[arg-type]
+    return int(seed) % (2**64)

@@ -19,7 +19,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from biotune_optuna.options import Option
-from biotune_optuna.samplers._sampler import BioTunePlusSampler
+from biotune_optuna.samplers._plus import BioTunePlusSampler
 from biotune_optuna.samplers._sampler import BioTuneSampler
 
 

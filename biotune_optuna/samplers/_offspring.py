@@ -1,0 +1,255 @@
+"""How a generation's new genotypes are made: elite exploitation and breeding.
+
+The two steps of a generation in Colan, Davila, Hasegawa, arXiv:2508.15367, §III: each elite is
+exploited by variants that move one of its genes (§III-C), and the other slots breed children
+from the mating pool by selection, crossover, mutation and adoption (§III-B); a pool of two
+members or fewer takes a random immigrant. Optionally (``surrogate_candidates``), several
+candidates compete for a slot and TPE's density ratio picks one
+(:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from biotune_optuna.plan import biotune_gene_indices
+from biotune_optuna.samplers import _keys
+from biotune_optuna.samplers import _seeding
+from biotune_optuna.samplers._genotypes import exploitable
+from biotune_optuna.samplers._genotypes import Genotypes
+from biotune_optuna.samplers._genotypes import random_genotype
+from biotune_optuna.samplers._genotypes import selects_a_block
+from biotune_optuna.samplers._lineage import Member
+from biotune_optuna.samplers._lineage import StudyIndex
+from biotune_optuna.samplers._populations import mating_pool
+from biotune_optuna.samplers._populations import Populations
+from biotune_optuna.samplers._proposal import Child
+from biotune_optuna.samplers._proposal import Proposal
+from biotune_optuna.samplers._repeats import RepeatAvoidance
+from biotune_optuna.samplers._space import GeneSpace
+from biotune_optuna.samplers._surrogate import CandidateRanker
+from biotune_optuna.samplers.operators import BaseAdoption
+from biotune_optuna.samplers.operators import BaseCrossover
+from biotune_optuna.samplers.operators import BaseExploitation
+from biotune_optuna.samplers.operators import BaseMutation
+from biotune_optuna.samplers.operators import BaseSelection
+
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+
+
+class Offspring:
+    """Makes the genotypes of a generation's exploitation and offspring slots.
+
+    Raises:
+        ValueError: ``momentum`` is negative or a candidate count is not an int >= 0.
+
+    Args:
+        selection: Chooses parents and prototype.
+        crossover: Blends two parents.
+        mutation: Mutates a child, scaled by its parents' extinction.
+        adoption: Moves a child toward its parents' mean and its prototype.
+        exploitation: Makes the variants of an elite.
+        momentum: Coefficient of the step a child inherits from its parents.
+        surrogate_candidates: Bred candidates per offspring slot (0 or 1: one child).
+        sampled_candidates: Candidates drawn from the surrogate's estimator besides.
+        streams: The sampler's random streams.
+        genotypes: Encodes members and draws random genotypes.
+        populations: The previous population and the mating pool.
+        repeats: Which configurations the study holds (a repeating candidate loses).
+    """
+
+    def __init__(
+        self,
+        *,
+        selection: BaseSelection,
+        crossover: BaseCrossover,
+        mutation: BaseMutation,
+        adoption: BaseAdoption,
+        exploitation: BaseExploitation,
+        momentum: float,
+        surrogate_candidates: int,
+        sampled_candidates: int,
+        streams: _seeding.Streams,
+        genotypes: Genotypes,
+        populations: Populations,
+        repeats: RepeatAvoidance,
+    ) -> None:
+        if momentum < 0:
+            raise ValueError(f"`momentum` must be non-negative, got {momentum}.")
+        for key, count in (
+            ("surrogate_candidates", surrogate_candidates),
+            ("sampled_candidates", sampled_candidates),
+        ):
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ValueError(f"`{key}` must be an int >= 0, got {count!r}.")
+        self._selection = selection
+        self._crossover = crossover
+        self._mutation = mutation
+        self._adoption = adoption
+        self._exploitation = exploitation
+        self._momentum = momentum
+        self._surrogate_candidates = surrogate_candidates
+        self._sampled_candidates = sampled_candidates
+        self._streams = streams
+        self._genotypes = genotypes
+        self._populations = populations
+        self._repeats = repeats
+
+    def exploit(
+        self,
+        index: StudyIndex,
+        elite: Member,
+        generation: int,
+        k: int,
+        variant: int,
+        space: GeneSpace | None,
+        lineage: dict[str, Any],
+    ) -> Proposal:
+        """Variant ``variant`` of the exploitation of elite ``k`` in ``generation``."""
+        adaptive = getattr(self._exploitation, "adaptive", False)
+        if adaptive:
+            lineage["step"] = self._exploitation_step(index, elite, generation)
+        if space is None:
+            return Proposal(None, lineage)
+        elite_genes = self._genotypes.genes(index, elite, space)
+        # Both variants of a pair share the gene and delta (or the direction and step).
+        rng = self._streams.rng(_seeding.EXPLOIT, generation, k)
+        eligible = exploitable(elite_genes, space)
+        if adaptive:
+            variants = self._exploitation.variants(  # type: ignore[call-arg]
+                elite_genes, eligible, rng, space, step=lineage["step"]
+            )
+        else:
+            variants = self._exploitation.variants(elite_genes, eligible, rng, space)
+        return Proposal(variants[variant], lineage, elite, elite_genes)
+
+    def _exploitation_step(self, index: StudyIndex, elite: Member, generation: int) -> float:
+        """The adaptive step of ``elite`` in ``generation``, derived from stored steps.
+
+        The last round that exploited this very member failed (it is still the elite): the
+        step of that round, shrunk. Else, a variant that replaced its elite: its step, grown.
+        Else a new elite: the initial step.
+        """
+        operator: Any = self._exploitation
+        for g in range(generation - 1, -1, -1):
+            for m in index.by_generation.get(g, []):
+                exploited = m.lineage.get("parents") == [elite.number] and "step" in m.lineage
+                if m.role == _keys.ROLE_EXPLOIT and exploited:
+                    return operator.next_step(float(m.lineage["step"]), success=False)
+        if elite.role == _keys.ROLE_EXPLOIT and "step" in elite.lineage:
+            return operator.next_step(float(elite.lineage["step"]), success=True)
+        return float(operator.initial_step)
+
+    def breed(
+        self,
+        study: Study,
+        index: StudyIndex,
+        position: int,
+        generation: int,
+        slot: int,
+        space: GeneSpace | None,
+        lineage: dict[str, Any],
+    ) -> Proposal:
+        """The offspring (or, from a pool of two members or fewer, immigrant) of ``slot``."""
+        versions, ext = self._populations.current(study, index, generation)
+        pool = mating_pool(index, generation, versions)
+        keys = (_seeding.OFFSPRING, generation, slot, position)
+        rng = self._streams.rng(*keys)
+        if len(pool) <= 2:
+            lineage.update(role=_keys.ROLE_IMMIGRANT, pool=[m.number for m in pool])
+            genes = random_genotype(rng, space, enforce_rules=True) if space else None
+            return Proposal(genes, lineage)
+        child = self._child(index, pool, ext, rng, space)
+        if space is not None and self._surrogate_candidates > 1:
+            child = self._best_candidate(study, index, pool, ext, space, child, keys)
+            if child.sampled:
+                lineage["candidate"] = "sampled"
+        lineage.update(
+            role=_keys.ROLE_OFFSPRING,
+            parents=[child.parents[0].number, child.parents[1].number],
+            prototype=child.prototype.number,
+            pool=[m.number for m in pool],
+        )
+        return Proposal(child.genes, lineage)
+
+    def _child(
+        self,
+        index: StudyIndex,
+        pool: list[Member],
+        ext: dict[int, float],
+        rng: np.random.Generator,
+        space: GeneSpace | None,
+    ) -> Child:
+        """One child of the mating pool: selection, crossover, mutation, adoption, momentum."""
+        i1, i2, i3 = self._selection.select(len(pool), 3, rng)
+        p1, p2, prototype = pool[i1], pool[i2], pool[i3]
+        if space is None:
+            return Child(None, (p1, p2), prototype)
+        genes = self._genotypes.genes
+        x1, x2 = genes(index, p1, space), genes(index, p2, space)
+        child = self._crossover.crossover(x1, x2, rng, space)
+        e = 0.5 * (ext.get(p1.number, 0.0) + ext.get(p2.number, 0.0))
+        child = self._mutation.mutate(child, e, rng, space)
+        child = self._adoption.adopt(child, x1, x2, genes(index, prototype, space), rng, space)
+        if self._momentum > 0.0:
+            velocity = self._genotypes.velocity
+            step = 0.5 * (velocity(index, p1, space) + velocity(index, p2, space))
+            numerical = ~space.is_categorical
+            child[numerical] = np.clip(child[numerical] + self._momentum * step[numerical], 0, 1)
+        return Child(child, (p1, p2), prototype)
+
+    def _best_candidate(
+        self,
+        study: Study,
+        index: StudyIndex,
+        pool: list[Member],
+        ext: dict[int, float],
+        space: GeneSpace,
+        first: Child,
+        keys: tuple[int, ...],
+    ) -> Child:
+        """Of ``surrogate_candidates`` children (``first`` and more from their own streams),
+        the one TPE's density ratio over the finished trials ranks best; a child repeating a
+        configuration the study holds is only taken when all do."""
+        ranker = _ranker(index, space)
+        if not ranker.ready:
+            return first
+        children = [first] + [
+            self._child(index, pool, ext, self._streams.rng(*keys, c), space)
+            for c in range(1, self._surrogate_candidates)
+        ]
+        located = biotune_gene_indices(space.names)
+        drawn = ranker.sample(
+            self._streams.rng(*keys, self._surrogate_candidates), self._sampled_candidates
+        )
+        children += [
+            Child(genes, first.parents, first.prototype, sampled=True)
+            for genes in drawn
+            if selects_a_block(genes, located)
+        ]
+        if self._repeats.enabled:
+            held = self._repeats.held(study, index, space)
+            children = [c for c in children if not held(c.genes)] or children
+        scores = ranker.scores([c.genes for c in children])
+        return children[int(np.argmax(scores))]
+
+
+def _ranker(index: StudyIndex, space: GeneSpace) -> CandidateRanker:
+    """The study's candidate ranker in ``space``, refitted when members were added."""
+    seen = (len(index.members), max(index.members, default=-1))
+    cached = index.rankers.get(space.key)
+    if cached is None or cached[0] != seen:
+        cached = index.rankers[space.key] = (
+            seen,
+            CandidateRanker(
+                list(index.members.values()),
+                space,
+                rows=index.observation_rows.setdefault(space.key, {}),
+            ),
+        )
+    return cached[1]

@@ -1,0 +1,66 @@
+"""BioTune with this toolkit's search improvements (arXiv:2508.15367 plus options).
+
+The paper's genetic algorithm (:class:`~biotune_optuna.samplers.BioTuneSampler`) with the options
+that are off in the paper's preset switched on by default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from biotune_optuna.samplers._sampler import BioTuneSampler
+from biotune_optuna.samplers.operators import AdaptiveExploitation
+
+
+class BioTunePlusSampler(BioTuneSampler):
+    """BioTune with the search improvements of this toolkit, each an option that can be off.
+
+    The paper's genetic algorithm (Colan et al., arXiv:2508.15367; see :class:`BioTuneSampler`,
+    whose defaults stay the paper's preset) with, switched on by default:
+
+    * ``avoid_duplicates``: no trial is spent on a configuration the study already holds;
+    * ``adaptive_exploitation``: elite exploitation by :class:`~biotune_optuna.samplers.
+      operators.AdaptiveExploitation`, a step per elite adapted by the 1/5 success rule that
+      moves one or more genes (the threshold and frozen blocks' importances too), its second
+      variant reversing one block's freezing decision (``toggle_blocks``);
+    * ``surrogate_candidates`` and ``sampled_candidates``: each offspring slot breeds this many
+      children, adds as many more drawn from TPE's estimator of the best trials, and evaluates
+      the one TPE's density ratio over the finished trials ranks best;
+    * ``mutate_first_generation``: the first generation's children mutate too.
+
+    Generations, roles, storage keys, resumption and parallel workers are those of
+    :class:`BioTuneSampler`; a generation still takes ``N + E`` trials.
+
+    Args:
+        adaptive_exploitation: Use :class:`~biotune_optuna.samplers.operators.
+            AdaptiveExploitation` unless ``exploitation`` is given; ``False``: the paper's
+            :class:`~biotune_optuna.samplers.operators.EliteExploitation`.
+        toggle_blocks: With adaptive exploitation and BioTune genes, the second variant of each
+            pair reverses one block's freezing decision (``False``: both variants are gene steps).
+        avoid_duplicates: See :class:`BioTuneSampler`.
+        surrogate_candidates: See :class:`BioTuneSampler` (24 here: TPE's ``n_ei_candidates``).
+        sampled_candidates: See :class:`BioTuneSampler` (24 here).
+        mutate_first_generation: See :class:`BioTuneSampler`.
+        **kwargs: Every other keyword argument of :class:`BioTuneSampler`.
+    """
+
+    def __init__(
+        self,
+        *,
+        adaptive_exploitation: bool = True,
+        toggle_blocks: bool = True,
+        avoid_duplicates: bool = True,
+        surrogate_candidates: int = 24,
+        sampled_candidates: int = 24,
+        mutate_first_generation: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if adaptive_exploitation and kwargs.get("exploitation") is None:
+            kwargs["exploitation"] = AdaptiveExploitation(toggle_blocks=toggle_blocks)
+        super().__init__(
+            avoid_duplicates=avoid_duplicates,
+            surrogate_candidates=surrogate_candidates,
+            sampled_candidates=sampled_candidates,
+            mutate_first_generation=mutate_first_generation,
+            **kwargs,
+        )
