@@ -17,8 +17,6 @@ __all__ = [
     "FAILED_TRIAL_KEY",
     "RETRY_HISTORY_KEY",
     "fold_of_generation",
-    "fold_of_trial",
-    "generation_of_trial_number",
     "prune_if_asked",
     "retried_trial_number",
     "stored_system_attrs",
@@ -42,19 +40,6 @@ def fold_of_generation(generation: int, n_folds: int) -> int:
     if generation < 0 or n_folds < 1:
         raise ValueError(f"need generation >= 0 and n_folds >= 1, got {generation}, {n_folds}")
     return max(generation - 1, 0) % n_folds
-
-
-def generation_of_trial_number(number: int, population_size: int, n_elites: int) -> int:
-    """The generation trial ``number`` would belong to in a one-worker BioTune run.
-
-    Used for trials that carry no ``generation`` user attr (other samplers), so that every
-    sampler sees the same folds at the same trial numbers: trials ``0..N−1`` are generation 0,
-    then each generation takes ``N + E`` trials (the paper's budget formula).
-    """
-    if number < population_size:
-        return 0
-    per_generation = population_size + n_elites  # the budget N + g(N + E), one g at a time
-    return 1 + (number - population_size) // per_generation
 
 
 def stored_user_attrs(trial: optuna.trial.BaseTrial) -> Mapping[str, Any]:
@@ -87,23 +72,6 @@ def retried_trial_number(trial: optuna.trial.BaseTrial) -> int:
         return int(attrs[FAILED_TRIAL_KEY])
     history = attrs.get(RETRY_HISTORY_KEY) or ()
     return int(history[0]) if history else trial.number
-
-
-def fold_of_trial(
-    trial: optuna.trial.BaseTrial, *, n_folds: int, population_size: int, n_elites: int
-) -> int:
-    """The data fold of a trial: by its ``generation`` user attr, else by its number.
-
-    A heartbeat retry stands in for the trial it retries: its number is that trial's
-    (:func:`retried_trial_number`), so it trains on the same fold. Trials of other samplers
-    (no ``generation``) are placed as a one-worker BioTune run with ``(N, E)`` would place them.
-    """
-    generation = stored_user_attrs(trial).get("generation")
-    if generation is None:
-        generation = generation_of_trial_number(
-            retried_trial_number(trial), population_size, n_elites
-        )
-    return fold_of_generation(int(generation), n_folds)
 
 
 def prune_if_asked(trial: optuna.trial.BaseTrial, epoch: int, value: float, *, last: int) -> None:

@@ -40,10 +40,10 @@ from biotune_optuna.plan import suggest_plan
 from biotune_optuna.plan import table_line
 from biotune_optuna.protocol import TrainingProtocol
 from biotune_optuna.samplers import check_study_sampler
+from biotune_optuna.samplers import GASchedule
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import search_space as strategy_search_space
 from biotune_optuna.strategies import strategy_settings
-from biotune_optuna.trials import fold_of_trial
 from biotune_optuna.trials import prune_if_asked
 from biotune_optuna.trials import retried_trial_number
 
@@ -85,9 +85,11 @@ class FineTuneObjective:
         backbone: The pretrained backbone with its new head and blocks.
         data: Train/val/test splits.
         protocol: The training protocol (default: the paper's).
-        population_size: BioTune's ``N``, only to place trials of other samplers (which carry
-            no ``generation`` user attr) on the same folds BioTune would use.
-        n_elites: BioTune's ``E``, for the same purpose.
+        fold_of_trial: ``fold_of_trial(trial, n_folds)``, the data fold a trial trains on
+            (Colan et al., arXiv:2508.15367, §III: one fold per generation); it places trials of
+            other samplers (which carry no ``generation`` user attr) on the folds BioTune would
+            use. Default: the paper's schedule's
+            (:meth:`~biotune_optuna.samplers.GASchedule.fold_of_trial`).
         fold_seed: Seed of the stratified folds.
         cache: Feature cache; by default one of ``protocol.feature_cache_mb``, shared by the
             trials of this objective.
@@ -129,8 +131,7 @@ class FineTuneObjective:
         data: ClassificationData,
         protocol: TrainingProtocol | None = None,
         *,
-        population_size: int = 10,
-        n_elites: int = 3,
+        fold_of_trial: Callable[[optuna.trial.BaseTrial, int], int] | None = None,
         fold_seed: int = 0,
         cache: FeatureCache | None = None,
         on_plan: Callable[[optuna.trial.Trial, FineTunePlan], None] | None = None,
@@ -152,8 +153,7 @@ class FineTuneObjective:
         self.backbone = backbone
         self.data = data
         self.protocol = protocol or TrainingProtocol()
-        self.population_size = population_size
-        self.n_elites = n_elites
+        self.fold_of_trial = fold_of_trial or GASchedule().fold_of_trial
         self.on_plan = on_plan
         self.on_epoch = on_epoch
         self.checkpoints = checkpoints
@@ -207,13 +207,8 @@ class FineTuneObjective:
         )
 
     def fold_of(self, trial: optuna.trial.BaseTrial) -> int:
-        """The fold of a trial (:func:`~biotune_optuna.trials.fold_of_trial`)."""
-        return fold_of_trial(
-            trial,
-            n_folds=self.n_folds,
-            population_size=self.population_size,
-            n_elites=self.n_elites,
-        )
+        """The fold of a trial (the ``fold_of_trial`` function over this objective's folds)."""
+        return self.fold_of_trial(trial, self.n_folds)
 
     def evaluate(
         self,

@@ -23,6 +23,8 @@ from biotune_optuna.samplers._recorded import check_study_sampler
 from biotune_optuna.samplers._recorded import recorded_sampler
 from biotune_optuna.samplers._recorded import SamplerMismatchError
 from biotune_optuna.samplers._sampler import BioTuneSampler
+from biotune_optuna.samplers._schedule import GASchedule
+from biotune_optuna.samplers._schedule import ScheduleError
 from biotune_optuna.samplers.registry import create_pruner
 from biotune_optuna.samplers.registry import create_sampler
 from biotune_optuna.samplers.registry import PRUNERS
@@ -39,7 +41,9 @@ __all__ = [
     "SAMPLER_USER_ATTR",
     "BioTunePlusSampler",
     "BioTuneSampler",
+    "GASchedule",
     "SamplerMismatchError",
+    "ScheduleError",
     "check_study_sampler",
     "create_pruner",
     "create_sampler",

@@ -9,15 +9,19 @@ fold a trial of any sampler trains on) takes them from a :class:`GASchedule`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 import optuna
 
+from biotune_optuna.options import Option
+from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.trials import fold_of_generation
 from biotune_optuna.trials import retried_trial_number
 from biotune_optuna.trials import stored_user_attrs
+
+
+#: The schedule as a spec's plain options, each checked alone (:class:`GASchedule` checks both).
+SCHEDULE_OPTIONS = {"population_size": Option(int, 2), "n_elites": Option(int, 0)}
 
 
 class ScheduleError(ValueError):
@@ -34,9 +38,15 @@ class ScheduleError(ValueError):
         self.detail = detail
 
 
-@dataclass(frozen=True)
-class GASchedule:
+class _Fields(NamedTuple):
+    population_size: int
+    n_elites: int
+
+
+class GASchedule(_Fields):
     """BioTune's population size ``N`` and number of elites ``E`` (the paper's 10 and 3).
+
+    A tuple ``(N, E)`` whose values were checked when it was made.
 
     Args:
         population_size: ``N``, an int >= 2.
@@ -46,18 +56,30 @@ class GASchedule:
         ScheduleError: Either is outside its range.
     """
 
-    population_size: int = 10
-    n_elites: int = 3
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        n, e = self.population_size, self.n_elites
-        for key, value in (("population_size", n), ("n_elites", e)):
+    def __new__(cls, population_size: int = 10, n_elites: int = 3) -> GASchedule:
+        for key, value in (("population_size", population_size), ("n_elites", n_elites)):
             if not isinstance(value, int):
                 raise ScheduleError(key, f"an int, got {value!r}")
-        if n < 2:
-            raise ScheduleError("population_size", f">= 2, got {n}")
-        if not 0 <= e < n:
-            raise ScheduleError("n_elites", f">= 0 and below population_size ({n}), got {e}")
+        if population_size < 2:
+            raise ScheduleError("population_size", f">= 2, got {population_size}")
+        if not 0 <= n_elites < population_size:
+            raise ScheduleError(
+                "n_elites",
+                f">= 0 and below population_size ({population_size}), got {n_elites}",
+            )
+        return super().__new__(cls, population_size, n_elites)
+
+    def options(self) -> dict[str, int]:
+        """The schedule as sampler options: ``{"population_size": N, "n_elites": E}``."""
+        return self._asdict()
+
+    def trial_budget(self, generations: int) -> int:
+        """Trials of the initial population and ``generations`` generations (paper §IV)."""
+        return trial_budget(
+            generations, population_size=self.population_size, n_elites=self.n_elites
+        )
 
     def generation_of_trial_number(self, number: int) -> int:
         """The generation trial ``number`` would belong to in a one-worker BioTune run.
@@ -71,30 +93,16 @@ class GASchedule:
         per_generation = self.population_size + self.n_elites  # N + g(N + E), one g at a time
         return 1 + (number - self.population_size) // per_generation
 
-    def fold_of_trial(self, trial: optuna.trial.BaseTrial, *, n_folds: int) -> int:
+    def fold_of_trial(self, trial: optuna.trial.BaseTrial, n_folds: int) -> int:
         """The data fold of a trial: by its ``generation`` user attr, else by its number.
 
         A heartbeat retry stands in for the trial it retries: its number is that trial's
         (:func:`~biotune_optuna.trials.retried_trial_number`), so it trains on the same fold.
         Trials of other samplers (no ``generation``) are placed as a one-worker BioTune run
-        with this schedule would place them.
+        with this schedule would place them. This is the fold function the engine's objectives
+        take (``fold_of_trial``).
         """
         generation = stored_user_attrs(trial).get("generation")
         if generation is None:
             generation = self.generation_of_trial_number(retried_trial_number(trial))
         return fold_of_generation(int(generation), n_folds)
-
-    def fold_function(self, n_folds: int) -> Callable[[Any], int]:
-        """``trial -> fold index`` over ``n_folds`` folds (:meth:`fold_of_trial`)."""
-        return _FoldOfTrial(self, n_folds)
-
-
-@dataclass(frozen=True)
-class _FoldOfTrial:
-    """A picklable ``trial -> fold`` function (objectives travel to worker processes)."""
-
-    schedule: GASchedule
-    n_folds: int
-
-    def __call__(self, trial: optuna.trial.BaseTrial) -> int:
-        return self.schedule.fold_of_trial(trial, n_folds=self.n_folds)

@@ -21,6 +21,7 @@ from optuna.distributions import BaseDistribution
 from biotune_optuna.options import Option
 from biotune_optuna.samplers._plus import BioTunePlusSampler
 from biotune_optuna.samplers._sampler import BioTuneSampler
+from biotune_optuna.samplers._schedule import SCHEDULE_OPTIONS
 
 
 __all__ = [
@@ -148,8 +149,7 @@ _PROBABILITY = Option(float, 0.0, 1.0)
 _POSITIVE = Option(float, 0.0, above=True)
 _FLAG = Option(bool)
 _BIOTUNE_OPTIONS = {
-    "population_size": _AT_LEAST_2,
-    "n_elites": _AT_LEAST_0,
+    **SCHEDULE_OPTIONS,
     "momentum": Option(float, 0.0),
     "mutate_first_generation": _FLAG,
     "reevaluate_elites": _FLAG,

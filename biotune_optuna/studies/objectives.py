@@ -116,9 +116,7 @@ def build_objective(spec: StudySpec) -> StudyObjective:
     """
     if spec.table is not None:
         try:
-            return TableObjective(
-                spec.table, population_size=spec.schedule[0], n_elites=spec.schedule[1]
-            )
+            return TableObjective(spec.table, fold_of_trial=spec.schedule.fold_of_trial)
         except TableError as exc:
             raise SpecError(f"{spec.source}: [objective] table: {exc}") from None
     if spec.synthetic is not None:
@@ -152,14 +150,12 @@ def build_objective(spec: StudySpec) -> StudyObjective:
         if message.startswith(("state_dict: ", "weights: ")):
             raise SpecError(f"{spec.source}: [model] {message}") from None
         raise SpecError(f"{spec.source}: [model] source: {source!r}: {message}") from None
-    population_size, n_elites = spec.schedule
     try:
         return FineTuneObjective(
             backbone,
             data,
             spec.protocol,
-            population_size=population_size,
-            n_elites=n_elites,
+            fold_of_trial=spec.schedule.fold_of_trial,
             strategy=spec.strategy,
             strategy_options=spec.strategy_options,
             search=spec.strategy_search,

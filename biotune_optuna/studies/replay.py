@@ -26,9 +26,9 @@ from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
 from biotune_optuna.plan import table_line
 from biotune_optuna.samplers import check_study_sampler
+from biotune_optuna.samplers import GASchedule
 from biotune_optuna.studies.plan_table import plan_of_code
 from biotune_optuna.studies.plan_table import PlanTable
-from biotune_optuna.trials import fold_of_trial
 from biotune_optuna.trials import prune_if_asked
 
 
@@ -43,20 +43,22 @@ class TableObjective:
 
     Args:
         table: The table, or the path of its file.
-        population_size: BioTune's ``N``, to place trials of other samplers on the folds
-            BioTune would use (as the live objective does).
-        n_elites: BioTune's ``E``, for the same purpose.
+        fold_of_trial: ``fold_of_trial(trial, n_folds)``, the fold a trial trains on, as the
+            live objective takes it (default: the paper's schedule's
+            :meth:`~biotune_optuna.samplers.GASchedule.fold_of_trial`).
 
     Attributes:
         on_epoch: Called as ``on_epoch(trial, epoch, value)`` after every epoch.
     """
 
     def __init__(
-        self, table: PlanTable | str | Path, *, population_size: int = 10, n_elites: int = 3
+        self,
+        table: PlanTable | str | Path,
+        *,
+        fold_of_trial: Callable[[optuna.trial.BaseTrial, int], int] | None = None,
     ) -> None:
         self.table = table if isinstance(table, PlanTable) else PlanTable.load(table)
-        self.population_size = population_size
-        self.n_elites = n_elites
+        self.fold_of_trial = fold_of_trial or GASchedule().fold_of_trial
         self.on_epoch: Callable[[optuna.trial.Trial, int, float], None] | None = None
         self._checked_studies: set[int] = set()
 
@@ -71,13 +73,8 @@ class TableObjective:
         return dict(plan_search_space(self.blocks))
 
     def fold_of(self, trial: optuna.trial.BaseTrial) -> int:
-        """The fold of a trial, as a live one's (:func:`~biotune_optuna.trials.fold_of_trial`)."""
-        return fold_of_trial(
-            trial,
-            n_folds=self.table.n_folds,
-            population_size=self.population_size,
-            n_elites=self.n_elites,
-        )
+        """The fold of a trial, as a live one's (the ``fold_of_trial`` function)."""
+        return self.fold_of_trial(trial, self.table.n_folds)
 
     def curve(self, code: str, fold: int) -> tuple[list[float], float]:
         """The running value after each epoch of plan ``code`` on ``fold`` (the mean over the

@@ -31,10 +31,11 @@ from biotune_optuna.options import type_problem
 from biotune_optuna.protocol import TrainingProtocol
 from biotune_optuna.samplers import create_pruner
 from biotune_optuna.samplers import create_sampler
+from biotune_optuna.samplers import GASchedule
 from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers import SAMPLER_USER_ATTR
 from biotune_optuna.samplers import SAMPLERS
-from biotune_optuna.samplers import trial_budget
+from biotune_optuna.samplers import ScheduleError
 from biotune_optuna.samplers.registry import BIOTUNE_PRESETS
 from biotune_optuna.samplers.registry import check_option
 from biotune_optuna.samplers.registry import check_pruner_option
@@ -73,9 +74,6 @@ __all__ = [
 
 OBJECTIVES = ("finetune", "synthetic", "table")
 DATA_SOURCES = ("digits", "suite:<task>", "torchvision:<Name>", "folder")
-#: BioTune's paper preset; the fold schedule and generation budgets of other samplers use it
-#: unless the spec's BioTune sampler or ``[budget]`` says otherwise.
-DEFAULT_SCHEDULE = (10, 3)
 
 _SEED = Option(int, 0, MAX_SEED)
 _AT_LEAST_1 = Option(int, 1)
@@ -272,7 +270,7 @@ class StudySpec:
     seed: int = 0
     trials: int | None = None
     generations: int | None = None
-    schedule: tuple[int, int] = DEFAULT_SCHEDULE
+    schedule: GASchedule = dataclasses.field(default_factory=GASchedule)
     objective: str = "finetune"
     synthetic: SyntheticSpec | None = None
     table: Path | None = None
@@ -315,10 +313,7 @@ class StudySpec:
         """The budget in trials: given, or converted from generations with :attr:`schedule`."""
         if self.trials is not None:
             return self.trials
-        population_size, n_elites = self.schedule
-        return trial_budget(
-            self.generations or 0, population_size=population_size, n_elites=n_elites
-        )
+        return self.schedule.trial_budget(self.generations or 0)
 
     def describe_budget(self, search_space: Mapping[str, Any] | None = None) -> str:
         """The budget in words; of a study searching ``search_space`` if given
@@ -410,7 +405,7 @@ class StudySpec:
         """A BioTune preset's options from the spec's schedule (its ``N`` and ``E``)."""
         if sampler not in BIOTUNE_PRESETS:
             return {}
-        return dict(zip(("population_size", "n_elites"), self.schedule))
+        return self.schedule.options()
 
     def _strategy_changes(self, strategy: str) -> dict[str, Any]:
         """The fields that change when the study runs ``strategy`` with its defaults."""
@@ -547,7 +542,9 @@ def parse_spec(
     )
     budget, schedule = _parse_budget(table, sampler, sampler_options, fail)
     strategy, strategy_options, strategy_search, sampler = _check_strategy(table, sampler, fail)
-    if sampler != "grid":  # the grid needs the search space, known when the study opens
+    # A BioTune preset's options are checked by the registry and the schedule; other samplers
+    # are built once, for the checks their constructors hold (the grid needs the search space).
+    if sampler not in BIOTUNE_PRESETS and sampler != "grid":
         _construct(
             "sampler",
             sampler_options,
@@ -612,7 +609,7 @@ def _parse_study(table: Mapping[str, Any], base: Path, fail: Fail) -> dict[str, 
 
 def _parse_budget(
     table: Mapping[str, Any], sampler: str, sampler_options: Mapping[str, Any], fail: Fail
-) -> tuple[dict[str, int | None], tuple[int, int]]:
+) -> tuple[dict[str, int | None], GASchedule]:
     """The ``[budget]`` section: trials or generations, and the schedule ``(N, E)`` that a
     BioTune preset's ``[sampler]`` options give (once) or ``[budget]`` states."""
     budget = dict(table.get("budget", {}))
@@ -622,27 +619,19 @@ def _parse_budget(
             if key in budget and budget[key] != sampler_options.get(key, budget[key]):
                 raise fail("budget", key, f"differs from [sampler] {key}; give it once")
             budget.setdefault(key, sampler_options.get(key))
-    population_size = budget.get("population_size") or DEFAULT_SCHEDULE[0]
+    defaults = GASchedule()
+    population_size = budget.get("population_size") or defaults.population_size
     n_elites = budget.get("n_elites")
-    n_elites = DEFAULT_SCHEDULE[1] if n_elites is None else n_elites
-
-    def section(key: str) -> str:
-        return "sampler" if preset and key in sampler_options else "budget"
-
-    if population_size < 2:
-        raise fail(
-            section("population_size"), "population_size", f"must be >= 2, got {population_size}"
-        )
-    if not 0 <= n_elites < population_size:
-        raise fail(
-            section("n_elites"),
-            "n_elites",
-            f"must be >= 0 and below population_size ({population_size}), got {n_elites}",
-        )
+    n_elites = defaults.n_elites if n_elites is None else n_elites
+    try:
+        schedule = GASchedule(population_size, n_elites)
+    except ScheduleError as exc:
+        section = "sampler" if preset and exc.key in sampler_options else "budget"
+        raise fail(section, exc.key, f"must be {exc.detail}") from None
     if ("trials" in budget) == ("generations" in budget):
         raise fail("budget", None, "give exactly one of `trials` and `generations`")
     given = {"trials": budget.get("trials"), "generations": budget.get("generations")}
-    return given, (population_size, n_elites)
+    return given, schedule
 
 
 def _parse_objective(

@@ -21,6 +21,7 @@ from biotune_optuna.finetune import _objective
 from biotune_optuna.finetune import ClassificationData
 from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.samplers import GASchedule
 from biotune_optuna.samplers._keys import POPULATION_KEY_PREFIX
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies.session import TooManyFailures
@@ -33,7 +34,9 @@ PROTOCOL = TrainingProtocol(image_size=16, max_epochs=1, n_seeds=1, batch_size=6
 def objective(
     data: ClassificationData, protocol: TrainingProtocol = PROTOCOL
 ) -> FineTuneObjective:
-    return FineTuneObjective(tiny_backbone(), data, protocol, population_size=3, n_elites=1)
+    return FineTuneObjective(
+        tiny_backbone(), data, protocol, fold_of_trial=GASchedule(3, 1).fold_of_trial
+    )
 
 
 def study() -> optuna.Study:

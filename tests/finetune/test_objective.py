@@ -15,8 +15,8 @@ from biotune_optuna.finetune import ClassificationData
 from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import TrainingProtocol
 from biotune_optuna.finetune._device import describe_device
+from biotune_optuna.samplers import GASchedule
 from biotune_optuna.trials import fold_of_generation
-from biotune_optuna.trials import generation_of_trial_number
 from tests.finetune.conftest import tiny_backbone
 
 
@@ -36,7 +36,7 @@ def test_fold_rule() -> None:
     assert [fold_of_generation(g, 3) for g in range(6)] == [0, 0, 1, 2, 0, 1]
     assert [fold_of_generation(g, 1) for g in range(3)] == [0, 0, 0]
     # Other samplers: the generation a one-worker BioTune run would be in (10, then 13 each).
-    assert [generation_of_trial_number(n, 10, 3) for n in (0, 9, 10, 22, 23, 139)] == [
+    assert [GASchedule(10, 3).generation_of_trial_number(n) for n in (0, 9, 10, 22, 23, 139)] == [
         0,
         0,
         1,
@@ -58,7 +58,7 @@ def test_folds_are_disjoint_stratified_halves(small_digits: ClassificationData) 
 
 def test_biotune_study_of_the_objective(small_digits: ClassificationData) -> None:
     objective = FineTuneObjective(
-        tiny_backbone(), small_digits, PROTOCOL, population_size=4, n_elites=1
+        tiny_backbone(), small_digits, PROTOCOL, fold_of_trial=GASchedule(4, 1).fold_of_trial
     )
     sampler = BioTuneSampler(
         population_size=4, n_elites=1, search_space=objective.search_space, seed=0
@@ -96,7 +96,7 @@ def test_biotune_study_of_the_objective(small_digits: ClassificationData) -> Non
 
 def test_other_samplers_use_the_trial_number_rule(small_digits: ClassificationData) -> None:
     objective = FineTuneObjective(
-        tiny_backbone(), small_digits, PROTOCOL, population_size=2, n_elites=1
+        tiny_backbone(), small_digits, PROTOCOL, fold_of_trial=GASchedule(2, 1).fold_of_trial
     )
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0)
@@ -180,7 +180,7 @@ def test_a_trial_that_overshoots_its_generation_trains_on_that_generations_fold(
     # one-worker numbering would give. N=2, E=1: generation 1 is trials 2..4 on fold 0, and
     # trial 5 would be generation 2 (fold 1) in a one-worker run.
     objective = FineTuneObjective(
-        tiny_backbone(), small_digits, PROTOCOL, population_size=2, n_elites=1
+        tiny_backbone(), small_digits, PROTOCOL, fold_of_trial=GASchedule(2, 1).fold_of_trial
     )
     sampler = BioTuneSampler(
         population_size=2, n_elites=1, search_space=objective.search_space, seed=0

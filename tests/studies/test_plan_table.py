@@ -14,6 +14,7 @@ import pytest
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import importance_param
 from biotune_optuna.plan import THRESHOLD_PARAM
+from biotune_optuna.samplers import GASchedule
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import SpecError
 from biotune_optuna.studies.objectives import build_objective
@@ -132,7 +133,7 @@ def study(
 
 def test_a_replayed_trial_is_the_recorded_run_of_its_fold() -> None:
     table = fake_table()
-    objective = TableObjective(table, population_size=4, n_elites=1)
+    objective = TableObjective(table, fold_of_trial=GASchedule(4, 1).fold_of_trial)
     replay = study(objective)
     replay.optimize(objective, n_trials=20)
     for trial in replay.trials:
@@ -222,7 +223,7 @@ def test_a_table_spec_builds_the_replay(tmp_path: Path) -> None:
     assert spec.identity()["table"] == "fake.json.gz"
     objective = build_objective(spec)
     assert isinstance(objective, TableObjective) and objective.blocks == BLOCKS
-    assert (objective.population_size, objective.n_elites) == (4, 1)
+    assert objective.fold_of_trial.__self__ == GASchedule(4, 1)
 
 
 @pytest.mark.parametrize(
