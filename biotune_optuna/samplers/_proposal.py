@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from optuna.distributions import BaseDistribution
 
 from biotune_optuna.samplers._lineage import Member
+from biotune_optuna.samplers._optuna_bridge import contains
 from biotune_optuna.samplers._space import GeneSpace
 
 
@@ -57,13 +57,6 @@ def to_params(space: GeneSpace, proposal: Proposal) -> dict[str, Any]:
     for i, (name, dist) in enumerate(zip(space.names, space.distributions)):
         if proposal.genes[i] == reference_genes[i] and name in reference.params:
             value = reference.params[name]
-            if _inside(dist, value):
+            if contains(dist, value):
                 params[name] = value
     return params
-
-
-def _inside(dist: BaseDistribution, value: Any) -> bool:
-    try:
-        return bool(dist._contains(dist.to_internal_repr(value)))
-    except (ValueError, TypeError):
-        return False

@@ -12,6 +12,8 @@ import optuna
 
 from biotune_optuna.samplers._keys import SAMPLER_USER_ATTR
 from biotune_optuna.samplers._keys import SETTINGS_KEY
+from biotune_optuna.samplers._optuna_bridge import storage_of
+from biotune_optuna.samplers._optuna_bridge import study_id_of
 from biotune_optuna.samplers.registry import BIOTUNE_PRESETS
 from biotune_optuna.samplers.registry import sampler_name
 
@@ -33,7 +35,7 @@ def recorded_sampler(study: optuna.Study) -> str | None:
     recorded = study.user_attrs.get(SAMPLER_USER_ATTR)
     if recorded is not None:
         return str(recorded)
-    attrs = study._storage.get_study_system_attrs(study._study_id)
+    attrs = storage_of(study).get_study_system_attrs(study_id_of(study))
     return "biotune" if SETTINGS_KEY in attrs else None
 
 

@@ -12,27 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 from typing import TYPE_CHECKING
 
-from optuna.storages import RDBStorage
-
-
-try:  # Optuna internals, used only to batch the writes in one transaction.
-    from optuna.storages._rdb import models as _models
-    from optuna.storages._rdb.storage import _create_scoped_session
-except ImportError:  # they moved: every storage goes through the public API
-    _models = None
+from biotune_optuna.samplers import _optuna_bridge as _bridge
 
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
-
-
-def _relational_backend(storage: BaseStorage) -> RDBStorage | None:
-    backend = getattr(storage, "_backend", storage)  # optuna wraps RDBStorage in _CachedStorage
-    if _models is None:
-        return None
-    if isinstance(backend, RDBStorage) and hasattr(backend, "_set_trial_attr_without_commit"):
-        return backend
-    return None
 
 
 def write_trial_attrs(
@@ -50,7 +34,7 @@ def write_trial_attrs(
         system_attrs: System attrs to set.
         user_attrs: User attrs to set.
     """
-    backend = _relational_backend(storage)
+    backend = _bridge.relational_backend(storage)
     if backend is None:
         for key, value in system_attrs.items():
             storage.set_trial_system_attr(trial_id, key, value)
@@ -58,12 +42,14 @@ def write_trial_attrs(
             storage.set_trial_user_attr(trial_id, key, value)
         return
 
-    with _create_scoped_session(backend.scoped_session, True) as session:
+    models, session_scope = _bridge.rdb_models, _bridge.create_scoped_session
+    assert models is not None and session_scope is not None
+    with session_scope(backend.scoped_session, True) as session:
         for key, value in system_attrs.items():
             backend._set_trial_attr_without_commit(
-                session, _models.TrialSystemAttributeModel, trial_id, key, value
+                session, models.TrialSystemAttributeModel, trial_id, key, value
             )
         for key, value in user_attrs.items():
             backend._set_trial_attr_without_commit(
-                session, _models.TrialUserAttributeModel, trial_id, key, value
+                session, models.TrialUserAttributeModel, trial_id, key, value
             )

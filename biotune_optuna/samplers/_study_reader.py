@@ -17,6 +17,10 @@ from optuna.trial import TrialState
 
 from biotune_optuna.samplers import _keys
 from biotune_optuna.samplers._lineage import StudyIndex
+from biotune_optuna.samplers._optuna_bridge import cached_trials
+from biotune_optuna.samplers._optuna_bridge import storage_of
+from biotune_optuna.samplers._optuna_bridge import study_id_of
+from biotune_optuna.samplers._optuna_bridge import trial_id_of
 from biotune_optuna.samplers._storage_io import write_trial_attrs
 
 
@@ -48,20 +52,21 @@ class StudyReader:
     def sync(self, study: Study, *, check_settings: bool, fresh: bool = False) -> StudyIndex:
         """The study's index, updated with its trials (``fresh``: read past Optuna's view of
         the study, which it keeps for a whole trial)."""
-        key = (id(study._storage), study._study_id)
+        storage, study_id = storage_of(study), study_id_of(study)
+        key = (id(storage), study_id)
         entry = self._indexes.get(key)
         if entry is None:
             # The storage object is kept alive with the index, so its id is never reused.
-            entry = (study._storage, StudyIndex(study.direction, rank_pruned=self._rank_pruned))
+            entry = (storage, StudyIndex(study.direction, rank_pruned=self._rank_pruned))
             self._indexes[key] = entry
         index = entry[1]
         if check_settings and not index.settings_checked:
             self._check_settings(study)
             index.settings_checked = True
         if fresh:
-            index.update(study._storage.get_all_trials(study._study_id, deepcopy=False))
+            index.update(storage.get_all_trials(study_id, deepcopy=False))
         else:
-            index.update(study._get_trials(deepcopy=False, use_cache=True))
+            index.update(cached_trials(study))
         return index
 
     def _check_settings(self, study: Study) -> None:
@@ -89,8 +94,8 @@ class StudyReader:
     ) -> None:
         """Store a trial's lineage (a system attr) and its dashboard mirror (user attrs)."""
         write_trial_attrs(
-            study._storage,
-            trial._trial_id,
+            storage_of(study),
+            trial_id_of(trial),
             system_attrs={_keys.LINEAGE_KEY: lineage},
             user_attrs={
                 _keys.GENERATION_USER_ATTR: lineage["generation"],
@@ -113,20 +118,20 @@ def has_lineage(trial: FrozenTrial, index: StudyIndex) -> bool:
 
 def frozen_trials(study: Study, numbers: list[int]) -> list[FrozenTrial]:
     """The study's trials of the given numbers, in that order."""
-    by_number = {t.number: t for t in study._get_trials(deepcopy=False, use_cache=True)}
+    by_number = {t.number: t for t in cached_trials(study)}
     return [by_number[n] for n in numbers if n in by_number]
 
 
 def running_trials(study: Study) -> list[FrozenTrial]:
     """The study's RUNNING trials, as Optuna's view of the study holds them."""
-    return list(study._get_trials(deepcopy=False, states=(TrialState.RUNNING,), use_cache=True))
+    return list(cached_trials(study, states=(TrialState.RUNNING,)))
 
 
 def study_attrs(study: Study) -> dict[str, Any]:
     """The study's system attrs, read from storage."""
-    return study._storage.get_study_system_attrs(study._study_id)
+    return storage_of(study).get_study_system_attrs(study_id_of(study))
 
 
 def set_study_attr(study: Study, key: str, value: Any) -> None:
     """Store a study system attr."""
-    study._storage.set_study_system_attr(study._study_id, key, value)
+    storage_of(study).set_study_system_attr(study_id_of(study), key, value)

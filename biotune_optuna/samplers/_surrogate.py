@@ -17,12 +17,12 @@ from collections.abc import Sequence
 import math
 
 import numpy as np
-from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator
-from optuna.samplers._tpe.parzen_estimator import _ParzenEstimatorParameters
-from optuna.samplers._tpe.sampler import default_gamma
-from optuna.samplers._tpe.sampler import default_weights
 
 from biotune_optuna.samplers._lineage import Member
+from biotune_optuna.samplers._optuna_bridge import default_gamma
+from biotune_optuna.samplers._optuna_bridge import default_weights
+from biotune_optuna.samplers._optuna_bridge import ParzenEstimator
+from biotune_optuna.samplers._optuna_bridge import ParzenEstimatorParameters
 from biotune_optuna.samplers._space import GeneSpace
 
 
@@ -31,7 +31,7 @@ __all__ = ["MIN_OBSERVATIONS", "CandidateRanker"]
 #: Finished trials the model needs before it ranks (TPE's ``n_startup_trials``).
 MIN_OBSERVATIONS = 10
 
-_PARAMETERS = _ParzenEstimatorParameters(
+_PARAMETERS = ParzenEstimatorParameters(
     prior_weight=1.0,
     consider_magic_clip=True,
     consider_endpoints=False,
@@ -63,8 +63,8 @@ class CandidateRanker:
         usable = [m for m in members if self._row(m) is not None]
         usable.sort(key=lambda m: m.rank)
         self.n_observations = len(usable)
-        self._below: _ParzenEstimator | None = None
-        self._above: _ParzenEstimator | None = None
+        self._below: ParzenEstimator | None = None
+        self._above: ParzenEstimator | None = None
         if self.n_observations < MIN_OBSERVATIONS:
             return
         n_below = default_gamma(self.n_observations)
@@ -75,8 +75,8 @@ class CandidateRanker:
         # number order as TPE does.
         below = sorted(finite_below, key=lambda m: m.number)
         above = sorted(usable[len(finite_below) :], key=lambda m: m.number)
-        self._below = _ParzenEstimator(self._observations(below), self._search_space, _PARAMETERS)
-        self._above = _ParzenEstimator(self._observations(above), self._search_space, _PARAMETERS)
+        self._below = ParzenEstimator(self._observations(below), self._search_space, _PARAMETERS)
+        self._above = ParzenEstimator(self._observations(above), self._search_space, _PARAMETERS)
 
     @property
     def ready(self) -> bool:
