@@ -74,9 +74,8 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 from scipy.stats import rankdata
 
-from biotune_optuna.samplers import create_sampler
-from biotune_optuna.samplers import duplicate_trials
 from biotune_optuna.samplers import SAMPLERS
+from biotune_optuna.samplers._configurations import duplicate_trials
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 
@@ -277,7 +276,7 @@ def run_study(
     """Run one study of ``n_trials`` trials; its trials in number order and its seconds."""
     start = time.perf_counter()
     study = optuna.create_study(
-        sampler=create_sampler(sampler, seed=seed, search_space=problem.space, options=options),
+        sampler=SAMPLERS.create(sampler, seed=seed, search_space=problem.space, options=options),
         direction=problem.direction,
     )
     for _ in range(n_trials):

@@ -220,7 +220,7 @@ def study_record(
 ) -> dict[str, Any]:
     """One study's record: recommended trials, their scores (``score(trial)`` -> per-seed
     test accuracies), best observed values, duplicates and the best-so-far curve."""
-    from biotune_optuna.samplers import duplicate_trials
+    from biotune_optuna.samplers._configurations import duplicate_trials
 
     recommend = _recommend()
     trials = finished_trials(study)

@@ -14,6 +14,7 @@ import optuna
 
 
 __all__ = [
+    "DUPLICATE_RETRY_KEY",
     "FAILED_TRIAL_KEY",
     "RETRY_HISTORY_KEY",
     "fold_of_generation",
@@ -28,6 +29,10 @@ __all__ = [
 FAILED_TRIAL_KEY = "failed_trial"
 #: System attr of a heartbeat retry: the numbers of the trials it retries, first to last.
 RETRY_HISTORY_KEY = "retry_history"
+#: System attr of a heartbeat retry created twice for one dead trial (two workers at once): the
+#: one that gave way to the earlier retry (whose number it holds), failed at once and never part
+#: of the search.
+DUPLICATE_RETRY_KEY = "biotune:duplicate_retry"
 
 
 def fold_of_generation(generation: int, n_folds: int) -> int:

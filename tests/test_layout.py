@@ -23,7 +23,6 @@ LAYERS = ("samplers", "finetune", "studies", "cli")
 FACADES = (
     "biotune_optuna",
     "biotune_optuna.samplers",
-    "biotune_optuna.samplers.operators",
     "biotune_optuna.finetune",
     "biotune_optuna.studies",
 )

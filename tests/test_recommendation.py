@@ -23,7 +23,7 @@ from biotune_optuna import record_recommendation
 from biotune_optuna.cli import main
 from biotune_optuna.recommendation import RECOMMENDATION_KEY
 from biotune_optuna.recommendation import stored_recommendation
-from biotune_optuna.samplers import create_sampler
+from biotune_optuna.samplers._registry import create_sampler
 from biotune_optuna.synthetic import SyntheticFineTuning
 from tests.conftest import copy_spec
 

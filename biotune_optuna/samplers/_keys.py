@@ -6,14 +6,15 @@ so that renaming or subclassing the sampler never orphans the state of an existi
 
 from __future__ import annotations
 
+from biotune_optuna.trials import DUPLICATE_RETRY_KEY  # a heartbeat retry's key, shared
+
+
+__all__ = ["DUPLICATE_RETRY_KEY"]  # and the keys below
+
 
 #: Trial system attr: the trial's place in the evolutionary search, one JSON object
 #: ``{"generation", "role", "slot", "parents", "prototype", "pool"}``.
 LINEAGE_KEY = "biotune:lineage"
-#: Trial system attr of a heartbeat retry created twice for one dead trial (two workers at once):
-#: the one that gave way to the earlier retry (whose number it holds), failed at once and never
-#: part of the search.
-DUPLICATE_RETRY_KEY = "biotune:duplicate_retry"
 #: Study system attr prefix: the sorted population (trial numbers, best first) that closed a
 #: generation, e.g. ``"biotune:population:3"``. Written once per generation, read by every worker.
 POPULATION_KEY_PREFIX = "biotune:population:"

@@ -24,6 +24,11 @@ from biotune_optuna.samplers._genotypes import random_genotype
 from biotune_optuna.samplers._genotypes import selects_a_block
 from biotune_optuna.samplers._lineage import Member
 from biotune_optuna.samplers._lineage import StudyIndex
+from biotune_optuna.samplers._operators import BaseAdoption
+from biotune_optuna.samplers._operators import BaseCrossover
+from biotune_optuna.samplers._operators import BaseExploitation
+from biotune_optuna.samplers._operators import BaseMutation
+from biotune_optuna.samplers._operators import BaseSelection
 from biotune_optuna.samplers._populations import mating_pool
 from biotune_optuna.samplers._populations import Populations
 from biotune_optuna.samplers._proposal import Child
@@ -31,11 +36,6 @@ from biotune_optuna.samplers._proposal import Proposal
 from biotune_optuna.samplers._repeats import RepeatAvoidance
 from biotune_optuna.samplers._space import GeneSpace
 from biotune_optuna.samplers._surrogate import CandidateRanker
-from biotune_optuna.samplers.operators import BaseAdoption
-from biotune_optuna.samplers.operators import BaseCrossover
-from biotune_optuna.samplers.operators import BaseExploitation
-from biotune_optuna.samplers.operators import BaseMutation
-from biotune_optuna.samplers.operators import BaseSelection
 
 
 if TYPE_CHECKING:

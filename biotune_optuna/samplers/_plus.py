@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from biotune_optuna.samplers._operators import AdaptiveExploitation
 from biotune_optuna.samplers._sampler import BioTuneSampler
-from biotune_optuna.samplers.operators import AdaptiveExploitation
 
 
 class BioTunePlusSampler(BioTuneSampler):
@@ -32,9 +32,9 @@ class BioTunePlusSampler(BioTuneSampler):
     :class:`BioTuneSampler`; a generation still takes ``N + E`` trials.
 
     Args:
-        adaptive_exploitation: Use :class:`~biotune_optuna.samplers.operators.
+        adaptive_exploitation: Use :class:`~biotune_optuna.samplers._operators.
             AdaptiveExploitation` unless ``exploitation`` is given; ``False``: the paper's
-            :class:`~biotune_optuna.samplers.operators.EliteExploitation`.
+            :class:`~biotune_optuna.samplers._operators.EliteExploitation`.
         toggle_blocks: With adaptive exploitation and BioTune genes, the second variant of each
             pair reverses one block's freezing decision (``False``: both variants are gene steps).
         avoid_duplicates: See :class:`BioTuneSampler`.

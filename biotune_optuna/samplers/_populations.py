@@ -17,9 +17,9 @@ import numpy as np
 from biotune_optuna.samplers import _keys
 from biotune_optuna.samplers._lineage import Member
 from biotune_optuna.samplers._lineage import StudyIndex
+from biotune_optuna.samplers._operators import extinction
 from biotune_optuna.samplers._study_reader import set_study_attr
 from biotune_optuna.samplers._study_reader import study_attrs
-from biotune_optuna.samplers.operators import extinction
 
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from biotune_optuna.samplers._keys import SAMPLER_USER_ATTR
 from biotune_optuna.samplers._keys import SETTINGS_KEY
 from biotune_optuna.samplers._optuna_bridge import storage_of
 from biotune_optuna.samplers._optuna_bridge import study_id_of
-from biotune_optuna.samplers.registry import BIOTUNE_PRESETS
-from biotune_optuna.samplers.registry import sampler_name
+from biotune_optuna.samplers._registry import BIOTUNE_PRESETS
+from biotune_optuna.samplers._registry import sampler_name
 
 
 __all__ = ["SamplerMismatchError", "check_study_sampler", "recorded_sampler"]

@@ -21,10 +21,10 @@ from biotune_optuna.samplers._genotypes import Genotypes
 from biotune_optuna.samplers._genotypes import random_genotype
 from biotune_optuna.samplers._genotypes import selects_a_block
 from biotune_optuna.samplers._lineage import StudyIndex
+from biotune_optuna.samplers._operators._exploitation import mirrored_steps
 from biotune_optuna.samplers._proposal import Proposal
 from biotune_optuna.samplers._space import GeneSpace
 from biotune_optuna.samplers._study_reader import running_trials
-from biotune_optuna.samplers.operators._exploitation import mirrored_steps
 
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@
 linear rank selection, blend crossover, parent-prototype adoption, extinction-scaled mutation,
 elites re-evaluated and exploited, immigrants; :class:`BioTunePlusSampler` switches on the
 improvements (no repeated configurations, adaptive exploitation, TPE-ranked candidates). The
-operators are injected (:mod:`biotune_optuna.samplers.operators`); every decision is written to
+operators are injected (:mod:`biotune_optuna.samplers._operators`); every decision is written to
 the study's storage, so a study continues in a new process exactly where it stopped.
 
 The class is wiring, as Optuna's NSGA-II sampler is: its roles are collaborators with explicit
@@ -33,6 +33,16 @@ from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
 from biotune_optuna.samplers._genotypes import Genotypes
 from biotune_optuna.samplers._offspring import Offspring
+from biotune_optuna.samplers._operators import BaseAdoption
+from biotune_optuna.samplers._operators import BaseCrossover
+from biotune_optuna.samplers._operators import BaseExploitation
+from biotune_optuna.samplers._operators import BaseMutation
+from biotune_optuna.samplers._operators import BaseSelection
+from biotune_optuna.samplers._operators import BlendCrossover
+from biotune_optuna.samplers._operators import EliteExploitation
+from biotune_optuna.samplers._operators import ExtinctionMutation
+from biotune_optuna.samplers._operators import LinearRankSelection
+from biotune_optuna.samplers._operators import ParentPrototypeAdoption
 from biotune_optuna.samplers._placement import Placement
 from biotune_optuna.samplers._populations import Populations
 from biotune_optuna.samplers._proposal import to_params
@@ -41,16 +51,6 @@ from biotune_optuna.samplers._schedule import GASchedule
 from biotune_optuna.samplers._study_reader import frozen_trials
 from biotune_optuna.samplers._study_reader import has_lineage
 from biotune_optuna.samplers._study_reader import StudyReader
-from biotune_optuna.samplers.operators import BaseAdoption
-from biotune_optuna.samplers.operators import BaseCrossover
-from biotune_optuna.samplers.operators import BaseExploitation
-from biotune_optuna.samplers.operators import BaseMutation
-from biotune_optuna.samplers.operators import BaseSelection
-from biotune_optuna.samplers.operators import BlendCrossover
-from biotune_optuna.samplers.operators import EliteExploitation
-from biotune_optuna.samplers.operators import ExtinctionMutation
-from biotune_optuna.samplers.operators import LinearRankSelection
-from biotune_optuna.samplers.operators import ParentPrototypeAdoption
 
 
 if TYPE_CHECKING:
@@ -114,9 +114,10 @@ class BioTuneSampler(BaseGASampler):
             (the paper's ``1 - accuracy``). Default: 1 when maximising, 0 when minimising; if a
             value passes it, the population's best is used instead.
         avoid_duplicates: Never spend a trial on a configuration the study already holds
-            (finished or running; :func:`~biotune_optuna.samplers.duplicate_trials` says when
-            two are the same): a proposal that repeats one is perturbed, with growing steps,
-            or redrawn. An elite's re-evaluation is deliberate and left alone. Off in the paper.
+            (finished or running;
+            :func:`~biotune_optuna.samplers._configurations.duplicate_trials` says when two
+            are the same): a proposal that repeats one is perturbed, with growing steps, or
+            redrawn. An elite's re-evaluation is deliberate and left alone. Off in the paper.
         duplicate_tolerance: Continuous genes closer than this (unit cube) are the same
             configuration.
         surrogate_candidates: Breed this many candidate children per offspring slot and

@@ -24,20 +24,6 @@ from biotune_optuna.trials import stored_user_attrs
 SCHEDULE_OPTIONS = {"population_size": Option(int, 2), "n_elites": Option(int, 0)}
 
 
-class ScheduleError(ValueError):
-    """A schedule outside its range.
-
-    Attributes:
-        key: The offending setting (``"population_size"`` or ``"n_elites"``).
-        detail: What it must be and what it was, e.g. ``">= 2, got 0"``.
-    """
-
-    def __init__(self, key: str, detail: str) -> None:
-        super().__init__(f"`{key}` must be {detail}.")
-        self.key = key
-        self.detail = detail
-
-
 class _Fields(NamedTuple):
     population_size: int
     n_elites: int
@@ -53,23 +39,33 @@ class GASchedule(_Fields):
         n_elites: ``E``, an int in ``[0, N)``.
 
     Raises:
-        ScheduleError: Either is outside its range.
+        ValueError: Either is outside its range (:meth:`problem`).
     """
 
     __slots__ = ()
 
     def __new__(cls, population_size: int = 10, n_elites: int = 3) -> GASchedule:
+        problem = cls.problem(population_size, n_elites)
+        if problem is not None:
+            key, detail = problem
+            raise ValueError(f"`{key}` must be {detail}.")
+        return super().__new__(cls, population_size, n_elites)
+
+    @staticmethod
+    def problem(population_size: int, n_elites: int) -> tuple[str, str] | None:
+        """The rule of a schedule: ``(setting, what it must be and was)`` when ``(N, E)``
+        breaks it, e.g. ``("population_size", ">= 2, got 0")``; ``None``: a valid schedule."""
         for key, value in (("population_size", population_size), ("n_elites", n_elites)):
             if not isinstance(value, int):
-                raise ScheduleError(key, f"an int, got {value!r}")
+                return key, f"an int, got {value!r}"
         if population_size < 2:
-            raise ScheduleError("population_size", f">= 2, got {population_size}")
+            return "population_size", f">= 2, got {population_size}"
         if not 0 <= n_elites < population_size:
-            raise ScheduleError(
+            return (
                 "n_elites",
                 f">= 0 and below population_size ({population_size}), got {n_elites}",
             )
-        return super().__new__(cls, population_size, n_elites)
+        return None
 
     def options(self) -> dict[str, int]:
         """The schedule as sampler options: ``{"population_size": N, "n_elites": E}``."""

@@ -44,9 +44,9 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from biotune_optuna.samplers import DUPLICATE_RETRY_KEY
-from biotune_optuna.samplers import RETRY_HISTORY_KEY
+from biotune_optuna.trials import DUPLICATE_RETRY_KEY
 from biotune_optuna.trials import FAILED_TRIAL_KEY
+from biotune_optuna.trials import RETRY_HISTORY_KEY
 
 
 __all__ = [
@@ -413,7 +413,7 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
     candidate beats once as it is created, so one whose worker died before keeping it is failed
     (and retried in turn) after the grace period, by a worker of any host.
     Otherwise it gives way: marked with
-    :data:`~biotune_optuna.samplers.DUPLICATE_RETRY_KEY` and failed, it is never run and never
+    :data:`~biotune_optuna.trials.DUPLICATE_RETRY_KEY` and failed, it is never run and never
     part of the search. Storages create trials one at a time (RDB storages lock the study
     row, a journal appends in order), so the later of two candidates always sees the earlier.
     """

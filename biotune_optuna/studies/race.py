@@ -2,8 +2,8 @@
 
 A race runs one study per (entry, seed) on a :class:`~biotune_optuna.studies.plan_table.PlanTable`
 through the replay objective (:class:`~biotune_optuna.studies.replay.TableObjective`), with the
-project's own samplers and pruners (:func:`~biotune_optuna.samplers.create_sampler`,
-:func:`~biotune_optuna.samplers.create_pruner`) on in-memory storage. Each study is scored by
+project's own samplers and pruners (:data:`~biotune_optuna.samplers.SAMPLERS`,
+:data:`~biotune_optuna.samplers.PRUNERS`) on in-memory storage. Each study is scored by
 what its user would get: the recorded **test** accuracy (:meth:`PlanTable.test_accuracy`) of
 the plan :func:`~biotune_optuna.recommendation.recommend` picks, never the luckiest validation
 value. The test split chooses nothing: the recommendation sees validation values only.
@@ -27,8 +27,7 @@ from typing import NamedTuple
 import optuna
 
 from biotune_optuna.recommendation import recommend
-from biotune_optuna.samplers import create_pruner
-from biotune_optuna.samplers import create_sampler
+from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.studies.plan_table import PlanTable
 from biotune_optuna.studies.replay import TABLE_CODE_ATTR
@@ -115,8 +114,8 @@ def race_study(
     start = time.perf_counter()
     study = optuna.create_study(
         direction="maximize",
-        sampler=create_sampler(entry.sampler, seed=seed, search_space=objective.search_space),
-        pruner=create_pruner(entry.pruner, entry.pruner_options),
+        sampler=SAMPLERS.create(entry.sampler, seed=seed, search_space=objective.search_space),
+        pruner=PRUNERS.create(entry.pruner, entry.pruner_options),
     )
     study.optimize(objective, n_trials=n_trials)
     seconds = time.perf_counter() - start

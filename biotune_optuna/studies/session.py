@@ -23,9 +23,9 @@ from optuna.trial import TrialState
 from biotune_optuna.failures import FAIL_REASON_ATTR
 from biotune_optuna.failures import TrialFailed
 from biotune_optuna.recommendation import record_recommendation
-from biotune_optuna.samplers import create_pruner
-from biotune_optuna.samplers import create_sampler
+from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers import recorded_sampler
+from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.studies._heartbeat import running_trial_health
 from biotune_optuna.studies._heartbeat import this_process
 from biotune_optuna.studies.spec import SpecError
@@ -167,10 +167,10 @@ def open_study(
     existing = _stored_study(spec.storage, spec.name, with_heartbeats)
     if existing is not None:
         _refuse_other_settings(existing, spec, wanted)
-    sampler = create_sampler(
+    sampler = SAMPLERS.create(
         spec.sampler, seed=spec.seed, search_space=search_space, options=spec.sampler_options
     )
-    pruner = create_pruner(spec.pruner, spec.pruner_options)
+    pruner = PRUNERS.create(spec.pruner, spec.pruner_options)
     storage = storage if storage is not None else with_heartbeats()
     try:
         study = optuna.create_study(

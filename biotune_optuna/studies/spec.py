@@ -29,16 +29,10 @@ from biotune_optuna.options import number_problem
 from biotune_optuna.options import Option
 from biotune_optuna.options import type_problem
 from biotune_optuna.protocol import TrainingProtocol
-from biotune_optuna.samplers import create_pruner
-from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import GASchedule
 from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers import SAMPLER_USER_ATTR
 from biotune_optuna.samplers import SAMPLERS
-from biotune_optuna.samplers import ScheduleError
-from biotune_optuna.samplers.registry import BIOTUNE_PRESETS
-from biotune_optuna.samplers.registry import check_option
-from biotune_optuna.samplers.registry import check_pruner_option
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import grid_size
 from biotune_optuna.strategies import is_grid
@@ -403,7 +397,7 @@ class StudySpec:
 
     def _schedule_options(self, sampler: str) -> dict[str, Any]:
         """A BioTune preset's options from the spec's schedule (its ``N`` and ``E``)."""
-        if sampler not in BIOTUNE_PRESETS:
+        if sampler not in SAMPLERS.presets:
             return {}
         return self.schedule.options()
 
@@ -538,26 +532,26 @@ def parse_spec(
     _check_sections(table, where, fail)
     study = _parse_study(table, base, fail)
     sampler, sampler_options = _named_part(
-        table, "sampler", "biotune", SAMPLERS, check_option, fail
+        table, "sampler", "biotune", SAMPLERS, SAMPLERS.check_option, fail
     )
     budget, schedule = _parse_budget(table, sampler, sampler_options, fail)
     strategy, strategy_options, strategy_search, sampler = _check_strategy(table, sampler, fail)
     # A BioTune preset's options are checked by the registry and the schedule; other samplers
     # are built once, for the checks their constructors hold (the grid needs the search space).
-    if sampler not in BIOTUNE_PRESETS and sampler != "grid":
+    if sampler not in SAMPLERS.presets and sampler != "grid":
         _construct(
             "sampler",
             sampler_options,
             fail,
-            create_sampler,
+            SAMPLERS.create,
             sampler,
             seed=study["seed"],
             options=sampler_options,
         )
     pruner, pruner_options = _named_part(
-        table, "pruner", "none", PRUNERS, check_pruner_option, fail
+        table, "pruner", "none", PRUNERS, PRUNERS.check_option, fail
     )
-    _construct("pruner", pruner_options, fail, create_pruner, pruner, pruner_options)
+    _construct("pruner", pruner_options, fail, PRUNERS.create, pruner, pruner_options)
     objective, synthetic, plan_table = _parse_objective(table, strategy, base, fail)
     model, data = _parse_model_and_data(table, objective, base, fail)
     return StudySpec(
@@ -613,7 +607,7 @@ def _parse_budget(
     """The ``[budget]`` section: trials or generations, and the schedule ``(N, E)`` that a
     BioTune preset's ``[sampler]`` options give (once) or ``[budget]`` states."""
     budget = dict(table.get("budget", {}))
-    preset = sampler in BIOTUNE_PRESETS
+    preset = sampler in SAMPLERS.presets
     if preset:
         for key in ("population_size", "n_elites"):
             if key in budget and budget[key] != sampler_options.get(key, budget[key]):
@@ -623,11 +617,13 @@ def _parse_budget(
     population_size = budget.get("population_size") or defaults.population_size
     n_elites = budget.get("n_elites")
     n_elites = defaults.n_elites if n_elites is None else n_elites
-    try:
-        schedule = GASchedule(population_size, n_elites)
-    except ScheduleError as exc:
-        section = "sampler" if preset and exc.key in sampler_options else "budget"
-        raise fail(section, exc.key, f"must be {exc.detail}") from None
+    problem = GASchedule.problem(population_size, n_elites)
+    if problem is not None:
+        key, detail = problem
+        raise fail(
+            "sampler" if preset and key in sampler_options else "budget", key, f"must be {detail}"
+        )
+    schedule = GASchedule(population_size, n_elites)
     if ("trials" in budget) == ("generations" in budget):
         raise fail("budget", None, "give exactly one of `trials` and `generations`")
     given = {"trials": budget.get("trials"), "generations": budget.get("generations")}

@@ -20,10 +20,10 @@ import pytest
 
 from biotune_optuna.options import Option
 from biotune_optuna.protocol import TrainingProtocol
-from biotune_optuna.samplers import create_pruner
-from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import PRUNERS
-from biotune_optuna.samplers.registry import SPEC_OPTIONS
+from biotune_optuna.samplers._registry import create_pruner
+from biotune_optuna.samplers._registry import create_sampler
+from biotune_optuna.samplers._registry import SPEC_OPTIONS
 from biotune_optuna.studies import parse_spec
 from biotune_optuna.studies import SpecError
 from biotune_optuna.synthetic import MAX_BLOCKS

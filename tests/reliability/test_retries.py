@@ -22,7 +22,6 @@ import optuna
 from optuna.trial import TrialState
 import pytest
 
-from biotune_optuna.samplers import DUPLICATE_RETRY_KEY
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.studies import _heartbeat
 from biotune_optuna.studies._heartbeat import HEARTBEAT_KEY
@@ -33,6 +32,7 @@ from biotune_optuna.studies._heartbeat import STALE_KEY
 from biotune_optuna.studies._heartbeat import this_process
 from biotune_optuna.studies._heartbeat import WORKER_KEY
 from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.trials import DUPLICATE_RETRY_KEY
 from tests.reliability._user import load
 from tests.reliability._user import REPO
 

@@ -10,13 +10,13 @@ import pytest
 from biotune_optuna.plan import importance_param
 from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.samplers import trial_budget
+from biotune_optuna.samplers._operators import BlendCrossover
+from biotune_optuna.samplers._operators import EliteExploitation
+from biotune_optuna.samplers._operators import extinction
+from biotune_optuna.samplers._operators import ExtinctionMutation
+from biotune_optuna.samplers._operators import LinearRankSelection
+from biotune_optuna.samplers._operators import ParentPrototypeAdoption
 from biotune_optuna.samplers._space import GeneSpace
-from biotune_optuna.samplers.operators import BlendCrossover
-from biotune_optuna.samplers.operators import EliteExploitation
-from biotune_optuna.samplers.operators import extinction
-from biotune_optuna.samplers.operators import ExtinctionMutation
-from biotune_optuna.samplers.operators import LinearRankSelection
-from biotune_optuna.samplers.operators import ParentPrototypeAdoption
 
 
 def _unit_space(n: int) -> GeneSpace:

@@ -58,7 +58,7 @@ def test_the_recommendation_sees_only_the_first_trials_of_its_budget() -> None:
     record = race_study(
         table, RaceEntry("qmc", "qmc"), seed=0, n_trials=20, budgets=(10,), every=20
     )
-    from biotune_optuna.samplers import create_sampler
+    from biotune_optuna.samplers._registry import create_sampler
 
     objective = TableObjective(table)
     sampler = create_sampler("qmc", seed=0, search_space=objective.search_space)

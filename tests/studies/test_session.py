@@ -13,10 +13,10 @@ import pytest
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.samplers import BioTuneSampler
 from biotune_optuna.samplers import check_study_sampler
-from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import SamplerMismatchError
-from biotune_optuna.samplers.registry import GENE_SAMPLERS
-from biotune_optuna.samplers.registry import sampler_name
+from biotune_optuna.samplers._registry import create_sampler
+from biotune_optuna.samplers._registry import GENE_SAMPLERS
+from biotune_optuna.samplers._registry import sampler_name
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import finished_trials
 from biotune_optuna.studies import open_study

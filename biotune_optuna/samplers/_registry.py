@@ -30,6 +30,8 @@ __all__ = [
     "PRUNERS",
     "SAMPLERS",
     "SPEC_OPTIONS",
+    "PrunerRegistry",
+    "SamplerRegistry",
     "check_option",
     "check_pruner_option",
     "create_pruner",
@@ -85,59 +87,109 @@ def _nsgaii(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: A
     return optuna.samplers.NSGAIISampler(seed=seed, **kw)
 
 
+class SamplerRegistry(dict[str, tuple[Callable[..., Any], type, str]]):
+    """Every sampler a study spec may name: name → (factory, class, what its defaults are).
+
+    The registry also answers for a spec's options (:meth:`check_option`), builds a sampler by
+    name (:meth:`create`) and names a sampler instance (:meth:`name_of`).
+    """
+
+    #: The names of :class:`BioTuneSampler` presets: the paper's and the improved one.
+    presets = ("biotune", "biotune-plus")
+
+    def options(self, name: str) -> dict[str, Option]:
+        """The plain-valued options of sampler ``name`` that a study spec may set."""
+        return sampler_options(name)
+
+    def check_option(self, name: str, key: str, value: Any) -> str | None:
+        """Why ``value`` is not a valid option ``key`` of sampler ``name`` (``None``: valid)."""
+        return check_option(name, key, value)
+
+    def create(
+        self,
+        name: str,
+        *,
+        seed: int | None = None,
+        search_space: dict[str, BaseDistribution] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> optuna.samplers.BaseSampler:
+        """Build sampler ``name`` (see :func:`create_sampler`)."""
+        return create_sampler(name, seed=seed, search_space=search_space, options=options)
+
+    def name_of(self, sampler: optuna.samplers.BaseSampler) -> str | None:
+        """The registry name of a sampler instance (``None``: not in the registry)."""
+        return sampler_name(sampler)
+
+
+class PrunerRegistry(dict[str, tuple[type, dict[str, Option]]]):
+    """Every pruner a study spec may name: name → (class, its options with their values)."""
+
+    def check_option(self, name: str, key: str, value: Any) -> str | None:
+        """Why ``value`` is not a valid option ``key`` of pruner ``name`` (``None``: valid)."""
+        return check_pruner_option(name, key, value)
+
+    def create(
+        self, name: str, options: Mapping[str, Any] | None = None
+    ) -> optuna.pruners.BasePruner:
+        """Build pruner ``name`` (see :func:`create_pruner`)."""
+        return create_pruner(name, options)
+
+
 #: Name → (factory, sampler class, what the defaults are). The classes are used to validate
 #: options and to recognise a sampler by name.
-SAMPLERS: dict[str, tuple[Callable[..., Any], type, str]] = {
-    "biotune": (
-        _biotune,
-        BioTuneSampler,
-        "BioTuneSampler: the paper's preset (N=10, E=3) with the objective's gene space",
-    ),
-    "biotune-plus": (
-        _biotune_plus,
-        BioTunePlusSampler,
-        "BioTunePlusSampler: the paper's GA (N=10, E=3) with no repeated configurations, "
-        "adaptive multi-gene exploitation with block toggles, 24 bred and 24 drawn candidates "
-        "per child ranked by TPE's density ratio, and a mutated first generation",
-    ),
-    "random": (_random, optuna.samplers.RandomSampler, "RandomSampler: uniform genes"),
-    "qmc": (
-        _qmc,
-        optuna.samplers.QMCSampler,
-        "QMCSampler(qmc_type='sobol', scramble=True): a scrambled Sobol sequence, "
-        "so that seeds differ (Optuna's default is unscrambled)",
-    ),
-    "tpe": (
-        _tpe,
-        optuna.samplers.TPESampler,
-        "TPESampler, Optuna 5 defaults: multivariate=True, constant_liar=True, "
-        "n_startup_trials=10, n_ei_candidates=24",
-    ),
-    "cmaes": (
-        _cmaes,
-        optuna.samplers.CmaEsSampler,
-        "CmaEsSampler, Optuna 5 defaults: sigma0 = 1/6 of the range, n_startup_trials=1",
-    ),
-    "gp": (
-        _gp,
-        optuna.samplers.GPSampler,
-        "GPSampler, Optuna 5 defaults: log EI, n_startup_trials=10 (needs torch)",
-    ),
-    "nsgaii": (
-        _nsgaii,
-        optuna.samplers.NSGAIISampler,
-        "NSGAIISampler, Optuna 5 defaults: population_size=50, crossover=UniformCrossover",
-    ),
-    "grid": (
-        _grid,
-        optuna.samplers.GridSampler,
-        "GridSampler: every combination of a strategy's categorical hyperparameters once "
-        "(e.g. surgical fine-tuning's block), in a seeded order; not for BioTune's genes",
-    ),
-}
+SAMPLERS = SamplerRegistry(
+    {
+        "biotune": (
+            _biotune,
+            BioTuneSampler,
+            "BioTuneSampler: the paper's preset (N=10, E=3) with the objective's gene space",
+        ),
+        "biotune-plus": (
+            _biotune_plus,
+            BioTunePlusSampler,
+            "BioTunePlusSampler: the paper's GA (N=10, E=3) with no repeated configurations, "
+            "adaptive multi-gene exploitation with block toggles, 24 bred and 24 drawn candidates "
+            "per child ranked by TPE's density ratio, and a mutated first generation",
+        ),
+        "random": (_random, optuna.samplers.RandomSampler, "RandomSampler: uniform genes"),
+        "qmc": (
+            _qmc,
+            optuna.samplers.QMCSampler,
+            "QMCSampler(qmc_type='sobol', scramble=True): a scrambled Sobol sequence, "
+            "so that seeds differ (Optuna's default is unscrambled)",
+        ),
+        "tpe": (
+            _tpe,
+            optuna.samplers.TPESampler,
+            "TPESampler, Optuna 5 defaults: multivariate=True, constant_liar=True, "
+            "n_startup_trials=10, n_ei_candidates=24",
+        ),
+        "cmaes": (
+            _cmaes,
+            optuna.samplers.CmaEsSampler,
+            "CmaEsSampler, Optuna 5 defaults: sigma0 = 1/6 of the range, n_startup_trials=1",
+        ),
+        "gp": (
+            _gp,
+            optuna.samplers.GPSampler,
+            "GPSampler, Optuna 5 defaults: log EI, n_startup_trials=10 (needs torch)",
+        ),
+        "nsgaii": (
+            _nsgaii,
+            optuna.samplers.NSGAIISampler,
+            "NSGAIISampler, Optuna 5 defaults: population_size=50, crossover=UniformCrossover",
+        ),
+        "grid": (
+            _grid,
+            optuna.samplers.GridSampler,
+            "GridSampler: every combination of a strategy's categorical hyperparameters once "
+            "(e.g. surgical fine-tuning's block), in a seeded order; not for BioTune's genes",
+        ),
+    }
+)
 
 #: The registry names of :class:`BioTuneSampler` presets: the paper's and the improved one.
-BIOTUNE_PRESETS = ("biotune", "biotune-plus")
+BIOTUNE_PRESETS = SamplerRegistry.presets
 #: The samplers that search BioTune's (continuous) genes.
 GENE_SAMPLERS = tuple(name for name in SAMPLERS if name != "grid")
 
@@ -273,30 +325,36 @@ _WARMUP = {"n_startup_trials": _AT_LEAST_0, **_STEPS, "n_min_trials": _AT_LEAST_
 #: Name → (pruner class, the options a spec may set with their types and values). Optuna
 #: checks some of these itself, not all: a threshold of NaN never prunes, and Hyperband
 #: takes a ``reduction_factor`` of 1 or a ``min_resource`` of 0 without a word.
-PRUNERS: dict[str, tuple[type, dict[str, Option]]] = {
-    "none": (optuna.pruners.NopPruner, {}),
-    "median": (optuna.pruners.MedianPruner, _WARMUP),
-    "percentile": (
-        optuna.pruners.PercentilePruner,
-        {**_WARMUP, "percentile": Option(float, 0.0, 100.0)},
-    ),
-    "successive_halving": (
-        optuna.pruners.SuccessiveHalvingPruner,
-        {
-            "min_resource": _AT_LEAST_1,
-            "reduction_factor": _REDUCTION,
-            "min_early_stopping_rate": _AT_LEAST_0,
-        },
-    ),
-    "hyperband": (
-        optuna.pruners.HyperbandPruner,
-        {"min_resource": _AT_LEAST_1, "max_resource": _AT_LEAST_1, "reduction_factor": _REDUCTION},
-    ),
-    "threshold": (
-        optuna.pruners.ThresholdPruner,
-        {"lower": Option(float), "upper": Option(float), **_STEPS},
-    ),
-}
+PRUNERS = PrunerRegistry(
+    {
+        "none": (optuna.pruners.NopPruner, {}),
+        "median": (optuna.pruners.MedianPruner, _WARMUP),
+        "percentile": (
+            optuna.pruners.PercentilePruner,
+            {**_WARMUP, "percentile": Option(float, 0.0, 100.0)},
+        ),
+        "successive_halving": (
+            optuna.pruners.SuccessiveHalvingPruner,
+            {
+                "min_resource": _AT_LEAST_1,
+                "reduction_factor": _REDUCTION,
+                "min_early_stopping_rate": _AT_LEAST_0,
+            },
+        ),
+        "hyperband": (
+            optuna.pruners.HyperbandPruner,
+            {
+                "min_resource": _AT_LEAST_1,
+                "max_resource": _AT_LEAST_1,
+                "reduction_factor": _REDUCTION,
+            },
+        ),
+        "threshold": (
+            optuna.pruners.ThresholdPruner,
+            {"lower": Option(float), "upper": Option(float), **_STEPS},
+        ),
+    }
+)
 
 
 def check_pruner_option(name: str, key: str, value: Any) -> str | None:
