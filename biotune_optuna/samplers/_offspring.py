@@ -10,6 +10,7 @@ candidates compete for a slot and TPE's density ratio picks one
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from optuna.study import Study
 
 
+@dataclass(kw_only=True, eq=False)
 class Offspring:
     """Makes the genotypes of a generation's exploitation and offspring slots.
 
@@ -63,42 +65,28 @@ class Offspring:
         repeats: Which configurations the study holds (a repeating candidate loses).
     """
 
-    def __init__(
-        self,
-        *,
-        selection: BaseSelection,
-        crossover: BaseCrossover,
-        mutation: BaseMutation,
-        adoption: BaseAdoption,
-        exploitation: BaseExploitation,
-        momentum: float,
-        surrogate_candidates: int,
-        sampled_candidates: int,
-        streams: _seeding.Streams,
-        genotypes: Genotypes,
-        populations: Populations,
-        repeats: RepeatAvoidance,
-    ) -> None:
-        if momentum < 0:
-            raise ValueError(f"`momentum` must be non-negative, got {momentum}.")
+    selection: BaseSelection
+    crossover: BaseCrossover
+    mutation: BaseMutation
+    adoption: BaseAdoption
+    exploitation: BaseExploitation
+    momentum: float
+    surrogate_candidates: int
+    sampled_candidates: int
+    streams: _seeding.Streams
+    genotypes: Genotypes
+    populations: Populations
+    repeats: RepeatAvoidance
+
+    def __post_init__(self) -> None:
+        if self.momentum < 0:
+            raise ValueError(f"`momentum` must be non-negative, got {self.momentum}.")
         for key, count in (
-            ("surrogate_candidates", surrogate_candidates),
-            ("sampled_candidates", sampled_candidates),
+            ("surrogate_candidates", self.surrogate_candidates),
+            ("sampled_candidates", self.sampled_candidates),
         ):
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise ValueError(f"`{key}` must be an int >= 0, got {count!r}.")
-        self._selection = selection
-        self._crossover = crossover
-        self._mutation = mutation
-        self._adoption = adoption
-        self._exploitation = exploitation
-        self._momentum = momentum
-        self._surrogate_candidates = surrogate_candidates
-        self._sampled_candidates = sampled_candidates
-        self._streams = streams
-        self._genotypes = genotypes
-        self._populations = populations
-        self._repeats = repeats
 
     def exploit(
         self,
@@ -111,21 +99,21 @@ class Offspring:
         lineage: dict[str, Any],
     ) -> Proposal:
         """Variant ``variant`` of the exploitation of elite ``k`` in ``generation``."""
-        adaptive = getattr(self._exploitation, "adaptive", False)
+        adaptive = getattr(self.exploitation, "adaptive", False)
         if adaptive:
             lineage["step"] = self._exploitation_step(index, elite, generation)
         if space is None:
             return Proposal(None, lineage)
-        elite_genes = self._genotypes.genes(index, elite, space)
+        elite_genes = self.genotypes.genes(index, elite, space)
         # Both variants of a pair share the gene and delta (or the direction and step).
-        rng = self._streams.rng(_seeding.EXPLOIT, generation, k)
+        rng = self.streams.rng(_seeding.EXPLOIT, generation, k)
         eligible = exploitable(elite_genes, space)
         if adaptive:
-            variants = self._exploitation.variants(  # type: ignore[call-arg]
+            variants = self.exploitation.variants(  # type: ignore[call-arg]
                 elite_genes, eligible, rng, space, step=lineage["step"]
             )
         else:
-            variants = self._exploitation.variants(elite_genes, eligible, rng, space)
+            variants = self.exploitation.variants(elite_genes, eligible, rng, space)
         return Proposal(variants[variant], lineage, elite, elite_genes)
 
     def _exploitation_step(self, index: StudyIndex, elite: Member, generation: int) -> float:
@@ -135,7 +123,7 @@ class Offspring:
         step of that round, shrunk. Else, a variant that replaced its elite: its step, grown.
         Else a new elite: the initial step.
         """
-        operator: Any = self._exploitation
+        operator: Any = self.exploitation
         for g in range(generation - 1, -1, -1):
             for m in index.by_generation.get(g, []):
                 exploited = m.lineage.get("parents") == [elite.number] and "step" in m.lineage
@@ -156,16 +144,16 @@ class Offspring:
         lineage: dict[str, Any],
     ) -> Proposal:
         """The offspring (or, from a pool of two members or fewer, immigrant) of ``slot``."""
-        versions, ext = self._populations.current(study, index, generation)
+        versions, ext = self.populations.current(study, index, generation)
         pool = mating_pool(index, generation, versions)
         keys = (_seeding.OFFSPRING, generation, slot, position)
-        rng = self._streams.rng(*keys)
+        rng = self.streams.rng(*keys)
         if len(pool) <= 2:
             lineage.update(role=_keys.ROLE_IMMIGRANT, pool=[m.number for m in pool])
             genes = random_genotype(rng, space, enforce_rules=True) if space else None
             return Proposal(genes, lineage)
         child = self._child(index, pool, ext, rng, space)
-        if space is not None and self._surrogate_candidates > 1:
+        if space is not None and self.surrogate_candidates > 1:
             child = self._best_candidate(study, index, pool, ext, space, child, keys)
             if child.sampled:
                 lineage["candidate"] = "sampled"
@@ -186,21 +174,21 @@ class Offspring:
         space: GeneSpace | None,
     ) -> Child:
         """One child of the mating pool: selection, crossover, mutation, adoption, momentum."""
-        i1, i2, i3 = self._selection.select(len(pool), 3, rng)
+        i1, i2, i3 = self.selection.select(len(pool), 3, rng)
         p1, p2, prototype = pool[i1], pool[i2], pool[i3]
         if space is None:
             return Child(None, (p1, p2), prototype)
-        genes = self._genotypes.genes
+        genes = self.genotypes.genes
         x1, x2 = genes(index, p1, space), genes(index, p2, space)
-        child = self._crossover.crossover(x1, x2, rng, space)
+        child = self.crossover.crossover(x1, x2, rng, space)
         e = 0.5 * (ext.get(p1.number, 0.0) + ext.get(p2.number, 0.0))
-        child = self._mutation.mutate(child, e, rng, space)
-        child = self._adoption.adopt(child, x1, x2, genes(index, prototype, space), rng, space)
-        if self._momentum > 0.0:
-            velocity = self._genotypes.velocity
+        child = self.mutation.mutate(child, e, rng, space)
+        child = self.adoption.adopt(child, x1, x2, genes(index, prototype, space), rng, space)
+        if self.momentum > 0.0:
+            velocity = self.genotypes.velocity
             step = 0.5 * (velocity(index, p1, space) + velocity(index, p2, space))
             numerical = ~space.is_categorical
-            child[numerical] = np.clip(child[numerical] + self._momentum * step[numerical], 0, 1)
+            child[numerical] = np.clip(child[numerical] + self.momentum * step[numerical], 0, 1)
         return Child(child, (p1, p2), prototype)
 
     def _best_candidate(
@@ -220,20 +208,20 @@ class Offspring:
         if not ranker.ready:
             return first
         children = [first] + [
-            self._child(index, pool, ext, self._streams.rng(*keys, c), space)
-            for c in range(1, self._surrogate_candidates)
+            self._child(index, pool, ext, self.streams.rng(*keys, c), space)
+            for c in range(1, self.surrogate_candidates)
         ]
         located = biotune_gene_indices(space.names)
         drawn = ranker.sample(
-            self._streams.rng(*keys, self._surrogate_candidates), self._sampled_candidates
+            self.streams.rng(*keys, self.surrogate_candidates), self.sampled_candidates
         )
         children += [
             Child(genes, first.parents, first.prototype, sampled=True)
             for genes in drawn
             if selects_a_block(genes, located)
         ]
-        if self._repeats.enabled:
-            held = self._repeats.held(study, index, space)
+        if self.repeats.enabled:
+            held = self.repeats.held(study, index, space)
             children = [c for c in children if not held(c.genes)] or children
         scores = ranker.scores([c.genes for c in children])
         return children[int(np.argmax(scores))]

@@ -9,6 +9,7 @@ stalls. Slots are derived from storage, so a resumed study continues the same ge
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 from typing import Any
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from optuna.study import Study
 
 
+@dataclass(kw_only=True, eq=False)
 class Placement:
     """Assigns each new trial its generation and slot and makes the slot's proposal.
 
@@ -49,30 +51,16 @@ class Placement:
         reader: Reads the study afresh and writes lineages.
     """
 
-    def __init__(
-        self,
-        *,
-        n_elites: int,
-        exploitation_variants: int,
-        reevaluate_elites: bool,
-        generation_size: int,
-        streams: _seeding.Streams,
-        genotypes: Genotypes,
-        populations: Populations,
-        offspring: Offspring,
-        repeats: RepeatAvoidance,
-        reader: StudyReader,
-    ) -> None:
-        self._n_elites = n_elites
-        self._variants = exploitation_variants
-        self._reevaluate_elites = reevaluate_elites
-        self._generation_size = generation_size
-        self._streams = streams
-        self._genotypes = genotypes
-        self._populations = populations
-        self._offspring = offspring
-        self._repeats = repeats
-        self._reader = reader
+    n_elites: int
+    exploitation_variants: int
+    reevaluate_elites: bool
+    generation_size: int
+    streams: _seeding.Streams
+    genotypes: Genotypes
+    populations: Populations
+    offspring: Offspring
+    repeats: RepeatAvoidance
+    reader: StudyReader
 
     def assign(
         self, index: StudyIndex, *, enqueued: bool, pending: int = 0
@@ -84,7 +72,7 @@ class Placement:
         generation therefore overshoots by at most the number of workers, and never stalls.
         """
         generation = index.max_generation
-        if self._populations.is_closed(index, generation):
+        if self.populations.is_closed(index, generation):
             generation += 1
         if enqueued and generation > 0:
             return generation, None
@@ -120,28 +108,28 @@ class Placement:
             lineage["role"] = _keys.ROLE_INIT if generation == 0 else _keys.ROLE_IMMIGRANT
             genes = None
             if space is not None:
-                rng = self._streams.rng(_seeding.INIT, generation, slot or 0, position)
+                rng = self.streams.rng(_seeding.INIT, generation, slot or 0, position)
                 enforce = "fixed_params" not in trial.system_attrs
                 genes = random_genotype(rng, space, enforce_rules=enforce)
             return Proposal(genes, lineage)
-        n_reeval = self._n_elites if self._reevaluate_elites else 0
-        n_exploit = self._n_elites * self._variants
-        previous = self._populations.population(study, index, generation - 1)
-        n_elites = min(self._n_elites, len(previous))
+        n_reeval = self.n_elites if self.reevaluate_elites else 0
+        n_exploit = self.n_elites * self.exploitation_variants
+        previous = self.populations.population(study, index, generation - 1)
+        n_elites = min(self.n_elites, len(previous))
         if slot < n_reeval and slot < n_elites:
-            elite = self._populations.members(study, index, generation - 1)[slot]
+            elite = self.populations.members(study, index, generation - 1)[slot]
             lineage.update(role=_keys.ROLE_ELITE, parents=[elite.number], elite=slot)
-            genes = self._genotypes.genes(index, elite, space) if space is not None else None
+            genes = self.genotypes.genes(index, elite, space) if space is not None else None
             return Proposal(genes, lineage, reference=elite, reference_genes=genes)
         # (Above and below: a pending trial, another worker between creating its trial and
         # writing its lineage, takes one of the lowest free slots, which this trial skipped;
         # so under parallel workers the slots, hence the roles, stay those of the schedule.)
-        k, variant = divmod(slot - n_reeval, self._variants)
+        k, variant = divmod(slot - n_reeval, self.exploitation_variants)
         if 0 <= slot - n_reeval < n_exploit and k < n_elites:
-            elite = self._populations.members(study, index, generation - 1)[k]
+            elite = self.populations.members(study, index, generation - 1)[k]
             lineage.update(role=_keys.ROLE_EXPLOIT, parents=[elite.number], elite=k)
-            return self._offspring.exploit(index, elite, generation, k, variant, space, lineage)
-        return self._offspring.breed(study, index, position, generation, slot, space, lineage)
+            return self.offspring.exploit(index, elite, generation, k, variant, space, lineage)
+        return self.offspring.breed(study, index, position, generation, slot, space, lineage)
 
     def redrawn(
         self, study: Study, trial: FrozenTrial, index: StudyIndex, space: GeneSpace
@@ -167,7 +155,7 @@ class Placement:
             return None
         generation, slot = int(lineage["generation"]), lineage.get("slot")
         proposal = self.proposal_at(study, trial, index, space, generation, slot)
-        proposal = self._repeats.avoid(study, trial, index, space, proposal)
+        proposal = self.repeats.avoid(study, trial, index, space, proposal)
         if proposal.genes is None or json.loads(json.dumps(proposal.lineage)) != lineage:
             return None
         return proposal
@@ -186,7 +174,7 @@ class Placement:
         if lineage["role"] not in (_keys.ROLE_ELITE, _keys.ROLE_EXPLOIT):
             return proposal
         generation, slot = int(lineage["generation"]), int(lineage["slot"])
-        index = self._reader.sync(study, check_settings=False, fresh=True)
+        index = self.reader.sync(study, check_settings=False, fresh=True)
         if not index.slot_taken_by_another(trial.number, generation, slot):
             return proposal
         claimed = [
@@ -194,12 +182,10 @@ class Placement:
             for lin in index.unfinished_lineages
             if lin["generation"] == generation and lin.get("slot") is not None
         ]
-        last = max([self._generation_size - 1, *claimed, *index.finished_slots[generation]])
+        last = max([self.generation_size - 1, *claimed, *index.finished_slots[generation]])
         moved = {"generation": generation, "slot": last + 1, "parents": []}
         position = index.place(trial)
-        proposal = self._offspring.breed(
-            study, index, position, generation, last + 1, space, moved
-        )
-        proposal = self._repeats.avoid(study, trial, index, space, proposal)
-        self._reader.write_lineage(study, trial, index, proposal.lineage)
+        proposal = self.offspring.breed(study, index, position, generation, last + 1, space, moved)
+        proposal = self.repeats.avoid(study, trial, index, space, proposal)
+        self.reader.write_lineage(study, trial, index, proposal.lineage)
         return proposal

@@ -9,6 +9,7 @@ per generation, so every worker and every later process breeds from the same one
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from optuna.study import Study
 
 
+@dataclass(kw_only=True, eq=False)
 class Populations:
     """Each generation's population, its elites' best versions and the mating pool.
 
@@ -38,20 +40,11 @@ class Populations:
             minimising), from which extinction measures regret.
     """
 
-    def __init__(
-        self,
-        *,
-        population_size: int,
-        n_elites: int,
-        generation_size: int,
-        mutate_first_generation: bool,
-        ideal_value: float | None,
-    ) -> None:
-        self._population_size = population_size
-        self._n_elites = n_elites
-        self._generation_size = generation_size
-        self._mutate_first_generation = mutate_first_generation
-        self._ideal_value = ideal_value
+    population_size: int
+    n_elites: int
+    generation_size: int
+    mutate_first_generation: bool
+    ideal_value: float | None
 
     def population(self, study: Study, index: StudyIndex, generation: int) -> list[int]:
         """Trial numbers (best first) of the population that closed ``generation``.
@@ -76,7 +69,7 @@ class Populations:
 
     def is_closed(self, index: StudyIndex, generation: int) -> bool:
         """Whether ``generation`` is closed: enough of its slots hold a finished trial."""
-        size = self._population_size if generation == 0 else self._generation_size
+        size = self.population_size if generation == 0 else self.generation_size
         if generation < index.max_generation:
             return True
         # Trials beyond the schedule's slots count: a slow or dead trial does not hold the
@@ -105,11 +98,11 @@ class Populations:
         ]
         if generation > 0:
             versions, _ = self.current(study, index, generation)
-            newcomers = versions[: self._n_elites] + newcomers
+            newcomers = versions[: self.n_elites] + newcomers
         late = _late_members(index, generation, attrs)
         ranked = sorted(newcomers + late, key=rank_key)
         considered = sorted({m.number for m in members} | {m.number for m in late})
-        return considered, [m.number for m in ranked[: self._population_size]]
+        return considered, [m.number for m in ranked[: self.population_size]]
 
     def current(
         self, study: Study, index: StudyIndex, generation: int
@@ -123,7 +116,7 @@ class Populations:
         cached = index.parents_cache.get(generation)
         if cached is None:
             previous = self.members(study, index, generation - 1)
-            if generation - 1 == 0 and not self._mutate_first_generation:
+            if generation - 1 == 0 and not self.mutate_first_generation:
                 ext_values = np.zeros(len(previous))
             else:
                 ext_values = extinction(self._regrets(index, [m.loss for m in previous]))
@@ -131,7 +124,7 @@ class Populations:
         previous, ext_values = cached
         versions = list(previous)
         this_generation = index.by_generation.get(generation, [])
-        for k in range(min(self._n_elites, len(previous))):
+        for k in range(min(self.n_elites, len(previous))):
             versions[k] = _best_version(previous[k], k, this_generation)
         ext = {member.number: float(value) for member, value in zip(versions, ext_values)}
         return versions, ext
@@ -143,8 +136,8 @@ class Populations:
         finite = np.isfinite(losses_arr)
         if not finite.any():
             return np.zeros(len(losses_arr))
-        if self._ideal_value is not None:
-            ideal = float(self._ideal_value)
+        if self.ideal_value is not None:
+            ideal = float(self.ideal_value)
             ideal_loss = -ideal if index.maximize else ideal
         else:
             ideal_loss = -1.0 if index.maximize else 0.0

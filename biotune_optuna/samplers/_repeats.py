@@ -8,6 +8,7 @@ finished or running trial's configuration is perturbed with growing steps, else 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,6 +36,7 @@ _MAX_PERTURBATIONS = 60
 _MAX_REDRAWS = 40
 
 
+@dataclass(kw_only=True, eq=False)
 class RepeatAvoidance:
     """Moves proposals off the configurations a study holds.
 
@@ -45,20 +47,14 @@ class RepeatAvoidance:
         genotypes: Encodes finished members.
     """
 
-    def __init__(
-        self,
-        *,
-        enabled: bool,
-        tolerance: float,
-        streams: _seeding.Streams,
-        genotypes: Genotypes,
-    ) -> None:
-        if not 0.0 <= tolerance < 1.0:
-            raise ValueError(f"`duplicate_tolerance` must be in [0, 1), got {tolerance}.")
-        self.enabled = enabled
-        self._tolerance = tolerance
-        self._streams = streams
-        self._genotypes = genotypes
+    enabled: bool
+    tolerance: float
+    streams: _seeding.Streams
+    genotypes: Genotypes
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.tolerance < 1.0:
+            raise ValueError(f"`duplicate_tolerance` must be in [0, 1), got {self.tolerance}.")
 
     def avoid(
         self,
@@ -78,7 +74,7 @@ class RepeatAvoidance:
         held = self.held(study, index, space)
         if not held(proposal.genes):
             return proposal
-        rng = self._streams.rng(_seeding.UNIQUE, index.place(trial))
+        rng = self.streams.rng(_seeding.UNIQUE, index.place(trial))
         genes, tries = _unrepeated(proposal.genes, held, rng, space)
         proposal.lineage["repeat_avoided"] = tries
         return Proposal(genes, proposal.lineage, proposal.reference, proposal.reference_genes)
@@ -88,13 +84,13 @@ class RepeatAvoidance:
     ) -> Callable[[np.ndarray], bool]:
         """Whether a genotype repeats a finished member's or a running trial's configuration."""
         finished, added = index.configurations.setdefault(
-            space.key, (ConfigurationSet(space, tolerance=self._tolerance), set())
+            space.key, (ConfigurationSet(space, tolerance=self.tolerance), set())
         )
         for number, member in index.members.items():
             if number not in added and all(name in member.params for name in space.names):
-                finished.add(self._genotypes.genes(index, member, space))
+                finished.add(self.genotypes.genes(index, member, space))
                 added.add(number)
-        running = ConfigurationSet(space, tolerance=self._tolerance)
+        running = ConfigurationSet(space, tolerance=self.tolerance)
         for trial in running_trials(study):
             if all(name in trial.params for name in space.names):
                 running.add(space.encode(trial.params, _no_fill))

@@ -20,6 +20,13 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
 
+#: A genotype: one value per gene, numerical genes in ``[0, 1]``, categorical ones a choice's
+#: index (the operators' argument and result type).
+Genes = np.ndarray
+#: The random generator an operator draws from (derived from the seed and the trial's place).
+Rng = np.random.Generator
+
+
 class GeneSpace:
     """A search space seen as a genotype: parameter names in sorted order, one gene each.
 

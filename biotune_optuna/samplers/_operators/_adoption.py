@@ -9,7 +9,9 @@ import numpy as np
 
 
 if TYPE_CHECKING:
+    from biotune_optuna.samplers._space import Genes
     from biotune_optuna.samplers._space import GeneSpace
+    from biotune_optuna.samplers._space import Rng
 
 
 class BaseAdoption(abc.ABC):
@@ -17,15 +19,18 @@ class BaseAdoption(abc.ABC):
 
     @abc.abstractmethod
     def adopt(
-        self,
-        child: np.ndarray,
-        parent1: np.ndarray,
-        parent2: np.ndarray,
-        prototype: np.ndarray,
-        rng: np.random.Generator,
-        space: GeneSpace,
-    ) -> np.ndarray:
-        """Return the adopted child (numerical genes in ``[0, 1]``)."""
+        self, child: Genes, p1: Genes, p2: Genes, prototype: Genes, rng: Rng, space: GeneSpace
+    ) -> Genes:
+        """Return the adopted child (numerical genes in ``[0, 1]``).
+
+        Args:
+            child: The child after crossover and mutation.
+            p1: Its first parent.
+            p2: Its second parent.
+            prototype: A member drawn from the mating pool.
+            rng: Random generator of the child's slot.
+            space: The genotype's search space.
+        """
         raise NotImplementedError
 
 
@@ -39,22 +44,16 @@ class ParentPrototypeAdoption(BaseAdoption):
     """
 
     def adopt(
-        self,
-        child: np.ndarray,
-        parent1: np.ndarray,
-        parent2: np.ndarray,
-        prototype: np.ndarray,
-        rng: np.random.Generator,
-        space: GeneSpace,
-    ) -> np.ndarray:
+        self, child: Genes, p1: Genes, p2: Genes, prototype: Genes, rng: Rng, space: GeneSpace
+    ) -> Genes:
         a, b, c = rng.random(3)
-        mean = 0.5 * (parent1 + parent2)
+        mean = 0.5 * (p1 + p2)
         out = np.clip(child + c * a * (mean - child) + (1 - c) * b * (prototype - child), 0, 1)
         cat = space.is_categorical
         if cat.any():
             n = len(child)
             u = rng.random(n)
-            from_parent = np.where(rng.random(n) < 0.5, parent1, parent2)
+            from_parent = np.where(rng.random(n) < 0.5, p1, p2)
             value = np.where(
                 u < c * a, from_parent, np.where(u < c * a + (1 - c) * b, prototype, child)
             )

@@ -9,20 +9,16 @@ import numpy as np
 
 
 if TYPE_CHECKING:
+    from biotune_optuna.samplers._space import Genes
     from biotune_optuna.samplers._space import GeneSpace
+    from biotune_optuna.samplers._space import Rng
 
 
 class BaseCrossover(abc.ABC):
     """Combines two parent genotypes into one child."""
 
     @abc.abstractmethod
-    def crossover(
-        self,
-        parent1: np.ndarray,
-        parent2: np.ndarray,
-        rng: np.random.Generator,
-        space: GeneSpace,
-    ) -> np.ndarray:
+    def crossover(self, parent1: Genes, parent2: Genes, rng: Rng, space: GeneSpace) -> Genes:
         """Return a child genotype (numerical genes in ``[0, 1]``)."""
         raise NotImplementedError
 
@@ -35,13 +31,7 @@ class BlendCrossover(BaseCrossover):
     parent's value with probability ``w_j``, else the second's.
     """
 
-    def crossover(
-        self,
-        parent1: np.ndarray,
-        parent2: np.ndarray,
-        rng: np.random.Generator,
-        space: GeneSpace,
-    ) -> np.ndarray:
+    def crossover(self, parent1: Genes, parent2: Genes, rng: Rng, space: GeneSpace) -> Genes:
         w = rng.random(len(parent1))
         child = w * parent1 + (1.0 - w) * parent2
         cat = space.is_categorical

@@ -9,7 +9,9 @@ import numpy as np
 
 
 if TYPE_CHECKING:
+    from biotune_optuna.samplers._space import Genes
     from biotune_optuna.samplers._space import GeneSpace
+    from biotune_optuna.samplers._space import Rng
 
 
 def extinction(regrets: np.ndarray) -> np.ndarray:
@@ -42,13 +44,7 @@ class BaseMutation(abc.ABC):
     """Perturbs a child genotype, given the extinction ``e`` inherited from its parents."""
 
     @abc.abstractmethod
-    def mutate(
-        self,
-        genes: np.ndarray,
-        extinction: float,
-        rng: np.random.Generator,
-        space: GeneSpace,
-    ) -> np.ndarray:
+    def mutate(self, genes: Genes, extinction: float, rng: Rng, space: GeneSpace) -> Genes:
         """Return the mutated genotype (numerical genes in ``[0, 1]``)."""
         raise NotImplementedError
 
@@ -68,13 +64,7 @@ class ExtinctionMutation(BaseMutation):
         """Per-gene mutation probability for extinction ``e`` and ``n_genes`` genes."""
         return (extinction * (n_genes - 1) + 1.0) / n_genes
 
-    def mutate(
-        self,
-        genes: np.ndarray,
-        extinction: float,
-        rng: np.random.Generator,
-        space: GeneSpace,
-    ) -> np.ndarray:
+    def mutate(self, genes: Genes, extinction: float, rng: Rng, space: GeneSpace) -> Genes:
         n = len(genes)
         p = self.probability(extinction, n)
         hit = rng.random(n) < p
