@@ -8,10 +8,10 @@ operators are injected (:mod:`biotune_optuna.samplers._operators`); every decisi
 the study's storage, so a study continues in a new process exactly where it stopped.
 
 The class is wiring, as Optuna's NSGA-II sampler is: its roles are collaborators with explicit
-inputs, each in its own module: where a new trial goes (:mod:`._placement`), elite exploitation
-and breeding (:mod:`._offspring`), populations (:mod:`._populations`), genotypes
-(:mod:`._genotypes`), repeat avoidance (:mod:`._repeats`) and reading storage
-(:mod:`._study_reader`).
+inputs, each in its own private module of this package: where a new trial goes (``_placement``),
+elite exploitation and breeding (``_offspring``), populations (``_populations``), genotypes
+(``_genotypes``), repeat avoidance (``_repeats``) and reading storage (``_study_reader``); the
+GA schedule is ``_schedule``.
 """
 
 from __future__ import annotations
