@@ -7,7 +7,6 @@ import argparse
 import numpy as np
 import optuna
 
-from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.recommendation import Recommendation
@@ -23,17 +22,8 @@ from biotune_optuna.studies.report import plan_evaluations
 from biotune_optuna.studies.report import strategy_markdown
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``best`` command."""
-    best = add_spec_command(
-        commands,
-        "best",
-        "the recommended plan as a table",
-        "Show the study's recommended trial (chosen by an estimate robust to fold and seed "
-        "noise: a Gaussian process over all trials) with its decoded plan, its observed value "
-        "and the model's estimate, and the best single value observed.",
-    )
-    best.set_defaults(handle=handle)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``best`` command has no arguments of its own."""
 
 
 def handle(args: argparse.Namespace) -> int:

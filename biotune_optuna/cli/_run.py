@@ -8,7 +8,6 @@ import sys
 import optuna
 
 from biotune_optuna.cli._best import print_best
-from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
@@ -33,15 +32,8 @@ from biotune_optuna.studies.storage import display_storage
 from biotune_optuna.studies.workers import stop_with_parent
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``run`` command (and the hidden ``--worker-id`` of its worker processes)."""
-    run = add_spec_command(
-        commands,
-        "run",
-        "create or resume a study and run it to its budget",
-        "Create the spec's study, or resume it, and run trials until it holds its budget of "
-        "finished trials. Running the same command again after a crash or Ctrl-C resumes it.",
-    )
+def add_arguments(run: argparse.ArgumentParser) -> None:
+    """The ``run`` command's own arguments (and the hidden ``--worker-id`` of its workers)."""
     budget = run.add_mutually_exclusive_group()
     budget.add_argument("--trials", type=positive_int, help="budget in trials (total)")
     budget.add_argument(
@@ -63,7 +55,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="stop (exit 1, study kept) after K failed trials in a row (default 5)",
     )
     run.add_argument("--worker-id", type=int, default=None, help=argparse.SUPPRESS)
-    run.set_defaults(handle=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
