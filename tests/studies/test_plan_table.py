@@ -23,6 +23,7 @@ from biotune_optuna.studies.plan_table import plan_of_code
 from biotune_optuna.studies.plan_table import PlanTable
 from biotune_optuna.studies.plan_table import TableError
 from biotune_optuna.studies.replay import TableObjective
+from tests.conftest import table_spec
 
 
 BLOCKS = ("low", "mid", "high")
@@ -198,19 +199,7 @@ def test_the_replay_imports_without_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-TABLE_SPEC = """
-[study]
-name = "replay"
-storage = "sqlite:///replay.db"
-[sampler]
-population_size = 4
-n_elites = 1
-[budget]
-trials = 12
-[objective]
-kind = "table"
-table = "fake.json.gz"
-"""
+TABLE_SPEC = table_spec(trials=12, table="fake.json.gz")
 
 
 def test_a_table_spec_builds_the_replay(tmp_path: Path) -> None:
