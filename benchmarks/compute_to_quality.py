@@ -893,27 +893,18 @@ def library_version() -> str:
 
 def run_one(base: Any, method: str, seed: int) -> None:
     """Run (or resume) one method's study for one seed to its budget."""
-    from biotune_optuna.plan import plan_search_space
     from biotune_optuna.studies import build_objective
-    from biotune_optuna.studies import open_study
-    from biotune_optuna.studies import run_to_budget
-    from biotune_optuna.studies.objectives import describe_objective
 
     spec = method_spec(base, method, seed)
     objective = build_objective(spec)
     objective.on_plan = None
-    study = open_study(
-        spec,
-        search_space=plan_search_space(objective.blocks),
-        objective_description=describe_objective(spec),
-    )
+    study = paper_table.open_plan_study(spec, objective)
     if "library" not in study.user_attrs:
         study.set_user_attr("library", library_version())
-    start = time.perf_counter()
-    ran = run_to_budget(study, objective, spec.budget)
+    ran, seconds = paper_table.run_timed(study, objective, spec.budget)
     print(
-        f"{METHODS[method].label} seed {seed} ({spec.name}): {ran} trials in "
-        f"{time.perf_counter() - start:.1f} s, best {study.best_value:.4f}",
+        f"{METHODS[method].label} seed {seed} ({spec.name}): {ran} trials in {seconds:.1f} s, "
+        f"best {study.best_value:.4f}",
         flush=True,
     )
 

@@ -67,6 +67,29 @@ def _commit() -> str:
         return "unknown"
 
 
+def open_plan_study(spec: Any, objective: Any) -> optuna.Study:
+    """Create or resume ``spec``'s study over the plan genes of ``objective``'s blocks, with
+    the objective described as ``biotune-optuna run`` describes it."""
+    from biotune_optuna.plan import plan_search_space
+    from biotune_optuna.studies import open_study
+    from biotune_optuna.studies.objectives import describe_objective
+
+    return open_study(
+        spec,
+        search_space=plan_search_space(objective.blocks),
+        objective_description=describe_objective(spec),
+    )
+
+
+def run_timed(study: optuna.Study, objective: Any, budget: int) -> tuple[int, float]:
+    """Run ``study`` to ``budget`` finished trials: the trials it ran and the seconds taken."""
+    from biotune_optuna.studies import run_to_budget
+
+    start = time.perf_counter()
+    ran = run_to_budget(study, objective, budget)
+    return ran, time.perf_counter() - start
+
+
 def run_race(base: Any, samplers: Sequence[str], seeds: Sequence[int]) -> None:
     """Run (or resume) the study of every sampler × seed of the race spec ``base``.
 
@@ -75,11 +98,7 @@ def run_race(base: Any, samplers: Sequence[str], seeds: Sequence[int]) -> None:
     ``race-<sampler>``, ``race-<sampler>-seed1``… (``benchmarks/sampler_race.py`` reads the
     same studies).
     """
-    from biotune_optuna.plan import plan_search_space
     from biotune_optuna.studies import build_objective
-    from biotune_optuna.studies import open_study
-    from biotune_optuna.studies import run_to_budget
-    from biotune_optuna.studies.objectives import describe_objective
 
     for seed in seeds:
         objective = None
@@ -88,16 +107,11 @@ def run_race(base: Any, samplers: Sequence[str], seeds: Sequence[int]) -> None:
             if objective is None:  # the same objective (and feature cache) for every sampler
                 objective = build_objective(spec)
                 objective.on_plan = None
-            study = open_study(
-                spec,
-                search_space=plan_search_space(objective.blocks),
-                objective_description=describe_objective(spec),
-            )
-            start = time.perf_counter()
-            ran = run_to_budget(study, objective, spec.budget)
+            study = open_plan_study(spec, objective)
+            ran, seconds = run_timed(study, objective, spec.budget)
             print(
-                f"seed {seed} {sampler:<8} {ran:>4} trials in "
-                f"{time.perf_counter() - start:7.1f} s, best {study.best_value:.4f}",
+                f"seed {seed} {sampler:<8} {ran:>4} trials in {seconds:7.1f} s, "
+                f"best {study.best_value:.4f}",
                 flush=True,
             )
 
