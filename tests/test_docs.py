@@ -4,7 +4,8 @@ The command-line reference is generated from the parser and the option tables fr
 registries (``docs/_gen/``), so an option is documented in one place: its help or its registry
 entry. These tests check the generated pages against the parser and the registries, that no
 page or the README writes such a table by hand, and that ``mkdocs build --strict`` passes with
-every name of each package's facade on its reference page.
+every name of each package's facade on its reference page, the docstrings' Sphinx roles made
+links.
 """
 
 from __future__ import annotations
@@ -147,5 +148,7 @@ def test_the_site_builds_strictly_with_every_facade_name(tmp_path: Path) -> None
         ]
         missing = [n for n in names if n not in documented]
         assert missing == [], (facade, missing)
+        roles = re.findall(r":(?:class|func|data|mod|meth|attr|exc|obj):\S{0,40}", html)
+        assert roles == [], (facade, roles[:5])  # a docstring's Sphinx roles are links
     assert (site / "reference" / "cli" / "index.html").exists()
     assert (site / "reference" / "options" / "index.html").exists()

@@ -47,7 +47,11 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 
 
 def _usage(parser: argparse.ArgumentParser) -> str:
-    return " ".join(parser.format_usage().split()).removeprefix("usage: ")
+    """The usage lines as ``--help`` prints them in a terminal 88 columns wide."""
+    formatter = argparse.HelpFormatter(parser.prog, width=88)
+    formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups)
+    lines = formatter.format_help().strip().split("\n")
+    return "\n".join(line.removeprefix("usage: ").removeprefix(" " * 7) for line in lines)
 
 
 def page() -> str:

@@ -1,12 +1,14 @@
-"""The MkDocs hook that adds the generated pages (``mkdocs.yml``: ``hooks``).
+"""The MkDocs hooks of the site (``mkdocs.yml``: ``hooks``).
 
-Each generator module in this directory has ``PAGE`` (its path in the site) and ``page()``
-(its Markdown); the pages are made at every build, never committed.
+``on_files`` adds the generated pages: each generator module in this directory has ``PAGE``
+(its path in the site) and ``page()`` (its Markdown); they are made at every build, never
+committed. ``on_page_content`` turns the docstrings' Sphinx roles into links (:mod:`roles`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+import re
 import sys
 
 from mkdocs.structure.files import File
@@ -17,6 +19,7 @@ sys.path.insert(0, str(HERE))  # the generators import `registries` as a sibling
 
 import cli  # noqa: E402
 import options  # noqa: E402
+import roles  # noqa: E402
 
 
 GENERATORS = (cli, options)
@@ -27,3 +30,9 @@ def on_files(files, config):  # MkDocs' hook signature
     for generator in GENERATORS:
         files.append(File.generated(config, generator.PAGE, content=generator.page()))
     return files
+
+
+def on_page_content(html, page, config, files):  # MkDocs' hook signature
+    """Link the Sphinx roles of the rendered docstrings."""
+    documented = re.search(r"(?m)^::: ([\w.]+)", page.markdown or "")
+    return roles.link_roles(html, documented[1] if documented else None)
