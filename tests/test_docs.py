@@ -124,8 +124,8 @@ def test_no_page_writes_an_option_table_by_hand() -> None:
     assert tables == []
 
 
-def test_the_site_builds_strictly_with_every_facade_name(tmp_path: Path) -> None:
-    site = tmp_path / "site"
+def build_site(site: Path) -> None:
+    """Build the site into ``site`` as ``.ci/run`` does; a warning fails it."""
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT,
@@ -135,6 +135,11 @@ def test_the_site_builds_strictly_with_every_facade_name(tmp_path: Path) -> None
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+
+
+def test_the_site_builds_strictly_with_every_facade_name(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    build_site(site)
     for facade, page in REFERENCE_PAGES.items():
         html = (site / page / "index.html").read_text()
         module = importlib.import_module(facade)
@@ -152,3 +157,14 @@ def test_the_site_builds_strictly_with_every_facade_name(tmp_path: Path) -> None
         assert roles == [], (facade, roles[:5])  # a docstring's Sphinx roles are links
     assert (site / "reference" / "cli" / "index.html").exists()
     assert (site / "reference" / "options" / "index.html").exists()
+
+
+def test_the_home_page_shows_the_readmes_first_command_as_written() -> None:
+    """The site's home page repeats the install-and-demo command: byte for byte the README's."""
+
+    def command(path: Path) -> str:
+        block = re.search(r"<!-- main-command -->\s*```bash\n(.*?)```", path.read_text(), re.S)
+        assert block is not None, path
+        return block.group(1)
+
+    assert command(ROOT / "docs" / "index.md") == command(ROOT / "README.md")

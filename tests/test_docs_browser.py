@@ -16,13 +16,13 @@ import os
 from pathlib import Path
 import shutil
 import subprocess
-import sys
 import threading
 
 from PIL import Image
 import pytest
 
 from tests.conftest import TEST_OUTPUT
+from tests.test_docs import build_site
 
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -46,15 +46,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The built site, served on 127.0.0.1: its base URL."""
     directory = tmp_path_factory.mktemp("site")
-    done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(directory)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
+    build_site(directory)
     handler = functools.partial(_QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
