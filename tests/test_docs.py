@@ -22,12 +22,6 @@ from types import ModuleType
 
 import pytest
 
-from biotune_optuna.cli import build_parser
-from biotune_optuna.samplers.registry import PRUNERS
-from biotune_optuna.samplers.registry import SAMPLERS
-from biotune_optuna.samplers.registry import SPEC_OPTIONS
-from biotune_optuna.strategies import STRATEGIES
-
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATORS = ROOT / "docs" / "_gen"
@@ -43,11 +37,14 @@ REFERENCE_PAGES = {
 
 @pytest.fixture(scope="module")
 def generators() -> Iterator[dict[str, ModuleType]]:
-    """The generator modules, imported as the MkDocs hook imports them (siblings on the path)."""
+    """The generator modules, imported as the MkDocs hook imports them (siblings on the path).
+
+    The parser and the registries come from ``registries``, the one module that imports them,
+    so that a registry that moves is followed there only."""
     names = ("registries", "text", "cli", "options")
     sys.path.insert(0, str(GENERATORS))
     try:
-        yield {name: importlib.import_module(name) for name in ("cli", "options")}
+        yield {name: importlib.import_module(name) for name in ("registries", "cli", "options")}
     finally:
         sys.path.remove(str(GENERATORS))
         for name in names:
@@ -71,7 +68,7 @@ def test_the_cli_page_has_every_command_and_every_option_of_its_help(
     generators: dict[str, ModuleType],
 ) -> None:
     page = generators["cli"].page()
-    for name, command in _subcommands(build_parser()).items():
+    for name, command in _subcommands(generators["registries"].parser()).items():
         section = _section(page, f"## `{name}`")
         shown = [
             option
@@ -88,19 +85,20 @@ def test_the_cli_page_has_every_command_and_every_option_of_its_help(
 
 def test_the_options_page_has_every_registry_entry(generators: dict[str, ModuleType]) -> None:
     page = generators["options"].page().replace("&lt;", "<").replace("&gt;", ">")
-    for name, (_, _, description) in SAMPLERS.items():
+    registries = generators["registries"]
+    for name, (_, _, description) in registries.SAMPLERS.items():
         section = _section(page, f"### `{name}`")
         assert " ".join(description.split())[1:] in section, name
-        for key, option in SPEC_OPTIONS[name].items():
+        for key, option in registries.SPEC_OPTIONS[name].items():
             row = f"| `{key}` |"
             assert row in section, (name, key)
             if option.kind is not bool:
                 assert option.describe() in section.split(row)[1].split("\n")[0], (name, key)
     pruners = _section(page, "## Pruners")
-    for name, (cls, options) in PRUNERS.items():
+    for name, (cls, options) in registries.PRUNERS.items():
         section = _section(pruners, f"### `{name}`")
         assert cls.__name__ in section and all(f"| `{k}` |" in section for k in options)
-    for name, info in STRATEGIES.items():
+    for name, info in registries.STRATEGIES.items():
         section = _section(page, f"### `{name}`: {info.title}")
         assert " ".join(info.description.split())[1:] in section.replace("\\|", "|"), name
         for key, hp in info.hyperparameters.items():
