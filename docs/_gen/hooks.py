@@ -2,7 +2,8 @@
 
 ``on_files`` adds the generated pages: each generator module in this directory has ``PAGE``
 (its path in the site) and ``page()`` (its Markdown); they are made at every build and replace
-the committed stub of that path, which only says so to a reader of the repository. ``on_page_content`` turns the docstrings' Sphinx roles into links (:mod:`roles`).
+the committed stub of that path, which only says so to a reader of the repository.
+``on_page_content`` turns the docstrings' Sphinx roles into links (:mod:`roles`).
 """
 
 from __future__ import annotations
