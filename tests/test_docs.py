@@ -41,10 +41,10 @@ def generators() -> Iterator[dict[str, ModuleType]]:
 
     The parser and the registries come from ``registries``, the one module that imports them,
     so that a registry that moves is followed there only."""
-    names = ("registries", "text", "cli", "options")
+    names = ("registries", "text", "docstrings", "cli", "options")
     sys.path.insert(0, str(GENERATORS))
     try:
-        yield {name: importlib.import_module(name) for name in ("registries", "cli", "options")}
+        yield {name: importlib.import_module(name) for name in names}
     finally:
         sys.path.remove(str(GENERATORS))
         for name in names:
@@ -83,26 +83,87 @@ def test_the_cli_page_has_every_command_and_every_option_of_its_help(
     assert "--worker-id" not in page  # hidden from --help, hidden here
 
 
+def _row(section: str, key: str) -> str:
+    """The table row of option ``key`` in ``section``, as the page writes it (escaped)."""
+    row = f"| `{key}` |"
+    assert row in section, key
+    return section.split(row)[1].split("\n")[0]
+
+
+def _plain(markdown: str) -> str:
+    return markdown.replace("&lt;", "<").replace("&gt;", ">").replace("\\|", "|")
+
+
 def test_the_options_page_has_every_registry_entry(generators: dict[str, ModuleType]) -> None:
-    page = generators["options"].page().replace("&lt;", "<").replace("&gt;", ">")
-    registries = generators["registries"]
-    for name, (_, _, description) in registries.SAMPLERS.items():
+    page, cell = generators["options"].page(), generators["text"].cell
+    registries, describe = generators["registries"], generators["docstrings"].description
+    for name, (_, cls, description) in registries.SAMPLERS.items():
         section = _section(page, f"### `{name}`")
-        assert " ".join(description.split())[1:] in section, name
+        assert cell(description)[1:] in section, name
         for key, option in registries.SPEC_OPTIONS[name].items():
-            row = f"| `{key}` |"
-            assert row in section, (name, key)
+            row = _row(section, key)
+            assert cell(describe(cls, key)) in row, (name, key)  # what it does
             if option.kind is not bool:
-                assert option.describe() in section.split(row)[1].split("\n")[0], (name, key)
+                assert option.describe() in _plain(row), (name, key)
     pruners = _section(page, "## Pruners")
     for name, (cls, options) in registries.PRUNERS.items():
         section = _section(pruners, f"### `{name}`")
-        assert cls.__name__ in section and all(f"| `{k}` |" in section for k in options)
+        assert cls.__name__ in section, name
+        for key in options:
+            assert cell(describe(cls, key)) in _row(section, key), (name, key)
     for name, info in registries.STRATEGIES.items():
         section = _section(page, f"### `{name}`: {info.title}")
-        assert " ".join(info.description.split())[1:] in section.replace("\\|", "|"), name
+        assert " ".join(info.description.split())[1:] in _plain(section), name
         for key, hp in info.hyperparameters.items():
-            assert f"| `{key}` |" in section and hp.help in section, (name, key)
+            assert hp.help.strip() and hp.help in _plain(_row(section, key)), (name, key)
+
+
+def test_every_registry_option_is_documented_in_its_constructors_docstring(
+    generators: dict[str, ModuleType],
+) -> None:
+    """Each option a spec may give a sampler or a pruner has an ``Args:`` entry (its first
+    sentence is the option's description on the page); a missing one names the class."""
+    registries, describe = generators["registries"], generators["docstrings"].description
+    tables = [
+        (cls, registries.SPEC_OPTIONS[name]) for name, (_, cls, _) in registries.SAMPLERS.items()
+    ]
+    missing = []
+    for cls, options in [*tables, *registries.PRUNERS.values()]:
+        for key in options:
+            try:
+                assert describe(cls, key).strip(), (cls, key)
+            except LookupError as error:
+                missing.append(str(error))
+    assert missing == []
+
+
+def test_an_options_description_is_its_docstring_entrys_first_sentence(
+    generators: dict[str, ModuleType],
+) -> None:
+    describe = generators["docstrings"].description
+
+    class Base:
+        """A sampler.
+
+        Args:
+            rate: How often (e.g. ``0.5``, see :class:`~a.B`. Not this) it mutates. Not this.
+            steps: Steps. `False`: none. Not this.
+        """
+
+    class Child(Base):
+        """A better sampler.
+
+        Args:
+            rate: See :class:`Base` (``0.9`` here).
+        """
+
+    assert (
+        describe(Base, "rate") == "How often (e.g. `0.5`, see :class:`~a.B`. Not this) it mutates."
+    )
+    assert describe(Base, "steps") == "Steps."
+    assert describe(Child, "rate") == describe(Base, "rate") + " `0.9` here."
+    with pytest.raises(LookupError, match=r"Child's docstring has no Args entry for .*'seed'"):
+        describe(Child, "seed")
 
 
 def _hand_written_pages() -> list[Path]:

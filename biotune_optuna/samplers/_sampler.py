@@ -125,35 +125,37 @@ class BioTuneSampler(BaseGASampler):
         mutation: Default :class:`ExtinctionMutation`.
         adoption: Default :class:`ParentPrototypeAdoption`.
         exploitation: Default :class:`EliteExploitation` with radius 0.25.
-        momentum: Coefficient of the step a child inherits: the mean, over its parents, of how
-            far each parent moved from its own parents. The paper's figure shows it; the
-            authors' code never applies it. 0 (off) in the paper preset.
-        mutate_first_generation: Compute extinction for the initial population too. The
-            authors' code leaves it at 0, so the first generation's children do not mutate.
+        momentum: Coefficient of the step a child inherits (the mean, over its parents, of how
+            far each parent moved from its own parents); 0, off, in the paper preset: the
+            paper's figure shows it, the authors' code never applies it.
+        mutate_first_generation: Compute extinction for the initial population too, so that
+            the first generation's children mutate; off in the paper preset, as in the authors'
+            code, which leaves it at 0 there.
         reevaluate_elites: Re-evaluate each elite at the start of every generation (e.g. on the
-            generation's new data fold); its new fitness replaces the old. Off in the paper.
+            generation's new data fold), its new fitness replacing the old; off in the paper.
         ideal_value: The objective's best possible value, from which extinction measures regret
             (the paper's ``1 - accuracy``). Default: 1 when maximising, 0 when minimising; if a
             value passes it, the population's best is used instead.
         avoid_duplicates: Never spend a trial on a configuration the study already holds
             (finished or running; :func:`~biotune_optuna.samplers.duplicate_trials` says when
             two are the same): a proposal that repeats one is perturbed, with growing steps,
-            or redrawn. An elite's re-evaluation is deliberate and left alone. Off in the paper.
-        duplicate_tolerance: Continuous genes closer than this (unit cube) are the same
-            configuration.
+            or redrawn, and its lineage records ``repeat_avoided``; off in the paper. An elite's
+            re-evaluation is deliberate and left alone.
+        duplicate_tolerance: With ``avoid_duplicates``, continuous genes closer than this (unit
+            cube) are the same configuration.
         surrogate_candidates: Breed this many candidate children per offspring slot and
             evaluate the one that TPE's density ratio over the finished trials ranks best
-            (:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`); 0 or 1: one child,
-            as in the paper. The model waits for 10 finished trials.
+            (:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`, once 10 trials have
+            finished); 0 or 1: one child, as in the paper.
         sampled_candidates: With ``surrogate_candidates``: this many more candidates drawn from
             the model's estimator of the best trials (as TPE draws its own), ranked with the
-            bred children; the slot's parents stay those of its first bred child, and the
-            lineage says ``"candidate": "sampled"``. 0: bred children only.
+            bred children; 0: bred children only. The slot's parents stay those of its first
+            bred child, and the lineage says ``"candidate": "sampled"``.
         rank_pruned_by_rung: Multi-fidelity (a pruner such as Optuna's
             :class:`~optuna.pruners.SuccessiveHalvingPruner` stopping plans at rungs of
             epochs): a PRUNED trial keeps its slot and is ranked by the last value it reported,
             below every plan that went past that step and among the plans stopped there by what
-            it showed (a plan stopped early is never mistaken for a finished one). ``False``:
+            it showed (a plan stopped early is never mistaken for a finished one); ``False``:
             the worst fitness, as for a FAILED trial. The paper never prunes, so its preset is
             unchanged either way.
         search_space: A fixed search space to sample jointly from the very first trial. Without
@@ -1125,11 +1127,18 @@ class BioTunePlusSampler(BioTuneSampler):
     :class:`BioTuneSampler`; a generation still takes ``N + E`` trials.
 
     Args:
-        adaptive_exploitation: Use :class:`~biotune_optuna.samplers.operators.
-            AdaptiveExploitation` unless ``exploitation`` is given; ``False``: the paper's
-            :class:`~biotune_optuna.samplers.operators.EliteExploitation`.
+        adaptive_exploitation: Exploit the elites with :class:`~biotune_optuna.samplers.
+            operators.AdaptiveExploitation` unless ``exploitation`` is given: a step per elite,
+            kept in the lineage, that grows by 1.5 after a round whose better variant replaced
+            the elite and shrinks by ``1.5 ** (-1/4)`` after one that did not (the 1/5 success
+            rule), along a sparse Gaussian direction over all genes (the threshold and frozen
+            blocks' importances too) reflected at the bounds; ``False``: the paper's
+            :class:`~biotune_optuna.samplers.operators.EliteExploitation` (paper §III), one
+            eligible gene moved by ``0.25 * U(-1, 1)`` either way and clipped.
         toggle_blocks: With adaptive exploitation and BioTune genes, the second variant of each
-            pair reverses one block's freezing decision (``False``: both variants are gene steps).
+            pair reverses one block's freezing decision, a step of the plan that small gene
+            steps rarely take once a population agrees on which blocks to train (``False``:
+            both variants are gene steps).
         avoid_duplicates: See :class:`BioTuneSampler`.
         surrogate_candidates: See :class:`BioTuneSampler` (24 here: TPE's ``n_ei_candidates``).
         sampled_candidates: See :class:`BioTuneSampler` (24 here).

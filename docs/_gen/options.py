@@ -1,16 +1,18 @@
 """The page of samplers, pruners and strategies, generated from their registries.
 
-A registry's description is the one place an option is documented: this page prints the
-samplers' descriptions and the options a spec may give each (type and values, from
-``SPEC_OPTIONS``), the pruners' options (``PRUNERS``) and every strategy with its
-hyperparameters (default, search range and help, from ``STRATEGIES``).
+Nothing here is written by hand: this page prints the samplers' descriptions and the options a
+spec may give each (type and values, from ``SPEC_OPTIONS``), the pruners' options (``PRUNERS``)
+and every strategy with its hyperparameters (default, search range and help, from
+``STRATEGIES``). What a sampler's or a pruner's option does is the first sentence of its
+constructor argument's entry in the class's docstring (:mod:`docstrings`), the one place it is
+documented; an option without one fails the build.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
+import docstrings
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
@@ -25,14 +27,15 @@ PAGE = "reference/options.md"
 _KINDS = {bool: "true / false", int: "integer", float: "number", str: "string"}
 
 
-def _options_table(options: dict[str, Any]) -> list[str]:
+def _options_table(cls: type, options: dict[str, Any]) -> list[str]:
+    """The table of ``options``, the constructor arguments of ``cls`` that a spec may give."""
     if not options:
         return ["No options."]
-    rows = ["| option | type | values |", "|---|---|---|"]
+    rows = ["| option | type | values | what it does |", "|---|---|---|---|"]
     for key, option in options.items():
         kind = _KINDS.get(option.kind, option.kind.__name__)
         values = "—" if option.kind is bool else cell(option.describe())
-        rows.append(f"| `{key}` | {kind} | {values} |")
+        rows.append(f"| `{key}` | {kind} | {values} | {cell(docstrings.description(cls, key))} |")
     return rows
 
 
@@ -49,13 +52,8 @@ def _samplers() -> list[str]:
         if not description.startswith(cls.__name__):
             description = f"{cls.__name__}: {description}"
         lines += ["", f"### `{name}`", "", sentence(description), ""]
-        lines += _options_table(registries.SPEC_OPTIONS[name])
+        lines += _options_table(cls, registries.SPEC_OPTIONS[name])
     return lines
-
-
-def _first_line(cls: type) -> str:
-    doc = inspect.getdoc(cls) or ""
-    return doc.split("\n\n")[0].replace("\n", " ")
 
 
 def _pruners() -> list[str]:
@@ -66,8 +64,14 @@ def _pruners() -> list[str]:
         "to its end.",
     ]
     for name, (cls, options) in registries.PRUNERS.items():
-        lines += ["", f"### `{name}`", "", f"Optuna's `{cls.__name__}`: {_first_line(cls)}", ""]
-        lines += _options_table(options)
+        lines += [
+            "",
+            f"### `{name}`",
+            "",
+            f"Optuna's `{cls.__name__}`: {docstrings.summary(cls)}",
+            "",
+        ]
+        lines += _options_table(cls, options)
     return lines
 
 
@@ -113,8 +117,8 @@ def page() -> str:
     lines = [
         "# Samplers, pruners and strategies",
         "",
-        "<!-- Generated from the registries by docs/_gen/options.py: edit a registry's "
-        "description, not this page. -->",
+        "<!-- Generated from the registries and the samplers' and pruners' docstrings by "
+        "docs/_gen/options.py: edit those, not this page. -->",
         "",
         "Every name a spec may give, and its options, from the registries the spec is "
         "checked against. Numbers must be finite and fit in 64 bits.",
