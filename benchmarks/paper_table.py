@@ -75,24 +75,16 @@ def run_race(base: Any, samplers: Sequence[str], seeds: Sequence[int]) -> None:
     ``race-<sampler>``, ``race-<sampler>-seed1``… (``benchmarks/sampler_race.py`` reads the
     same studies).
     """
-    from biotune_optuna.plan import plan_search_space
-    from biotune_optuna.studies import build_objective
-    from biotune_optuna.studies import open_study
+    from biotune_optuna.studies import prepare_study
     from biotune_optuna.studies import run_to_budget
-    from biotune_optuna.studies.objectives import describe_objective
 
     for seed in seeds:
         objective = None
         for sampler in samplers:
             spec = base.with_overrides(sampler=sampler, seed=seed)
-            if objective is None:  # the same objective (and feature cache) for every sampler
-                objective = build_objective(spec)
-                objective.on_plan = None
-            study = open_study(
-                spec,
-                search_space=plan_search_space(objective.blocks),
-                objective_description=describe_objective(spec),
-            )
+            # the same objective (and feature cache) for every sampler
+            study, objective = prepare_study(spec, objective=objective)
+            objective.on_plan = None
             start = time.perf_counter()
             ran = run_to_budget(study, objective, spec.budget)
             print(
@@ -120,6 +112,7 @@ def write_sampler_table(base: object, args: argparse.Namespace) -> None:
     from biotune_optuna.studies.report import compare_rows
     from biotune_optuna.studies.report import markdown_table
     from biotune_optuna.studies.session import study_exists
+    from biotune_optuna.trials import WALL_TIME_ATTR
 
     groups: dict[str, list[optuna.Study]] = {}
     raw: dict[str, dict[str, object]] = {}
@@ -132,7 +125,7 @@ def write_sampler_table(base: object, args: argparse.Namespace) -> None:
             groups.setdefault(sampler, []).append(study)
             trials = study.get_trials(deepcopy=False)
             curve = best_so_far(study)
-            seconds = [t.user_attrs.get("wall_time_s", 0.0) for t in trials]
+            seconds = [t.user_attrs.get(WALL_TIME_ATTR, 0.0) for t in trials]
             raw.setdefault(sampler, {})[str(seed)] = {
                 "study": spec.name,
                 "trials": len(curve),

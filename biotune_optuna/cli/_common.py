@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from biotune_optuna.finetune import STRATEGIES
 from biotune_optuna.samplers import SAMPLERS
-from biotune_optuna.strategies import STRATEGIES
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import StudySpec
 

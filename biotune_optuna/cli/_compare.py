@@ -11,7 +11,7 @@ from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import positive_ints
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
-from biotune_optuna.strategies import BIOTUNE
+from biotune_optuna.plan import BIOTUNE
 from biotune_optuna.studies import StudySpec
 from biotune_optuna.studies.report import compare_figures
 from biotune_optuna.studies.report import compare_rows
