@@ -10,7 +10,7 @@ from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
-from biotune_optuna.strategies import STRATEGIES
+from biotune_optuna.finetune import STRATEGIES
 from biotune_optuna.studies.baselines import BASELINE_ROWS
 from biotune_optuna.studies.baselines import BaselineRow
 from biotune_optuna.studies.baselines import compare_baselines

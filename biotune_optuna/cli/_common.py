@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from biotune_optuna.finetune import STRATEGIES
 from biotune_optuna.samplers import SAMPLERS
-from biotune_optuna.strategies import STRATEGIES
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import StudySpec
 

@@ -10,7 +10,7 @@ import optuna
 from biotune_optuna.cli._common import positive_ints
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
-from biotune_optuna.strategies import BIOTUNE
+from biotune_optuna.plan import BIOTUNE
 from biotune_optuna.studies import StudySpec
 from biotune_optuna.studies.report import compare_figures
 from biotune_optuna.studies.report import compare_rows

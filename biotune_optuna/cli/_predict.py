@@ -12,9 +12,8 @@ from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
-from biotune_optuna.protocol import device_problem
+from biotune_optuna.finetune import device_problem
 from biotune_optuna.studies import StudySpec
-from biotune_optuna.studies.objectives import device_problem_here
 
 
 __all__ = ["add_arguments", "handle", "predict_hint"]
@@ -43,7 +42,7 @@ def add_arguments(predict: argparse.ArgumentParser) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Load the model, preprocess every image, print the predicted classes."""
     source = _model_path(args)
-    problem = device_problem(args.device) or device_problem_here(args.device)
+    problem = device_problem(args.device)
     if problem is not None:
         raise UsageError(f"--device {problem}")
     missing = [image for image in args.images if not image.is_file()]

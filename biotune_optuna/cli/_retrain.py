@@ -14,8 +14,8 @@ from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
 from biotune_optuna.cli._predict import predict_hint
-from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.studies import build_objective
+from biotune_optuna.studies import current_recommendation
 from biotune_optuna.studies import load_study
 from biotune_optuna.studies import StudySpec
 from biotune_optuna.studies.report import format_mean_std

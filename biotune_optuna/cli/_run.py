@@ -16,11 +16,10 @@ from biotune_optuna.cli._interrupt import StopAfterTrial
 from biotune_optuna.cli._progress import Progress
 from biotune_optuna.cli._workers import count_workers
 from biotune_optuna.cli._workers import start_workers
-from biotune_optuna.strategies import BIOTUNE
-from biotune_optuna.studies import build_objective
+from biotune_optuna.plan import BIOTUNE
 from biotune_optuna.studies import DashboardUpdater
 from biotune_optuna.studies import finished_trials
-from biotune_optuna.studies import open_study
+from biotune_optuna.studies import prepare_study
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies import save_study_figures
 from biotune_optuna.studies import save_study_note
@@ -30,6 +29,7 @@ from biotune_optuna.studies.objectives import describe_objective
 from biotune_optuna.studies.session import running_trials_health
 from biotune_optuna.studies.storage import display_storage
 from biotune_optuna.studies.workers import stop_with_parent
+from biotune_optuna.trials import GENERATION_ATTR
 
 
 def add_arguments(run: argparse.ArgumentParser) -> None:
@@ -67,11 +67,8 @@ def handle(args: argparse.Namespace) -> int:
     if worker:
         stop_with_parent()
     spec = spec_of(args, trials=args.trials, generations=args.generations)
-    objective = build_objective(spec)  # bad model or data fails here, before any write
+    study, objective = prepare_study(spec)  # bad model or data fails before any write
     search_space = objective.search_space
-    study = open_study(
-        spec, search_space=search_space, objective_description=describe_objective(spec)
-    )
     target = spec.budget_for(search_space)
     done = finished_trials(study)
     remaining = max(0, target - done)
@@ -164,9 +161,9 @@ def _print_generations(study: optuna.Study) -> None:
     """A table of the study's generations: trials, best in each and best so far."""
     rows: dict[int, list[float]] = {}
     for t in study.get_trials(deepcopy=False):
-        if isinstance(t.user_attrs.get("generation"), int):
+        if isinstance(t.user_attrs.get(GENERATION_ATTR), int):
             value = t.value if t.value is not None else float("nan")
-            rows.setdefault(t.user_attrs["generation"], []).append(value)
+            rows.setdefault(t.user_attrs[GENERATION_ATTR], []).append(value)
     if not rows:
         return
     print("\ngeneration  trials  best in generation  best so far")

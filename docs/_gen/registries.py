@@ -12,7 +12,7 @@ from biotune_optuna.cli import build_parser
 from biotune_optuna.samplers.registry import PRUNERS
 from biotune_optuna.samplers.registry import SAMPLERS
 from biotune_optuna.samplers.registry import SPEC_OPTIONS
-from biotune_optuna.strategies import STRATEGIES
+from biotune_optuna.finetune import STRATEGIES
 
 
 __all__ = ["PRUNERS", "SAMPLERS", "SPEC_OPTIONS", "STRATEGIES", "parser"]

@@ -161,7 +161,7 @@ from biotune_optuna.studies.storage import open_storage
 from tests.reliability._user import cli
 from tests.reliability._user import load
 from tests.reliability._user import REPO
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 study = optuna.create_study(

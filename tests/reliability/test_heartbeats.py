@@ -27,9 +27,9 @@ from biotune_optuna.studies._heartbeat import heartbeat_problem
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies._heartbeat import seconds_since_beat
 from biotune_optuna.studies._heartbeat import WORKER_KEY
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 from biotune_optuna.studies.storage import open_storage
 from biotune_optuna.studies.storage import StorageError
-from biotune_optuna.synthetic import SyntheticFineTuning
 from tests.reliability._user import load as load_study
 from tests.reliability._user import REPO
 from tests.reliability._user import run_cli

@@ -49,7 +49,7 @@ from biotune_optuna import BioTuneSampler
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies import _heartbeat
 from biotune_optuna.studies.storage import open_storage
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 url, budget, kill = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if kill == "DIE_BEFORE_RETRY":

@@ -33,7 +33,7 @@ from biotune_optuna.samplers.operators import EliteExploitation
 from biotune_optuna.samplers.operators._exploitation import reflect
 from biotune_optuna.samplers.operators._exploitation import toggled_block
 from biotune_optuna.samplers.registry import sampler_name
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 from tests.samplers._objectives import flaky
 from tests.samplers._processes import run_worker
 from tests.samplers._processes import wait

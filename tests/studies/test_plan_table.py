@@ -176,7 +176,7 @@ class _PruneAtLastEpoch(optuna.pruners.BasePruner):
 
 def test_no_objective_is_pruned_after_its_last_epoch() -> None:
     """The rule of every objective (replayed, synthetic, live): a trained trial completes."""
-    from biotune_optuna.synthetic import SyntheticFineTuning
+    from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
     replay = TableObjective(fake_table(epochs=4))
     synthetic = SyntheticFineTuning(n_blocks=3, epochs=4)
