@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 
 from biotune_optuna.cli import build_parser
+from biotune_optuna.finetune import STRATEGIES
 from biotune_optuna.samplers.registry import PRUNERS
 from biotune_optuna.samplers.registry import SAMPLERS
 from biotune_optuna.samplers.registry import SPEC_OPTIONS
-from biotune_optuna.finetune import STRATEGIES
 
 
 __all__ = ["PRUNERS", "SAMPLERS", "SPEC_OPTIONS", "STRATEGIES", "parser"]
