@@ -16,7 +16,7 @@ and 4 epochs), TPE at full fidelity and random search under Hyperband. For each 
 - the **cumulative training seconds**: ``wall_time_s``, or for a pruned or failed trial its
   start to completion;
 - at every ``--step`` trials and at the full budget, the **recommended plan**
-  (:func:`biotune_optuna.recommendation.recommend` among the first B finished trials) retrained
+  (:func:`biotune_optuna.studies.recommend` among the first B finished trials) retrained
   on the whole train split and tested, training seeds 0 and 1 (``sampler_race.py``'s
   :func:`~sampler_race.retrain_scores`, cached per plan and protocol).
 
@@ -146,17 +146,21 @@ def trial_epochs(trial: FrozenTrial) -> float:
     Returns:
         The epochs it trained.
     """
+    from biotune_optuna.trials import EPOCHS_ATTR
+
     states = (TrialState.COMPLETE, TrialState.FAIL)
-    if trial.state in states and "epochs" in trial.user_attrs:
-        return float(trial.user_attrs["epochs"])
+    if trial.state in states and EPOCHS_ATTR in trial.user_attrs:
+        return float(trial.user_attrs[EPOCHS_ATTR])
     return float(len(trial.intermediate_values))
 
 
 def trial_seconds(trial: FrozenTrial) -> float:
     """Training seconds of a finished or failed trial: ``wall_time_s``, else its start to
     completion."""
-    if "wall_time_s" in trial.user_attrs:
-        return float(trial.user_attrs["wall_time_s"])
+    from biotune_optuna.trials import WALL_TIME_ATTR
+
+    if WALL_TIME_ATTR in trial.user_attrs:
+        return float(trial.user_attrs[WALL_TIME_ATTR])
     if trial.datetime_start is None or trial.datetime_complete is None:
         return 0.0
     return (trial.datetime_complete - trial.datetime_start).total_seconds()
@@ -226,7 +230,7 @@ def study_record(
         The record; ``failed`` and ``failed_epochs`` say what the failed trials before the
         last finished one added.
     """
-    from biotune_optuna.recommendation import recommend
+    from biotune_optuna.studies import recommend
 
     last = trials[-1].number if trials else -1
     failed = [t for t in failed if t.number < last]
@@ -700,7 +704,7 @@ def _method_text(payload: Mapping[str, Any]) -> str:
         "from the next finished trial on); seconds are `wall_time_s`, or a pruned or failed "
         f"trial's start to completion.{failed} At every "
         f"{payload['step']} trials and at the full budget ({payload['budget']} trials), the "
-        "trial that `biotune_optuna.recommendation.recommend` picks among the first B "
+        "trial that `biotune_optuna.studies.recommend` picks among the first B "
         "finished trials (COMPLETE ones; validation values only) is retrained on the whole "
         "train split with early stopping on the whole val split and tested once per training "
         f"seed {', '.join(map(str, payload['final_seeds']))}: its score is the mean macro test "
@@ -893,27 +897,17 @@ def library_version() -> str:
 
 def run_one(base: Any, method: str, seed: int) -> None:
     """Run (or resume) one method's study for one seed to its budget."""
-    from biotune_optuna.plan import plan_search_space
-    from biotune_optuna.studies import build_objective
-    from biotune_optuna.studies import open_study
-    from biotune_optuna.studies import run_to_budget
-    from biotune_optuna.studies.objectives import describe_objective
+    from biotune_optuna.studies import prepare_study
 
     spec = method_spec(base, method, seed)
-    objective = build_objective(spec)
+    study, objective = prepare_study(spec)
     objective.on_plan = None
-    study = open_study(
-        spec,
-        search_space=plan_search_space(objective.blocks),
-        objective_description=describe_objective(spec),
-    )
     if "library" not in study.user_attrs:
         study.set_user_attr("library", library_version())
-    start = time.perf_counter()
-    ran = run_to_budget(study, objective, spec.budget)
+    ran, seconds = paper_table.run_timed(study, objective, spec.budget)
     print(
-        f"{METHODS[method].label} seed {seed} ({spec.name}): {ran} trials in "
-        f"{time.perf_counter() - start:.1f} s, best {study.best_value:.4f}",
+        f"{METHODS[method].label} seed {seed} ({spec.name}): {ran} trials in {seconds:.1f} s, "
+        f"best {study.best_value:.4f}",
         flush=True,
     )
 

@@ -67,6 +67,15 @@ def _commit() -> str:
         return "unknown"
 
 
+def run_timed(study: optuna.Study, objective: Any, budget: int) -> tuple[int, float]:
+    """Run ``study`` to ``budget`` finished trials: the trials it ran and the seconds taken."""
+    from biotune_optuna.studies import run_to_budget
+
+    start = time.perf_counter()
+    ran = run_to_budget(study, objective, budget)
+    return ran, time.perf_counter() - start
+
+
 def run_race(base: Any, samplers: Sequence[str], seeds: Sequence[int]) -> None:
     """Run (or resume) the study of every sampler × seed of the race spec ``base``.
 
@@ -75,29 +84,19 @@ def run_race(base: Any, samplers: Sequence[str], seeds: Sequence[int]) -> None:
     ``race-<sampler>``, ``race-<sampler>-seed1``… (``benchmarks/sampler_race.py`` reads the
     same studies).
     """
-    from biotune_optuna.plan import plan_search_space
-    from biotune_optuna.studies import build_objective
-    from biotune_optuna.studies import open_study
-    from biotune_optuna.studies import run_to_budget
-    from biotune_optuna.studies.objectives import describe_objective
+    from biotune_optuna.studies import prepare_study
 
     for seed in seeds:
         objective = None
         for sampler in samplers:
             spec = base.with_overrides(sampler=sampler, seed=seed)
-            if objective is None:  # the same objective (and feature cache) for every sampler
-                objective = build_objective(spec)
-                objective.on_plan = None
-            study = open_study(
-                spec,
-                search_space=plan_search_space(objective.blocks),
-                objective_description=describe_objective(spec),
-            )
-            start = time.perf_counter()
-            ran = run_to_budget(study, objective, spec.budget)
+            # the same objective (and feature cache) for every sampler
+            study, objective = prepare_study(spec, objective=objective)
+            objective.on_plan = None
+            ran, seconds = run_timed(study, objective, spec.budget)
             print(
-                f"seed {seed} {sampler:<8} {ran:>4} trials in "
-                f"{time.perf_counter() - start:7.1f} s, best {study.best_value:.4f}",
+                f"seed {seed} {sampler:<8} {ran:>4} trials in {seconds:7.1f} s, "
+                f"best {study.best_value:.4f}",
                 flush=True,
             )
 
@@ -120,6 +119,7 @@ def write_sampler_table(base: object, args: argparse.Namespace) -> None:
     from biotune_optuna.studies.report import compare_rows
     from biotune_optuna.studies.report import markdown_table
     from biotune_optuna.studies.session import study_exists
+    from biotune_optuna.trials import WALL_TIME_ATTR
 
     groups: dict[str, list[optuna.Study]] = {}
     raw: dict[str, dict[str, object]] = {}
@@ -132,7 +132,7 @@ def write_sampler_table(base: object, args: argparse.Namespace) -> None:
             groups.setdefault(sampler, []).append(study)
             trials = study.get_trials(deepcopy=False)
             curve = best_so_far(study)
-            seconds = [t.user_attrs.get("wall_time_s", 0.0) for t in trials]
+            seconds = [t.user_attrs.get(WALL_TIME_ATTR, 0.0) for t in trials]
             raw.setdefault(sampler, {})[str(seed)] = {
                 "study": spec.name,
                 "trials": len(curve),

@@ -3,15 +3,15 @@
 Every sampler of the race (both BioTune presets, random, qmc, tpe, cmaes, gp, nsgaii) runs
 ``--trials`` trials (140: the paper's budget) per study, one study per problem and seed, with
 Optuna's in-memory storage. After the first ``B`` trials (``B`` = 25, 50, 140) the study's
-recommendation is taken (:func:`biotune_optuna.recommendation.recommend` on the first ``B``
+recommendation is taken (:func:`biotune_optuna.studies.recommend` on the first ``B``
 trials, the same rule for every sampler; ``rule=max`` is the luckiest observed value) and
 scored by its **true**, noise-free value, as regret to the problem's optimum. Tasks:
 
 * ``synthetic-6``, ``synthetic-12`` (noise-free) and ``synthetic-6-noisy``,
-  ``synthetic-12-noisy``: :class:`~biotune_optuna.synthetic.SyntheticFineTuning` with 6 blocks
-  (ResNet-50's count in the paper) or 12, landscape seed = study seed. The noisy variants
-  observe the true value plus Gaussian noise of sd :data:`NOISE_SD` (0.02, the size of fold
-  and seed noise on the fine-tune race), drawn from ``(seed, trial number)``. Regret is in
+  ``synthetic-12-noisy``: :class:`~biotune_optuna.studies._synthetic.SyntheticFineTuning`
+  with 6 blocks (ResNet-50's count in the paper) or 12, landscape seed = study seed. The noisy
+  variants observe the true value plus Gaussian noise of sd :data:`NOISE_SD` (0.02, the size
+  of fold and seed noise on the fine-tune race), drawn from ``(seed, trial number)``. Regret is in
   accuracy points against :meth:`~SyntheticFineTuning.best_possible`.
 * ``bbob-mixint``: COCO's mixed-integer BBOB suite (``coco-experiment``, pinned in the
   ``benchmarks`` extra), functions :data:`COCO_FUNCTIONS` in 5 and 10 dimensions (4 resp. 8
@@ -76,7 +76,7 @@ from scipy.stats import rankdata
 
 from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.samplers._configurations import duplicate_trials
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -291,7 +291,7 @@ def run_study(
 def _recommend(trials: list[FrozenTrial], direction: str) -> FrozenTrial | None:
     """The noise-aware recommendation (the maximum observation until it is importable)."""
     try:
-        from biotune_optuna.recommendation import recommend
+        from biotune_optuna.studies import recommend
     except ImportError:
         return recommend_max(trials, direction)
     chosen = recommend(trials, direction=direction)
@@ -322,12 +322,12 @@ def recommended_trial(
 def recommendation_rule() -> str:
     """What the ``default`` rule is in this run."""
     try:
-        from biotune_optuna.recommendation import recommend
+        from biotune_optuna.studies import recommend
     except ImportError:
-        return "max (biotune_optuna.recommendation not importable)"
+        return "max (biotune_optuna.studies.recommend not importable)"
     rule = inspect.signature(recommend).parameters.get("rule")
     default = f", rule={rule.default!r}" if rule is not None else ""
-    return f"biotune_optuna.recommendation.recommend(trials[:B], direction=...{default})"
+    return f"biotune_optuna.studies.recommend(trials[:B], direction=...{default})"
 
 
 def _best_so_far(trials: Sequence[FrozenTrial], problem: Problem) -> list[float | None]:

@@ -8,7 +8,7 @@ both ways, for every sampler and seed of the check:
 - **live**: a study on the spec itself (``--trials`` trials of real fine-tuning, the sampler and
   seed overridden as ``biotune-optuna run --sampler --seed`` does, which also makes the seed the
   trials' training seed; SQLite storage ``benchmarks/results/replay_agreement.db``, one study per
-  cell). The plan :func:`~biotune_optuna.recommendation.recommend` picks among its finished
+  cell). The plan :func:`~biotune_optuna.studies.recommend` picks among its finished
   trials is then scored **exactly as the table scores a plan**: the recorder's run
   (:mod:`biotune_optuna.studies.record`) on every fold with the table's training seeds, test
   accuracy = mean of the runs' test macro accuracy. The plan is scored as the study found it
@@ -61,6 +61,7 @@ if str(ROOT) not in sys.path:  # run as a script from a clone
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # table_race
 
 from biotune_optuna.studies.plan_table import PlanTable  # noqa: E402
+from biotune_optuna.trials import WALL_TIME_ATTR  # noqa: E402
 
 
 SPEC = Path("benchmarks/tables/textures.toml")
@@ -175,17 +176,11 @@ def _mean_test(runs: Sequence[Mapping[str, Any]]) -> float:
 
 def live_study(base: Any, objective: Any, sampler: str, seed: int, args: Any) -> Any:
     """Run (or continue) the live study of one cell; the study."""
-    from biotune_optuna.plan import plan_search_space
-    from biotune_optuna.studies import open_study
+    from biotune_optuna.studies import prepare_study
     from biotune_optuna.studies import run_to_budget
-    from biotune_optuna.studies.objectives import describe_objective
 
     spec = base.with_overrides(sampler=sampler, seed=seed, trials=args.trials)
-    study = open_study(
-        spec,
-        search_space=plan_search_space(objective.blocks),
-        objective_description=describe_objective(spec),
-    )
+    study, _ = prepare_study(spec, objective=objective)
     run_to_budget(study, objective, spec.budget)
     return study
 
@@ -198,7 +193,7 @@ def live_cell(
     import optuna
 
     from biotune_optuna.plan import FineTunePlan
-    from biotune_optuna.recommendation import recommend
+    from biotune_optuna.studies import recommend
     from biotune_optuna.studies.record import _test_split
 
     start = time.perf_counter()
@@ -218,7 +213,7 @@ def live_cell(
         "study": study.study_name,
         "trials": len(trials),
         "study_seconds": round(study_seconds, 1),
-        "training_seconds": round(sum(t.user_attrs.get("wall_time_s", 0) for t in trials), 1),
+        "training_seconds": round(sum(t.user_attrs.get(WALL_TIME_ATTR, 0) for t in trials), 1),
         "best_val_seen": round(max(t.value or 0.0 for t in trials), 6),
         "recommended_trial": chosen.trial.number,
         "rule": chosen.rule,

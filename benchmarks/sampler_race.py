@@ -5,7 +5,7 @@ On the fine-tune race task (``benchmarks/specs/digits_sampler_race.toml``: Effic
 NSGA-II) runs 140 trials per seed. For each study and each budget B (25, 50, 140 trials):
 
 - the **recommended** trial among the study's first B finished trials
-  (:func:`biotune_optuna.recommendation.recommend`, the rule every study gets; it reads
+  (:func:`biotune_optuna.studies.recommend`, the rule every study gets; it reads
   validation values only, never the test split);
 - its plan **retrained on the whole train split** with early stopping on the whole val split
   and tested once per training seed (:func:`~biotune_optuna.studies.retrain.final_evaluation`),
@@ -206,7 +206,7 @@ def retrain_scores(
 
 
 def _recommend() -> Any:
-    from biotune_optuna.recommendation import recommend
+    from biotune_optuna.studies import recommend
 
     return recommend
 
@@ -221,6 +221,8 @@ def study_record(
     """One study's record: recommended trials, their scores (``score(trial)`` -> per-seed
     test accuracies), best observed values, duplicates and the best-so-far curve."""
     from biotune_optuna.samplers._configurations import duplicate_trials
+    from biotune_optuna.trials import TRAINED_BLOCKS_ATTR
+    from biotune_optuna.trials import WALL_TIME_ATTR
 
     recommend = _recommend()
     trials = finished_trials(study)
@@ -239,8 +241,8 @@ def study_record(
         "duplicates": len(repeated),
         "distinct": len(trials) - len(repeated),
         "duplicate_trials": repeated,
-        "empty_plans": sum(t.user_attrs.get("trained_blocks") == 0 for t in trials),
-        "training_seconds": sum(t.user_attrs.get("wall_time_s", 0.0) for t in trials),
+        "empty_plans": sum(t.user_attrs.get(TRAINED_BLOCKS_ATTR) == 0 for t in trials),
+        "training_seconds": sum(t.user_attrs.get(WALL_TIME_ATTR, 0.0) for t in trials),
         **{k: {} for k in ("score_at", "score_per_seed_at", "best_val_at", "duplicates_at")},
         **{k: {} for k in ("distinct_at", "recommended_at", "rule_at", "estimate_at")},
         "curve": curve,
@@ -351,7 +353,7 @@ def write_outputs(payload: Mapping[str, Any], stem: Path) -> str:
         "# Sampler race: what a user gets (the recommended plan, retrained and tested)\n\n"
         f"Task: `{payload['spec']}`. {payload['task_cut']}\n\n"
         "**Score**: for each study and budget B, the trial that "
-        "`biotune_optuna.recommendation.recommend` picks among the study's first B finished "
+        "`biotune_optuna.studies.recommend` picks among the study's first B finished "
         "trials (validation values only; the test split chooses nothing), its plan retrained "
         "on the whole train split with early stopping on the whole val split and tested once "
         f"per training seed; training seeds {', '.join(map(str, payload['final_seeds']))} "

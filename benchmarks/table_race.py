@@ -5,7 +5,7 @@ Every entry of :func:`biotune_optuna.studies.race.race_entries` (both BioTune pr
 qmc, tpe, cmaes, gp, nsgaii, and ``biotune-plus + SH``, ``tpe + SH``, ``random + Hyperband``)
 runs one replayed study per table and seed (:func:`~biotune_optuna.studies.race.race_study`:
 ``--trials`` trials, in-memory storage, the sampler seeded with the study's seed). A study is
-scored by the **recorded test accuracy** of the plan :func:`~biotune_optuna.recommendation.
+scored by the **recorded test accuracy** of the plan :func:`~biotune_optuna.studies.
 recommend` picks after 25, 50 and 140 trials (the mean test accuracy of the plan's recorded
 runs: each run's best-validation weights scored once on the untouched test split), and by the
 anytime curve of that score against the cumulative epochs of all its trials, pruned ones

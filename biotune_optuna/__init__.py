@@ -5,21 +5,16 @@ pretrained network to fine-tune and at what learning rate, with a genetic algori
 Optuna sampler, :class:`~biotune_optuna.BioTuneSampler`, whose state lives in the study's storage.
 """
 
+import importlib
 from typing import Any
 
 from biotune_optuna.failures import TrialFailed
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
-from biotune_optuna.recommendation import current_recommendation
-from biotune_optuna.recommendation import recommend
-from biotune_optuna.recommendation import Recommendation
-from biotune_optuna.recommendation import recommended_trial
-from biotune_optuna.recommendation import record_recommendation
 from biotune_optuna.samplers import BioTunePlusSampler
 from biotune_optuna.samplers import BioTuneSampler
 from biotune_optuna.samplers import trial_budget
-from biotune_optuna.strategies import STRATEGIES
 
 
 __version__ = "0.1.0"
@@ -44,11 +39,24 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The engine's names (:func:`~biotune_optuna.finetune.load_finetuned`), imported on first
-    use, so that ``import biotune_optuna`` needs no torch."""
-    if name == "load_finetuned":
-        from biotune_optuna.finetune import load_finetuned
+#: Names of the packages above the ground floor, by package, imported on first use (so that
+#: ``import biotune_optuna`` imports neither torch nor the study layer).
+_LAZY = {
+    "STRATEGIES": "biotune_optuna.finetune",
+    "load_finetuned": "biotune_optuna.finetune",
+    "Recommendation": "biotune_optuna.studies",
+    "current_recommendation": "biotune_optuna.studies",
+    "recommend": "biotune_optuna.studies",
+    "recommended_trial": "biotune_optuna.studies",
+    "record_recommendation": "biotune_optuna.studies",
+}
 
-        return load_finetuned
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    """The engine's and the studies' names (:func:`~biotune_optuna.finetune.load_finetuned`,
+    :func:`~biotune_optuna.studies.recommend`…), imported on first use, so that
+    ``import biotune_optuna`` needs no torch."""
+    package = _LAZY.get(name)
+    if package is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(package), name)

@@ -2,7 +2,7 @@
 
 One rule for every table that a spec's values are checked against: the samplers' and pruners'
 options (:data:`~biotune_optuna.samplers.SPEC_OPTIONS`, :data:`~biotune_optuna.samplers.PRUNERS`),
-the strategies' hyperparameters (:data:`~biotune_optuna.strategies.STRATEGIES`) and the spec's
+the strategies' hyperparameters (:data:`~biotune_optuna.finetune.STRATEGIES`) and the spec's
 own keys. Numbers must be finite and fit in 64 bits, as TOML says. Imports without torch.
 """
 
@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 
-__all__ = ["MAX_SEED", "Option", "number_problem", "type_problem"]
+__all__ = ["MAX_SEED", "Option", "format_setting", "number_problem", "type_problem"]
 
 #: The largest seed: Optuna's samplers seed NumPy's ``RandomState``, which takes ``[0, 2**32)``.
 MAX_SEED = 2**32 - 1
@@ -98,3 +98,11 @@ def type_problem(value: Any, kind: type) -> str | None:
         return number_problem(value) if kind in (int, float) else None
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     return f"expected {names.get(kind, kind.__name__)}, got {value!r}"
+
+
+def format_setting(value: Any) -> str:
+    """An option's value for tables: floats to 3 digits, ``None`` as ``auto`` (a default
+    that follows the protocol, e.g. LP-FT's ``lp_epochs``)."""
+    if value is None:
+        return "auto"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "BIOTUNE",
     "IMPORTANCE_PREFIX",
     "THRESHOLD_PARAM",
     "FineTunePlan",
@@ -44,6 +45,9 @@ __all__ = [
     "table_line",
 ]
 
+#: The strategy whose hyperparameters are BioTune's genes, searched by any sampler (its name in
+#: specs, the CLI and the trials' ``strategy`` attr; the other strategies are baselines).
+BIOTUNE = "biotune"
 #: Parameter name prefix of a block's importance gene, e.g. ``"importance:layer3"``.
 IMPORTANCE_PREFIX = "importance:"
 #: Parameter name of the freezing threshold gene.

@@ -1,4 +1,12 @@
-"""Where a trial sits in a study: its generation's data fold, and the trial a retry stands for.
+"""What a trial records, and where it sits in a study: its generation's data fold, and the
+trial a retry stands for.
+
+What evaluates a trial is one :class:`StudyObjective` (the fine-tuning engine's
+:class:`~biotune_optuna.finetune.FineTuneObjective`, the synthetic landscape, a replayed plan
+table). The keys of a trial's record are written here once (:data:`GENERATION_ATTR`,
+:data:`TRAINABLE_FRACTION_ATTR`…) and read by every layer: the sampler mirrors the generation,
+the objectives write the rest, the study layer and the CLI read them. The strings are stored
+in studies, so they never change.
 
 The paper's protocol (Colan, Davila, Hasegawa, arXiv:2508.15367, §III) trains each generation on
 one fold of the data, the folds alternating; every objective (the fine-tuning engine, a replayed
@@ -7,16 +15,29 @@ plan table) places a trial on its fold by these rules, under any sampler. Import
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
+from typing import Protocol
+from typing import runtime_checkable
 
 import optuna
 
 
 __all__ = [
     "DUPLICATE_RETRY_KEY",
+    "EPOCHS_ATTR",
     "FAILED_TRIAL_KEY",
+    "FOLD_ATTR",
+    "FROZEN_BLOCKS_ATTR",
+    "GENERATION_ATTR",
     "RETRY_HISTORY_KEY",
+    "TRAINABLE_FRACTION_ATTR",
+    "TRAINED_BLOCKS_ATTR",
+    "WALL_TIME_ATTR",
+    "EpochCallback",
+    "StudyObjective",
     "fold_of_generation",
     "prune_if_asked",
     "retried_trial_number",
@@ -24,6 +45,21 @@ __all__ = [
     "stored_user_attrs",
 ]
 
+#: Trial user attr: the BioTune generation the trial belongs to (mirrored by the sampler for
+#: optuna-dashboard; absent under other samplers).
+GENERATION_ATTR = "generation"
+#: Trial user attr: the data fold the trial trained on (``GASchedule.fold_of_trial``).
+FOLD_ATTR = "fold"
+#: Trial user attr: the epochs the trial trained (mean over its training seeds).
+EPOCHS_ATTR = "epochs"
+#: Trial user attr: the trial's wall-clock seconds.
+WALL_TIME_ATTR = "wall_time_s"
+#: Trial user attr: the share of the backbone's parameters the trial trained, in ``[0, 1]``.
+TRAINABLE_FRACTION_ATTR = "trainable_fraction"
+#: Trial user attr: the blocks a plan froze (a table line).
+FROZEN_BLOCKS_ATTR = "frozen_blocks"
+#: Trial user attr: how many blocks a plan fine-tuned.
+TRAINED_BLOCKS_ATTR = "trained_blocks"
 #: System attr of a heartbeat retry: the number of the first trial it retries (Optuna's
 #: :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`).
 FAILED_TRIAL_KEY = "failed_trial"
@@ -33,6 +69,40 @@ RETRY_HISTORY_KEY = "retry_history"
 #: one that gave way to the earlier retry (whose number it holds), failed at once and never part
 #: of the search.
 DUPLICATE_RETRY_KEY = "biotune:duplicate_retry"
+
+
+#: Called as ``on_epoch(trial, epoch, value)`` after every epoch of a trial (progress bars).
+EpochCallback = Callable[[optuna.trial.Trial, int, float], None]
+
+
+@runtime_checkable
+class StudyObjective(Protocol):
+    """What a study runs: the one interface of every objective a spec builds.
+
+    The fine-tuning engine's :class:`~biotune_optuna.finetune.FineTuneObjective`, the synthetic
+    landscape and a replayed plan table (``studies``) are each one;
+    :func:`~biotune_optuna.studies.build_objective` builds them for a spec.
+
+    Attributes:
+        on_epoch: Called after every epoch of a trial, or ``None``; an objective without
+            epochs (the synthetic landscape with one epoch) never calls it.
+    """
+
+    on_epoch: EpochCallback | None
+
+    @property
+    def blocks(self) -> Sequence[str]:
+        """The backbone's block names, in forward order."""
+        ...
+
+    @property
+    def search_space(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        """The parameters a trial suggests, for the sampler's ``search_space=``."""
+        ...
+
+    def __call__(self, trial: optuna.trial.Trial) -> float:
+        """Evaluate a trial (maximised)."""
+        ...
 
 
 def fold_of_generation(generation: int, n_folds: int) -> int:

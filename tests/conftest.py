@@ -52,6 +52,34 @@ def small_demo_spec(directory: Path) -> Path:
     )
 
 
+#: The smallest spec: a study ``s`` in ``s.db`` (next to the spec) with a budget of 5 trials.
+MINIMAL_SPEC = """
+[study]
+name = "s"
+storage = "sqlite:///s.db"
+[budget]
+trials = 5
+"""
+
+
+def table_spec(*, trials: int, table: str) -> str:
+    """A spec whose study ``replay`` replays the plan table ``table`` (next to the spec) with
+    BioTune's N = 4, E = 1 for ``trials`` trials."""
+    return f"""
+[study]
+name = "replay"
+storage = "sqlite:///replay.db"
+[objective]
+kind = "table"
+table = "{table}"
+[sampler]
+population_size = 4
+n_elites = 1
+[budget]
+trials = {trials}
+"""
+
+
 # ------------------------------------------------------------------------------------------
 # A real PostgreSQL server for the storage tests (marker `postgres`).
 

@@ -161,7 +161,7 @@ PAGES = [
     # optuna-dashboard 0.21.0 routes it, links it nowhere and renders nothing but the app bar
     # there (its study page has no "trialTable" case): the trial table is on Smart Selection.
     # If this fails, a newer optuna-dashboard renders it: check the plan column there and
-    # update the README's dashboard paragraph.
+    # update the dashboard guide (docs/guide/dashboard.md).
     ("trial-table", "/studies/{id}/trialTable", ["biotune-lite0-digits (id="], ["Number"]),
     (
         "note",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from biotune_optuna.protocol import TrainingProtocol
+from biotune_optuna.finetune import TrainingProtocol
 
 
 @pytest.mark.parametrize(

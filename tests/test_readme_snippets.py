@@ -1,4 +1,5 @@
-"""Every ```python block of the README runs, as written, in a fresh clone.
+"""Every ```python block of the README and of the documentation pages (``docs/``) runs, as
+written, in a fresh clone.
 
 Each block runs in its own Python process (``python -c``, the package on ``PYTHONPATH`` as if
 installed) whose working directory is a temporary "clone": the repository's ``studies/*.toml``
@@ -9,10 +10,10 @@ Two things are made smaller or put there first, never the snippet itself:
   epoch (seconds a trial) and 4 trials, so the snippets that run the demo study run it quickly;
 - a snippet that reads what a command writes finds it written: the demo's ``studies/demo.db``
   (3 trials) for one that opens it, its retrained model and a ``digit.png`` for one that loads
-  them, and the tests' own PostgreSQL server in place of a server URL of the README.
+  them, and the tests' own PostgreSQL server in place of a server URL of a page.
 
 A block that fails, or runs past :data:`LIMIT_S` (a guard, not a measurement), fails its test
-with the block's line number and its output.
+with the block's page and line number and its output.
 """
 
 from __future__ import annotations
@@ -33,18 +34,20 @@ from tests.conftest import small_demo_spec
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+#: The pages whose code blocks run: the README and every page of the documentation site.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 #: Seconds a snippet may run before it fails (a guard against a snippet that runs for hours).
 LIMIT_S = 600
-#: A PostgreSQL URL written in the README, replaced by the tests' server.
+#: A PostgreSQL URL written in a page, replaced by the tests' server.
 SERVER_URL = re.compile(r"postgresql://[\w.@:/-]+")
 
 
-def _snippets() -> list[tuple[int, str]]:
-    """Every ```python block of the README: its first line's number and its code."""
-    text = README.read_text()
+def _snippets() -> list[tuple[str, int, str]]:
+    """Every ```python block of the pages: its page, its first line's number and its code."""
     return [
-        (text[: m.start()].count("\n") + 2, m.group(1))
+        (page.relative_to(ROOT).as_posix(), text[: m.start()].count("\n") + 2, m.group(1))
+        for page in PAGES
+        for text in [page.read_text()]
         for m in re.finditer(r"^```python\n(.*?)^```$", text, re.S | re.M)
     ]
 
@@ -53,10 +56,10 @@ def _params() -> list[object]:
     return [
         pytest.param(
             code,
-            id=f"line{line}",
+            id=f"{page}:{line}",
             marks=[pytest.mark.postgres] if SERVER_URL.search(code) else [],
         )
-        for line, code in _snippets()
+        for page, line, code in _snippets()
     ]
 
 
@@ -118,5 +121,6 @@ def test_the_readme_snippet_runs_as_written(
 
 
 def test_every_python_block_is_found() -> None:
-    """The extraction sees the blocks the README has (a changed fence would hide them)."""
-    assert len(_snippets()) == README.read_text().count("```python")
+    """The extraction sees the blocks the pages have (a changed fence would hide them)."""
+    assert len(_snippets()) == sum(page.read_text().count("```python") for page in PAGES)
+    assert len(_snippets()) >= 6  # the guides' snippets moved to docs/ are found there

@@ -21,10 +21,10 @@ from biotune_optuna import Recommendation
 from biotune_optuna import recommended_trial
 from biotune_optuna import record_recommendation
 from biotune_optuna.cli import main
-from biotune_optuna.recommendation import RECOMMENDATION_KEY
-from biotune_optuna.recommendation import stored_recommendation
 from biotune_optuna.samplers._registry import create_sampler
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._recommendation import RECOMMENDATION_KEY
+from biotune_optuna.studies._recommendation import stored_recommendation
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 from tests.conftest import copy_spec
 
 
@@ -291,5 +291,5 @@ def test_the_cli_best_and_status_name_the_recommended_trial(
 
 
 def test_the_module_imports_without_torch() -> None:
-    code = "import sys, biotune_optuna.recommendation; assert 'torch' not in sys.modules"
+    code = "import sys, biotune_optuna.studies._recommendation; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

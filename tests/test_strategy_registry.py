@@ -11,15 +11,16 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 import pytest
 
-from biotune_optuna.strategies import BaselineConfig
-from biotune_optuna.strategies import hyperparameter
-from biotune_optuna.strategies import LoRAConfig
-from biotune_optuna.strategies import register_strategy
-from biotune_optuna.strategies import search_space
-from biotune_optuna.strategies import searches_choices_only
-from biotune_optuna.strategies import STRATEGIES
-from biotune_optuna.strategies import strategy_settings
-from biotune_optuna.strategies import StrategyInfo
+from biotune_optuna.finetune._registry import BaselineConfig
+from biotune_optuna.finetune._registry import grid_size
+from biotune_optuna.finetune._registry import hyperparameter
+from biotune_optuna.finetune._registry import LoRAConfig
+from biotune_optuna.finetune._registry import register_strategy
+from biotune_optuna.finetune._registry import search_space
+from biotune_optuna.finetune._registry import searches_choices_only
+from biotune_optuna.finetune._registry import STRATEGIES
+from biotune_optuna.finetune._registry import strategy_settings
+from biotune_optuna.finetune._registry import StrategyInfo
 
 
 NAME = "test_registry_width"
@@ -40,7 +41,6 @@ def registered() -> Iterator[StrategyInfo]:
         title="Width",
         description="a strategy only this test registers",
         config=WidthConfig,
-        implementation="tests.nowhere_to_be_found:Width",
         search=("width",),
     )
     try:
@@ -71,28 +71,22 @@ def test_a_registered_strategy_is_checked_and_searched_like_the_others(
         "width": CategoricalDistribution((1, 2, 3))
     }
     assert searches_choices_only(NAME, ("width",)) and not searches_choices_only(NAME, ("scale",))
+    assert grid_size(search_space(NAME, ("width",), blocks=())) == 3
+    assert grid_size(search_space(NAME, ("width", "scale"), blocks=())) == 0 == grid_size({})
 
 
-def test_an_unknown_implementation_path_fails_clearly_when_loaded(
+def test_a_registered_config_needs_no_implementation_until_it_is_built(
     registered: StrategyInfo,
 ) -> None:
-    with pytest.raises(
-        ImportError,
-        match=r"strategy 'test_registry_width': cannot import its implementation "
-        r"'tests\.nowhere_to_be_found:Width'",
-    ):
-        registered.load_implementation()
-    missing = dataclasses.replace(registered, implementation="tests:NoSuchClass")
-    with pytest.raises(ImportError, match=r"'tests:NoSuchClass' names no class of module 'tests'"):
-        missing.load_implementation()
+    assert registered.implementation is None  # its class attaches where it is defined
 
 
 def test_bad_registrations_are_refused(registered: StrategyInfo) -> None:
-    base = dict(title="T", description="d", config=WidthConfig, implementation="m:C")
+    base = dict(title="T", description="d", config=WidthConfig)
     with pytest.raises(ValueError, match=f"strategy {NAME!r} is already registered"):
         register_strategy(NAME, **base)
-    with pytest.raises(ValueError, match="implementation must be 'module:Class', got 'mC'"):
-        register_strategy("other", **{**base, "implementation": "mC"})
+    with pytest.raises(TypeError, match="its implementation must be a class"):
+        register_strategy("other", **base, implementation="m:C")
     with pytest.raises(ValueError, match="search names no hyperparameter 'depth'"):
         register_strategy("other", **base, search=("depth",))
     with pytest.raises(TypeError, match="its config must be a dataclass of BaselineConfig"):
@@ -111,7 +105,6 @@ def test_the_registry_reads_each_default_once_from_its_config() -> None:
     lora = STRATEGIES["lora"]
     assert lora.config is LoRAConfig and LoRAConfig().rank == 8
     assert lora.hyperparameters["rank"].default == 8
-    assert lora.implementation == "biotune_optuna.finetune.strategies:LoRA"
     for info in STRATEGIES.values():
         defaults = {k: h.default for k, h in info.hyperparameters.items()}
         assert dataclasses.asdict(info.config()) == defaults, info.name
@@ -120,14 +113,17 @@ def test_the_registry_reads_each_default_once_from_its_config() -> None:
 def test_the_registry_imports_and_registers_without_torch() -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "from biotune_optuna import strategies as s\n"
+        "import biotune_optuna.finetune as s\n"
+        "from biotune_optuna.finetune._registry import LoRAConfig, search_space\n"
         "for name in s.STRATEGIES:\n"
         "    given, search = s.strategy_settings(name, {})\n"
-        "    s.search_space(name, search, blocks=('a', 'b'))\n"
-        "s.register_strategy('x', title='X', description='x', config=s.LoRAConfig,\n"
-        "                    implementation='biotune_optuna.finetune.strategies:LoRA')\n"
-        "assert 'biotune_optuna.finetune' not in sys.modules\n"
-        "print(s.grid_size(s.search_space('surgical', ('block',), blocks=('a', 'b'))))"
+        "    search_space(name, search, blocks=('a', 'b'))\n"
+        "s.register_strategy('x', title='X', description='x', config=LoRAConfig)\n"
+        "assert s.TrainingProtocol().n_seeds == 3 and s.device_problem('cpu') is None\n"
+        "heavy = ('torch', 'timm', 'peft')\n"
+        "assert not [m for m, v in sys.modules.items() if v and m.startswith(heavy)]\n"
+        "assert 'biotune_optuna.finetune._strategies' not in sys.modules\n"
+        "print(s.grid_size(search_space('surgical', ('block',), blocks=('a', 'b'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "2"

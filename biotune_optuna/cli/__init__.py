@@ -6,126 +6,17 @@ same spec runs under every sampler and seed and ``compare`` finds them all.
 
 Exit codes: 0 success, 2 bad input (nothing written), 1 any other failure.
 
-One module per command (``_run``, ``_status``, ``_best``, ``_compare``, ``_retrain``,
-``_predict``, ``_baselines``, ``_record``, ``_dashboard``), each with its parser and its
-handler; ``_common`` holds what they share, ``_progress``, ``_interrupt`` and ``_workers``
-what ``run`` is made of.
+The commands are data: ``_commands.COMMANDS`` has one row per command (its name, help and
+description, and its module), and :func:`build_parser` builds the parser from the rows. Each
+command's module (``_run``, ``_status``, ``_best``, ``_compare``, ``_retrain``, ``_predict``,
+``_baselines``, ``_record``, ``_dashboard``) gives only its own arguments
+(``add_arguments``) and its handler (``handle``); ``_common`` holds what they share,
+``_main`` the exit codes, ``_progress``, ``_interrupt`` and ``_workers`` what ``run`` is made
+of.
 """
 
-from __future__ import annotations
-
-import argparse
-from collections.abc import Sequence
-import logging
-import sys
-import traceback
-import warnings
-
-import optuna
-
-from biotune_optuna.cli import _baselines
-from biotune_optuna.cli import _best
-from biotune_optuna.cli import _compare
-from biotune_optuna.cli import _dashboard
-from biotune_optuna.cli import _predict
-from biotune_optuna.cli import _record
-from biotune_optuna.cli import _retrain
-from biotune_optuna.cli import _run
-from biotune_optuna.cli import _status
-from biotune_optuna.cli._common import UsageError
-from biotune_optuna.cli._pipe import stdout_until_closed
-from biotune_optuna.samplers import SamplerMismatchError
-from biotune_optuna.studies import SpecError
-from biotune_optuna.studies.storage import masked_text
-from biotune_optuna.studies.storage import storage_failure
+from biotune_optuna.cli._commands import build_parser
+from biotune_optuna.cli._main import main
 
 
-__all__ = ["UsageError", "build_parser", "main"]
-
-#: The commands, in the order ``--help`` lists them.
-_COMMANDS = (
-    _run,
-    _status,
-    _best,
-    _compare,
-    _retrain,
-    _predict,
-    _baselines,
-    _record,
-    _dashboard,
-)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of every command; each command sets its ``handle(args) -> exit code``."""
-    parser = argparse.ArgumentParser(
-        prog="biotune-optuna",
-        description=(
-            "BioTune (arXiv:2508.15367) as an Optuna sampler: search which blocks of a "
-            "pretrained CNN to fine-tune, and at what learning rate."
-        ),
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in _COMMANDS:
-        command.add_parser(commands)
-    return parser
-
-
-class _MaskingFormatter(logging.Formatter):
-    """A log handler's formatter whose lines (a trial's traceback too) are masked."""
-
-    def __init__(self, inner: logging.Formatter | None) -> None:
-        super().__init__()
-        self.inner = inner or logging.Formatter()
-
-    def format(self, record: logging.LogRecord) -> str:
-        return masked_text(self.inner.format(record))
-
-
-def _mask_log_records() -> None:
-    """Mask what Optuna's and the root logger's handlers print (a failed trial's error)."""
-    for logger in (logging.getLogger("optuna"), logging.getLogger()):
-        for handler in logger.handlers:
-            if not isinstance(handler.formatter, _MaskingFormatter):
-                handler.setFormatter(_MaskingFormatter(handler.formatter))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``biotune-optuna`` console script.
-
-    Args:
-        argv: The arguments (default: ``sys.argv[1:]``).
-
-    Returns:
-        The exit code: 0 success, 2 bad input (one ``error:`` line, nothing written), 1 any
-        other failure (one ``failed:`` line, naming the cause of a storage's failure;
-        ``-v`` prints its traceback first) or Ctrl-C. Bad arguments exit with 2 from
-        argparse. Secrets in messages and tracebacks are masked
-        (:func:`~biotune_optuna.studies.storage.masked_text`). A closed
-        standard output (``| head``) only stops the printing.
-    """
-    args = build_parser().parse_args(argv)  # exits with 2 on bad arguments
-    verbose = getattr(args, "verbose", False)
-    optuna.logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
-    _mask_log_records()
-    if not verbose:  # heartbeats and their retries are "experimental" in Optuna 5
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    try:
-        with stdout_until_closed():  # `| head` stops the printing, never the command
-            return args.handle(args)
-    except (UsageError, SpecError, SamplerMismatchError) as exc:
-        print(f"biotune-optuna: error: {masked_text(str(exc))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("biotune-optuna: interrupted; run the same command to resume", file=sys.stderr)
-        return 1
-    except Exception as exc:  # one line, exit 1; -v shows the traceback
-        if verbose:  # the traceback quotes messages that may hold a password
-            print(masked_text("".join(traceback.format_exception(exc))), file=sys.stderr)
-        explained = storage_failure(exc)  # a full disk, a damaged file, under Optuna's words
-        if isinstance(explained, SpecError):
-            print(f"biotune-optuna: error: {masked_text(str(explained))}", file=sys.stderr)
-            return 2
-        message = str(explained) if explained else f"{type(exc).__name__}: {exc}"
-        print(f"biotune-optuna: failed: {masked_text(message)}", file=sys.stderr)
-        return 1
+__all__ = ["build_parser", "main"]

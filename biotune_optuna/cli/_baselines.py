@@ -5,29 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import names
 from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
-from biotune_optuna.strategies import STRATEGIES
+from biotune_optuna.finetune import STRATEGIES
 from biotune_optuna.studies.baselines import BASELINE_ROWS
 from biotune_optuna.studies.baselines import BaselineRow
 from biotune_optuna.studies.baselines import compare_baselines
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``baselines`` command."""
-    baselines = add_spec_command(
-        commands,
-        "baselines",
-        "BioTune's recommended plan against the usual ways of fine-tuning, as a table",
-        "Run (or resume) the spec's BioTune study and the searches some baselines need, then "
-        "train every method's final model on the whole train split, several seeds, and test "
-        "it: macro test accuracy mean ± std, trainable share, training seconds (final runs "
-        "and search). Writes baselines.md and baselines.json.",
-    )
+def add_arguments(baselines: argparse.ArgumentParser) -> None:
+    """The ``baselines`` command's own arguments."""
     baselines.add_argument(
         "--strategies",
         type=names,
@@ -38,7 +28,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--final-seeds", type=positive_int, default=3, help="final runs per method (default 3)"
     )
     baselines.add_argument("--output", type=Path, help="directory of the table")
-    baselines.set_defaults(handle=handle)
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -7,11 +7,10 @@ import argparse
 import numpy as np
 import optuna
 
-from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import spec_of
-from biotune_optuna.recommendation import current_recommendation
-from biotune_optuna.recommendation import Recommendation
+from biotune_optuna.studies import current_recommendation
 from biotune_optuna.studies import load_study
+from biotune_optuna.studies import Recommendation
 from biotune_optuna.studies.report import best_plan_rows
 from biotune_optuna.studies.report import estimate_words
 from biotune_optuna.studies.report import evaluations_words
@@ -21,19 +20,12 @@ from biotune_optuna.studies.report import markdown_table
 from biotune_optuna.studies.report import metric_name
 from biotune_optuna.studies.report import plan_evaluations
 from biotune_optuna.studies.report import strategy_markdown
+from biotune_optuna.trials import FOLD_ATTR
+from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``best`` command."""
-    best = add_spec_command(
-        commands,
-        "best",
-        "the recommended plan as a table",
-        "Show the study's recommended trial (chosen by an estimate robust to fold and seed "
-        "noise: a Gaussian process over all trials) with its decoded plan, its observed value "
-        "and the model's estimate, and the best single value observed.",
-    )
-    best.set_defaults(handle=handle)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``best`` command has no arguments of its own."""
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -70,14 +62,14 @@ def _print_values(study: optuna.Study, recommendation: Recommendation) -> None:
     observed = plan_evaluations(study, chosen)
     print(f"\nrecommended trial #{chosen.number} ({metric_name(study)}, {_direction(study)})")
     line = f"  observed        {np.mean(observed):.4f}: {evaluations_words(observed)}"
-    if "fold" in attrs and len(observed) == 1:
-        line += f" (fold {attrs['fold']})"
-    if "trainable_fraction" in attrs:
-        line += f", {format_share(attrs['trainable_fraction'])}% of the parameters trained"
+    if FOLD_ATTR in attrs and len(observed) == 1:
+        line += f" (fold {attrs[FOLD_ATTR]})"
+    if TRAINABLE_FRACTION_ATTR in attrs:
+        line += f", {format_share(attrs[TRAINABLE_FRACTION_ATTR])}% of the parameters trained"
     print(line)
     words = estimate_words(recommendation.rule, recommendation.n_trials)
     print(f"  model estimate  {recommendation.estimate:.4f}: {words}")
-    fold = f" (fold {best.user_attrs['fold']})" if "fold" in best.user_attrs else ""
+    fold = f" (fold {best.user_attrs[FOLD_ATTR]})" if FOLD_ATTR in best.user_attrs else ""
     print(f"  best observed   {best.value:.4f}: trial #{best.number}, a single evaluation{fold}")
 
 

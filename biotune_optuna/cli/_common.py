@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 
+from biotune_optuna.finetune import STRATEGIES
 from biotune_optuna.samplers import SAMPLERS
-from biotune_optuna.strategies import STRATEGIES
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import StudySpec
 
@@ -50,22 +49,13 @@ def names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def add_spec_command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    help_text: str,
-    description: str,
-    *,
-    spec_help: str = "study spec (TOML), e.g. studies/demo.toml",
-) -> argparse.ArgumentParser:
-    """A command on a study spec, with the options that select the spec's study and the noise.
+def add_study_options(command: argparse.ArgumentParser) -> None:
+    """The options of a command on a spec that select the spec's study, and the noise.
 
     ``--sampler``, ``--seed``, ``--strategy`` and ``--study-name`` select a sibling study of
     the spec (see :meth:`~biotune_optuna.studies.StudySpec.with_overrides`); ``-q`` and ``-v``
-    say less or more. ``spec_help`` is the help of the ``spec`` argument.
+    say less or more.
     """
-    command = commands.add_parser(name, help=help_text, description=description)
-    command.add_argument("spec", type=Path, help=spec_help)
     command.add_argument(
         "--sampler",
         choices=tuple(SAMPLERS),
@@ -86,7 +76,6 @@ def add_spec_command(
     noise.add_argument(
         "-v", "--verbose", action="store_true", help="also every epoch and Optuna's log"
     )
-    return command
 
 
 def spec_of(
@@ -95,7 +84,7 @@ def spec_of(
     """The spec of a spec command's arguments, with their study-selecting overrides.
 
     Args:
-        args: The parsed arguments of a command made by :func:`add_spec_command`.
+        args: The parsed arguments of a command with :func:`add_study_options`.
         trials: The ``run`` command's budget in trials, if given.
         generations: The ``run`` command's budget in generations, if given.
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import optuna
 
-from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import positive_ints
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
-from biotune_optuna.strategies import BIOTUNE
+from biotune_optuna.plan import BIOTUNE
 from biotune_optuna.studies import StudySpec
 from biotune_optuna.studies.report import compare_figures
 from biotune_optuna.studies.report import compare_rows
@@ -23,16 +22,8 @@ from biotune_optuna.studies.session import study_names
 from biotune_optuna.studies.storage import display_storage
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``compare`` command."""
-    compare = add_spec_command(
-        commands,
-        "compare",
-        "compare studies: table and best-so-far plots",
-        "Compare the spec's study with its sibling studies (other samplers and seeds, as "
-        "`run --sampler/--seed` names them) or with the studies given by --study: a table of "
-        "the best value at fixed budgets (median and IQR over seeds) and best-so-far plots.",
-    )
+def add_arguments(compare: argparse.ArgumentParser) -> None:
+    """The ``compare`` command's own arguments."""
     compare.add_argument(
         "--study",
         action="append",
@@ -44,7 +35,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--budgets", type=positive_ints, default=None, help="comma-separated trial budgets"
     )
     compare.add_argument("--output", type=Path, help="directory of the table and plots")
-    compare.set_defaults(handle=handle)
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 import socket
 
 from biotune_optuna.cli._common import positive_int
@@ -15,19 +14,10 @@ from biotune_optuna.studies.storage import display_storage
 from biotune_optuna.studies.storage import file_of_storage
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``dashboard`` command (on the spec as written: no sibling study to select)."""
-    dashboard = commands.add_parser(
-        "dashboard",
-        help="browse a study in optuna-dashboard",
-        description="Start optuna-dashboard on the spec's storage, with its artifact store.",
-    )
-    dashboard.add_argument("spec", type=Path, help="study spec (TOML)")
+def add_arguments(dashboard: argparse.ArgumentParser) -> None:
+    """The ``dashboard`` command's own arguments."""
     dashboard.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (local only)")
-    dashboard.add_argument(
-        "--port", type=positive_int, default=8080, help="default 8080"
-    )
-    dashboard.set_defaults(handle=handle)
+    dashboard.add_argument("--port", type=positive_int, default=8080, help="default 8080")
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -8,34 +8,19 @@ from pathlib import Path
 import sys
 from typing import Any
 
-from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
-from biotune_optuna.protocol import device_problem
+from biotune_optuna.finetune import device_problem
 from biotune_optuna.studies import StudySpec
-from biotune_optuna.studies.objectives import device_problem_here
 
 
-__all__ = ["add_parser", "handle", "predict_hint"]
+__all__ = ["add_arguments", "handle", "predict_hint"]
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``predict`` command."""
-    predict = add_spec_command(
-        commands,
-        "predict",
-        "classify images with the retrained model",
-        "Classify image files with the model `retrain` wrote: given a spec, its study's "
-        "seed that was best on validation; given an export file (model_seed<k>.pt) or a "
-        "retrain directory, that one. Prints one line per image: path: class (probability). "
-        "An image is read as the training images were made: converted to RGB, its shorter side "
-        "resized to the model's image size, center-cropped; it should look like them (for the "
-        "digits demo: a light digit on black, smoothly scaled, as studies/samples/*.png). "
-        "16-bit images are scaled by 1/65535, float images must hold values in [0, 1].",
-        spec_help="study spec (TOML), a retrain output directory or a model_seed<k>.pt file",
-    )
+def add_arguments(predict: argparse.ArgumentParser) -> None:
+    """The ``predict`` command's own arguments."""
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files")
     predict.add_argument(
         "--top-k", type=positive_int, default=1, help="print the K most probable classes"
@@ -52,13 +37,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="import and run the '<module>:<factory>' the model file names as its source (only "
         "for files you trust as code; built-in sources need no trust)",
     )
-    predict.set_defaults(handle=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     """Load the model, preprocess every image, print the predicted classes."""
     source = _model_path(args)
-    problem = device_problem(args.device) or device_problem_here(args.device)
+    problem = device_problem(args.device)
     if problem is not None:
         raise UsageError(f"--device {problem}")
     missing = [image for image in args.images if not image.is_file()]

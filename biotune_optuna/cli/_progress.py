@@ -8,6 +8,10 @@ import optuna
 from tqdm.auto import tqdm
 
 from biotune_optuna.studies.report import format_share
+from biotune_optuna.trials import FOLD_ATTR
+from biotune_optuna.trials import GENERATION_ATTR
+from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
+from biotune_optuna.trials import WALL_TIME_ATTR
 
 
 class Progress:
@@ -67,13 +71,13 @@ def trial_line(trial: optuna.trial.FrozenTrial) -> str:
     else:
         value = trial.state.name.lower()
     parts = [f"trial {trial.number:>3}"]
-    if "generation" in attrs:
-        parts.append(f"gen {attrs['generation']} {attrs.get('role', ''):<9}")
-    if "fold" in attrs:
-        parts.append(f"fold {attrs['fold']}")
+    if GENERATION_ATTR in attrs:
+        parts.append(f"gen {attrs[GENERATION_ATTR]} {attrs.get('role', ''):<9}")
+    if FOLD_ATTR in attrs:
+        parts.append(f"fold {attrs[FOLD_ATTR]}")
     parts.append(value)
-    if "trainable_fraction" in attrs:
-        parts.append(f"trainable {format_share(attrs['trainable_fraction']):>5}%")
-    if "wall_time_s" in attrs:
-        parts.append(f"{attrs['wall_time_s']:6.1f} s")
+    if TRAINABLE_FRACTION_ATTR in attrs:
+        parts.append(f"trainable {format_share(attrs[TRAINABLE_FRACTION_ATTR]):>5}%")
+    if WALL_TIME_ATTR in attrs:
+        parts.append(f"{attrs[WALL_TIME_ATTR]:6.1f} s")
     return "  ".join(parts)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import non_negative_int
 from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
@@ -16,19 +15,8 @@ from biotune_optuna.cli._common import UsageError
 from biotune_optuna.studies.record import record_table
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``record`` command."""
-    record = add_spec_command(
-        commands,
-        "record",
-        "record a plan table: every plan of a grid trained once, to replay samplers on",
-        "Train every plan of the full factorial grid over the spec's blocks (each frozen, or "
-        "trained at a learning-rate multiplier of 0.1, 1 or 10) on every data fold and "
-        "training seed of its protocol, with the engine a study trial uses, and write the "
-        "per-epoch validation accuracy, wall time and test accuracy as a plan table that "
-        "`[objective] kind = \"table\"` replays. Resumable: the same command continues; "
-        "several workers (--worker K --workers N) share the grid.",
-    )
+def add_arguments(record: argparse.ArgumentParser) -> None:
+    """The ``record`` command's own arguments."""
     record.add_argument("--output", type=Path, required=True, help="the table (.json.gz)")
     record.add_argument(
         "--workers", type=positive_int, default=1, help="workers sharing the grid (default 1)"
@@ -36,7 +24,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     record.add_argument(
         "--worker", type=non_negative_int, default=0, help="this worker, 0 to N-1 (default 0)"
     )
-    record.set_defaults(handle=handle)
 
 
 def handle(args: argparse.Namespace) -> int:

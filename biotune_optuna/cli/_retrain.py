@@ -10,33 +10,24 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts import upload_artifact
 
-from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
 from biotune_optuna.cli._predict import predict_hint
-from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.studies import build_objective
+from biotune_optuna.studies import current_recommendation
 from biotune_optuna.studies import load_study
 from biotune_optuna.studies import StudySpec
 from biotune_optuna.studies.report import format_mean_std
 from biotune_optuna.studies.retrain import retrain_best_plan
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``retrain`` command."""
-    retrain = add_spec_command(
-        commands,
-        "retrain",
-        "retrain the recommended plan on the full train split and test it",
-        "Retrain the recommended plan (see `best`) on the whole train split (early stopping "
-        "on val), test it once per seed, save the weights and the plan as JSON.",
-    )
+def add_arguments(retrain: argparse.ArgumentParser) -> None:
+    """The ``retrain`` command's own arguments."""
     retrain.add_argument("--output", type=Path, help="directory (default: the spec's)")
     retrain.add_argument(
         "--trial", type=int, help="retrain this trial's plan, not the recommended one"
     )
-    retrain.set_defaults(handle=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -67,9 +58,7 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recorded(
-    spec: StudySpec, study: optuna.Study, trial: optuna.trial.FrozenTrial | None
-) -> int:
+def _recorded(spec: StudySpec, study: optuna.Study, trial: optuna.trial.FrozenTrial | None) -> int:
     """A replayed study's plan is not trained again: its runs' test accuracy is in the table."""
     if trial is None:
         recommendation = current_recommendation(study)

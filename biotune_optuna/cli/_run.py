@@ -8,7 +8,6 @@ import sys
 import optuna
 
 from biotune_optuna.cli._best import print_best
-from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
@@ -17,11 +16,10 @@ from biotune_optuna.cli._interrupt import StopAfterTrial
 from biotune_optuna.cli._progress import Progress
 from biotune_optuna.cli._workers import count_workers
 from biotune_optuna.cli._workers import start_workers
-from biotune_optuna.strategies import BIOTUNE
-from biotune_optuna.studies import build_objective
+from biotune_optuna.plan import BIOTUNE
 from biotune_optuna.studies import DashboardUpdater
 from biotune_optuna.studies import finished_trials
-from biotune_optuna.studies import open_study
+from biotune_optuna.studies import prepare_study
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies import save_study_figures
 from biotune_optuna.studies import save_study_note
@@ -31,17 +29,11 @@ from biotune_optuna.studies.objectives import describe_objective
 from biotune_optuna.studies.session import running_trials_health
 from biotune_optuna.studies.storage import display_storage
 from biotune_optuna.studies.workers import stop_with_parent
+from biotune_optuna.trials import GENERATION_ATTR
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``run`` command (and the hidden ``--worker-id`` of its worker processes)."""
-    run = add_spec_command(
-        commands,
-        "run",
-        "create or resume a study and run it to its budget",
-        "Create the spec's study, or resume it, and run trials until it holds its budget of "
-        "finished trials. Running the same command again after a crash or Ctrl-C resumes it.",
-    )
+def add_arguments(run: argparse.ArgumentParser) -> None:
+    """The ``run`` command's own arguments (and the hidden ``--worker-id`` of its workers)."""
     budget = run.add_mutually_exclusive_group()
     budget.add_argument("--trials", type=positive_int, help="budget in trials (total)")
     budget.add_argument(
@@ -63,7 +55,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="stop (exit 1, study kept) after K failed trials in a row (default 5)",
     )
     run.add_argument("--worker-id", type=int, default=None, help=argparse.SUPPRESS)
-    run.set_defaults(handle=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -76,11 +67,8 @@ def handle(args: argparse.Namespace) -> int:
     if worker:
         stop_with_parent()
     spec = spec_of(args, trials=args.trials, generations=args.generations)
-    objective = build_objective(spec)  # bad model or data fails here, before any write
+    study, objective = prepare_study(spec)  # bad model or data fails before any write
     search_space = objective.search_space
-    study = open_study(
-        spec, search_space=search_space, objective_description=describe_objective(spec)
-    )
     target = spec.budget_for(search_space)
     done = finished_trials(study)
     remaining = max(0, target - done)
@@ -173,9 +161,9 @@ def _print_generations(study: optuna.Study) -> None:
     """A table of the study's generations: trials, best in each and best so far."""
     rows: dict[int, list[float]] = {}
     for t in study.get_trials(deepcopy=False):
-        if isinstance(t.user_attrs.get("generation"), int):
+        if isinstance(t.user_attrs.get(GENERATION_ATTR), int):
             value = t.value if t.value is not None else float("nan")
-            rows.setdefault(t.user_attrs["generation"], []).append(value)
+            rows.setdefault(t.user_attrs[GENERATION_ATTR], []).append(value)
     if not rows:
         return
     print("\ngeneration  trials  best in generation  best so far")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from biotune_optuna.cli._common import add_spec_command
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.studies import load_study
 from biotune_optuna.studies.report import estimate_words
@@ -15,15 +14,8 @@ from biotune_optuna.studies.session import running_trials_health
 from biotune_optuna.studies.storage import display_storage
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``status`` command."""
-    status = add_spec_command(
-        commands,
-        "status",
-        "trials per state, generation, best observed value, recommended trial",
-        "Show progress.",
-    )
-    status.set_defaults(handle=handle)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``status`` command has no arguments of its own."""
 
 
 def handle(args: argparse.Namespace) -> int:

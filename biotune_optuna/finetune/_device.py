@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from biotune_optuna.protocol import TrainingProtocol
+from biotune_optuna.finetune._protocol import TrainingProtocol
 
 
 __all__ = ["Placement", "describe_device", "resolve_device"]

@@ -23,8 +23,8 @@ from biotune_optuna.finetune._cache import FeatureCache
 from biotune_optuna.finetune._data import TensorImages
 from biotune_optuna.finetune._device import Placement
 from biotune_optuna.finetune._pipeline import Pipeline
+from biotune_optuna.finetune._protocol import TrainingProtocol
 from biotune_optuna.finetune._splits import DataSplit
-from biotune_optuna.protocol import TrainingProtocol
 
 
 __all__ = ["Features", "image_batches"]

@@ -28,30 +28,41 @@ from biotune_optuna.finetune._data import ClassificationData
 from biotune_optuna.finetune._data import n_folds_for
 from biotune_optuna.finetune._data import stratified_folds
 from biotune_optuna.finetune._device import describe_device
+from biotune_optuna.finetune._optuna_bridge import study_id
+from biotune_optuna.finetune._optuna_bridge import trial_id
+from biotune_optuna.finetune._protocol import TrainingProtocol
+from biotune_optuna.finetune._registry import search_space as strategy_search_space
+from biotune_optuna.finetune._registry import strategy_settings
 from biotune_optuna.finetune._results import PlanEvaluation
 from biotune_optuna.finetune._splits import DataSplit
+from biotune_optuna.finetune._strategies import build_strategy
+from biotune_optuna.finetune._strategies import FineTuneStrategy
+from biotune_optuna.finetune._strategies import PlanStrategy
 from biotune_optuna.finetune._training import evaluate_plan
-from biotune_optuna.finetune.strategies import build_strategy
-from biotune_optuna.finetune.strategies import FineTuneStrategy
-from biotune_optuna.finetune.strategies import PlanStrategy
+from biotune_optuna.plan import BIOTUNE
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import suggest_plan
 from biotune_optuna.plan import table_line
-from biotune_optuna.protocol import TrainingProtocol
 from biotune_optuna.samplers import check_study_sampler
 from biotune_optuna.samplers import GASchedule
-from biotune_optuna.strategies import BIOTUNE
-from biotune_optuna.strategies import search_space as strategy_search_space
-from biotune_optuna.strategies import strategy_settings
+from biotune_optuna.trials import EpochCallback
+from biotune_optuna.trials import EPOCHS_ATTR
+from biotune_optuna.trials import FOLD_ATTR
+from biotune_optuna.trials import FROZEN_BLOCKS_ATTR
 from biotune_optuna.trials import prune_if_asked
 from biotune_optuna.trials import retried_trial_number
+from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
+from biotune_optuna.trials import TRAINED_BLOCKS_ATTR
+from biotune_optuna.trials import WALL_TIME_ATTR
 
 
 __all__ = ["FineTuneObjective"]
 
 #: Fitness of a plan that fine-tunes nothing (the worst macro accuracy; never trained).
 WORST_FITNESS = 0.0
+
+
 def _display_learning_rates(plan: FineTunePlan) -> str:
     """The trained blocks' learning rates to 3 significant digits, in one line."""
     return table_line([f"{r.block} {r.learning_rate:.3g}" for r in plan.rows() if not r.frozen])
@@ -76,7 +87,7 @@ class FineTuneObjective:
     of the train split, validate on that fold of the val split, report every epoch
     (``trial.report``, so pruners work) and record the plan and its costs as user attrs.
 
-    With ``strategy`` set to a baseline of :data:`biotune_optuna.strategies.STRATEGIES` (full
+    With ``strategy`` set to a baseline of :data:`biotune_optuna.finetune.STRATEGIES` (full
     fine-tuning, LoRA, L2-SP…), a trial suggests that strategy's searched hyperparameters
     instead of genes and trains it the same way, recording the same user attrs, so that its
     trials sit next to BioTune's in optuna-dashboard.
@@ -135,7 +146,7 @@ class FineTuneObjective:
         fold_seed: int = 0,
         cache: FeatureCache | None = None,
         on_plan: Callable[[optuna.trial.Trial, FineTunePlan], None] | None = None,
-        on_epoch: Callable[[optuna.trial.Trial, int, float], None] | None = None,
+        on_epoch: EpochCallback | None = None,
         strategy: str = BIOTUNE,
         strategy_options: Mapping[str, Any] | None = None,
         search: Sequence[str] | None = None,
@@ -259,9 +270,9 @@ class FineTuneObjective:
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         live = isinstance(trial, optuna.Trial)  # not a FixedTrial
-        if live and trial.study._study_id not in self._checked_studies:
+        if live and study_id(trial.study) not in self._checked_studies:
             check_study_sampler(trial.study)
-            self._checked_studies.add(trial.study._study_id)
+            self._checked_studies.add(study_id(trial.study))
         if self.strategy == BIOTUNE:
             plan = suggest_plan(trial, self.blocks, base_lr=self.protocol.base_lr)
             if self.on_plan is not None and live:
@@ -270,8 +281,8 @@ class FineTuneObjective:
             # First of the objective's attrs: a storage that keeps their order (journal) shows
             # it right after the sampler's (SQLite sorts them by name; see the README).
             trial.set_user_attr("plan", table_line([strategy.summary()]))
-            trial.set_user_attr("frozen_blocks", table_line(plan.frozen))
-            trial.set_user_attr("trained_blocks", len(plan.selected))
+            trial.set_user_attr(FROZEN_BLOCKS_ATTR, table_line(plan.frozen))
+            trial.set_user_attr(TRAINED_BLOCKS_ATTR, len(plan.selected))
             trial.set_user_attr("learning_rates", _display_learning_rates(plan))
         else:
             params = {k: _suggest(trial, k, d) for k, d in self.search_space.items()}
@@ -283,7 +294,7 @@ class FineTuneObjective:
         # for parameters, and with several workers a generation can take trials that the
         # one-worker numbering would put in the next one (it overshoots).
         fold = self.fold_of(trial)
-        trial.set_user_attr("fold", fold)
+        trial.set_user_attr(FOLD_ATTR, fold)
         # Where it ran: with many workers and hosts on one storage, the wall times and any
         # failure (out of memory on one GPU, say) make sense only next to these.
         trial.set_user_attr("host", socket.gethostname())
@@ -314,7 +325,7 @@ class FineTuneObjective:
         """
         reported: set[int] = set()
         if live and self.checkpoints is not None:
-            reported = set(trial.storage.get_trial(trial._trial_id).intermediate_values)
+            reported = set(trial.storage.get_trial(trial_id(trial)).intermediate_values)
 
         def report(epoch: int, value: float) -> None:
             if epoch not in reported:
@@ -327,23 +338,23 @@ class FineTuneObjective:
 
     def _record(self, trial: optuna.trial.Trial, result: PlanEvaluation) -> None:
         attrs: dict[str, Any] = {
-            "frozen_blocks": table_line(result.frozen_blocks),
-            "trained_blocks": len(self.blocks) - len(result.frozen_blocks),
+            FROZEN_BLOCKS_ATTR: table_line(result.frozen_blocks),
+            TRAINED_BLOCKS_ATTR: len(self.blocks) - len(result.frozen_blocks),
             "trainable_parameters": result.trainable_parameters,
-            "trainable_fraction": round(result.trainable_fraction, 6),
-            "wall_time_s": round(result.seconds, 3),
+            TRAINABLE_FRACTION_ATTR: round(result.trainable_fraction, 6),
+            WALL_TIME_ATTR: round(result.seconds, 3),
             "macro_accuracy": result.fitness,  # the trial's value, exactly
             "top1_accuracy": round(result.top1_accuracy, 4),
         }
         if result.runs:
-            attrs["epochs"] = float(np.mean(result.epochs))  # summed by benchmarks: unrounded
+            attrs[EPOCHS_ATTR] = float(np.mean(result.epochs))  # summed by benchmarks: unrounded
             attrs["epochs_per_seed"] = result.epochs
             attrs["macro_accuracy_per_seed"] = [round(r.macro_accuracy, 4) for r in result.runs]
             attrs["feature_cache"] = result.feature_cache
             if result.resumed_epoch:
                 attrs["resumed_from_epoch"] = result.resumed_epoch
         else:
-            attrs["epochs"] = 0.0
+            attrs[EPOCHS_ATTR] = 0.0
             attrs["skipped"] = "fine-tunes nothing: worst fitness, not trained"
         for key, value in attrs.items():
             trial.set_user_attr(key, value)

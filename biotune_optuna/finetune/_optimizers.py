@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from biotune_optuna.protocol import TrainingProtocol
+from biotune_optuna.finetune._protocol import TrainingProtocol
 
 
 __all__ = ["build_optimizer", "build_scheduler"]

@@ -48,15 +48,15 @@ from biotune_optuna.finetune._optimizers import build_scheduler
 from biotune_optuna.finetune._pipeline import classification_loss
 from biotune_optuna.finetune._pipeline import Normalize
 from biotune_optuna.finetune._pipeline import Pipeline
+from biotune_optuna.finetune._protocol import TrainingProtocol
 from biotune_optuna.finetune._results import PlanEvaluation
 from biotune_optuna.finetune._results import SeedResult
 from biotune_optuna.finetune._splits import DataSplit
-from biotune_optuna.finetune.strategies import EpochChange
-from biotune_optuna.finetune.strategies import FineTuneStrategy
-from biotune_optuna.finetune.strategies import PlanStrategy
-from biotune_optuna.finetune.strategies import StrategyRun
+from biotune_optuna.finetune._strategies import EpochChange
+from biotune_optuna.finetune._strategies import FineTuneStrategy
+from biotune_optuna.finetune._strategies import PlanStrategy
+from biotune_optuna.finetune._strategies import StrategyRun
 from biotune_optuna.plan import FineTunePlan
-from biotune_optuna.protocol import TrainingProtocol
 
 
 __all__ = ["evaluate_plan"]

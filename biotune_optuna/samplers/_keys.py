@@ -7,6 +7,7 @@ so that renaming or subclassing the sampler never orphans the state of an existi
 from __future__ import annotations
 
 from biotune_optuna.trials import DUPLICATE_RETRY_KEY  # a heartbeat retry's key, shared
+from biotune_optuna.trials import GENERATION_ATTR
 
 
 __all__ = ["DUPLICATE_RETRY_KEY"]  # and the keys below
@@ -28,7 +29,7 @@ SETTINGS_KEY = "biotune:settings"
 SAMPLER_USER_ATTR = "sampler"
 
 #: Trial user attrs mirrored for optuna-dashboard (system attrs are never shown there).
-GENERATION_USER_ATTR = "generation"
+GENERATION_USER_ATTR = GENERATION_ATTR
 ROLE_USER_ATTR = "role"
 PARENTS_USER_ATTR = "parents"
 

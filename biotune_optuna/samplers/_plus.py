@@ -20,7 +20,7 @@ class BioTunePlusSampler(BioTuneSampler):
 
     * ``avoid_duplicates``: no trial is spent on a configuration the study already holds;
     * ``adaptive_exploitation``: elite exploitation by :class:`~biotune_optuna.samplers.
-      operators.AdaptiveExploitation`, a step per elite adapted by the 1/5 success rule that
+      _operators.AdaptiveExploitation`, a step per elite adapted by the 1/5 success rule that
       moves one or more genes (the threshold and frozen blocks' importances too), its second
       variant reversing one block's freezing decision (``toggle_blocks``);
     * ``surrogate_candidates`` and ``sampled_candidates``: each offspring slot breeds this many
@@ -32,11 +32,18 @@ class BioTunePlusSampler(BioTuneSampler):
     :class:`BioTuneSampler`; a generation still takes ``N + E`` trials.
 
     Args:
-        adaptive_exploitation: Use :class:`~biotune_optuna.samplers._operators.
-            AdaptiveExploitation` unless ``exploitation`` is given; ``False``: the paper's
-            :class:`~biotune_optuna.samplers._operators.EliteExploitation`.
+        adaptive_exploitation: Exploit the elites with :class:`~biotune_optuna.samplers.
+            _operators.AdaptiveExploitation` unless ``exploitation`` is given: a step per elite,
+            kept in the lineage, that grows by 1.5 after a round whose better variant replaced
+            the elite and shrinks by ``1.5 ** (-1/4)`` after one that did not (the 1/5 success
+            rule), along a sparse Gaussian direction over all genes (the threshold and frozen
+            blocks' importances too) reflected at the bounds; ``False``: the paper's
+            :class:`~biotune_optuna.samplers._operators.EliteExploitation` (paper §III), one
+            eligible gene moved by ``0.25 * U(-1, 1)`` either way and clipped.
         toggle_blocks: With adaptive exploitation and BioTune genes, the second variant of each
-            pair reverses one block's freezing decision (``False``: both variants are gene steps).
+            pair reverses one block's freezing decision, a step of the plan that small gene
+            steps rarely take once a population agrees on which blocks to train (``False``:
+            both variants are gene steps).
         avoid_duplicates: See :class:`BioTuneSampler`.
         surrogate_candidates: See :class:`BioTuneSampler` (24 here: TPE's ``n_ei_candidates``).
         sampled_candidates: See :class:`BioTuneSampler` (24 here).

@@ -103,13 +103,14 @@ class BioTuneSampler(BaseGASampler):
         mutation: Default :class:`ExtinctionMutation`.
         adoption: Default :class:`ParentPrototypeAdoption`.
         exploitation: Default :class:`EliteExploitation` with radius 0.25.
-        momentum: Coefficient of the step a child inherits: the mean, over its parents, of how
-            far each parent moved from its own parents. The paper's figure shows it; the
-            authors' code never applies it. 0 (off) in the paper preset.
-        mutate_first_generation: Compute extinction for the initial population too. The
-            authors' code leaves it at 0, so the first generation's children do not mutate.
+        momentum: Coefficient of the step a child inherits (the mean, over its parents, of how
+            far each parent moved from its own parents); 0, off, in the paper preset: the
+            paper's figure shows it, the authors' code never applies it.
+        mutate_first_generation: Compute extinction for the initial population too, so that
+            the first generation's children mutate; off in the paper preset, as in the authors'
+            code, which leaves it at 0 there.
         reevaluate_elites: Re-evaluate each elite at the start of every generation (e.g. on the
-            generation's new data fold); its new fitness replaces the old. Off in the paper.
+            generation's new data fold), its new fitness replacing the old; off in the paper.
         ideal_value: The objective's best possible value, from which extinction measures regret
             (the paper's ``1 - accuracy``). Default: 1 when maximising, 0 when minimising; if a
             value passes it, the population's best is used instead.
@@ -117,22 +118,23 @@ class BioTuneSampler(BaseGASampler):
             (finished or running;
             :func:`~biotune_optuna.samplers._configurations.duplicate_trials` says when two
             are the same): a proposal that repeats one is perturbed, with growing steps, or
-            redrawn. An elite's re-evaluation is deliberate and left alone. Off in the paper.
-        duplicate_tolerance: Continuous genes closer than this (unit cube) are the same
-            configuration.
+            redrawn, and its lineage records ``repeat_avoided``; off in the paper. An elite's
+            re-evaluation is deliberate and left alone.
+        duplicate_tolerance: With ``avoid_duplicates``, continuous genes closer than this (unit
+            cube) are the same configuration.
         surrogate_candidates: Breed this many candidate children per offspring slot and
             evaluate the one that TPE's density ratio over the finished trials ranks best
-            (:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`); 0 or 1: one child,
-            as in the paper. The model waits for 10 finished trials.
+            (:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`, once 10 trials have
+            finished); 0 or 1: one child, as in the paper.
         sampled_candidates: With ``surrogate_candidates``: this many more candidates drawn from
             the model's estimator of the best trials (as TPE draws its own), ranked with the
-            bred children; the slot's parents stay those of its first bred child, and the
-            lineage says ``"candidate": "sampled"``. 0: bred children only.
+            bred children; 0: bred children only. The slot's parents stay those of its first
+            bred child, and the lineage says ``"candidate": "sampled"``.
         rank_pruned_by_rung: Multi-fidelity (a pruner such as Optuna's
             :class:`~optuna.pruners.SuccessiveHalvingPruner` stopping plans at rungs of
             epochs): a PRUNED trial keeps its slot and is ranked by the last value it reported,
             below every plan that went past that step and among the plans stopped there by what
-            it showed (a plan stopped early is never mistaken for a finished one). ``False``:
+            it showed (a plan stopped early is never mistaken for a finished one); ``False``:
             the worst fitness, as for a FAILED trial. The paper never prunes, so its preset is
             unchanged either way.
         search_space: A fixed search space to sample jointly from the very first trial. Without

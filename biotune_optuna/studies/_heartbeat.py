@@ -39,11 +39,16 @@ from typing import Any
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from biotune_optuna.studies._optuna_bridge import BaseHeartbeat
+from biotune_optuna.studies._optuna_bridge import rdb_backend
+from biotune_optuna.studies._optuna_bridge import rdb_heartbeat_row
+from biotune_optuna.studies._optuna_bridge import storage_of
+from biotune_optuna.studies._optuna_bridge import study_id as study_id_of
+from biotune_optuna.studies._optuna_bridge import trial_id as trial_id_of
 from biotune_optuna.trials import DUPLICATE_RETRY_KEY
 from biotune_optuna.trials import FAILED_TRIAL_KEY
 from biotune_optuna.trials import RETRY_HISTORY_KEY
@@ -304,7 +309,7 @@ class _LiveTrials:
         running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))  # type: ignore[attr-defined]
         for trial in running:
             if dead_on_this_host(trial.system_attrs.get(WORKER_KEY), self._me):
-                stale.add(trial._trial_id)
+                stale.add(trial_id_of(trial))
         marked = []
         for trial_id in sorted(stale):
             # Finished meanwhile (another worker failed it, or it ended): not ours to fail.
@@ -326,10 +331,10 @@ class _LiveTrials:
         failed = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))  # type: ignore[attr-defined]
         lost = []
         for trial in failed:
-            if trial._trial_id in self._settled or STALE_KEY not in trial.system_attrs:
+            if trial_id_of(trial) in self._settled or STALE_KEY not in trial.system_attrs:
                 continue
             if DUPLICATE_RETRY_KEY in trial.system_attrs or callback.exhausted(trial):
-                self._settled.add(trial._trial_id)
+                self._settled.add(trial_id_of(trial))
             else:
                 lost.append(trial)
         if not lost:
@@ -339,7 +344,7 @@ class _LiveTrials:
         for trial in lost:
             if trial.number not in retried:
                 callback.retry(self, study_id, copy.deepcopy(trial))  # type: ignore[arg-type]
-            self._settled.add(trial._trial_id)
+            self._settled.add(trial_id_of(trial))
 
 
 def _running_template(system_attrs: dict[str, Any]) -> FrozenTrial:
@@ -372,7 +377,7 @@ class HeartbeatRDBStorage(_LiveTrials, optuna.storages.RDBStorage):
         # Optuna's cache in front of an RDB storage creates trials through this method.
         template_trial = self._template(template_trial)
         trial = super()._create_new_trial(study_id, template_trial)
-        self._created(trial._trial_id, template_trial)
+        self._created(trial_id_of(trial), template_trial)
         return trial
 
     def _write_beat(self, trial_id: int) -> None:
@@ -419,7 +424,7 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
     """
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.retry(study._storage, study._study_id, trial)
+        self.retry(storage_of(study), study_id_of(study), trial)
 
     def retry(self, storage: Any, study_id: int, trial: FrozenTrial) -> None:
         """Retry dead ``trial`` unless a retry of it exists or it has been retried
@@ -467,7 +472,7 @@ class RetryDeadTrial(RetryHeartbeatStaleTrialCallback):
         """Keep ``candidate`` (WAITING) if it is the lowest-numbered retry of trial ``dead``,
         else mark it and fail it."""
         first = _first_retry(storage, study_id, dead)
-        if first is not None and first._trial_id == candidate:
+        if first is not None and trial_id_of(first) == candidate:
             # Its creator may be gone when a worker takes it: no process of its own till then.
             storage.set_trial_system_attr(candidate, WORKER_KEY, None)
             storage.set_trial_state_values(candidate, TrialState.WAITING)
@@ -538,7 +543,7 @@ class HeartbeatJournalStorage(_LiveTrials, JournalStorage, BaseHeartbeat):
         for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
             beat = trial.system_attrs.get(HEARTBEAT_KEY)
             if isinstance(beat, (int, float)) and now - beat > self.grace_period:
-                stale.append(trial._trial_id)
+                stale.append(trial_id_of(trial))
         return stale
 
     def get_heartbeat_interval(self) -> int | None:
@@ -559,15 +564,12 @@ def seconds_since_beat(storage: Any, trial: FrozenTrial) -> float | None:
     beat = trial.system_attrs.get(HEARTBEAT_KEY)
     if isinstance(beat, (int, float)):
         return max(0.0, time.time() - float(beat))
-    backend = getattr(storage, "_backend", storage)
-    if not isinstance(backend, optuna.storages.RDBStorage):
+    backend = rdb_backend(storage)
+    if backend is None:
         return None
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
     import sqlalchemy
 
-    with _create_scoped_session(backend.scoped_session) as session:
-        row = models.TrialHeartbeatModel.where_trial_id(trial._trial_id, session)
+    with rdb_heartbeat_row(backend, trial) as (row, session):
         if row is None:
             return None
         now = session.execute(sqlalchemy.func.now()).scalar()

@@ -9,7 +9,7 @@ study; the block sweep of surgical fine-tuning; any hyperparameter search a spec
 Every search is an Optuna study in the spec's storage (``<name>`` for BioTune,
 ``<name>-<strategy>`` for baselines), so the command resumes, and the dashboard shows them.
 A searched method's final model uses its study's recommended trial
-(:func:`~biotune_optuna.recommendation.current_recommendation`, the same rule for every
+(:func:`~biotune_optuna.studies.current_recommendation`, the same rule for every
 sampler and strategy), not its luckiest single evaluation. Finished rows are kept in
 ``baselines.json`` and not trained again.
 """
@@ -26,21 +26,22 @@ from typing import Any
 import numpy as np
 import optuna
 
-from biotune_optuna.recommendation import current_recommendation
-from biotune_optuna.strategies import BIOTUNE
-from biotune_optuna.strategies import format_setting
+from biotune_optuna.options import format_setting
+from biotune_optuna.plan import BIOTUNE
+from biotune_optuna.studies._recommendation import current_recommendation
 from biotune_optuna.studies.report import format_mean_std
 from biotune_optuna.studies.report import format_share
 from biotune_optuna.studies.report import markdown_table
 from biotune_optuna.studies.retrain import final_evaluation
 from biotune_optuna.studies.retrain import test_summary
-from biotune_optuna.studies.session import open_study
+from biotune_optuna.studies.session import prepare_study
 from biotune_optuna.studies.session import run_to_budget
 from biotune_optuna.studies.spec import default_sampler
 from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
 from biotune_optuna.studies.storage import masked_data
 from biotune_optuna.studies.storage import masked_text
+from biotune_optuna.trials import WALL_TIME_ATTR
 
 
 __all__ = ["BASELINE_ROWS", "BaselineRow", "compare_baselines"]
@@ -105,7 +106,7 @@ def _row_spec(spec: StudySpec, row: BaselineRow) -> StudySpec:
 
 def _search_seconds(study: optuna.Study) -> tuple[float, int]:
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return float(sum(t.user_attrs.get("wall_time_s", 0.0) for t in trials)), len(trials)
+    return float(sum(t.user_attrs.get(WALL_TIME_ATTR, 0.0) for t in trials)), len(trials)
 
 
 def _settings_text(settings: dict[str, Any]) -> str:
@@ -229,14 +230,10 @@ def _search(
 ) -> _Search:
     """Run (or resume) the row's study, if it is defined by a search (BioTune's genes, a
     baseline's searched hyperparameters), and take its recommended trial."""
-    from biotune_optuna.studies.objectives import describe_objective
-
     space = objective.search_space
     if not space:
         return _Search({})
-    study = open_study(
-        row_spec, search_space=space, objective_description=describe_objective(row_spec)
-    )
+    study, _ = prepare_study(row_spec, objective=objective)
     ran = run_to_budget(study, objective, row_spec.budget_for(space))
     seconds, trials = _search_seconds(study)
     chosen = current_recommendation(study)

@@ -23,9 +23,12 @@ from optuna.trial import TrialState
 from biotune_optuna.plan import block_names
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import THRESHOLD_PARAM
-from biotune_optuna.recommendation import current_recommendation
-from biotune_optuna.recommendation import record_recommendation
-from biotune_optuna.recommendation import stored_recommendation
+from biotune_optuna.studies._optuna_bridge import storage_of
+from biotune_optuna.studies._optuna_bridge import study_id
+from biotune_optuna.studies._optuna_bridge import trial_id
+from biotune_optuna.studies._recommendation import current_recommendation
+from biotune_optuna.studies._recommendation import record_recommendation
+from biotune_optuna.studies._recommendation import stored_recommendation
 from biotune_optuna.studies.report import estimate_words
 from biotune_optuna.studies.report import evaluations_words
 from biotune_optuna.studies.report import frozen_head_warning
@@ -36,6 +39,8 @@ from biotune_optuna.studies.report import strategy_markdown
 from biotune_optuna.studies.report import trial_plan
 from biotune_optuna.studies.storage import masked_text
 from biotune_optuna.studies.storage import remember_passwords
+from biotune_optuna.trials import GENERATION_ATTR
+from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
 
 
 if TYPE_CHECKING:
@@ -131,12 +136,12 @@ class _TrialRef:
 
     def __init__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.study = study
-        self.storage = study._storage
-        self._trial_id = trial._trial_id
+        self.storage = storage_of(study)
+        self._trial_id = trial_id(trial)  # the name optuna-dashboard reads
 
 
 def _marked_trial(study: optuna.Study) -> int | None:
-    return study._storage.get_study_system_attrs(study._study_id).get(MARKED_TRIAL_KEY)
+    return storage_of(study).get_study_system_attrs(study_id(study)).get(MARKED_TRIAL_KEY)
 
 
 def _unmarked(note: str) -> str:
@@ -168,12 +173,12 @@ def mark_recommended_trial(study: optuna.Study, summary: dict[str, Any]) -> None
         [f"## {RECOMMENDED_MARK} of the study", "", *_values_markdown(summary)[:3]]
     )
     save_note(ref, mark + _MARK_END + _unmarked(get_note(ref)))  # type: ignore[arg-type]
-    study._storage.set_study_system_attr(study._study_id, MARKED_TRIAL_KEY, chosen)
+    storage_of(study).set_study_system_attr(study_id(study), MARKED_TRIAL_KEY, chosen)
 
 
 def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
     """Write the study note: what the study is, its budget, progress and the recommended plan
-    (:func:`~biotune_optuna.recommendation.current_recommendation`) with its estimate.
+    (:func:`~biotune_optuna.studies.current_recommendation`) with its estimate.
 
     The recommendation shown is recorded in the study too (when it was not current). The
     spec's text is shown with the password of any URL in it masked (``***``).
@@ -279,14 +284,14 @@ def _save_accuracy_vs_trainable(
     from optuna_dashboard import save_plotly_graph_object
     import plotly.graph_objects as go
 
-    with_cost = [t for t in trials if "trainable_fraction" in t.user_attrs]
+    with_cost = [t for t in trials if TRAINABLE_FRACTION_ATTR in t.user_attrs]
     if not with_cost:
         return
-    generation = [t.user_attrs.get("generation", 0) for t in with_cost]
+    generation = [t.user_attrs.get(GENERATION_ATTR, 0) for t in with_cost]
     metric = metric_name(study)
     scatter = go.Figure(
         go.Scatter(
-            x=[100 * t.user_attrs["trainable_fraction"] for t in with_cost],
+            x=[100 * t.user_attrs[TRAINABLE_FRACTION_ATTR] for t in with_cost],
             y=[t.value for t in with_cost],
             mode="markers",
             marker={

@@ -4,41 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from biotune_optuna.finetune import device_problem
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 from biotune_optuna.studies.dashboard import save_plan_note
 from biotune_optuna.studies.plan_table import TableError
 from biotune_optuna.studies.replay import TableObjective
 from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
-from biotune_optuna.studies.study_objective import StudyObjective
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.trials import StudyObjective
 
 
-__all__ = ["build_objective", "describe_objective", "device_problem_here", "load_data"]
-
-
-def device_problem_here(device: str) -> str | None:
-    """Why a protocol's ``device`` cannot train on this machine (``None``: it can).
-
-    The spec has checked its form (:func:`biotune_optuna.protocol.device_problem`); here torch
-    says whether the backend is available and has a device of that index, so that a missing
-    GPU is refused before the study is created rather than failing every trial.
-    """
-    if device in ("auto", "cpu"):
-        return None
-    import torch
-
-    kind, _, index = device.partition(":")
-    backend = getattr(torch, kind, None)
-    available = getattr(backend, "is_available", None)
-    if backend is None or available is None or not available():
-        return f"{device!r} was asked for, but this machine has no {kind} device"
-    count = getattr(backend, "device_count", lambda: 1)()
-    if index and int(index) >= count:
-        return (
-            f"{device!r} was asked for, but this machine has {count} {kind} "
-            f"device{'s' if count != 1 else ''} ({kind}:0 to {kind}:{count - 1})"
-        )
-    return None
+__all__ = ["build_objective", "describe_objective", "load_data"]
 
 
 def describe_objective(spec: StudySpec) -> str:
@@ -106,7 +82,7 @@ def build_objective(spec: StudySpec) -> StudyObjective:
 
     Returns:
         A :class:`~biotune_optuna.finetune.FineTuneObjective` (``kind = "finetune"``) or a
-        :class:`~biotune_optuna.synthetic.SyntheticFineTuning`: both are a
+        :class:`~biotune_optuna.studies._synthetic.SyntheticFineTuning`: both are a
         :class:`~biotune_optuna.studies.StudyObjective` (``blocks``, ``search_space``,
         ``on_epoch``).
 
@@ -127,7 +103,7 @@ def build_objective(spec: StudySpec) -> StudyObjective:
     from biotune_optuna.finetune import FineTuneObjective
     from biotune_optuna.finetune import load_backbone
 
-    problem = device_problem_here(spec.protocol.device)
+    problem = device_problem(spec.protocol.device)
     if problem is not None:
         raise SpecError(f"{spec.source}: [protocol] device: {problem}")
     data = load_data(spec)

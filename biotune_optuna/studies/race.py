@@ -5,7 +5,7 @@ through the replay objective (:class:`~biotune_optuna.studies.replay.TableObject
 project's own samplers and pruners (:data:`~biotune_optuna.samplers.SAMPLERS`,
 :data:`~biotune_optuna.samplers.PRUNERS`) on in-memory storage. Each study is scored by
 what its user would get: the recorded **test** accuracy (:meth:`PlanTable.test_accuracy`) of
-the plan :func:`~biotune_optuna.recommendation.recommend` picks, never the luckiest validation
+the plan :func:`~biotune_optuna.studies.recommend` picks, never the luckiest validation
 value. The test split chooses nothing: the recommendation sees validation values only.
 
 A study's record keeps every trial (grid code, fold, state, value, epochs) and its *anytime
@@ -26,12 +26,14 @@ from typing import NamedTuple
 
 import optuna
 
-from biotune_optuna.recommendation import recommend
 from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers import SAMPLERS
+from biotune_optuna.studies._recommendation import recommend
 from biotune_optuna.studies.plan_table import PlanTable
 from biotune_optuna.studies.replay import TABLE_CODE_ATTR
 from biotune_optuna.studies.replay import TableObjective
+from biotune_optuna.trials import EPOCHS_ATTR
+from biotune_optuna.trials import FOLD_ATTR
 
 
 __all__ = [
@@ -133,10 +135,10 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> list[Any]:
     value = None if trial.value is None else round(float(trial.value), 6)
     return [
         trial.user_attrs.get(TABLE_CODE_ATTR),
-        trial.user_attrs.get("fold"),
+        trial.user_attrs.get(FOLD_ATTR),
         _STATE.get(trial.state, trial.state.name.lower()),
         value,
-        float(trial.user_attrs.get("epochs", 0.0)),
+        float(trial.user_attrs.get(EPOCHS_ATTR, 0.0)),
     ]
 
 
@@ -146,7 +148,7 @@ def _curve(
     """After each point's first trials: cumulative epochs, the recommendation and its test."""
     cumulative, total = [], 0.0
     for trial in trials:
-        total += float(trial.user_attrs.get("epochs", 0.0))
+        total += float(trial.user_attrs.get(EPOCHS_ATTR, 0.0))
         cumulative.append(total)
     curve = []
     for k in points:

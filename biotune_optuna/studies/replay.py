@@ -27,9 +27,17 @@ from biotune_optuna.plan import suggest_plan
 from biotune_optuna.plan import table_line
 from biotune_optuna.samplers import check_study_sampler
 from biotune_optuna.samplers import GASchedule
+from biotune_optuna.studies._optuna_bridge import study_id
 from biotune_optuna.studies.plan_table import plan_of_code
 from biotune_optuna.studies.plan_table import PlanTable
+from biotune_optuna.trials import EpochCallback
+from biotune_optuna.trials import EPOCHS_ATTR
+from biotune_optuna.trials import FOLD_ATTR
+from biotune_optuna.trials import FROZEN_BLOCKS_ATTR
 from biotune_optuna.trials import prune_if_asked
+from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
+from biotune_optuna.trials import TRAINED_BLOCKS_ATTR
+from biotune_optuna.trials import WALL_TIME_ATTR
 
 
 __all__ = ["TABLE_CODE_ATTR", "TableObjective"]
@@ -59,7 +67,7 @@ class TableObjective:
     ) -> None:
         self.table = table if isinstance(table, PlanTable) else PlanTable.load(table)
         self.fold_of_trial = fold_of_trial or GASchedule().fold_of_trial
-        self.on_epoch: Callable[[optuna.trial.Trial, int, float], None] | None = None
+        self.on_epoch: EpochCallback | None = None
         self._checked_studies: set[int] = set()
 
     @property
@@ -101,9 +109,9 @@ class TableObjective:
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         live = isinstance(trial, optuna.Trial)
-        if live and trial.study._study_id not in self._checked_studies:
+        if live and study_id(trial.study) not in self._checked_studies:
             check_study_sampler(trial.study)
-            self._checked_studies.add(trial.study._study_id)
+            self._checked_studies.add(study_id(trial.study))
         plan = suggest_plan(trial, self.blocks, base_lr=self.table.base_lr)
         code = self.table.code_of(plan)
         fold = self.fold_of(trial)
@@ -132,15 +140,15 @@ class TableObjective:
         """The attrs a live trial writes before it trains: what it trains, on which fold."""
         grid = plan_of_code(code, self.blocks, self.table.levels, base_lr=self.table.base_lr)
         trial.set_user_attr("plan", table_line([grid.summary()]))
-        trial.set_user_attr("frozen_blocks", table_line(plan.frozen))
-        trial.set_user_attr("trained_blocks", len(plan.selected))
+        trial.set_user_attr(FROZEN_BLOCKS_ATTR, table_line(plan.frozen))
+        trial.set_user_attr(TRAINED_BLOCKS_ATTR, len(plan.selected))
         trial.set_user_attr(TABLE_CODE_ATTR, code)
-        trial.set_user_attr("fold", fold)
+        trial.set_user_attr(FOLD_ATTR, fold)
 
     def _record(
         self, trial: optuna.trial.Trial, code: str, *, epochs: int, seconds: float
     ) -> None:
         """The costs a live trial records: epochs (per seed, as the engine's mean), seconds."""
-        trial.set_user_attr("epochs", float(epochs))
-        trial.set_user_attr("wall_time_s", round(seconds, 3))
-        trial.set_user_attr("trainable_fraction", round(self.table.trainable_fraction(code), 6))
+        trial.set_user_attr(EPOCHS_ATTR, float(epochs))
+        trial.set_user_attr(WALL_TIME_ATTR, round(seconds, 3))
+        trial.set_user_attr(TRAINABLE_FRACTION_ATTR, round(self.table.trainable_fraction(code), 6))

@@ -12,12 +12,15 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from biotune_optuna.options import format_setting
 from biotune_optuna.plan import block_names
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import table_items
 from biotune_optuna.plan import THRESHOLD_PARAM
-from biotune_optuna.recommendation import current_recommendation
-from biotune_optuna.strategies import format_setting
+from biotune_optuna.studies._recommendation import current_recommendation
+from biotune_optuna.trials import FROZEN_BLOCKS_ATTR
+from biotune_optuna.trials import GENERATION_ATTR
+from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
 
 
 __all__ = [
@@ -120,15 +123,15 @@ def best_so_far(study: optuna.Study) -> np.ndarray:
 
 def status_summary(study: optuna.Study) -> dict[str, Any]:
     """Trials per state, the current generation, the metric, the best value observed so far,
-    the recommended trial (:func:`~biotune_optuna.recommendation.current_recommendation`: robust
+    the recommended trial (:func:`~biotune_optuna.studies.current_recommendation`: robust
     to fold and seed noise, unlike the best value) with its observed value (the mean of its
     plan's evaluations) and the model's estimate, and the budget."""
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(t.state == s for t in trials) for s in TrialState}
     generations = [
-        t.user_attrs["generation"]
+        t.user_attrs[GENERATION_ATTR]
         for t in trials
-        if isinstance(t.user_attrs.get("generation"), int)
+        if isinstance(t.user_attrs.get(GENERATION_ATTR), int)
     ]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value) if complete else None
@@ -186,7 +189,7 @@ def frozen_head_warning(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) 
 def _frozen_blocks(trial: optuna.trial.FrozenTrial) -> list[str] | None:
     """The trial's ``frozen_blocks`` user attr as names (one line with no-break spaces; older
     studies: a list); ``None`` when the trial has none."""
-    frozen = trial.user_attrs.get("frozen_blocks")
+    frozen = trial.user_attrs.get(FROZEN_BLOCKS_ATTR)
     return None if frozen is None else table_items(frozen)
 
 
@@ -235,8 +238,8 @@ def strategy_markdown(trial: optuna.trial.FrozenTrial) -> str:
     rows = [[k, format_setting(v)] for k, v in settings.items()]
     frozen = ", ".join(_frozen_blocks(trial) or [])
     text = f"Strategy `{attrs.get('strategy', '?')}`"
-    if "trainable_fraction" in attrs:
-        text += f", {format_share(attrs['trainable_fraction'])}% of the parameters trained"
+    if TRAINABLE_FRACTION_ATTR in attrs:
+        text += f", {format_share(attrs[TRAINABLE_FRACTION_ATTR])}% of the parameters trained"
     text += f"; frozen blocks: {frozen or 'none'}.\n\n"
     return text + markdown_table(["hyperparameter", "value"], rows)
 

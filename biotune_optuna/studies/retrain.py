@@ -2,7 +2,7 @@
 
 The search scores plans on one fold of the data (arXiv:2508.15367, §III). The final model is
 trained with the study's recommended plan (chosen by an estimate robust to fold and seed noise,
-not the luckiest evaluation: :func:`~biotune_optuna.recommendation.current_recommendation`) on
+not the luckiest evaluation: :func:`~biotune_optuna.studies.current_recommendation`) on
 the full train split, with early stopping on the full val split, and the test split is used
 once per seed: the paper's reported number, mean ± std of the macro accuracy over the
 protocol's seeds.
@@ -28,7 +28,7 @@ from filelock import Timeout
 import numpy as np
 import optuna
 
-from biotune_optuna.recommendation import current_recommendation
+from biotune_optuna.studies._recommendation import current_recommendation
 from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
 from biotune_optuna.studies.storage import masked_data
@@ -116,7 +116,7 @@ def retrain_best_plan(
             :func:`~biotune_optuna.finetune.load_finetuned`. It is replaced as a whole, once
             every file is written; only one retrain at a time writes it.
         trial: The trial whose plan to retrain (default: the study's recommended one, see
-            :func:`~biotune_optuna.recommendation.current_recommendation`).
+            :func:`~biotune_optuna.studies.current_recommendation`).
 
     Returns:
         The results, as written to ``results.json`` (``best_seed`` and ``best_weights``: the

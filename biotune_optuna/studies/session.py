@@ -22,12 +22,16 @@ from optuna.trial import TrialState
 
 from biotune_optuna.failures import FAIL_REASON_ATTR
 from biotune_optuna.failures import TrialFailed
-from biotune_optuna.recommendation import record_recommendation
 from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers import recorded_sampler
 from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.studies._heartbeat import running_trial_health
 from biotune_optuna.studies._heartbeat import this_process
+from biotune_optuna.studies._optuna_bridge import storage_of
+from biotune_optuna.studies._optuna_bridge import trial_id
+from biotune_optuna.studies._recommendation import record_recommendation
+from biotune_optuna.studies.objectives import build_objective
+from biotune_optuna.studies.objectives import describe_objective
 from biotune_optuna.studies.spec import SpecError
 from biotune_optuna.studies.spec import StudySpec
 from biotune_optuna.studies.storage import check_storage_file
@@ -35,6 +39,7 @@ from biotune_optuna.studies.storage import display_storage
 from biotune_optuna.studies.storage import file_of_storage
 from biotune_optuna.studies.storage import open_storage
 from biotune_optuna.trials import FAILED_TRIAL_KEY
+from biotune_optuna.trials import StudyObjective
 
 
 __all__ = [
@@ -44,6 +49,7 @@ __all__ = [
     "load_study",
     "missing_study",
     "open_study",
+    "prepare_study",
     "reading_storage",
     "run_to_budget",
     "running_trials_health",
@@ -201,6 +207,38 @@ def open_study(
     return study
 
 
+def prepare_study(
+    spec: StudySpec, *, objective: StudyObjective | None = None
+) -> tuple[optuna.Study, StudyObjective]:
+    """Build the spec's objective and create or resume its study for it: the one way a run
+    begins (``biotune-optuna run``, ``baselines``, the benchmarks).
+
+    The objective is built first, so that a model or data that cannot be loaded fails before
+    anything is written; the study gets the objective's search space (BioTune's genes, or a
+    baseline's searched hyperparameters) and its description (:func:`open_study`).
+
+    Args:
+        spec: The study spec.
+        objective: An objective already built for this spec's model and data (one objective,
+            and its feature cache, shared by the studies of several samplers or seeds);
+            ``None`` builds the spec's (:func:`~biotune_optuna.studies.build_objective`).
+
+    Returns:
+        ``(study, objective)``.
+
+    Raises:
+        SpecError: If the objective cannot be built, or the study cannot be opened
+            (:func:`open_study`).
+    """
+    objective = objective if objective is not None else build_objective(spec)
+    study = open_study(
+        spec,
+        search_space=objective.search_space,
+        objective_description=describe_objective(spec),
+    )
+    return study, objective
+
+
 def _refuse_other_settings(study: optuna.Study, spec: StudySpec, wanted: dict[str, Any]) -> None:
     """Raise :class:`SpecError` if the stored study was run with other settings than ``spec``."""
     differences = _differences(study.user_attrs, wanted)
@@ -280,7 +318,7 @@ def run_to_budget(
     A trial that fails (:class:`~biotune_optuna.failures.TrialFailed`: it diverged, ran out of
     memory…) stays FAILED with its reason, and another trial is run in its place. At the end
     the study's recommended trial is recorded in it
-    (:func:`~biotune_optuna.recommendation.record_recommendation`, about a second for 1000
+    (:func:`~biotune_optuna.studies.record_recommendation`, about a second for 1000
     trials; a model that cannot be fitted falls back to plan means and never fails the run).
 
     Dead trials (their worker was killed) are failed first, even when the budget is met, and
@@ -342,19 +380,19 @@ def run_to_budget(
 class _TrackedObjective:
     """The objective, remembering the trial it runs (to tell a trial failed under it)."""
 
-    def __init__(self, objective: Any) -> None:
+    def __init__(self, objective: Callable[[optuna.Trial], Any]) -> None:
         self.objective = objective
         self.trial_id: int | None = None
 
     def __call__(self, trial: optuna.Trial) -> Any:
-        self.trial_id = trial._trial_id
+        self.trial_id = trial_id(trial)
         return self.objective(trial)
 
     def taken_for_dead(self, study: optuna.Study) -> int | None:
         """The number of the trial this process ran, if another process has finished it."""
         if self.trial_id is None:
             return None
-        trial = study._storage.get_trial(self.trial_id)
+        trial = storage_of(study).get_trial(self.trial_id)
         self.trial_id = None
         return trial.number if trial.state.is_finished() else None
 
@@ -378,6 +416,6 @@ def running_trials_health(study: optuna.Study, grace_period: int) -> list[tuple[
     or that it never beat (:func:`~biotune_optuna.studies._heartbeat.running_trial_health`)."""
     me = this_process()
     return [
-        (t.number, running_trial_health(study._storage, t, grace_period=grace_period, me=me))
+        (t.number, running_trial_health(storage_of(study), t, grace_period=grace_period, me=me))
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     ]

@@ -24,29 +24,28 @@ from pathlib import Path
 import sys
 from typing import Any
 
+from biotune_optuna.finetune import grid_size
+from biotune_optuna.finetune import searches_choices_only
+from biotune_optuna.finetune import STRATEGIES
+from biotune_optuna.finetune import strategy_settings
+from biotune_optuna.finetune import TrainingProtocol
 from biotune_optuna.options import MAX_SEED
 from biotune_optuna.options import number_problem
 from biotune_optuna.options import Option
 from biotune_optuna.options import type_problem
-from biotune_optuna.protocol import TrainingProtocol
+from biotune_optuna.plan import BIOTUNE
 from biotune_optuna.samplers import GASchedule
 from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers import SAMPLER_USER_ATTR
 from biotune_optuna.samplers import SAMPLERS
-from biotune_optuna.strategies import BIOTUNE
-from biotune_optuna.strategies import grid_size
-from biotune_optuna.strategies import is_grid
-from biotune_optuna.strategies import searches_choices_only
-from biotune_optuna.strategies import STRATEGIES
-from biotune_optuna.strategies import strategy_settings
 from biotune_optuna.studies._errors import SpecError
 from biotune_optuna.studies._heartbeat import DEFAULT_GRACE_PERIOD
 from biotune_optuna.studies._heartbeat import DEFAULT_HEARTBEAT_INTERVAL
 from biotune_optuna.studies._heartbeat import heartbeat_problem
 from biotune_optuna.studies._heartbeat import shortest_grace_period
+from biotune_optuna.studies._synthetic import MAX_BLOCKS
+from biotune_optuna.studies._synthetic import MAX_EPOCHS
 from biotune_optuna.studies.storage import storage_problem
-from biotune_optuna.synthetic import MAX_BLOCKS
-from biotune_optuna.synthetic import MAX_EPOCHS
 
 
 if sys.version_info >= (3, 11):
@@ -246,7 +245,7 @@ class StudySpec:
         text: The spec's TOML text (shown in the study note).
         overrides: Command-line overrides applied on top of the file, for the record.
         strategy: ``"biotune"`` (the genes) or a baseline of
-            :data:`biotune_optuna.strategies.STRATEGIES`.
+            :data:`biotune_optuna.finetune.STRATEGIES`.
         strategy_options: The baseline's given hyperparameters.
         strategy_search: The baseline's searched hyperparameters.
         auto_budget: The budget follows the search (1 trial when nothing is searched, the
@@ -298,7 +297,7 @@ class StudySpec:
         if self.auto_budget and self.strategy != BIOTUNE:
             if not search_space:
                 return 1
-            if is_grid(search_space):
+            if grid_size(search_space):
                 return grid_size(search_space)
         return self.budget
 

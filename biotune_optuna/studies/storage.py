@@ -45,7 +45,6 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal import JournalStorage
-from optuna.storages.journal._file import get_lock_file
 
 from biotune_optuna.studies._errors import SpecError
 from biotune_optuna.studies._heartbeat import heartbeat_problem
@@ -59,6 +58,9 @@ from biotune_optuna.studies._masking import masked_data
 from biotune_optuna.studies._masking import masked_text
 from biotune_optuna.studies._masking import masked_url
 from biotune_optuna.studies._masking import remember_passwords
+from biotune_optuna.studies._optuna_bridge import BaseJournalFileLock
+from biotune_optuna.studies._optuna_bridge import get_lock_file
+from biotune_optuna.studies._optuna_bridge import journal_lock
 from biotune_optuna.studies._storage_checks import cause_of
 from biotune_optuna.studies._storage_checks import write_problem
 
@@ -66,7 +68,6 @@ from biotune_optuna.studies._storage_checks import write_problem
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from optuna.storages.journal._file import BaseJournalFileLock
 
 __all__ = [
     "SafeJournalFileBackend",
@@ -478,7 +479,7 @@ class SafeJournalFileBackend(JournalFileBackend):
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-        with get_lock_file(self._lock):
+        with get_lock_file(journal_lock(self)):
             self._move_cut_record_locked()
             with self._path.open("ab") as handle:
                 handle.write(text.encode("utf-8"))
@@ -506,7 +507,7 @@ class SafeJournalFileBackend(JournalFileBackend):
         """Move a cut last record aside (see the class); return where to, if there was one."""
         if _cut_at(self._path) is None:
             return None  # the usual case, without taking the lock
-        with get_lock_file(self._lock):
+        with get_lock_file(journal_lock(self)):
             return self._move_cut_record_locked()
 
     def _move_cut_record_locked(self) -> Path | None:

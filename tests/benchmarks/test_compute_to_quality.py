@@ -205,24 +205,40 @@ def test_method_specs_name_their_studies_and_set_the_pruner() -> None:
     assert len(names) == 30
 
 
-def test_score_one_stores_a_record_without_training(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _seed0_study(tmp_path: Path, method: str) -> tuple[Any, optuna.Study]:
+    """The benchmark's base spec with its storage in ``tmp_path``, and the empty study of
+    ``method``'s seed 0 there."""
     from biotune_optuna.studies import load_spec
 
     base = dataclasses.replace(load_spec(ctq.SPEC), storage=f"sqlite:///{tmp_path}/s.db")
-    spec = ctq.method_spec(base, "tpe+sh", 0)
+    spec = ctq.method_spec(base, method, 0)
     study = optuna.create_study(storage=spec.storage, study_name=spec.name, direction="maximize")
-    for trial in [_complete(0.5 + 0.01 * i, 4.0, 3.0, x=i / 20) for i in range(14)]:
-        study.add_trial(trial)
-    study.add_trial(_pruned(2, 1.0))
+    return base, study
+
+
+def _score_without_training(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, base: Any, method: str, trials: int
+) -> dict[str, Any]:
+    """The record ``score_one`` stores (in ``tmp_path``) for ``method``'s seed 0 after
+    ``trials`` trials, every retrain scoring [0.5, 0.7] without training."""
     monkeypatch.setattr(ctq, "RECORDS", tmp_path / "records.json")
     monkeypatch.setattr(ctq, "RETRAINS", tmp_path / "retrains.json")
     monkeypatch.setattr(ctq.sampler_race, "_score_trial", lambda *a, **k: [0.5, 0.7])
     monkeypatch.setattr(ctq.store_record, "__defaults__", (tmp_path / "records.json",))
-    ctq.score_one(base, "tpe+sh", 0, object(), 15)
+    ctq.score_one(base, method, 0, object(), trials)
     (record,) = ctq.load_records(tmp_path / "records.json")
-    assert record["study"] == spec.name and record["trials"] == 15
+    return record
+
+
+def test_score_one_stores_a_record_without_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, study = _seed0_study(tmp_path, "tpe+sh")
+    for trial in [_complete(0.5 + 0.01 * i, 4.0, 3.0, x=i / 20) for i in range(14)]:
+        study.add_trial(trial)
+    study.add_trial(_pruned(2, 1.0))
+    record = _score_without_training(monkeypatch, tmp_path, base, "tpe+sh", 15)
+    assert record["study"] == study.study_name and record["trials"] == 15
     assert record["points"]["15"]["score"] == pytest.approx(0.6)
     assert record["points"]["15"]["epochs"] == 58.0
 
@@ -338,19 +354,11 @@ def test_failed_trials_count_their_epochs_from_the_next_finished_trial() -> None
 def test_score_one_counts_a_failed_trial_of_the_study(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from biotune_optuna.studies import load_spec
-
-    base = dataclasses.replace(load_spec(ctq.SPEC), storage=f"sqlite:///{tmp_path}/s.db")
-    spec = ctq.method_spec(base, "tpe", 0)
-    study = optuna.create_study(storage=spec.storage, study_name=spec.name, direction="maximize")
+    base, study = _seed0_study(tmp_path, "tpe")
     study.add_trial(_complete(0.5, 4.0, 3.0, x=0.1))
     study.add_trial(create_trial(state=TrialState.FAIL, intermediate_values={1: 0.1, 2: 0.2}))
     study.add_trial(_complete(0.6, 4.0, 3.0, x=0.2))
-    monkeypatch.setattr(ctq, "RETRAINS", tmp_path / "retrains.json")
-    monkeypatch.setattr(ctq.sampler_race, "_score_trial", lambda *a, **k: [0.5, 0.7])
-    monkeypatch.setattr(ctq.store_record, "__defaults__", (tmp_path / "records.json",))
-    ctq.score_one(base, "tpe", 0, object(), 2)
-    (record,) = ctq.load_records(tmp_path / "records.json")
+    record = _score_without_training(monkeypatch, tmp_path, base, "tpe", 2)
     assert record["trials"] == 2 and record["failed"] == 1
     assert record["epochs_cumulative"] == [4.0, 10.0]
 

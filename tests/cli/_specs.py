@@ -1,8 +1,14 @@
-"""What the CLI tests share: a tiny fine-tuning spec, and the non-blank lines of an output."""
+"""What the CLI tests share: a tiny fine-tuning spec, the non-blank lines of an output, and a
+command's output on a sibling study."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
+
+from biotune_optuna.cli import main
+from tests.conftest import copy_spec
 
 
 def lines(text: str) -> list[str]:
@@ -38,3 +44,16 @@ def tiny_spec(directory: Path) -> Path:
     spec = directory / "tiny.toml"
     spec.write_text(TINY)
     return spec
+
+
+def sibling_output(
+    directory: Path, capsys: pytest.CaptureFixture[str], command: str, *selection: str
+) -> str:
+    """What ``command`` prints on the synthetic spec's sibling study ``selection`` (e.g.
+    ``--seed 1``), after 12 trials of the spec's own study and 12 of that sibling."""
+    spec = str(copy_spec("synthetic", directory))
+    for extra in ([], list(selection)):
+        assert main(["run", spec, "--trials", "12", "-q", *extra]) == 0
+    capsys.readouterr()
+    assert main([command, spec, *selection]) == 0
+    return capsys.readouterr().out

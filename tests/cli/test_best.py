@@ -10,17 +10,12 @@ import pytest
 
 from biotune_optuna.cli import main
 from tests.cli._specs import lines
+from tests.cli._specs import sibling_output
 from tests.conftest import copy_spec
 
 
 def test_best_of_a_sibling_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = str(copy_spec("synthetic", tmp_path))
-    for extra in ([], ["--seed", "1"]):
-        assert main(["run", spec, "--trials", "12", "-q", *extra]) == 0
-    capsys.readouterr()
-
-    assert main(["best", spec, "--seed", "1"]) == 0
-    out = capsys.readouterr().out
+    out = sibling_output(tmp_path, capsys, "best", "--seed", "1")
     assert "recommended trial #" in out and "freeze threshold" in out
     assert len([line for line in lines(out) if line.startswith("| block")]) == 1 + 6
 

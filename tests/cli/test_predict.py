@@ -355,9 +355,11 @@ def test_the_samples_are_the_demos_test_digits() -> None:
             assert image.mode == "L" and np.array_equal(np.asarray(image), made)
 
 
-def test_the_readmes_predict_commands_name_shipped_images() -> None:
-    readme = (SAMPLES.parents[1] / "README.md").read_text()
-    commands = re.findall(r"biotune-optuna predict (\S+) ([^\n]+)", readme)
+def test_the_documented_predict_commands_name_shipped_images() -> None:
+    root = SAMPLES.parents[1]
+    pages = [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    text = "\n".join(page.read_text() for page in pages)
+    commands = re.findall(r"biotune-optuna predict (\S+) ([^\n]+)", text)
     assert len(commands) >= 2
     for _, arguments in commands:
         images = [a for a in arguments.split() if a.endswith((".png", ".jpg"))]

@@ -13,6 +13,7 @@ from biotune_optuna.studies.objectives import build_objective
 from biotune_optuna.studies.plan_table import plan_of_code
 from biotune_optuna.studies.plan_table import PlanTable
 from tests.cli._specs import lines
+from tests.conftest import table_spec
 
 
 RECORD = """
@@ -38,19 +39,7 @@ n_seeds = 1
 batch_size = 32
 """
 
-REPLAY = """
-[study]
-name = "replay"
-storage = "sqlite:///replay.db"
-[sampler]
-population_size = 4
-n_elites = 1
-[budget]
-trials = 14
-[objective]
-kind = "table"
-table = "tiny.json.gz"
-"""
+REPLAY = table_spec(trials=14, table="tiny.json.gz")
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,12 @@ import re
 import pytest
 
 from biotune_optuna.cli import main
+from tests.cli._specs import sibling_output
 from tests.conftest import copy_spec
 
 
 def test_status_of_a_sibling_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = str(copy_spec("synthetic", tmp_path))
-    for extra in ([], ["--sampler", "tpe"]):
-        assert main(["run", spec, "--trials", "12", "-q", *extra]) == 0
-    capsys.readouterr()
-
-    assert main(["status", spec, "--sampler", "tpe"]) == 0
-    out = capsys.readouterr().out
+    out = sibling_output(tmp_path, capsys, "status", "--sampler", "tpe")
     assert "study `biotune-synthetic-tpe`" in out and "12 (12 complete)" in out
     assert "sampler     tpe" in out and "best        0." in out
 

@@ -24,13 +24,15 @@ from biotune_optuna.finetune import FineTuneStrategy
 from biotune_optuna.finetune import load_backbone
 from biotune_optuna.finetune import PlanStrategy
 from biotune_optuna.finetune import TrainingProtocol
-from biotune_optuna.finetune.strategies import StrategyRun
-from biotune_optuna.strategies import BaselineConfig
-from biotune_optuna.strategies import hyperparameter
-from biotune_optuna.strategies import register_strategy
-from biotune_optuna.strategies import search_space
-from biotune_optuna.strategies import STRATEGIES
-from biotune_optuna.strategies import strategy_settings
+from biotune_optuna.finetune._registry import BaselineConfig
+from biotune_optuna.finetune._registry import hyperparameter
+from biotune_optuna.finetune._registry import register_implementation
+from biotune_optuna.finetune._registry import register_strategy
+from biotune_optuna.finetune._registry import search_space
+from biotune_optuna.finetune._registry import STRATEGIES
+from biotune_optuna.finetune._registry import strategy_settings
+from biotune_optuna.finetune._strategies import LoRA
+from biotune_optuna.finetune._strategies import StrategyRun
 from tests.finetune.conftest import tiny_backbone
 
 
@@ -314,7 +316,7 @@ class ScaledHeadConfig(BaselineConfig):
 
 
 class ScaledHead(FineTuneStrategy[ScaledHeadConfig]):
-    """The implementation this test registers by import path."""
+    """The implementation this test registers (its class, as peft registers a method)."""
 
     def start(self, model: nn.Module, backbone: object, protocol: object) -> StrategyRun:
         head = list(model.get_submodule("3").parameters())
@@ -331,7 +333,7 @@ def scaled_head() -> Iterator[str]:
         title="Scaled head",
         description="the new classifier at lr × scale (registered by a test)",
         config=ScaledHeadConfig,
-        implementation=f"{__name__}:ScaledHead",
+        implementation=ScaledHead,
         search=("width",),
     )
     try:
@@ -360,16 +362,33 @@ def test_a_registered_strategy_is_checked_searched_and_built_with_its_defaults(
 def test_a_registered_implementation_that_cannot_be_built_fails_clearly(
     scaled_head: str,
 ) -> None:
-    info = STRATEGIES[scaled_head]
-    STRATEGIES[scaled_head] = dataclasses.replace(info, implementation=f"{__name__}:Nowhere")
-    with pytest.raises(ImportError, match=f"'{__name__}:Nowhere' names no class of module"):
+    register_implementation(scaled_head, ScaledHead)  # the same class again: accepted
+    with pytest.raises(ValueError, match="'test_scaled_head' already has an implementation"):
+        register_implementation(scaled_head, StrategyRun)
+    with pytest.raises(TypeError, match="its implementation must be a class"):
+        register_implementation(scaled_head, "tests.finetune.test_strategies:ScaledHead")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="strategy 'absent' is not registered"):
+        register_implementation("absent", ScaledHead)
+    info = STRATEGIES.pop(scaled_head)
+    register_strategy(scaled_head, title=info.title, description="d", config=ScaledHeadConfig)
+    with pytest.raises(LookupError, match="'test_scaled_head': no implementation is registered"):
         build_strategy(scaled_head)
-    STRATEGIES[scaled_head] = dataclasses.replace(info, implementation="tests.absent:Strategy")
-    with pytest.raises(ImportError, match=r"cannot import its implementation 'tests\.absent:"):
-        build_strategy(scaled_head)
-    STRATEGIES[scaled_head] = dataclasses.replace(info, implementation=f"{__name__}:StrategyRun")
+    del STRATEGIES[scaled_head]
+    register_strategy(
+        scaled_head,
+        title=info.title,
+        description="d",
+        config=ScaledHeadConfig,
+        implementation=StrategyRun,
+    )
     with pytest.raises(TypeError, match="is no FineTuneStrategy"):
         build_strategy(scaled_head)
+
+
+def test_the_built_in_implementations_register_themselves_beside_their_classes() -> None:
+    assert STRATEGIES["lora"].implementation is LoRA
+    assert STRATEGIES["biotune"].implementation is PlanStrategy
+    assert all(info.implementation is not None for info in STRATEGIES.values())
 
 
 def test_a_strategy_summary_is_its_plan_or_its_rounded_settings() -> None:

@@ -14,19 +14,12 @@ from biotune_optuna.finetune import SUITE_TASKS
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import SpecError
 from biotune_optuna.studies.objectives import load_data
+from tests.conftest import MINIMAL_SPEC
 
 
 TASKS = sorted(SUITE_TASKS)
 
-MINIMAL = """
-[study]
-name = "s"
-storage = "sqlite:///s.db"
-[budget]
-trials = 5
-[protocol]
-image_size = 16
-"""
+MINIMAL = MINIMAL_SPEC + "[protocol]\nimage_size = 16\n"
 
 
 def test_the_suite_has_four_kinds_of_shift() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import dataclasses
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
@@ -15,18 +17,44 @@ from tests.finetune.conftest import TINY_PROTOCOL as PROTOCOL
 from tests.finetune.conftest import whole_splits
 
 
+if TYPE_CHECKING:
+    from biotune_optuna.finetune import Backbone
+    from biotune_optuna.finetune import PlanEvaluation
+    from biotune_optuna.finetune import TrainingProtocol
+
+
+def _evaluate(
+    data: ClassificationData,
+    importances: tuple[float, ...],
+    *,
+    backbone: Backbone | None = None,
+    protocol: TrainingProtocol = PROTOCOL,
+    with_test: bool = False,
+    report: Callable[[int, float], None] | None = None,
+) -> PlanEvaluation:
+    """:func:`evaluate_plan` of ``tiny_plan(importances)`` on the whole train and val splits
+    of ``data`` (and its test split ``with_test``), on a fresh tiny backbone by default."""
+    train, val, test = whole_splits(data)
+    return evaluate_plan(
+        tiny_backbone() if backbone is None else backbone,
+        tiny_plan(importances),
+        train,
+        val,
+        protocol,
+        num_classes=10,
+        test=test if with_test else None,
+        report=report,
+    )
+
+
 def test_empty_plan_scores_worst_without_training(small_digits: ClassificationData) -> None:
     backbone = tiny_backbone()
     before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
-    train, val, _ = whole_splits(small_digits)
     calls = []
-    result = evaluate_plan(
-        backbone,
-        tiny_plan((0.1, 0.2, 0.3, 0.4)),
-        train,
-        val,
-        PROTOCOL,
-        num_classes=10,
+    result = _evaluate(
+        small_digits,
+        (0.1, 0.2, 0.3, 0.4),
+        backbone=backbone,
         report=lambda *a: calls.append(a),
     )
     assert result.fitness == 0.0 and result.runs == [] and calls == []
@@ -37,17 +65,13 @@ def test_empty_plan_scores_worst_without_training(small_digits: ClassificationDa
 
 def test_training_learns_reports_and_records(small_digits: ClassificationData) -> None:
     backbone = tiny_backbone()
-    train, val, test = whole_splits(small_digits)
     reports: list[tuple[int, float]] = []
-    protocol = dataclasses.replace(PROTOCOL, max_epochs=4)
-    result = evaluate_plan(
-        backbone,
-        tiny_plan((0.9, 0.9, 0.9, 0.9)),
-        train,
-        val,
-        protocol,
-        num_classes=10,
-        test=test,
+    result = _evaluate(
+        small_digits,
+        (0.9, 0.9, 0.9, 0.9),
+        backbone=backbone,
+        protocol=dataclasses.replace(PROTOCOL, max_epochs=4),
+        with_test=True,
         report=lambda e, v: reports.append((e, v)),
     )
     assert [e for e, _ in reports] == [1, 2, 3, 4]
@@ -65,11 +89,8 @@ def test_training_learns_reports_and_records(small_digits: ClassificationData) -
 
 
 def test_early_stopping_patience(small_digits: ClassificationData) -> None:
-    train, val, _ = whole_splits(small_digits)
     protocol = dataclasses.replace(PROTOCOL, max_epochs=30, patience=1, n_seeds=1, base_lr=1e-9)
-    result = evaluate_plan(
-        tiny_backbone(), tiny_plan((0.9, 0.9, 0.9, 0.9)), train, val, protocol, num_classes=10
-    )
+    result = _evaluate(small_digits, (0.9, 0.9, 0.9, 0.9), protocol=protocol)
     run = result.runs[0]
     # With a learning rate of ~0 nothing improves after epoch 1: stop after 1 stale epoch.
     assert run.epochs < 30
@@ -80,11 +101,8 @@ def test_non_finite_loss_raises(small_digits: ClassificationData) -> None:
     backbone = tiny_backbone()
     with torch.no_grad():
         backbone.model[2][2].weight.fill_(float("nan"))
-    train, val, _ = whole_splits(small_digits)
     with pytest.raises(FloatingPointError, match="non-finite"):
-        evaluate_plan(
-            backbone, tiny_plan((0.9, 0.9, 0.9, 0.9)), train, val, PROTOCOL, num_classes=10
-        )
+        _evaluate(small_digits, (0.9, 0.9, 0.9, 0.9), backbone=backbone)
 
 
 def test_report_can_stop_the_evaluation(small_digits: ClassificationData) -> None:
@@ -94,14 +112,5 @@ def test_report_can_stop_the_evaluation(small_digits: ClassificationData) -> Non
     def report(epoch: int, value: float) -> None:
         raise Stop(epoch)
 
-    train, val, _ = whole_splits(small_digits)
     with pytest.raises(Stop):
-        evaluate_plan(
-            tiny_backbone(),
-            tiny_plan((0.9,) * 4),
-            train,
-            val,
-            PROTOCOL,
-            num_classes=10,
-            report=report,
-        )
+        _evaluate(small_digits, (0.9,) * 4, report=report)

@@ -26,6 +26,19 @@ def run_cli(*arguments: str, timeout: float = 300) -> subprocess.CompletedProces
     )
 
 
+def start_workers(spec: Path, *, output: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """Start ``run SPEC --workers 2 -q`` from the repository root in a process group of its
+    own (to signal it as a terminal does); its output goes to ``output``."""
+    return subprocess.Popen(
+        cli("run", str(spec), "--workers", "2", "-q"),
+        cwd=REPO,
+        stdout=output,
+        stderr=output,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def load(storage: str, name: str) -> optuna.Study:
     """Study ``name`` of the storage URL ``storage``, opened for reading."""
     return optuna.load_study(study_name=name, storage=open_storage(storage))

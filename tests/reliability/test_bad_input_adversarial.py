@@ -18,16 +18,16 @@ from typing import Any
 
 import pytest
 
+from biotune_optuna.finetune import TrainingProtocol
 from biotune_optuna.options import Option
-from biotune_optuna.protocol import TrainingProtocol
 from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers._registry import create_pruner
 from biotune_optuna.samplers._registry import create_sampler
 from biotune_optuna.samplers._registry import SPEC_OPTIONS
 from biotune_optuna.studies import parse_spec
 from biotune_optuna.studies import SpecError
-from biotune_optuna.synthetic import MAX_BLOCKS
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import MAX_BLOCKS
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 
 if sys.version_info >= (3, 11):
@@ -195,15 +195,16 @@ def test_device_strings_torch_would_not_train_on_are_refused(device: str) -> Non
 
 def test_devices_this_machine_lacks_are_refused_before_the_study_opens() -> None:
     torch = pytest.importorskip("torch")
-    from biotune_optuna.studies.objectives import device_problem_here
+    from biotune_optuna.finetune import device_problem
 
-    assert device_problem_here("auto") is None and device_problem_here("cpu") is None
+    assert device_problem("auto") is None and device_problem("cpu") is None
+    assert device_problem("gpu:0").startswith("must be 'auto', 'cpu'")  # the form first
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    problem = device_problem_here(f"cuda:{count + 9}")
+    problem = device_problem(f"cuda:{count + 9}")
     assert problem is not None and f"'cuda:{count + 9}' was asked for" in problem
-    assert (device_problem_here("cuda") is None) == torch.cuda.is_available()
+    assert (device_problem("cuda") is None) == torch.cuda.is_available()
     if count:
-        assert device_problem_here(f"cuda:{count - 1}") is None
+        assert device_problem(f"cuda:{count - 1}") is None
 
 
 def test_the_synthetic_landscape_is_bounded_in_blocks() -> None:

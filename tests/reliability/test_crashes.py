@@ -24,11 +24,14 @@ import pytest
 
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.studies.storage import open_storage
+from tests.benchmarks import load_benchmark
 from tests.reliability._user import cli
 from tests.reliability._user import load
 from tests.reliability._user import REPO
+from tests.reliability._user import start_workers
 
 
+# The trials of benchmarks/soak.py (its "slow-cnn" objective).
 SLOW_SPEC = """
 [study]
 name = "crashy"
@@ -39,18 +42,7 @@ grace_period = 10
 population_size = 4
 n_elites = 1
 [budget]
-generations = 3
-[model]
-source = "tests.finetune.conftest:slow_tiny_cnn"
-head = "3"
-[data]
-max_train_images = 256
-max_val_images = 64
-[protocol]
-image_size = 16
-max_epochs = 2
-batch_size = 32
-"""
+generations = 3""" + load_benchmark("soak").OBJECTIVES["slow-cnn"]
 # 4 + 3 x (4 + 1) = 19 trials (one elite, two variants, three offspring per generation), a
 # second or two each (the head waits 0.2 s per batch).
 SLOW_BUDGET = 19
@@ -169,7 +161,7 @@ from biotune_optuna.studies.storage import open_storage
 from tests.reliability._user import cli
 from tests.reliability._user import load
 from tests.reliability._user import REPO
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 study = optuna.create_study(
@@ -380,14 +372,7 @@ def test_ctrl_c_in_a_worker_run_leaves_a_resumable_study(tmp_path: Path) -> None
     spec = tmp_path / "shared.toml"
     storage = f"sqlite:///{tmp_path / 's.db'}"
     spec.write_text(SYNTHETIC_SPEC.format(storage=storage, trials=100000))
-    process = subprocess.Popen(
-        cli("run", str(spec), "--workers", "2", "-q"),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process = start_workers(spec)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         time.sleep(0.5)

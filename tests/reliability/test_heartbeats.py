@@ -27,13 +27,13 @@ from biotune_optuna.studies._heartbeat import heartbeat_problem
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies._heartbeat import seconds_since_beat
 from biotune_optuna.studies._heartbeat import WORKER_KEY
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 from biotune_optuna.studies.storage import open_storage
 from biotune_optuna.studies.storage import StorageError
-from biotune_optuna.synthetic import SyntheticFineTuning
-from tests.reliability._user import cli
 from tests.reliability._user import load as load_study
 from tests.reliability._user import REPO
 from tests.reliability._user import run_cli
+from tests.reliability._user import start_workers
 
 
 SPEC = """
@@ -177,13 +177,7 @@ def test_workers_stop_with_their_parent(tmp_path: Path, kill: signal.Signals) ->
     url = f"sqlite:///{tmp_path / 'beats.db'}"
     spec = tmp_path / "beats.toml"
     spec.write_text(SPEC.format(storage=url, trials=100000))
-    parent = subprocess.Popen(
-        cli("run", str(spec), "--workers", "2", "-q"),
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    parent = start_workers(spec, output=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     workers: list[int] = []
     while time.monotonic() < deadline and (len(workers) < 2 or len(load(url).trials) < 10):

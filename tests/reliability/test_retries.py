@@ -49,7 +49,7 @@ from biotune_optuna import BioTuneSampler
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies import _heartbeat
 from biotune_optuna.studies.storage import open_storage
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 url, budget, kill = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if kill == "DIE_BEFORE_RETRY":
@@ -150,6 +150,12 @@ def _dead_trial(url: str) -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
     return study, study._storage.get_trial(trial._trial_id)
 
 
+def _the_retry_runs_as(study: optuna.Study, number: int) -> None:
+    """The next trial of the study runs the waiting retry: trial ``number`` completes, alone."""
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
+    assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [number]
+
+
 def test_two_workers_retrying_one_dead_trial_at_once_make_one_retry(
     new_storage_url: str,
 ) -> None:
@@ -174,8 +180,7 @@ def test_two_workers_retrying_one_dead_trial_at_once_make_one_retry(
     study._storage._get_stale_trial_ids(study._study_id)  # the sweep of every stale check
     assert len(load(new_storage_url, "retries").trials) == 3
     # The retry runs in trial 0's place; the candidate that gave way never enters the search.
-    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
-    assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [1]
+    _the_retry_runs_as(study, 1)
 
 
 def test_a_worker_killed_while_its_candidate_gives_way_leaves_the_study_running(
@@ -200,8 +205,7 @@ def test_a_worker_killed_while_its_candidate_gives_way_leaves_the_study_running(
         optuna.storages.fail_stale_trials(study)
     trials = load(new_storage_url, "retries").trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING, TrialState.FAIL]
-    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
-    assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [1]
+    _the_retry_runs_as(study, 1)
 
 
 def test_the_check_before_each_trial_reads_all_trials_once_per_dead_trial(
@@ -273,8 +277,7 @@ def test_a_candidate_orphaned_on_another_host_is_failed_and_retried(
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL, TrialState.WAITING]
     assert trials[2].system_attrs["failed_trial"] == 0  # the dead trial's retry, at last
     assert trials[2].params == dead.params
-    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
-    assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [2]
+    _the_retry_runs_as(study, 2)
 
 
 def test_a_retry_that_waited_long_is_not_taken_for_dead_as_a_worker_takes_it(

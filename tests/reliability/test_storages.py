@@ -442,6 +442,23 @@ def test_a_full_disk_is_named_with_its_file_and_the_study_kept(
     assert trials_in(f"sqlite:///{stored}") >= 3
 
 
+def _status_and_run_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: Path
+) -> list[str]:
+    """The errors of ``status`` and ``run`` on the spec's damaged storage: each one line and
+    exit 2, and nothing under ``tmp_path`` changed."""
+    capsys.readouterr()
+    before = _snapshot(tmp_path)
+    errors = []
+    for arguments in (["status", str(spec)], ["run", str(spec), "--trials", "6"]):
+        assert main(arguments) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        errors.append(err)
+    assert _snapshot(tmp_path) == before
+    return errors
+
+
 def test_a_damaged_sqlite_file_is_named_with_its_cure(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -449,14 +466,9 @@ def test_a_damaged_sqlite_file_is_named_with_its_cure(
     with stored.open("r+b") as handle:  # every page but the schema's overwritten
         handle.seek(4096)
         handle.write(b"\xa5" * (stored.stat().st_size - 4096))
-    capsys.readouterr()
-    before = _snapshot(tmp_path)
-    for arguments in (["status", str(spec)], ["run", str(spec), "--trials", "6"]):
-        assert main(arguments) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and f"{stored} is damaged" in err, err
+    for err in _status_and_run_refuse(tmp_path, capsys, spec):
+        assert f"{stored} is damaged" in err, err
         assert "malformed" in err and ".recover" in err and "invalid data" not in err
-    assert _snapshot(tmp_path) == before
 
 
 def test_a_journal_with_one_bad_line_names_the_line_and_the_cure(
@@ -466,14 +478,9 @@ def test_a_journal_with_one_bad_line_names_the_line_and_the_cure(
     lines = stored.read_bytes().splitlines(keepends=True)
     lines[5] = b'{"op_code": 5, "worker_id": "w", oops\n'
     stored.write_bytes(b"".join(lines))
-    capsys.readouterr()
-    before = _snapshot(tmp_path)
-    for arguments in (["status", str(spec)], ["run", str(spec), "--trials", "6"]):
-        assert main(arguments) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and f"journal {stored}: line 6 " in err, err
+    for err in _status_and_run_refuse(tmp_path, capsys, spec):
+        assert f"journal {stored}: line 6 " in err, err
         assert "delete that line" in err and "sed -i '6d'" in err
-    assert _snapshot(tmp_path) == before
 
 
 def test_a_journal_whose_last_whole_line_is_bad_is_refused_before_any_write(

@@ -14,31 +14,22 @@ from biotune_optuna import BioTunePlusSampler
 from biotune_optuna import BioTuneSampler
 
 
-class TestBioTuneSampler(BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self) -> Callable[[], BaseSampler]:
-        return lambda: BioTuneSampler(seed=0)
+_PRESETS = [BioTuneSampler, BioTunePlusSampler]
+_IDS = ["biotune", "biotune-plus"]
 
 
-class TestBioTuneSamplerSmallPopulation(BasicSamplerTestCase, RelativeSamplerTestCase):
-    """Small populations reach breeding, exploitation and immigrants within the suites' trials."""
+class TestPresets(BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase):
+    """Each preset with its default schedule."""
 
-    @pytest.fixture
-    def sampler(self) -> Callable[[], BaseSampler]:
-        return lambda: BioTuneSampler(population_size=3, n_elites=1, seed=1)
-
-
-class TestBioTunePlusSampler(
-    BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase
-):
-    @pytest.fixture
-    def sampler(self) -> Callable[[], BaseSampler]:
-        return lambda: BioTunePlusSampler(seed=0)
+    @pytest.fixture(params=_PRESETS, ids=_IDS)
+    def sampler(self, request: pytest.FixtureRequest) -> Callable[[], BaseSampler]:
+        return lambda: request.param(seed=0)
 
 
-class TestBioTunePlusSamplerSmallPopulation(BasicSamplerTestCase, RelativeSamplerTestCase):
-    """Breeding with ranked candidates, adaptive exploitation and repeats avoided, early."""
+class TestPresetsSmallPopulation(BasicSamplerTestCase, RelativeSamplerTestCase):
+    """Small populations reach breeding (with ranked candidates for BioTune+), exploitation
+    (adaptive for BioTune+), immigrants and repeats avoided within the suites' trials."""
 
-    @pytest.fixture
-    def sampler(self) -> Callable[[], BaseSampler]:
-        return lambda: BioTunePlusSampler(population_size=3, n_elites=1, seed=1)
+    @pytest.fixture(params=_PRESETS, ids=_IDS)
+    def sampler(self, request: pytest.FixtureRequest) -> Callable[[], BaseSampler]:
+        return lambda: request.param(population_size=3, n_elites=1, seed=1)

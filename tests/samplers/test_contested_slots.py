@@ -9,7 +9,7 @@ import pytest
 from biotune_optuna import BioTuneSampler
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._lineage import StudyIndex
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 
 def test_a_contested_exploitation_slot_is_left_to_the_other_trial(

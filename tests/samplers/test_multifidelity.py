@@ -21,7 +21,7 @@ from biotune_optuna.samplers import BioTuneSampler
 from biotune_optuna.samplers import trial_budget
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._keys import POPULATION_KEY_PREFIX
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 
 REPO = Path(__file__).resolve().parents[2]

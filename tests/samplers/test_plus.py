@@ -33,7 +33,7 @@ from biotune_optuna.samplers._operators._exploitation import toggled_block
 from biotune_optuna.samplers._registry import create_sampler
 from biotune_optuna.samplers._registry import sampler_name
 from biotune_optuna.samplers._space import GeneSpace
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 from tests.samplers._objectives import flaky
 from tests.samplers._processes import run_worker
 from tests.samplers._processes import wait

@@ -6,7 +6,7 @@ import optuna
 
 from biotune_optuna import BioTuneSampler
 from biotune_optuna import trial_budget
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 
 def _best(sampler: optuna.samplers.BaseSampler, objective: SyntheticFineTuning) -> float:

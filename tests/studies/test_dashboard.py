@@ -167,7 +167,7 @@ def test_a_spec_objective_writes_each_trials_plan_as_its_note_through_its_hook(
 
 
 def test_the_note_names_the_metric_and_says_what_each_number_is(tmp_path: Path) -> None:
-    """"best" and "recommended" are told apart: the observed value of the recommended trial,
+    """ "best" and "recommended" are told apart: the observed value of the recommended trial,
     the model's estimate (not a measurement), and the best single evaluation."""
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'm.db'}", direction="maximize")
     study.set_user_attr("objective", "efficientnet_lite0 -> digits @ 32 px")

@@ -24,6 +24,7 @@ from biotune_optuna.studies.plan_table import plan_of_code
 from biotune_optuna.studies.plan_table import PlanTable
 from biotune_optuna.studies.plan_table import TableError
 from biotune_optuna.studies.replay import TableObjective
+from tests.conftest import table_spec
 
 
 BLOCKS = ("low", "mid", "high")
@@ -176,7 +177,7 @@ class _PruneAtLastEpoch(optuna.pruners.BasePruner):
 
 def test_no_objective_is_pruned_after_its_last_epoch() -> None:
     """The rule of every objective (replayed, synthetic, live): a trained trial completes."""
-    from biotune_optuna.synthetic import SyntheticFineTuning
+    from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
     replay = TableObjective(fake_table(epochs=4))
     synthetic = SyntheticFineTuning(n_blocks=3, epochs=4)
@@ -199,19 +200,7 @@ def test_the_replay_imports_without_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-TABLE_SPEC = """
-[study]
-name = "replay"
-storage = "sqlite:///replay.db"
-[sampler]
-population_size = 4
-n_elites = 1
-[budget]
-trials = 12
-[objective]
-kind = "table"
-table = "fake.json.gz"
-"""
+TABLE_SPEC = table_spec(trials=12, table="fake.json.gz")
 
 
 def test_a_table_spec_builds_the_replay(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy.stats import friedmanchisquare
 
-from biotune_optuna.recommendation import recommend
 from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.studies import race_statistics as stats
+from biotune_optuna.studies._recommendation import recommend
 from biotune_optuna.studies.race import race_entries
 from biotune_optuna.studies.race import race_study
 from biotune_optuna.studies.race import RaceEntry

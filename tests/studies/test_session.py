@@ -21,10 +21,12 @@ from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import finished_trials
 from biotune_optuna.studies import open_study
 from biotune_optuna.studies import parse_spec
+from biotune_optuna.studies import prepare_study
 from biotune_optuna.studies import session
 from biotune_optuna.studies import SpecError
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
+from biotune_optuna.studies.objectives import describe_objective
 from biotune_optuna.studies.session import study_exists
-from biotune_optuna.synthetic import SyntheticFineTuning
 
 
 def synthetic_spec(tmp_path: Path, **sampler: object) -> object:
@@ -162,7 +164,7 @@ def test_storage_problems_are_spec_errors(tmp_path: Path) -> None:
 
 
 def test_a_strategy_study_refuses_other_strategy_settings(tmp_path: Path) -> None:
-    from biotune_optuna.strategies import search_space
+    from biotune_optuna.finetune._registry import search_space
 
     table = {
         "study": {"name": "s", "storage": f"sqlite:///{tmp_path / 's.db'}"},
@@ -212,3 +214,29 @@ def test_a_worker_that_loses_the_race_to_create_the_study_checks_the_winners_set
     joined = open_study(winner)
     assert joined.study_name == "syn" and dict(joined.user_attrs) == attrs
     assert len(optuna.get_all_study_names(url)) == 1
+
+
+def test_prepare_study_builds_the_objective_and_opens_its_study_in_one_call(
+    tmp_path: Path,
+) -> None:
+    spec = synthetic_spec(tmp_path)
+    study, objective = prepare_study(spec)
+    assert isinstance(objective, SyntheticFineTuning) and len(objective.blocks) == 4
+    assert isinstance(study.sampler, BioTuneSampler)
+    assert study.user_attrs["objective"] == describe_objective(spec)
+    assert study.user_attrs["budget"] == spec.describe_budget(objective.search_space)
+    study.optimize(objective, n_trials=2)
+    again, same = prepare_study(spec, objective=objective)  # resumed, the objective shared
+    assert same is objective and again.study_name == study.study_name
+    assert len(again.trials) == 2 and dict(again.user_attrs) == dict(study.user_attrs)
+
+
+def test_prepare_study_writes_nothing_when_the_objective_cannot_be_built(tmp_path: Path) -> None:
+    table = {
+        "study": {"name": "t", "storage": f"sqlite:///{tmp_path / 't.db'}"},
+        "budget": {"trials": 2},
+        "objective": {"kind": "table", "table": str(tmp_path / "absent.json")},
+    }
+    with pytest.raises(SpecError, match=r"\[objective\] table"):
+        prepare_study(parse_spec(table, path=tmp_path / "spec.toml"))
+    assert not (tmp_path / "t.db").exists()

@@ -12,17 +12,10 @@ from biotune_optuna.studies import parse_spec
 from biotune_optuna.studies import SpecError
 from biotune_optuna.studies.spec import ModelSpec
 from biotune_optuna.studies.spec import SyntheticSpec
+from tests.conftest import MINIMAL_SPEC as MINIMAL
 
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
-
-MINIMAL = """
-[study]
-name = "s"
-storage = "sqlite:///s.db"
-[budget]
-trials = 5
-"""
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -21,6 +21,7 @@ from biotune_optuna.studies import _masking
 from biotune_optuna.studies._heartbeat import HEARTBEAT_KEY
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 from biotune_optuna.studies.storage import _scrubbed
 from biotune_optuna.studies.storage import display_storage
 from biotune_optuna.studies.storage import masked_data
@@ -29,7 +30,6 @@ from biotune_optuna.studies.storage import open_storage
 from biotune_optuna.studies.storage import remember_passwords
 from biotune_optuna.studies.storage import storage_problem
 from biotune_optuna.studies.storage import StorageError
-from biotune_optuna.synthetic import SyntheticFineTuning
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from biotune_optuna.plan import plan_search_space
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import StudyObjective
-from biotune_optuna.synthetic import SyntheticFineTuning
+from biotune_optuna.studies._synthetic import SyntheticFineTuning
 from tests.cli._specs import tiny_spec
 from tests.conftest import copy_spec
 

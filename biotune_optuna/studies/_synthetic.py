@@ -30,11 +30,12 @@ import optuna
 from biotune_optuna.plan import importance_param
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import THRESHOLD_PARAM
+from biotune_optuna.trials import EpochCallback
 from biotune_optuna.trials import prune_if_asked
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    pass
 
 #: The most blocks a landscape has: every trial suggests one gene per block, so 100000 blocks
 #: never finish a trial; real backbones have a few to a few dozen (ResNet-50: 6, ViT-L: 26).
@@ -73,7 +74,7 @@ class SyntheticFineTuning:
         self.gain = 0.06 * (depth - 0.35) + rng.normal(0.0, 0.02, n_blocks)
         self.preferred_log_lr = rng.uniform(-0.8, 0.8, n_blocks)
         self.base_accuracy = 0.80
-        self.on_epoch: Callable[[optuna.trial.Trial, int, float], None] | None = None
+        self.on_epoch: EpochCallback | None = None
 
     @property
     def search_space(self) -> dict[str, optuna.distributions.BaseDistribution]:

@@ -6,16 +6,21 @@ adds LP-FT, and Lee et al. (ICLR 2023, arXiv:2210.11466) surgical fine-tuning of
 strategy here trains with the same engine, data, folds, epochs, seeds and metric as a BioTune
 plan; only what is trained, at which learning rate, and the loss differ.
 
-A strategy is one :func:`register_strategy` call, as peft registers a method: its name, its
-config dataclass and its implementation, a ``"module:Class"`` path imported only when the
-strategy is built (:func:`biotune_optuna.finetune.build_strategy`). The config's fields are its
+A strategy is one :func:`register_strategy` call, as peft registers a method
+(``register_peft_method(name=..., config_cls=..., model_cls=...)``): its name, its config
+dataclass and its implementation, a :class:`~biotune_optuna.finetune.FineTuneStrategy` class,
+called from the package that defines that class. The built-in strategies register their
+configs here, without torch, so that specs are checked without the engine; their
+implementations attach themselves (:func:`register_implementation`) where they are defined, in
+:mod:`biotune_optuna.finetune._strategies`, which :func:`~biotune_optuna.finetune.build_strategy`
+imports. Nothing is imported by name at run time. The config's fields are its
 hyperparameters (:func:`hyperparameter`): each with a default and the range Optuna searches when
 the hyperparameter is named in ``search`` (a given value may lie outside that range; it must be
 positive). ``lr`` defaults to the protocol's ``base_lr`` (the learning rate BioTune's genes
 scale), so that by default every strategy starts from the same learning rate.
 
 This module imports without torch; the implementations are in
-:mod:`biotune_optuna.finetune.strategies`.
+:mod:`biotune_optuna.finetune._strategies`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
-import importlib
 import math
 import types
 import typing
@@ -35,6 +39,7 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
 from biotune_optuna.options import type_problem
+from biotune_optuna.plan import BIOTUNE
 
 
 __all__ = [
@@ -55,22 +60,18 @@ __all__ = [
     "StrategyConfig",
     "StrategyInfo",
     "SurgicalConfig",
-    "format_setting",
     "grid_size",
     "hyperparameter",
-    "is_grid",
+    "register_implementation",
     "register_strategy",
     "search_space",
     "searches_choices_only",
     "strategy_settings",
 ]
 
-#: The strategy whose hyperparameters are BioTune's genes (searched by any sampler).
-BIOTUNE = "biotune"
 #: Hyperparameters whose choices are the backbone's blocks (known once the model is loaded).
 BLOCK_CHOICES = "<blocks>"
 
-_FINETUNE = "biotune_optuna.finetune.strategies"
 _DISTRIBUTION = "distribution"
 _HELP = "help"
 _KINDS = (bool, int, float, str)
@@ -295,7 +296,6 @@ class StrategyInfo:
         title: Its usual name.
         description: What it trains, in one sentence, with its source.
         config: Its config dataclass (its hyperparameters, their defaults and ranges).
-        implementation: The class that trains it, as ``"module:Class"`` (imported when built).
         search: The hyperparameters searched by default (the method is defined by a search).
         hyperparameters: Its hyperparameters by name, from ``config``'s fields.
     """
@@ -304,7 +304,6 @@ class StrategyInfo:
     title: str
     description: str
     config: type[StrategyConfig]
-    implementation: str
     search: tuple[str, ...] = ()
     hyperparameters: Mapping[str, Hyperparameter] = dataclasses.field(
         init=False, repr=False, compare=False
@@ -314,32 +313,18 @@ class StrategyInfo:
         hyperparameters = types.MappingProxyType(_hyperparameters_of(self.config))
         object.__setattr__(self, "hyperparameters", hyperparameters)
 
-    def load_implementation(self) -> type:
-        """The class that trains this strategy, imported from :attr:`implementation`.
-
-        Raises:
-            ImportError: Its module cannot be imported, or has no such class.
-        """
-        module_name, _, class_name = self.implementation.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ImportError(
-                f"strategy {self.name!r}: cannot import its implementation "
-                f"{self.implementation!r}: {exc}"
-            ) from exc
-        implementation = getattr(module, class_name, None)
-        if not isinstance(implementation, type):
-            raise ImportError(
-                f"strategy {self.name!r}: its implementation {self.implementation!r} names no "
-                f"class of module {module_name!r}"
-            )
-        return implementation
+    @property
+    def implementation(self) -> type | None:
+        """The class that trains this strategy; ``None`` until the package that defines it
+        registers it (the built-in ones: when the engine's strategies are imported)."""
+        return _IMPLEMENTATIONS.get(self.name)
 
 
 #: Name → strategy, filled by :func:`register_strategy`. ``biotune`` is BioTune's plan,
 #: searched through its genes by a sampler.
 STRATEGIES: dict[str, StrategyInfo] = {}
+#: Name → the class that trains it, filled by :func:`register_implementation`.
+_IMPLEMENTATIONS: dict[str, type] = {}
 
 
 def register_strategy(
@@ -348,10 +333,13 @@ def register_strategy(
     title: str,
     description: str,
     config: type[StrategyConfig],
-    implementation: str,
+    implementation: type | None = None,
     search: Sequence[str] = (),
 ) -> StrategyInfo:
     """Add a strategy to :data:`STRATEGIES`: its name, config and implementation in one call.
+
+    Call it from the package that defines the implementation, as peft's
+    ``register_peft_method`` is called next to each method.
 
     Args:
         name: Its registry name (in specs, the CLI and the trials' ``strategy`` attr).
@@ -359,17 +347,18 @@ def register_strategy(
         description: What it trains, in one sentence, with its source.
         config: Its config: a frozen dataclass deriving from :class:`BaselineConfig` (from
             :class:`StrategyConfig` for BioTune's plan), fields made by :func:`hyperparameter`.
-        implementation: ``"module:Class"``, a :class:`~biotune_optuna.finetune.FineTuneStrategy`
-            constructed as ``Class(name=name, config=config)``; imported only when built.
+        implementation: A :class:`~biotune_optuna.finetune.FineTuneStrategy` subclass,
+            constructed as ``Class(name=name, config=config)``; ``None`` registers the config
+            alone (checked without torch), the class attaching later through
+            :func:`register_implementation`.
         search: The hyperparameters searched by default (the method is defined by a search).
 
     Returns:
         The registered strategy.
 
     Raises:
-        ValueError: The name is taken, ``implementation`` is not ``"module:Class"``, or
-            ``search`` names no hyperparameter of ``config``.
-        TypeError: ``config`` is no such dataclass.
+        ValueError: The name is taken, or ``search`` names no hyperparameter of ``config``.
+        TypeError: ``config`` is no such dataclass, or ``implementation`` is no class.
     """
     if name in STRATEGIES:
         raise ValueError(f"strategy {name!r} is already registered")
@@ -378,24 +367,35 @@ def register_strategy(
         isinstance(config, type) and issubclass(config, base) and dataclasses.is_dataclass(config)
     ):
         raise TypeError(f"strategy {name!r}: its config must be a dataclass of {base.__name__}")
-    module_name, colon, class_name = implementation.partition(":")
-    if not (module_name and colon and class_name.isidentifier()):
-        raise ValueError(
-            f"strategy {name!r}: implementation must be 'module:Class', got {implementation!r}"
-        )
+    if implementation is not None and not isinstance(implementation, type):
+        raise TypeError(f"strategy {name!r}: its implementation must be a class")
     info = StrategyInfo(
-        name=name,
-        title=title,
-        description=description,
-        config=config,
-        implementation=implementation,
-        search=tuple(search),
+        name=name, title=title, description=description, config=config, search=tuple(search)
     )
     unknown = [key for key in info.search if key not in info.hyperparameters]
     if unknown:
         raise ValueError(f"strategy {name!r}: search names no hyperparameter {unknown[0]!r}")
     STRATEGIES[name] = info
+    _IMPLEMENTATIONS.pop(name, None)
+    if implementation is not None:
+        _IMPLEMENTATIONS[name] = implementation
     return info
+
+
+def register_implementation(name: str, implementation: type) -> None:
+    """Attach the class that trains a registered strategy (called where the class is defined).
+
+    Raises:
+        ValueError: No strategy ``name`` is registered, or another class trains it already.
+        TypeError: ``implementation`` is no class.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy {name!r} is not registered")
+    if not isinstance(implementation, type):
+        raise TypeError(f"strategy {name!r}: its implementation must be a class")
+    if _IMPLEMENTATIONS.get(name, implementation) is not implementation:
+        raise ValueError(f"strategy {name!r} already has an implementation")
+    _IMPLEMENTATIONS[name] = implementation
 
 
 register_strategy(
@@ -404,21 +404,18 @@ register_strategy(
     description="the plan BioTune's genes decode to: selected blocks at their own learning "
     "rates, the others frozen in eval mode (arXiv:2508.15367, §II)",
     config=BioTuneConfig,
-    implementation=f"{_FINETUNE}:PlanStrategy",
 )
 register_strategy(
     "full",
     title="Full fine-tuning",
     description="every parameter at one learning rate",
     config=FullFineTuningConfig,
-    implementation=f"{_FINETUNE}:FullFineTuning",
 )
 register_strategy(
     "linear_probe",
     title="Linear probe",
     description="the new classifier only; the backbone frozen in eval mode (feature extraction)",
     config=LinearProbeConfig,
-    implementation=f"{_FINETUNE}:LinearProbe",
 )
 register_strategy(
     "lp_ft",
@@ -426,7 +423,6 @@ register_strategy(
     description="a linear probe for the first `lp_epochs` epochs, then every parameter from "
     "that head at lr × ft_lr_scale (Kumar et al., ICLR 2022, arXiv:2202.10054)",
     config=LPFTConfig,
-    implementation=f"{_FINETUNE}:LPFT",
 )
 register_strategy(
     "surgical",
@@ -434,7 +430,6 @@ register_strategy(
     description="one block and the new classifier trained, the others frozen in eval mode; the "
     "block is chosen on validation (Lee et al., ICLR 2023, arXiv:2210.11466)",
     config=SurgicalConfig,
-    implementation=f"{_FINETUNE}:Surgical",
     search=("block",),
 )
 register_strategy(
@@ -445,7 +440,6 @@ register_strategy(
     "recomputed with a new optimizer every epoch; normalisation layers frozen in eval "
     "mode (Lee et al., ICLR 2023, arXiv:2210.11466)",
     config=AutoRGNConfig,
-    implementation=f"{_FINETUNE}:AutoRGN",
 )
 register_strategy(
     "l2sp",
@@ -453,7 +447,6 @@ register_strategy(
     description="every parameter, loss + α/2·||w − w⁰||² over the pretrained weights + "
     "β/2·||w_head||² (Li, Grandvalet, Davoine, ICML 2018, arXiv:1802.01483)",
     config=L2SPConfig,
-    implementation=f"{_FINETUNE}:L2SP",
 )
 register_strategy(
     "l1sp",
@@ -461,7 +454,6 @@ register_strategy(
     description="every parameter, loss + α·||w − w⁰||₁ + β/2·||w_head||²; the L1 pull's "
     "gradient α·sign(w − w⁰) does not shrink near w⁰, so α is far below L2-SP's",
     config=L1SPConfig,
-    implementation=f"{_FINETUNE}:L1SP",
 )
 register_strategy(
     "lora",
@@ -470,7 +462,6 @@ register_strategy(
     "2·rank, the new classifier trained; the backbone's weights and normalisation "
     "layers frozen in eval mode (Hu et al., ICLR 2022, arXiv:2106.09685)",
     config=LoRAConfig,
-    implementation=f"{_FINETUNE}:LoRA",
 )
 register_strategy(
     "llrd",
@@ -478,7 +469,6 @@ register_strategy(
     description="every parameter, layer l at lr · decay^(L − l) counted from the head: timm's "
     "param_groups_layer_decay on timm models (timm's layers), else per block",
     config=LayerwiseDecayConfig,
-    implementation=f"{_FINETUNE}:LayerwiseDecay",
 )
 
 
@@ -548,24 +538,14 @@ def search_space(
 
 def searches_choices_only(name: str, search: Sequence[str]) -> bool:
     """Whether a strategy's search is over choices only (a grid can enumerate it)."""
-    return is_grid(search_space(name, search, blocks=("<any block>",)))
-
-
-def is_grid(space: Mapping[str, BaseDistribution]) -> bool:
-    """Whether a search space can be enumerated (categorical choices only)."""
-    return bool(space) and all(isinstance(d, CategoricalDistribution) for d in space.values())
-
-
-def format_setting(value: Any) -> str:
-    """A hyperparameter's value for tables: floats to 3 digits, ``None`` as ``auto`` (a
-    default that follows the protocol, e.g. LP-FT's ``lp_epochs``)."""
-    if value is None:
-        return "auto"
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    return grid_size(search_space(name, search, blocks=("<any block>",))) > 0
 
 
 def grid_size(space: Mapping[str, BaseDistribution]) -> int:
-    """Number of points of an enumerable space."""
+    """Number of points of a space a grid can enumerate (categorical choices only); 0 when
+    it cannot be enumerated or is empty."""
+    if not space or not all(isinstance(d, CategoricalDistribution) for d in space.values()):
+        return 0
     size = 1
     for dist in space.values():
         assert isinstance(dist, CategoricalDistribution)

@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 import dataclasses
 from typing import Any
-from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
@@ -36,9 +35,10 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-
-if TYPE_CHECKING:
-    from optuna._gp import gp
+from biotune_optuna.studies._optuna_bridge import gaussian_process
+from biotune_optuna.studies._optuna_bridge import storage_of
+from biotune_optuna.studies._optuna_bridge import study_id
+from biotune_optuna.trials import FOLD_ATTR
 
 
 __all__ = [
@@ -192,8 +192,8 @@ def record_recommendation(study: optuna.Study, *, rule: str = "smoothed") -> Rec
     recommendation = recommend(study, rule=rule)
     if recommendation is None:
         return None
-    study._storage.set_study_system_attr(
-        study._study_id, RECOMMENDATION_KEY, recommendation.to_record()
+    storage_of(study).set_study_system_attr(
+        study_id(study), RECOMMENDATION_KEY, recommendation.to_record()
     )
     study.set_user_attr(RECOMMENDED_TRIAL_ATTR, recommendation.trial.number)
     return recommendation
@@ -203,7 +203,7 @@ def stored_recommendation(study: optuna.Study) -> Recommendation | None:
     """The recommendation recorded in the study (:func:`record_recommendation`), if it is
     still current: ``None`` if none was recorded or a trial has completed since."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    record = study._storage.get_study_system_attrs(study._study_id).get(RECOMMENDATION_KEY)
+    record = storage_of(study).get_study_system_attrs(study_id(study)).get(RECOMMENDATION_KEY)
     if not isinstance(record, dict) or record.get("n_trials") != len(complete):
         return None
     trial = next((t for t in complete if t.number == record.get("trial")), None)
@@ -275,7 +275,7 @@ def _finite(values: np.ndarray) -> np.ndarray:
 
 def _fold_index(trials: Sequence[FrozenTrial]) -> np.ndarray | None:
     """Each trial's fold as 0..k-1, if fold offsets apply (see :func:`recommend`), else None."""
-    folds = [t.user_attrs.get("fold") for t in trials]
+    folds = [t.user_attrs.get(FOLD_ATTR) for t in trials]
     if any(f is None or isinstance(f, (dict, list)) for f in folds):
         return None
     names = sorted({str(f) for f in folds})
@@ -326,12 +326,10 @@ def _smoothed_estimates(
     space = optuna.search_space.intersection_search_space(list(trials))
     if not space:
         return None
-    from optuna._gp import gp
-    from optuna._gp import prior
-    from optuna._gp import search_space as gp_search_space
     import torch
 
-    internal = gp_search_space.SearchSpace(space)
+    optuna_gp = gaussian_process()
+    internal = optuna_gp.search_space.SearchSpace(space)
     X = internal.get_normalized_params(list(trials))
     index = folds if folds is not None else np.zeros(len(values), dtype=int)
     start = _fold_means(values, index)
@@ -343,12 +341,12 @@ def _smoothed_estimates(
     used = _evenly_spaced(len(Y), MAX_MODEL_TRIALS)
     unique, inverse = np.unique(X, axis=0, return_inverse=True)
     with torch.device("cpu"):
-        model = gp.fit_kernel_params(
+        model = optuna_gp.gp.fit_kernel_params(
             X=X[fit],
             Y=Y[fit],
             is_categorical=internal.is_categorical,
-            log_prior=prior.default_log_prior,
-            minimum_noise=prior.DEFAULT_MINIMUM_NOISE_VAR,
+            log_prior=optuna_gp.prior.default_log_prior,
+            minimum_noise=optuna_gp.prior.DEFAULT_MINIMUM_NOISE_VAR,
             deterministic_objective=False,
         )
         mean, offsets = _conditioned_mean(model, X[used], Y[used], index[used], unique)
@@ -358,16 +356,16 @@ def _smoothed_estimates(
 
 
 def _conditioned_mean(
-    model: gp.GPRegressor, X: np.ndarray, Y: np.ndarray, folds: np.ndarray, at: np.ndarray
+    model: Any, X: np.ndarray, Y: np.ndarray, folds: np.ndarray, at: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The posterior mean of ``f`` at the points ``at`` for ``Y = F·b + f(X) + noise`` (``F``:
-    the fold indicators), under ``model``'s kernel and noise, with the fold offsets ``b`` by
-    generalised least squares; and ``b`` (zero for a fold absent from ``folds``)."""
-    from optuna._gp.thread_limiting import limit_threads_in_optimization
+    the fold indicators), under ``model``'s kernel and noise (Optuna's ``GPRegressor``), with
+    the fold offsets ``b`` by generalised least squares; and ``b`` (zero for a fold absent
+    from ``folds``)."""
     import torch
 
     chunk = 256  # rows of the kernel at once: bounds the memory of the squared distances
-    with limit_threads_in_optimization(), torch.no_grad():
+    with gaussian_process().limit_threads_in_optimization(), torch.no_grad():
         X_, at_ = torch.from_numpy(X), torch.from_numpy(at)
         cov = torch.cat([model.kernel(X_[i : i + chunk], X_) for i in range(0, len(X), chunk)])
         cov.diagonal().add_(model.noise_var)

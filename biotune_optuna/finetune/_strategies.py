@@ -1,8 +1,11 @@
-"""Fine-tuning strategies as the engine runs them (registry: :mod:`biotune_optuna.strategies`).
+"""Fine-tuning strategies as the engine runs them (registry: ``finetune._registry``).
 
-Each class here is the implementation a :func:`~biotune_optuna.strategies.register_strategy`
-call names by import path; it reads its hyperparameters from its typed config
-(:class:`~biotune_optuna.strategies.StrategyConfig`), whose defaults live in the registry only.
+Each class here registers itself as the implementation of its strategy, next to the class, as
+peft registers a method (:func:`~biotune_optuna.finetune._registry.register_implementation`);
+it reads its hyperparameters from its typed config
+(:class:`~biotune_optuna.finetune._registry.StrategyConfig`), whose defaults live in the
+registry only.
+
 A strategy decides, for each fresh copy of the backbone (one per seed), which parameters train,
 in which optimizer parameter groups, whether the loss gets a penalty, and whether any of that
 changes at the start of an epoch. Everything else is the engine's and is the same for every
@@ -28,24 +31,25 @@ from torch import nn
 from biotune_optuna.finetune._apply import apply_plan
 from biotune_optuna.finetune._backbones import Backbone
 from biotune_optuna.finetune._blocks import is_timm_model
+from biotune_optuna.finetune._protocol import TrainingProtocol
+from biotune_optuna.finetune._registry import AutoRGNConfig
+from biotune_optuna.finetune._registry import BaselineConfig
+from biotune_optuna.finetune._registry import BioTuneConfig
+from biotune_optuna.finetune._registry import FullFineTuningConfig
+from biotune_optuna.finetune._registry import L1SPConfig
+from biotune_optuna.finetune._registry import L2SPConfig
+from biotune_optuna.finetune._registry import LayerwiseDecayConfig
+from biotune_optuna.finetune._registry import LinearProbeConfig
+from biotune_optuna.finetune._registry import LoRAConfig
+from biotune_optuna.finetune._registry import LPFTConfig
+from biotune_optuna.finetune._registry import register_implementation
+from biotune_optuna.finetune._registry import STRATEGIES
+from biotune_optuna.finetune._registry import strategy_settings
+from biotune_optuna.finetune._registry import StrategyConfig
+from biotune_optuna.finetune._registry import SurgicalConfig
+from biotune_optuna.options import format_setting
+from biotune_optuna.plan import BIOTUNE
 from biotune_optuna.plan import FineTunePlan
-from biotune_optuna.protocol import TrainingProtocol
-from biotune_optuna.strategies import AutoRGNConfig
-from biotune_optuna.strategies import BaselineConfig
-from biotune_optuna.strategies import BIOTUNE
-from biotune_optuna.strategies import BioTuneConfig
-from biotune_optuna.strategies import format_setting
-from biotune_optuna.strategies import FullFineTuningConfig
-from biotune_optuna.strategies import L1SPConfig
-from biotune_optuna.strategies import L2SPConfig
-from biotune_optuna.strategies import LayerwiseDecayConfig
-from biotune_optuna.strategies import LinearProbeConfig
-from biotune_optuna.strategies import LoRAConfig
-from biotune_optuna.strategies import LPFTConfig
-from biotune_optuna.strategies import STRATEGIES
-from biotune_optuna.strategies import strategy_settings
-from biotune_optuna.strategies import StrategyConfig
-from biotune_optuna.strategies import SurgicalConfig
 
 
 __all__ = [
@@ -107,7 +111,7 @@ class FineTuneStrategy(Generic[ConfigT]):
     """How a strategy trains a fresh copy of the backbone. Subclasses implement :meth:`start`.
 
     Args:
-        name: Registry name (:data:`biotune_optuna.strategies.STRATEGIES`).
+        name: Registry name (:data:`~biotune_optuna.finetune.STRATEGIES`).
         config: Its hyperparameters, ``lr`` resolved (:func:`build_strategy` fills them).
 
     Attributes:
@@ -241,6 +245,9 @@ class PlanStrategy(FineTuneStrategy[BioTuneConfig]):
         return text
 
 
+register_implementation(BIOTUNE, PlanStrategy)
+
+
 class FullFineTuning(FineTuneStrategy[FullFineTuningConfig]):
     """Full fine-tuning: every parameter at one learning rate."""
 
@@ -251,6 +258,9 @@ class FullFineTuning(FineTuneStrategy[FullFineTuningConfig]):
         return StrategyRun([{"params": _trainable(model), "lr": self.lr}])
 
 
+register_implementation("full", FullFineTuning)
+
+
 class LinearProbe(FineTuneStrategy[LinearProbeConfig]):
     """A linear probe: the new classifier only, the backbone frozen in eval mode."""
 
@@ -258,6 +268,9 @@ class LinearProbe(FineTuneStrategy[LinearProbeConfig]):
         self, model: nn.Module, backbone: Backbone, protocol: TrainingProtocol
     ) -> StrategyRun:
         return StrategyRun([{"params": _train_head_only(model, backbone), "lr": self.lr}])
+
+
+register_implementation("linear_probe", LinearProbe)
 
 
 class _LinearProbeThenFineTune(StrategyRun):
@@ -289,6 +302,9 @@ class LPFT(FineTuneStrategy[LPFTConfig]):
         return _LinearProbeThenFineTune(model, groups, int(lp_epochs), ft_lr)
 
 
+register_implementation("lp_ft", LPFT)
+
+
 class Surgical(FineTuneStrategy[SurgicalConfig]):
     """One block and the new classifier (Lee et al., ICLR 2023, arXiv:2210.11466)."""
 
@@ -306,6 +322,9 @@ class Surgical(FineTuneStrategy[SurgicalConfig]):
         for param in chosen + head:
             param.requires_grad_(True)
         return StrategyRun([{"params": chosen + head, "lr": self.lr}])
+
+
+register_implementation("surgical", Surgical)
 
 
 class _RelativeGradientNorms(StrategyRun):
@@ -373,6 +392,9 @@ class AutoRGN(FineTuneStrategy[AutoRGNConfig]):
         return _RelativeGradientNorms(named, self.lr, int(self.config.n_batches), protocol.t_max)
 
 
+register_implementation("auto_rgn", AutoRGN)
+
+
 class _StartingPointPenalty(StrategyRun):
     def __init__(
         self,
@@ -429,10 +451,16 @@ class L2SP(StartingPointRegularisation):
     power = 2
 
 
+register_implementation("l2sp", L2SP)
+
+
 class L1SP(StartingPointRegularisation):
     """L1-SP: the pull ``α·||w − w⁰||₁`` (Li, Grandvalet, Davoine, ICML 2018)."""
 
     power = 1
+
+
+register_implementation("l1sp", L1SP)
 
 
 class LoRA(FineTuneStrategy[LoRAConfig]):
@@ -472,6 +500,9 @@ class LoRA(FineTuneStrategy[LoRAConfig]):
         return StrategyRun([{"params": adapters + head, "lr": self.lr}])
 
 
+register_implementation("lora", LoRA)
+
+
 class LayerwiseDecay(FineTuneStrategy[LayerwiseDecayConfig]):
     """Layer-wise learning-rate decay: ``lr · decay^(L − l)`` for layer ``l`` of ``L``."""
 
@@ -498,24 +529,27 @@ class LayerwiseDecay(FineTuneStrategy[LayerwiseDecayConfig]):
         return StrategyRun(groups)
 
 
+register_implementation("llrd", LayerwiseDecay)
+
+
 def build_strategy(
     name: str, settings: Mapping[str, Any] | None = None, *, base_lr: float = 1e-3
 ) -> FineTuneStrategy:
     """A baseline strategy by registry name with its hyperparameters.
 
-    The values are checked by :func:`~biotune_optuna.strategies.strategy_settings`, the others
+    The values are checked by :func:`~biotune_optuna.finetune.strategy_settings`, the others
     take their config's defaults, ``lr=None`` becomes ``base_lr``, and the registered
-    implementation is imported and built as ``Class(name=name, config=config)``.
+    implementation is built as ``Class(name=name, config=config)``.
 
     Args:
-        name: A name of :data:`biotune_optuna.strategies.STRATEGIES` other than ``biotune``
+        name: A name of :data:`~biotune_optuna.finetune.STRATEGIES` other than ``biotune``
             (a BioTune plan is ``PlanStrategy(plan)``).
         settings: Hyperparameter values; the others take their defaults.
         base_lr: The protocol's learning rate, the default of ``lr``.
 
     Raises:
         ValueError: On an unknown strategy or hyperparameter, or a value out of range.
-        ImportError: The registered implementation cannot be imported.
+        LookupError: No implementation is registered for it.
         TypeError: The registered implementation is no :class:`FineTuneStrategy`.
     """
     if name == BIOTUNE or name not in STRATEGIES:
@@ -527,9 +561,15 @@ def build_strategy(
     assert isinstance(config, BaselineConfig)  # register_strategy checks it
     if config.lr is None:
         config = dataclasses.replace(config, lr=base_lr)
-    implementation = info.load_implementation()
+    implementation = info.implementation
+    if implementation is None:
+        raise LookupError(
+            f"strategy {name!r}: no implementation is registered; pass implementation= to "
+            "register_strategy in the package that defines it"
+        )
     if not issubclass(implementation, FineTuneStrategy):
         raise TypeError(
-            f"strategy {name!r}: its implementation {info.implementation!r} is no FineTuneStrategy"
+            f"strategy {name!r}: its implementation {implementation.__qualname__!r} is no "
+            "FineTuneStrategy"
         )
     return implementation(name=name, config=config)

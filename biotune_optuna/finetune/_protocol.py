@@ -10,7 +10,7 @@ import math
 import re
 
 
-__all__ = ["DEVICE_FORMS", "TrainingProtocol", "device_problem"]
+__all__ = ["DEVICE_FORMS", "TrainingProtocol", "device_form_problem", "device_problem"]
 
 _OPTIMIZERS = ("adam", "adamw", "sgd")
 _AUGMENTATIONS = ("none", "flip", "crop_flip")
@@ -28,16 +28,44 @@ _FLOATS = {
 }
 
 
-def device_problem(device: object) -> str | None:
+def device_form_problem(device: object) -> str | None:
     """Why ``device`` is not a device string of :data:`DEVICE_FORMS` (``None``: it is one).
 
-    Only the form is checked, without torch; whether this machine has the device is checked
-    when the objective is built.
+    Only the form is checked, without torch (a spec is checked so); whether this machine has
+    the device, :func:`device_problem`.
     """
     if isinstance(device, str) and _DEVICE.fullmatch(device):
         return None
     forms = ", ".join(repr(f) for f in DEVICE_FORMS)
     return f"must be {forms}, got {device!r}"
+
+
+def device_problem(device: object) -> str | None:
+    """Why ``device`` cannot train on this machine (``None``: it can).
+
+    Its form first (:func:`device_form_problem`), then, for a device other than ``"auto"``
+    and ``"cpu"``, torch says whether the backend is available and has a device of that
+    index, so that a missing GPU is refused before a study is created rather than failing
+    every trial. Torch is imported only for such a device.
+    """
+    problem = device_form_problem(device)
+    if problem is not None or device in ("auto", "cpu"):
+        return problem
+    import torch
+
+    assert isinstance(device, str)
+    kind, _, index = device.partition(":")
+    backend = getattr(torch, kind, None)
+    available = getattr(backend, "is_available", None)
+    if backend is None or available is None or not available():
+        return f"{device!r} was asked for, but this machine has no {kind} device"
+    count = getattr(backend, "device_count", lambda: 1)()
+    if index and int(index) >= count:
+        return (
+            f"{device!r} was asked for, but this machine has {count} {kind} "
+            f"device{'s' if count != 1 else ''} ({kind}:0 to {kind}:{count - 1})"
+        )
+    return None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -115,7 +143,7 @@ class TrainingProtocol:
                     f"{'(' if above else '['}{low:g}, {high:.13g}{']' if high < math.inf else ')'}"
                 )
                 raise ValueError(f"protocol.{name} must be finite, in {bounds}, got {value!r}")
-        problem = device_problem(self.device)
+        problem = device_form_problem(self.device)
         if problem is not None:
             raise ValueError(f"protocol.device {problem}")
         if self.optimizer not in _OPTIMIZERS:
