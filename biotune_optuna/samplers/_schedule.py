@@ -32,14 +32,13 @@ class _Fields(NamedTuple):
 class GASchedule(_Fields):
     """BioTune's population size ``N`` and number of elites ``E`` (the paper's 10 and 3).
 
-    A tuple ``(N, E)`` whose values were checked when it was made.
+    A tuple ``(N, E)`` whose values were checked when it was made:
+    ``GASchedule(population_size, n_elites)`` raises :class:`ValueError` when either is outside
+    its range (:meth:`problem`).
 
-    Args:
+    Attributes:
         population_size: ``N``, an int >= 2.
         n_elites: ``E``, an int in ``[0, N)``.
-
-    Raises:
-        ValueError: Either is outside its range (:meth:`problem`).
     """
 
     __slots__ = ()
