@@ -897,7 +897,7 @@ def run_one(base: Any, method: str, seed: int) -> None:
     from biotune_optuna.studies import build_objective
     from biotune_optuna.studies import open_study
     from biotune_optuna.studies import run_to_budget
-    from biotune_optuna.studies.objectives import describe_objective
+    from biotune_optuna.studies._objectives import describe_objective
 
     spec = method_spec(base, method, seed)
     objective = build_objective(spec)
@@ -922,7 +922,7 @@ def score_one(base: Any, method: str, seed: int, objective: Any, step: int) -> A
     """Score one study (if it exists) into the records file; return the objective built."""
     from biotune_optuna.studies import build_objective
     from biotune_optuna.studies import load_study
-    from biotune_optuna.studies.session import study_exists
+    from biotune_optuna.studies._session import study_exists
 
     spec = method_spec(base, method, seed)
     if not study_exists(spec.storage, spec.name):

@@ -12,9 +12,9 @@ from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
 from biotune_optuna.strategies import STRATEGIES
-from biotune_optuna.studies.baselines import BASELINE_ROWS
-from biotune_optuna.studies.baselines import BaselineRow
-from biotune_optuna.studies.baselines import compare_baselines
+from biotune_optuna.studies._baselines import BASELINE_ROWS
+from biotune_optuna.studies._baselines import BaselineRow
+from biotune_optuna.studies._baselines import compare_baselines
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -15,7 +15,7 @@ from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
 from biotune_optuna.protocol import device_problem
 from biotune_optuna.studies import StudySpec
-from biotune_optuna.studies.objectives import device_problem_here
+from biotune_optuna.studies._objectives import device_problem_here
 
 
 __all__ = ["add_parser", "handle", "predict_hint"]

@@ -19,8 +19,8 @@ from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import load_study
 from biotune_optuna.studies import StudySpec
-from biotune_optuna.studies.report import format_mean_std
-from biotune_optuna.studies.retrain import retrain_best_plan
+from biotune_optuna.studies._report import format_mean_std
+from biotune_optuna.studies._retrain import retrain_best_plan
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

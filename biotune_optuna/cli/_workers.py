@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from biotune_optuna.cli._common import say
+from biotune_optuna.studies import _workers as workers
 from biotune_optuna.studies import StudySpec
-from biotune_optuna.studies import workers
 
 
 #: The ``run`` options a worker gets as they were given (with ``--max-failures`` and noise).

@@ -10,31 +10,31 @@
 - :func:`save_study_note`, :func:`save_study_figures`, :class:`DashboardUpdater`: what
   optuna-dashboard shows of a BioTune study.
 
-Its public modules hold the rest: :mod:`~biotune_optuna.studies.spec` (the typed sections),
-:mod:`~biotune_optuna.studies.session`, :mod:`~biotune_optuna.studies.storage`,
-:mod:`~biotune_optuna.studies.workers`, :mod:`~biotune_optuna.studies.dashboard`,
-:mod:`~biotune_optuna.studies.report` (status and compare tables),
-:mod:`~biotune_optuna.studies.retrain` and :mod:`~biotune_optuna.studies.baselines`.
+Its public modules hold the rest: :mod:`~biotune_optuna.studies._spec` (the typed sections),
+:mod:`~biotune_optuna.studies._session`, :mod:`~biotune_optuna.studies._storage`,
+:mod:`~biotune_optuna.studies._workers`, :mod:`~biotune_optuna.studies._dashboard`,
+:mod:`~biotune_optuna.studies._report` (status and compare tables),
+:mod:`~biotune_optuna.studies._retrain` and :mod:`~biotune_optuna.studies._baselines`.
 """
 
+from biotune_optuna.studies._dashboard import DashboardUpdater
+from biotune_optuna.studies._dashboard import save_study_figures
+from biotune_optuna.studies._dashboard import save_study_note
+from biotune_optuna.studies._dashboard import serve_dashboard
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
-from biotune_optuna.studies.dashboard import DashboardUpdater
-from biotune_optuna.studies.dashboard import save_study_figures
-from biotune_optuna.studies.dashboard import save_study_note
-from biotune_optuna.studies.dashboard import serve_dashboard
-from biotune_optuna.studies.objectives import build_objective
-from biotune_optuna.studies.session import finished_trials
-from biotune_optuna.studies.session import load_study
-from biotune_optuna.studies.session import open_study
-from biotune_optuna.studies.session import run_to_budget
-from biotune_optuna.studies.session import TooManyFailures
-from biotune_optuna.studies.spec import load_spec
-from biotune_optuna.studies.spec import parse_spec
-from biotune_optuna.studies.spec import SpecError
-from biotune_optuna.studies.spec import StudySpec
-from biotune_optuna.studies.storage import open_storage
-from biotune_optuna.studies.storage import StorageError
-from biotune_optuna.studies.study_objective import StudyObjective
+from biotune_optuna.studies._objectives import build_objective
+from biotune_optuna.studies._session import finished_trials
+from biotune_optuna.studies._session import load_study
+from biotune_optuna.studies._session import open_study
+from biotune_optuna.studies._session import run_to_budget
+from biotune_optuna.studies._session import TooManyFailures
+from biotune_optuna.studies._spec import load_spec
+from biotune_optuna.studies._spec import parse_spec
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies._storage import open_storage
+from biotune_optuna.studies._storage import StorageError
+from biotune_optuna.studies._study_objective import StudyObjective
 
 
 __all__ = [

@@ -23,7 +23,7 @@ from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import TrainingProtocol
 from biotune_optuna.samplers._keys import POPULATION_KEY_PREFIX
 from biotune_optuna.studies import run_to_budget
-from biotune_optuna.studies.session import TooManyFailures
+from biotune_optuna.studies._session import TooManyFailures
 from tests.finetune.conftest import tiny_backbone
 
 

@@ -13,7 +13,7 @@ from biotune_optuna.finetune import suite_task
 from biotune_optuna.finetune import SUITE_TASKS
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import SpecError
-from biotune_optuna.studies.objectives import load_data
+from biotune_optuna.studies._objectives import load_data
 
 
 TASKS = sorted(SUITE_TASKS)

@@ -195,7 +195,7 @@ def test_device_strings_torch_would_not_train_on_are_refused(device: str) -> Non
 
 def test_devices_this_machine_lacks_are_refused_before_the_study_opens() -> None:
     torch = pytest.importorskip("torch")
-    from biotune_optuna.studies.objectives import device_problem_here
+    from biotune_optuna.studies._objectives import device_problem_here
 
     assert device_problem_here("auto") is None and device_problem_here("cpu") is None
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -16,7 +16,7 @@ import logging
 import optuna
 
 from biotune_optuna.samplers import create_sampler
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 

@@ -21,7 +21,7 @@ from biotune_optuna.plan import selected_blocks
 from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._keys import POPULATION_KEY_PREFIX
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.synthetic import SyntheticFineTuning
 from tests.samplers._objectives import flaky
 from tests.samplers._processes import run_worker

@@ -15,12 +15,12 @@ from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.studies import DashboardUpdater
 from biotune_optuna.studies import save_study_figures
 from biotune_optuna.studies import save_study_note
-from biotune_optuna.studies.dashboard import FITNESS_COST_FIGURE
-from biotune_optuna.studies.dashboard import FREEZE_MASK_FIGURE
-from biotune_optuna.studies.dashboard import plan_markdown
-from biotune_optuna.studies.dashboard import RECOMMENDED_MARK
-from biotune_optuna.studies.dashboard import save_plan_note
-from biotune_optuna.studies.report import best_plan_rows
+from biotune_optuna.studies._dashboard import FITNESS_COST_FIGURE
+from biotune_optuna.studies._dashboard import FREEZE_MASK_FIGURE
+from biotune_optuna.studies._dashboard import plan_markdown
+from biotune_optuna.studies._dashboard import RECOMMENDED_MARK
+from biotune_optuna.studies._dashboard import save_plan_note
+from biotune_optuna.studies._report import best_plan_rows
 
 
 PARAMS = {

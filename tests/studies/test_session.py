@@ -17,13 +17,13 @@ from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import SamplerMismatchError
 from biotune_optuna.samplers.registry import GENE_SAMPLERS
 from biotune_optuna.samplers.registry import sampler_name
+from biotune_optuna.studies import _session as session
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import finished_trials
 from biotune_optuna.studies import open_study
 from biotune_optuna.studies import parse_spec
-from biotune_optuna.studies import session
 from biotune_optuna.studies import SpecError
-from biotune_optuna.studies.session import study_exists
+from biotune_optuna.studies._session import study_exists
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 

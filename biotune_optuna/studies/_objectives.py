@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from biotune_optuna.studies.dashboard import save_plan_note
-from biotune_optuna.studies.plan_table import TableError
-from biotune_optuna.studies.replay import TableObjective
-from biotune_optuna.studies.spec import SpecError
-from biotune_optuna.studies.spec import StudySpec
-from biotune_optuna.studies.study_objective import StudyObjective
+from biotune_optuna.studies._dashboard import save_plan_note
+from biotune_optuna.studies._plan_table import TableError
+from biotune_optuna.studies._replay import TableObjective
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies._study_objective import StudyObjective
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 

@@ -26,20 +26,20 @@ from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.recommendation import record_recommendation
 from biotune_optuna.recommendation import stored_recommendation
-from biotune_optuna.studies.report import estimate_words
-from biotune_optuna.studies.report import evaluations_words
-from biotune_optuna.studies.report import frozen_head_warning
-from biotune_optuna.studies.report import metric_name
-from biotune_optuna.studies.report import name_metric
-from biotune_optuna.studies.report import status_summary
-from biotune_optuna.studies.report import strategy_markdown
-from biotune_optuna.studies.report import trial_plan
-from biotune_optuna.studies.storage import masked_text
-from biotune_optuna.studies.storage import remember_passwords
+from biotune_optuna.studies._report import estimate_words
+from biotune_optuna.studies._report import evaluations_words
+from biotune_optuna.studies._report import frozen_head_warning
+from biotune_optuna.studies._report import metric_name
+from biotune_optuna.studies._report import name_metric
+from biotune_optuna.studies._report import status_summary
+from biotune_optuna.studies._report import strategy_markdown
+from biotune_optuna.studies._report import trial_plan
+from biotune_optuna.studies._storage import masked_text
+from biotune_optuna.studies._storage import remember_passwords
 
 
 if TYPE_CHECKING:
-    from biotune_optuna.studies.spec import StudySpec
+    from biotune_optuna.studies._spec import StudySpec
 
 __all__ = [
     "FITNESS_COST_FIGURE",
@@ -344,7 +344,7 @@ def serve_dashboard(
     """
     from optuna_dashboard import run_server
 
-    from biotune_optuna.studies.session import reading_storage
+    from biotune_optuna.studies._session import reading_storage
 
     store = None
     if artifacts is not None:

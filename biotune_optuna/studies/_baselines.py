@@ -29,18 +29,18 @@ import optuna
 from biotune_optuna.recommendation import current_recommendation
 from biotune_optuna.strategies import BIOTUNE
 from biotune_optuna.strategies import format_setting
-from biotune_optuna.studies.report import format_mean_std
-from biotune_optuna.studies.report import format_share
-from biotune_optuna.studies.report import markdown_table
-from biotune_optuna.studies.retrain import final_evaluation
-from biotune_optuna.studies.retrain import test_summary
-from biotune_optuna.studies.session import open_study
-from biotune_optuna.studies.session import run_to_budget
-from biotune_optuna.studies.spec import default_sampler
-from biotune_optuna.studies.spec import SpecError
-from biotune_optuna.studies.spec import StudySpec
-from biotune_optuna.studies.storage import masked_data
-from biotune_optuna.studies.storage import masked_text
+from biotune_optuna.studies._report import format_mean_std
+from biotune_optuna.studies._report import format_share
+from biotune_optuna.studies._report import markdown_table
+from biotune_optuna.studies._retrain import final_evaluation
+from biotune_optuna.studies._retrain import test_summary
+from biotune_optuna.studies._session import open_study
+from biotune_optuna.studies._session import run_to_budget
+from biotune_optuna.studies._spec import default_sampler
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies._storage import masked_data
+from biotune_optuna.studies._storage import masked_text
 
 
 __all__ = ["BASELINE_ROWS", "BaselineRow", "compare_baselines"]
@@ -143,7 +143,7 @@ def compare_baselines(
     Returns:
         The markdown table and the rows' results.
     """
-    from biotune_optuna.studies.objectives import build_objective
+    from biotune_optuna.studies._objectives import build_objective
 
     if spec.objective != "finetune" or spec.strategy != BIOTUNE:
         raise SpecError(f"{spec.source}: baselines needs a BioTune fine-tuning spec")
@@ -230,7 +230,7 @@ def _search(
 ) -> _Search:
     """Run (or resume) the row's study, if it is defined by a search (BioTune's genes, a
     baseline's searched hyperparameters), and take its recommended trial."""
-    from biotune_optuna.studies.objectives import describe_objective
+    from biotune_optuna.studies._objectives import describe_objective
 
     space = objective.search_space
     if not space:

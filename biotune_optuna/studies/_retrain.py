@@ -29,9 +29,9 @@ import numpy as np
 import optuna
 
 from biotune_optuna.recommendation import current_recommendation
-from biotune_optuna.studies.spec import SpecError
-from biotune_optuna.studies.spec import StudySpec
-from biotune_optuna.studies.storage import masked_data
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies._storage import masked_data
 
 
 __all__ = ["final_evaluation", "retrain_best_plan", "test_summary"]

@@ -29,11 +29,11 @@ import time
 from typing import Any
 
 from biotune_optuna.studies._errors import SpecError
-from biotune_optuna.studies.plan_table import DEFAULT_LEVELS
-from biotune_optuna.studies.plan_table import grid_codes
-from biotune_optuna.studies.plan_table import plan_of_code
-from biotune_optuna.studies.plan_table import PlanTable
-from biotune_optuna.studies.spec import StudySpec
+from biotune_optuna.studies._plan_table import DEFAULT_LEVELS
+from biotune_optuna.studies._plan_table import grid_codes
+from biotune_optuna.studies._plan_table import plan_of_code
+from biotune_optuna.studies._plan_table import PlanTable
+from biotune_optuna.studies._spec import StudySpec
 
 
 __all__ = ["RecordingProgress", "record_table", "recording_problem"]
@@ -251,7 +251,7 @@ def record_table(
     Raises:
         SpecError: If the spec cannot be recorded, or a part file belongs to another recording.
     """
-    from biotune_optuna.studies.objectives import build_objective
+    from biotune_optuna.studies._objectives import build_objective
 
     problem = recording_problem(spec)
     if problem is not None:

@@ -49,7 +49,7 @@ from biotune_optuna.studies._heartbeat import DEFAULT_GRACE_PERIOD
 from biotune_optuna.studies._heartbeat import DEFAULT_HEARTBEAT_INTERVAL
 from biotune_optuna.studies._heartbeat import heartbeat_problem
 from biotune_optuna.studies._heartbeat import shortest_grace_period
-from biotune_optuna.studies.storage import storage_problem
+from biotune_optuna.studies._storage import storage_problem
 from biotune_optuna.synthetic import MAX_BLOCKS
 from biotune_optuna.synthetic import MAX_EPOCHS
 
@@ -225,7 +225,7 @@ class StudySpec:
     Attributes:
         name: The study's name in the storage.
         storage: Storage URL: ``sqlite:///``, ``journal:///`` or a server's (relative file
-            paths already resolved; see :mod:`biotune_optuna.studies.storage`).
+            paths already resolved; see :mod:`biotune_optuna.studies._storage`).
         heartbeat_interval: Seconds between heartbeats of a running trial.
         grace_period: Seconds without a heartbeat after which a running trial is taken for
             dead, failed and retried with the same parameters.
