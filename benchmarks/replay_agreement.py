@@ -141,7 +141,8 @@ def score_plan(objective: Any, plan: Any, table: PlanTable, test: Any) -> list[d
 
     Args:
         objective: The spec's fine-tuning objective (backbone, folds, feature cache).
-        plan: A :class:`~biotune_optuna.FineTunePlan` (any learning rates, not only the grid's).
+        plan: A :class:`~biotune_optuna.plan.FineTunePlan` (any learning rates, not only the
+            grid's).
         table: The table whose folds and training seeds are used.
         test: The test split (the recorder's).
 
@@ -149,14 +150,14 @@ def score_plan(objective: Any, plan: Any, table: PlanTable, test: Any) -> list[d
         One dict per run (``fold``, ``seed``, ``test``, ``best_val``, ``seconds``); none for a
         plan that trains nothing (the table scores it 0).
     """
-    from biotune_optuna.studies._record import _record_run
+    from biotune_optuna.studies._record import record_run
 
     if plan.is_empty:
         return []
     runs = []
     for fold in range(table.n_folds):
         for seed in table.seeds:
-            line = _record_run(objective, plan, fold, seed, test)
+            line = record_run(objective, plan, fold, seed, test)
             runs.append(
                 {
                     "fold": fold,
@@ -199,7 +200,7 @@ def live_cell(
 
     from biotune_optuna.plan import FineTunePlan
     from biotune_optuna.recommendation import recommend
-    from biotune_optuna.studies._record import _test_split
+    from biotune_optuna.studies._record import table_test_split
 
     start = time.perf_counter()
     study = live_study(base, objective, sampler, seed, args)
@@ -212,7 +213,7 @@ def live_cell(
     params = dict(chosen.trial.params)
     plan = FineTunePlan.from_params(params, table.blocks, base_lr=table.base_lr)
     start = time.perf_counter()
-    runs = score_plan(objective, plan, table, _test_split(objective))
+    runs = score_plan(objective, plan, table, table_test_split(objective))
     code = table.code_of(plan)
     return {
         "study": study.study_name,
@@ -361,7 +362,7 @@ def _open_data(args: argparse.Namespace, table: PlanTable) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Run (or continue) every cell into ``args.output``, seed-major, saving after each."""
     from biotune_optuna.studies import build_objective
-    from biotune_optuna.studies._record import _test_split
+    from biotune_optuna.studies._record import table_test_split
 
     table = PlanTable.load(args.table)
     data = _open_data(args, table)
@@ -382,7 +383,7 @@ def run(args: argparse.Namespace) -> int:
         replay = replay_cell(table, sampler, seed, args.trials)
         if live["code"] not in data["reproduced"]:
             data["reproduced"][live["code"]] = reproduce(
-                objective, table, live["code"], _test_split(objective)
+                objective, table, live["code"], table_test_split(objective)
             )
         data["cells"][f"{sampler}/{seed}"] = {
             "sampler": sampler,

@@ -126,7 +126,7 @@ def final_protocol(spec: Any, seed: int, epochs: int | None) -> Any:
 def protocol_identity(spec: Any, protocol: Any) -> tuple[str, dict[str, Any]]:
     """A short id and the description of what a final run depends on besides plan and seed:
     model, data (and its cut), and the training protocol."""
-    from biotune_optuna.finetune import resolve_device
+    from biotune_optuna.finetune._device import resolve_device
 
     fields = dataclasses.asdict(protocol)
     for key in ("seed", "n_seeds"):

@@ -15,13 +15,13 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
-from biotune_optuna import current_recommendation
-from biotune_optuna import recommend
-from biotune_optuna import Recommendation
-from biotune_optuna import recommended_trial
-from biotune_optuna import record_recommendation
 from biotune_optuna.cli import main
+from biotune_optuna.recommendation import current_recommendation
+from biotune_optuna.recommendation import recommend
+from biotune_optuna.recommendation import Recommendation
 from biotune_optuna.recommendation import RECOMMENDATION_KEY
+from biotune_optuna.recommendation import recommended_trial
+from biotune_optuna.recommendation import record_recommendation
 from biotune_optuna.recommendation import stored_recommendation
 from biotune_optuna.samplers import create_sampler
 from biotune_optuna.synthetic import SyntheticFineTuning

@@ -40,7 +40,7 @@ from biotune_optuna.studies._storage import masked_text
 from biotune_optuna.studies._storage import storage_failure
 
 
-__all__ = ["UsageError", "build_parser", "main"]
+__all__ = ["build_parser", "main"]
 
 #: The commands, in the order ``--help`` lists them.
 _COMMANDS = (

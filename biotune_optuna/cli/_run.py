@@ -25,11 +25,11 @@ from biotune_optuna.studies import open_study
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies import save_study_figures
 from biotune_optuna.studies import save_study_note
-from biotune_optuna.studies import StudyObjective
 from biotune_optuna.studies import StudySpec
 from biotune_optuna.studies._objectives import describe_objective
 from biotune_optuna.studies._session import running_trials_health
 from biotune_optuna.studies._storage import display_storage
+from biotune_optuna.studies._study_objective import StudyObjective
 from biotune_optuna.studies._workers import stop_with_parent
 
 

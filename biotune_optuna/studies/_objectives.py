@@ -64,16 +64,16 @@ def _count(n: int, noun: str) -> str:
 
 
 def load_data(spec: StudySpec) -> Any:
-    """The spec's :class:`~biotune_optuna.finetune.ClassificationData` (never downloads unless
-    ``[data] download = true``).
+    """The spec's :class:`~biotune_optuna.finetune._data.ClassificationData` (never downloads
+    unless ``[data] download = true``).
 
     Raises:
         SpecError: If the data cannot be loaded; names the ``[data]`` key at fault.
     """
     from biotune_optuna.finetune import digits
-    from biotune_optuna.finetune import image_folder
-    from biotune_optuna.finetune import suite_task
-    from biotune_optuna.finetune import torchvision_dataset
+    from biotune_optuna.finetune._data import image_folder
+    from biotune_optuna.finetune._data import torchvision_dataset
+    from biotune_optuna.finetune._suite import suite_task
 
     data = spec.data
     assert data is not None
@@ -107,8 +107,8 @@ def build_objective(spec: StudySpec) -> StudyObjective:
     Returns:
         A :class:`~biotune_optuna.finetune.FineTuneObjective` (``kind = "finetune"``) or a
         :class:`~biotune_optuna.synthetic.SyntheticFineTuning`: both are a
-        :class:`~biotune_optuna.studies.StudyObjective` (``blocks``, ``search_space``,
-        ``on_epoch``).
+        :class:`~biotune_optuna.studies._study_objective.StudyObjective` (``blocks``,
+        ``search_space``, ``on_epoch``).
 
     Raises:
         SpecError: If the device is not on this machine, or the model or the data cannot be
@@ -176,6 +176,6 @@ def _checkpoints(spec: StudySpec) -> Any:
     """The spec's training checkpoints (``[study] checkpoints``), or ``None``."""
     if spec.checkpoints is None:
         return None
-    from biotune_optuna.finetune import TrainingCheckpoints
+    from biotune_optuna.finetune._checkpoints import TrainingCheckpoints
 
     return TrainingCheckpoints(spec.checkpoints, max_bytes=spec.checkpoint_mb * 2**20)

@@ -53,10 +53,11 @@ def final_evaluation(
         keep_models: Return the trained models.
 
     Returns:
-        The :class:`~biotune_optuna.finetune.PlanEvaluation`, each run with its test accuracy.
+        The :class:`~biotune_optuna.finetune._results.PlanEvaluation`, each run with its test
+        accuracy.
     """
-    from biotune_optuna.finetune import DataSplit
     from biotune_optuna.finetune import evaluate_plan
+    from biotune_optuna.finetune._splits import DataSplit
 
     data = objective.data
     if data.test is None:

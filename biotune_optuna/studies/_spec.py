@@ -891,7 +891,7 @@ def _block_lists(blocks: Mapping[str, Any], fail: Fail) -> dict[str, tuple[str, 
 
 
 def _suite_tasks() -> tuple[str, ...]:
-    from biotune_optuna.finetune import SUITE_TASKS
+    from biotune_optuna.finetune._suite import SUITE_TASKS
 
     return tuple(SUITE_TASKS)
 

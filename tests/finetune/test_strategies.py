@@ -14,17 +14,17 @@ import pytest
 import torch
 from torch import nn
 
-from biotune_optuna import FineTunePlan
 from biotune_optuna.finetune import build_strategy
-from biotune_optuna.finetune import ClassificationData
-from biotune_optuna.finetune import DataSplit
 from biotune_optuna.finetune import evaluate_plan
 from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import FineTuneStrategy
 from biotune_optuna.finetune import load_backbone
-from biotune_optuna.finetune import PlanStrategy
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune._data import ClassificationData
+from biotune_optuna.finetune._splits import DataSplit
+from biotune_optuna.finetune.strategies import PlanStrategy
 from biotune_optuna.finetune.strategies import StrategyRun
+from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.strategies import BaselineConfig
 from biotune_optuna.strategies import hyperparameter
 from biotune_optuna.strategies import register_strategy

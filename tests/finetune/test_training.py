@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from biotune_optuna.finetune import ClassificationData
 from biotune_optuna.finetune import evaluate_plan
+from biotune_optuna.finetune._data import ClassificationData
 from tests.finetune.conftest import tiny_backbone
 from tests.finetune.conftest import tiny_plan
 from tests.finetune.conftest import TINY_PROTOCOL as PROTOCOL

@@ -24,8 +24,8 @@ from biotune_optuna.samplers import create_pruner
 from biotune_optuna.samplers import create_sampler
 from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers.registry import SPEC_OPTIONS
-from biotune_optuna.studies import parse_spec
 from biotune_optuna.studies import SpecError
+from biotune_optuna.studies._spec import parse_spec
 from biotune_optuna.synthetic import MAX_BLOCKS
 from biotune_optuna.synthetic import SyntheticFineTuning
 

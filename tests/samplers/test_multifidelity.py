@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import TrialState
 import pytest
 
-from biotune_optuna import recommended_trial
+from biotune_optuna.recommendation import recommended_trial
 from biotune_optuna.samplers import BioTunePlusSampler
 from biotune_optuna.samplers import BioTuneSampler
 from biotune_optuna.samplers import trial_budget

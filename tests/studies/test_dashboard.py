@@ -10,8 +10,8 @@ import optuna
 from optuna_dashboard import get_note
 import pytest
 
-from biotune_optuna import recommended_trial
 from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.recommendation import recommended_trial
 from biotune_optuna.studies import DashboardUpdater
 from biotune_optuna.studies import save_study_figures
 from biotune_optuna.studies import save_study_note
@@ -147,7 +147,7 @@ def test_a_spec_objective_writes_each_trials_plan_as_its_note_through_its_hook(
 ) -> None:
     from biotune_optuna.studies import build_objective
     from biotune_optuna.studies import open_study
-    from biotune_optuna.studies import parse_spec
+    from biotune_optuna.studies._spec import parse_spec
 
     table = {
         "study": {"name": "noted", "storage": "sqlite:///noted.db"},

@@ -21,9 +21,9 @@ from biotune_optuna.studies import _session as session
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import finished_trials
 from biotune_optuna.studies import open_study
-from biotune_optuna.studies import parse_spec
 from biotune_optuna.studies import SpecError
 from biotune_optuna.studies._session import study_exists
+from biotune_optuna.studies._spec import parse_spec
 from biotune_optuna.synthetic import SyntheticFineTuning
 
 

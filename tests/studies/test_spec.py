@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from biotune_optuna.studies import load_spec
-from biotune_optuna.studies import parse_spec
 from biotune_optuna.studies import SpecError
 from biotune_optuna.studies._spec import ModelSpec
+from biotune_optuna.studies._spec import parse_spec
 from biotune_optuna.studies._spec import SyntheticSpec
 
 

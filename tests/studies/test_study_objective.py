@@ -9,7 +9,7 @@ import optuna
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import load_spec
-from biotune_optuna.studies import StudyObjective
+from biotune_optuna.studies._study_objective import StudyObjective
 from biotune_optuna.synthetic import SyntheticFineTuning
 from tests.cli._specs import tiny_spec
 from tests.conftest import copy_spec
