@@ -40,9 +40,11 @@ MAX_README_LINES = 300
 PENDING_PUBLIC = ("biotune_optuna/samplers/registry.py", "biotune_optuna/finetune/strategies.py")
 
 #: The internal names that another package or a benchmark still imports from a private module,
-#: by module. Each is a debt of the facade budget (issue 27): the facades would need about 50
-#: more names to carry them. A name nobody imports any more fails
-#: ``test_the_internal_window_lists_only_what_is_used``, so the list only shrinks.
+#: by module (``"*"``: the module itself). Each is a debt of the facade budget (issue 27): 60
+#: names, most of them what the CLI's commands print (``_report``, ``_session``, ``_storage``),
+#: which the facades could carry only if the commands' texts were built inside ``studies``. A
+#: name nobody imports any more fails ``test_the_internal_window_lists_only_what_is_used``, so
+#: the list only shrinks; a new private import must be added here, where a reviewer sees it.
 INTERNAL_WINDOW: dict[str, frozenset[str]] = {
     # The engine's parts that studies assembles from a spec and the benchmarks time.
     "biotune_optuna.finetune._apply": frozenset({"apply_plan", "set_train_mode"}),
@@ -380,12 +382,14 @@ def _documented_in_the_docs_site(facade: str) -> list[str]:
     pages = "\n".join(page.read_text() for page in sorted(DOCS.rglob("*.md")))
     if re.search(rf"^:::\s*{re.escape(facade)}\s*$", pages, re.MULTILINE):
         return []
-    return [n for n in _exported(facade) if not re.search(rf"\b{re.escape(n)}\b", pages)]
+    names = [n for n in _exported(facade) if not n.startswith("__")]  # not __version__
+    return [n for n in names if not re.search(rf"\b{re.escape(n)}\b", pages)]
 
 
 @pytest.mark.xfail(not DOCS.is_dir(), reason="until the docs site (docs/) merges", strict=False)
 @pytest.mark.parametrize(
-    "facade", ["biotune_optuna", *sorted(f for f in _facades() if f != "biotune_optuna")]
+    "facade",
+    sorted(f for f in _facades() if _owner(f) != "cli"),  # the CLI: its own reference
 )
 def test_every_name_a_facade_exports_is_documented_in_the_docs_site(facade: str) -> None:
     assert DOCS.is_dir()
