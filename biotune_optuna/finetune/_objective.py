@@ -117,7 +117,7 @@ class FineTuneObjective:
     last by BioTune.
 
     Raises:
-        biotune_optuna.studies.SamplerMismatchError: At the first trial of a study that is
+        biotune_optuna.samplers.SamplerMismatchError: At the first trial of a study that is
             continued under another sampler than its own (e.g. ``optuna.load_study`` without
             ``sampler=``, which attaches TPE to a BioTune study).
         biotune_optuna.failures.TrialFailed: When a trial's training fails.
