@@ -342,7 +342,7 @@ def test_workers_auto_is_one_per_visible_gpu(
         started.extend(zip(commands, environments))
         return [0] * len(commands)
 
-    monkeypatch.setattr("biotune_optuna.studies._workers.run_workers", fake_run_workers)
+    monkeypatch.setattr("biotune_optuna.cli._workers.run_workers", fake_run_workers)
     monkeypatch.setattr("biotune_optuna.cli._workers.gpus_for", lambda spec: ["0", "1"])
     spec = tmp_path / "shared.toml"
     spec.write_text(SYNTHETIC_SPEC.format(storage=f"sqlite:///{tmp_path / 's.db'}", trials=5))
@@ -364,7 +364,7 @@ def test_a_worker_that_fails_makes_the_run_fail_and_keeps_the_study(
     from biotune_optuna import cli
 
     monkeypatch.setattr(
-        "biotune_optuna.studies._workers.run_workers",
+        "biotune_optuna.cli._workers.run_workers",
         lambda commands, environments, *, say: [0, 1],
     )
     spec = tmp_path / "shared.toml"
