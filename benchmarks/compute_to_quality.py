@@ -916,7 +916,7 @@ def score_one(base: Any, method: str, seed: int, objective: Any, step: int) -> A
     """Score one study (if it exists) into the records file; return the objective built."""
     from biotune_optuna.studies import build_objective
     from biotune_optuna.studies import load_study
-    from biotune_optuna.studies.session import study_exists
+    from biotune_optuna.studies._session import study_exists
 
     spec = method_spec(base, method, seed)
     if not study_exists(spec.storage, spec.name):

@@ -28,12 +28,12 @@ import time
 import numpy as np
 import torch
 
-from biotune_optuna import FineTunePlan
-from biotune_optuna.finetune import DataSplit
 from biotune_optuna.finetune import digits
-from biotune_optuna.finetune import evaluate_plan
 from biotune_optuna.finetune import load_backbone
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune._splits import DataSplit
+from biotune_optuna.finetune._training import evaluate_plan
+from biotune_optuna.plan import FineTunePlan
 
 
 RESULTS = Path(__file__).resolve().parent / "results"

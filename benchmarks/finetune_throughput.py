@@ -31,16 +31,16 @@ import time
 import numpy as np
 import torch
 
-from biotune_optuna import FineTunePlan
-from biotune_optuna.finetune import apply_plan
-from biotune_optuna.finetune import DataSplit
 from biotune_optuna.finetune import digits
-from biotune_optuna.finetune import evaluate_plan
-from biotune_optuna.finetune import FeatureCache
 from biotune_optuna.finetune import load_backbone
-from biotune_optuna.finetune import resolve_device
-from biotune_optuna.finetune import set_train_mode
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune._apply import apply_plan
+from biotune_optuna.finetune._apply import set_train_mode
+from biotune_optuna.finetune._cache import FeatureCache
+from biotune_optuna.finetune._device import resolve_device
+from biotune_optuna.finetune._splits import DataSplit
+from biotune_optuna.finetune._training import evaluate_plan
+from biotune_optuna.plan import FineTunePlan
 
 
 RESULTS = Path(__file__).resolve().parent / "results"

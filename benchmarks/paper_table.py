@@ -115,10 +115,10 @@ def write_sampler_table(base: object, args: argparse.Namespace) -> None:
     """Read the race's studies back and write the table (markdown and JSON)."""
 
     from biotune_optuna.studies import load_study
-    from biotune_optuna.studies.report import best_so_far
-    from biotune_optuna.studies.report import compare_rows
-    from biotune_optuna.studies.report import markdown_table
-    from biotune_optuna.studies.session import study_exists
+    from biotune_optuna.studies._report import best_so_far
+    from biotune_optuna.studies._report import compare_rows
+    from biotune_optuna.studies._report import markdown_table
+    from biotune_optuna.studies._session import study_exists
     from biotune_optuna.trials import WALL_TIME_ATTR
 
     groups: dict[str, list[optuna.Study]] = {}
@@ -173,9 +173,9 @@ def run_baselines(args: argparse.Namespace) -> None:
     """``biotune-optuna baselines`` on the table's spec, plus rows whose learning rate is searched
     (``--lr-trials`` TPE trials each), so that BioTune's search is not the only one."""
     from biotune_optuna.studies import load_spec
-    from biotune_optuna.studies.baselines import BASELINE_ROWS
-    from biotune_optuna.studies.baselines import BaselineRow
-    from biotune_optuna.studies.baselines import compare_baselines
+    from biotune_optuna.studies._baselines import BASELINE_ROWS
+    from biotune_optuna.studies._baselines import BaselineRow
+    from biotune_optuna.studies._baselines import compare_baselines
 
     rows = list(BASELINE_ROWS)
     if args.strategies:

@@ -10,13 +10,13 @@ both ways, for every sampler and seed of the check:
   trials' training seed; SQLite storage ``benchmarks/results/replay_agreement.db``, one study per
   cell). The plan :func:`~biotune_optuna.studies.recommend` picks among its finished
   trials is then scored **exactly as the table scores a plan**: the recorder's run
-  (:mod:`biotune_optuna.studies.record`) on every fold with the table's training seeds, test
+  (:mod:`biotune_optuna.studies._record`) on every fold with the table's training seeds, test
   accuracy = mean of the runs' test macro accuracy. The plan is scored as the study found it
   (its continuous learning rates), not snapped to the grid; its grid point (``code``) and the
   table's recorded test accuracy of that point are kept beside it, and that grid point is
   re-trained once as a reproduction check of the table on this machine.
 - **replayed**: the same sampler, seed and trials on the table
-  (:func:`~biotune_optuna.studies.race.race_study`), scored by the recorded test accuracy of its
+  (:func:`~biotune_optuna.studies._race.race_study`), scored by the recorded test accuracy of its
   recommended grid point: what the table race reports.
 
 The yardstick is the table's own noise: the two recorded runs of a plan (fold 0 and fold 1,
@@ -60,7 +60,7 @@ if str(ROOT) not in sys.path:  # run as a script from a clone
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # table_race
 
-from biotune_optuna.studies.plan_table import PlanTable  # noqa: E402
+from biotune_optuna.studies._plan_table import PlanTable  # noqa: E402
 from biotune_optuna.trials import WALL_TIME_ATTR  # noqa: E402
 
 
@@ -142,7 +142,8 @@ def score_plan(objective: Any, plan: Any, table: PlanTable, test: Any) -> list[d
 
     Args:
         objective: The spec's fine-tuning objective (backbone, folds, feature cache).
-        plan: A :class:`~biotune_optuna.FineTunePlan` (any learning rates, not only the grid's).
+        plan: A :class:`~biotune_optuna.plan.FineTunePlan` (any learning rates, not only the
+            grid's).
         table: The table whose folds and training seeds are used.
         test: The test split (the recorder's).
 
@@ -150,14 +151,14 @@ def score_plan(objective: Any, plan: Any, table: PlanTable, test: Any) -> list[d
         One dict per run (``fold``, ``seed``, ``test``, ``best_val``, ``seconds``); none for a
         plan that trains nothing (the table scores it 0).
     """
-    from biotune_optuna.studies.record import _record_run
+    from biotune_optuna.studies._record import record_run
 
     if plan.is_empty:
         return []
     runs = []
     for fold in range(table.n_folds):
         for seed in table.seeds:
-            line = _record_run(objective, plan, fold, seed, test)
+            line = record_run(objective, plan, fold, seed, test)
             runs.append(
                 {
                     "fold": fold,
@@ -194,7 +195,7 @@ def live_cell(
 
     from biotune_optuna.plan import FineTunePlan
     from biotune_optuna.studies import recommend
-    from biotune_optuna.studies.record import _test_split
+    from biotune_optuna.studies._record import table_test_split
 
     start = time.perf_counter()
     study = live_study(base, objective, sampler, seed, args)
@@ -207,7 +208,7 @@ def live_cell(
     params = dict(chosen.trial.params)
     plan = FineTunePlan.from_params(params, table.blocks, base_lr=table.base_lr)
     start = time.perf_counter()
-    runs = score_plan(objective, plan, table, _test_split(objective))
+    runs = score_plan(objective, plan, table, table_test_split(objective))
     code = table.code_of(plan)
     return {
         "study": study.study_name,
@@ -230,8 +231,8 @@ def live_cell(
 
 def replay_cell(table: PlanTable, sampler: str, seed: int, trials: int) -> dict[str, Any]:
     """The replayed side of a cell: the same study on the table, scored as the race scores it."""
-    from biotune_optuna.studies.race import race_entries
-    from biotune_optuna.studies.race import race_study
+    from biotune_optuna.studies._race import race_entries
+    from biotune_optuna.studies._race import race_study
 
     entry = race_entries(table.max_epochs)[sampler]
     record = race_study(table, entry, seed=seed, n_trials=trials, budgets=[trials], every=trials)
@@ -248,7 +249,7 @@ def replay_cell(table: PlanTable, sampler: str, seed: int, trials: int) -> dict[
 
 def reproduce(objective: Any, table: PlanTable, code: str, test: Any) -> dict[str, Any]:
     """The grid point ``code`` trained again as the recorder trained it, beside the table."""
-    from biotune_optuna.studies.plan_table import plan_of_code
+    from biotune_optuna.studies._plan_table import plan_of_code
 
     plan = plan_of_code(code, table.blocks, table.levels, base_lr=table.base_lr)
     runs = score_plan(objective, plan, table, test)
@@ -356,7 +357,7 @@ def _open_data(args: argparse.Namespace, table: PlanTable) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Run (or continue) every cell into ``args.output``, seed-major, saving after each."""
     from biotune_optuna.studies import build_objective
-    from biotune_optuna.studies.record import _test_split
+    from biotune_optuna.studies._record import table_test_split
 
     table = PlanTable.load(args.table)
     data = _open_data(args, table)
@@ -377,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
         replay = replay_cell(table, sampler, seed, args.trials)
         if live["code"] not in data["reproduced"]:
             data["reproduced"][live["code"]] = reproduce(
-                objective, table, live["code"], _test_split(objective)
+                objective, table, live["code"], table_test_split(objective)
             )
         data["cells"][f"{sampler}/{seed}"] = {
             "sampler": sampler,

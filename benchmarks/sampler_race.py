@@ -8,7 +8,7 @@ NSGA-II) runs 140 trials per seed. For each study and each budget B (25, 50, 140
   (:func:`biotune_optuna.studies.recommend`, the rule every study gets; it reads
   validation values only, never the test split);
 - its plan **retrained on the whole train split** with early stopping on the whole val split
-  and tested once per training seed (:func:`~biotune_optuna.studies.retrain.final_evaluation`),
+  and tested once per training seed (:func:`~biotune_optuna.studies._retrain.final_evaluation`),
   training seeds 0 and 1 for every study, independent of the study seed: the score is the mean
   of the two macro test accuracies;
 - the best validation value observed by B trials (the optimistic number), the best-so-far
@@ -126,7 +126,7 @@ def final_protocol(spec: Any, seed: int, epochs: int | None) -> Any:
 def protocol_identity(spec: Any, protocol: Any) -> tuple[str, dict[str, Any]]:
     """A short id and the description of what a final run depends on besides plan and seed:
     model, data (and its cut), and the training protocol."""
-    from biotune_optuna.finetune import resolve_device
+    from biotune_optuna.finetune._device import resolve_device
 
     fields = dataclasses.asdict(protocol)
     for key in ("seed", "n_seeds"):
@@ -172,8 +172,8 @@ def retrain_scores(
 ) -> list[float]:
     """Macro test accuracy of ``trial``'s plan retrained once per :data:`FINAL_SEEDS` (cached;
     the cache keys read go into ``used``)."""
-    from biotune_optuna.studies.retrain import final_evaluation
-    from biotune_optuna.studies.retrain import test_summary
+    from biotune_optuna.studies._retrain import final_evaluation
+    from biotune_optuna.studies._retrain import test_summary
 
     plan = plan_key(objective, trial.params)
     scores = []
@@ -286,7 +286,7 @@ def score_studies(
     """A record for every sampler × seed study that exists (the retrains' keys into ``used``)."""
     from biotune_optuna.studies import build_objective
     from biotune_optuna.studies import load_study
-    from biotune_optuna.studies.session import study_exists
+    from biotune_optuna.studies._session import study_exists
 
     objective = None
     records = []

@@ -1,9 +1,9 @@
 """Sampler race on the recorded plan tables: ≥ 30 seeds per cell, judged by the test accuracy
 a user would get.
 
-Every entry of :func:`biotune_optuna.studies.race.race_entries` (both BioTune presets, random,
+Every entry of :func:`biotune_optuna.studies._race.race_entries` (both BioTune presets, random,
 qmc, tpe, cmaes, gp, nsgaii, and ``biotune-plus + SH``, ``tpe + SH``, ``random + Hyperband``)
-runs one replayed study per table and seed (:func:`~biotune_optuna.studies.race.race_study`:
+runs one replayed study per table and seed (:func:`~biotune_optuna.studies._race.race_study`:
 ``--trials`` trials, in-memory storage, the sampler seeded with the study's seed). A study is
 scored by the **recorded test accuracy** of the plan :func:`~biotune_optuna.studies.
 recommend` picks after 25, 50 and 140 trials (the mean test accuracy of the plan's recorded
@@ -14,7 +14,7 @@ included (a point every ``--every`` trials).
 Tasks are split into **dev** and **test** (:data:`TASK_SPLIT`): presets and options may be
 tuned on dev tables only; the README quotes the test tables. A table not named there is dev.
 
-Statistics (:mod:`biotune_optuna.studies.race_statistics`): blocks are (table, seed) pairs;
+Statistics (:mod:`biotune_optuna.studies._race_statistics`): blocks are (table, seed) pairs;
 mean ranks with 95 % bootstrap intervals, a Friedman test, Wilcoxon signed-rank tests of each
 BioTune preset against every other entry with Holm's correction, a critical-difference figure.
 Compute: the *level* of a table is the paper preset's (``biotune``) mean score after the full
@@ -56,14 +56,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a clone
     sys.path.insert(0, str(ROOT))
 
-from biotune_optuna.studies import race_statistics as stats  # noqa: E402
-from biotune_optuna.studies.plan_table import PlanTable  # noqa: E402
-from biotune_optuna.studies.race import BUDGETS  # noqa: E402
-from biotune_optuna.studies.race import race_entries  # noqa: E402
-from biotune_optuna.studies.race import race_study  # noqa: E402
-from biotune_optuna.studies.race import RaceEntry  # noqa: E402
-from biotune_optuna.studies.race import score_at  # noqa: E402
-from biotune_optuna.studies.race import score_at_epochs  # noqa: E402
+from biotune_optuna.studies import _race_statistics as stats  # noqa: E402
+from biotune_optuna.studies._plan_table import PlanTable  # noqa: E402
+from biotune_optuna.studies._race import BUDGETS  # noqa: E402
+from biotune_optuna.studies._race import race_entries  # noqa: E402
+from biotune_optuna.studies._race import race_study  # noqa: E402
+from biotune_optuna.studies._race import RaceEntry  # noqa: E402
+from biotune_optuna.studies._race import score_at  # noqa: E402
+from biotune_optuna.studies._race import score_at_epochs  # noqa: E402
 
 
 #: Which tables presets may be tuned on (dev) and which the README quotes (test).

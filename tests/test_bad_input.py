@@ -16,8 +16,8 @@ import optuna
 import pytest
 
 from biotune_optuna.cli import main
-from biotune_optuna.studies import parse_spec
 from biotune_optuna.studies import SpecError
+from biotune_optuna.studies._spec import parse_spec
 
 
 SYNTHETIC = """

@@ -24,7 +24,10 @@ BRIDGES = (finetune_bridge, studies_bridge)
 #: Optuna's private modules, imported anywhere in a layer (the bridge excepted).
 PRIVATE_IMPORT = re.compile(r"^\s*(from|import) optuna(\.\w+)*\._\w+", re.M)
 #: Optuna's private attributes, read anywhere in a layer (the bridge excepted).
-PRIVATE_ATTRIBUTE = re.compile(r"\.(_storage|_study_id|_trial_id|_backend)\b(?!\s*=)")
+#: (``biotune_optuna.studies._storage`` is our own module, not Optuna's attribute.)
+PRIVATE_ATTRIBUTE = re.compile(
+    r"(?<!biotune_optuna\.studies)\.(_storage|_study_id|_trial_id|_backend)\b(?!\s*=)"
+)
 
 
 def _instances(tmp_path: Path) -> dict[str, Callable[[], Any]]:

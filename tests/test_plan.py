@@ -8,9 +8,9 @@ import sys
 import optuna
 import pytest
 
-from biotune_optuna import FineTunePlan
-from biotune_optuna import plan_search_space
-from biotune_optuna import suggest_plan
+from biotune_optuna.plan import FineTunePlan
+from biotune_optuna.plan import plan_search_space
+from biotune_optuna.plan import suggest_plan
 
 
 BLOCKS = ("stem", "layer1", "layer2", "fc")
@@ -104,7 +104,7 @@ def test_bad_plans(blocks: tuple, importances: tuple, message: str) -> None:
 def test_plan_module_imports_without_torch() -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "from biotune_optuna import FineTunePlan, suggest_plan\n"
+        "from biotune_optuna.plan import FineTunePlan, suggest_plan\n"
         "print(FineTunePlan(('a', 'b'), (0.2, 0.9), 0.5).selected)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,14 +15,14 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
-from biotune_optuna import current_recommendation
-from biotune_optuna import recommend
-from biotune_optuna import Recommendation
-from biotune_optuna import recommended_trial
-from biotune_optuna import record_recommendation
 from biotune_optuna.cli import main
 from biotune_optuna.samplers._registry import create_sampler
+from biotune_optuna.studies._recommendation import current_recommendation
+from biotune_optuna.studies._recommendation import recommend
+from biotune_optuna.studies._recommendation import Recommendation
 from biotune_optuna.studies._recommendation import RECOMMENDATION_KEY
+from biotune_optuna.studies._recommendation import recommended_trial
+from biotune_optuna.studies._recommendation import record_recommendation
 from biotune_optuna.studies._recommendation import stored_recommendation
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
 from tests.conftest import copy_spec

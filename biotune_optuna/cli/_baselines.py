@@ -10,10 +10,10 @@ from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
-from biotune_optuna.finetune import STRATEGIES
-from biotune_optuna.studies.baselines import BASELINE_ROWS
-from biotune_optuna.studies.baselines import BaselineRow
-from biotune_optuna.studies.baselines import compare_baselines
+from biotune_optuna.finetune._registry import STRATEGIES
+from biotune_optuna.studies._baselines import BASELINE_ROWS
+from biotune_optuna.studies._baselines import BaselineRow
+from biotune_optuna.studies._baselines import compare_baselines
 
 
 def add_arguments(baselines: argparse.ArgumentParser) -> None:

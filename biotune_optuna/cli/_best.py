@@ -8,18 +8,18 @@ import numpy as np
 import optuna
 
 from biotune_optuna.cli._common import spec_of
-from biotune_optuna.studies import current_recommendation
 from biotune_optuna.studies import load_study
-from biotune_optuna.studies import Recommendation
-from biotune_optuna.studies.report import best_plan_rows
-from biotune_optuna.studies.report import estimate_words
-from biotune_optuna.studies.report import evaluations_words
-from biotune_optuna.studies.report import format_share
-from biotune_optuna.studies.report import frozen_head_warning
-from biotune_optuna.studies.report import markdown_table
-from biotune_optuna.studies.report import metric_name
-from biotune_optuna.studies.report import plan_evaluations
-from biotune_optuna.studies.report import strategy_markdown
+from biotune_optuna.studies._recommendation import current_recommendation
+from biotune_optuna.studies._recommendation import Recommendation
+from biotune_optuna.studies._report import best_plan_rows
+from biotune_optuna.studies._report import estimate_words
+from biotune_optuna.studies._report import evaluations_words
+from biotune_optuna.studies._report import format_share
+from biotune_optuna.studies._report import frozen_head_warning
+from biotune_optuna.studies._report import markdown_table
+from biotune_optuna.studies._report import metric_name
+from biotune_optuna.studies._report import plan_evaluations
+from biotune_optuna.studies._report import strategy_markdown
 from biotune_optuna.trials import FOLD_ATTR
 from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
 

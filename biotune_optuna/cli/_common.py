@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from biotune_optuna.finetune import STRATEGIES
+from biotune_optuna.finetune._registry import STRATEGIES
 from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import StudySpec

@@ -12,14 +12,14 @@ from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.plan import BIOTUNE
 from biotune_optuna.studies import StudySpec
-from biotune_optuna.studies.report import compare_figures
-from biotune_optuna.studies.report import compare_rows
-from biotune_optuna.studies.report import markdown_table
-from biotune_optuna.studies.session import missing_study
-from biotune_optuna.studies.session import reading_storage
-from biotune_optuna.studies.session import study_exists
-from biotune_optuna.studies.session import study_names
-from biotune_optuna.studies.storage import display_storage
+from biotune_optuna.studies._report import compare_figures
+from biotune_optuna.studies._report import compare_rows
+from biotune_optuna.studies._report import markdown_table
+from biotune_optuna.studies._session import missing_study
+from biotune_optuna.studies._session import reading_storage
+from biotune_optuna.studies._session import study_exists
+from biotune_optuna.studies._session import study_names
+from biotune_optuna.studies._storage import display_storage
 
 
 def add_arguments(compare: argparse.ArgumentParser) -> None:

@@ -9,9 +9,9 @@ import socket
 from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import UsageError
 from biotune_optuna.studies import load_spec
-from biotune_optuna.studies import serve_dashboard
-from biotune_optuna.studies.storage import display_storage
-from biotune_optuna.studies.storage import file_of_storage
+from biotune_optuna.studies._dashboard import serve_dashboard
+from biotune_optuna.studies._storage import display_storage
+from biotune_optuna.studies._storage import file_of_storage
 
 
 def add_arguments(dashboard: argparse.ArgumentParser) -> None:

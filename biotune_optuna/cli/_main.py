@@ -18,8 +18,8 @@ from biotune_optuna.cli._common import UsageError
 from biotune_optuna.cli._pipe import stdout_until_closed
 from biotune_optuna.samplers import SamplerMismatchError
 from biotune_optuna.studies import SpecError
-from biotune_optuna.studies.storage import masked_text
-from biotune_optuna.studies.storage import storage_failure
+from biotune_optuna.studies._storage import masked_text
+from biotune_optuna.studies._storage import storage_failure
 
 
 __all__ = ["main"]
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         other failure (one ``failed:`` line, naming the cause of a storage's failure;
         ``-v`` prints its traceback first) or Ctrl-C. Bad arguments exit with 2 from
         argparse. Secrets in messages and tracebacks are masked
-        (:func:`~biotune_optuna.studies.storage.masked_text`). A closed
+        (:func:`~biotune_optuna.studies._storage.masked_text`). A closed
         standard output (``| head``) only stops the printing.
     """
     args = build_parser().parse_args(argv)  # exits with 2 on bad arguments

@@ -12,7 +12,7 @@ from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
-from biotune_optuna.finetune import device_problem
+from biotune_optuna.finetune._protocol import device_problem
 from biotune_optuna.studies import StudySpec
 
 
@@ -65,7 +65,7 @@ def _load(args: argparse.Namespace, source: Path) -> tuple[Any, list[Any]]:
         UsageError: If the model file or an image is refused (one line).
     """
     from biotune_optuna.finetune import load_finetuned
-    from biotune_optuna.finetune import resolve_device
+    from biotune_optuna.finetune._device import resolve_device
 
     if args.trust_source:
         print(
@@ -125,15 +125,15 @@ def predict_hint(spec: StudySpec, output: Path) -> str:
     """The ``predict`` command of ``spec``'s model in ``output``, as a shell takes it: with the
     shipped sample digits beside a digits spec (``studies/samples/digit*.png``, else
     ``IMAGE...``), and ``--trust-source`` for a model that is not built in
-    (:func:`~biotune_optuna.finetune.builtin_source`): the spec's own ``<module>:<factory>``,
-    which the file names."""
+    (:func:`~biotune_optuna.finetune._export_record.builtin_source`): the spec's own
+    ``<module>:<factory>``, which the file names."""
     images = "IMAGE..."
     directory = None if spec.path is None else spec.path.parent / "samples"
     digits = spec.data is not None and spec.data.source == "digits"
     if digits and directory is not None and any(directory.glob("digit*.png")):
         shown = os.path.relpath(directory)
         images = f"{directory.resolve() if shown.startswith('..') else shown}/digit*.png"
-    from biotune_optuna.finetune import builtin_source
+    from biotune_optuna.finetune._export_record import builtin_source
 
     own = spec.model is not None and not builtin_source(spec.model.source)
     return f"biotune-optuna predict {output} {images}" + (" --trust-source" if own else "")

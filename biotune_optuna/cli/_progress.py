@@ -7,7 +7,7 @@ from typing import Any
 import optuna
 from tqdm.auto import tqdm
 
-from biotune_optuna.studies.report import format_share
+from biotune_optuna.studies._report import format_share
 from biotune_optuna.trials import FOLD_ATTR
 from biotune_optuna.trials import GENERATION_ATTR
 from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR

@@ -12,7 +12,7 @@ from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
-from biotune_optuna.studies.record import record_table
+from biotune_optuna.studies._record import record_table
 
 
 def add_arguments(record: argparse.ArgumentParser) -> None:

@@ -15,11 +15,11 @@ from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
 from biotune_optuna.cli._predict import predict_hint
 from biotune_optuna.studies import build_objective
-from biotune_optuna.studies import current_recommendation
 from biotune_optuna.studies import load_study
 from biotune_optuna.studies import StudySpec
-from biotune_optuna.studies.report import format_mean_std
-from biotune_optuna.studies.retrain import retrain_best_plan
+from biotune_optuna.studies._recommendation import current_recommendation
+from biotune_optuna.studies._report import format_mean_std
+from biotune_optuna.studies._retrain import retrain_best_plan
 
 
 def add_arguments(retrain: argparse.ArgumentParser) -> None:

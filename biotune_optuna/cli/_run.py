@@ -23,13 +23,13 @@ from biotune_optuna.studies import prepare_study
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies import save_study_figures
 from biotune_optuna.studies import save_study_note
-from biotune_optuna.studies import StudyObjective
 from biotune_optuna.studies import StudySpec
-from biotune_optuna.studies.objectives import describe_objective
-from biotune_optuna.studies.session import running_trials_health
-from biotune_optuna.studies.storage import display_storage
-from biotune_optuna.studies.workers import stop_with_parent
+from biotune_optuna.studies._objectives import describe_objective
+from biotune_optuna.studies._session import running_trials_health
+from biotune_optuna.studies._storage import display_storage
+from biotune_optuna.studies._workers import stop_with_parent
 from biotune_optuna.trials import GENERATION_ATTR
+from biotune_optuna.trials import StudyObjective
 
 
 def add_arguments(run: argparse.ArgumentParser) -> None:

@@ -7,11 +7,11 @@ from typing import Any
 
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.studies import load_study
-from biotune_optuna.studies.report import estimate_words
-from biotune_optuna.studies.report import evaluations_words
-from biotune_optuna.studies.report import status_summary
-from biotune_optuna.studies.session import running_trials_health
-from biotune_optuna.studies.storage import display_storage
+from biotune_optuna.studies._report import estimate_words
+from biotune_optuna.studies._report import evaluations_words
+from biotune_optuna.studies._report import status_summary
+from biotune_optuna.studies._session import running_trials_health
+from biotune_optuna.studies._storage import display_storage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

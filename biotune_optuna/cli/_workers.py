@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from biotune_optuna.cli._common import say
 from biotune_optuna.studies import StudySpec
-from biotune_optuna.studies import workers
+from biotune_optuna.studies._workers import run_workers
+from biotune_optuna.studies._workers import visible_gpus
+from biotune_optuna.studies._workers import worker_environments
 
 
 #: The ``run`` options a worker gets as they were given (with ``--max-failures`` and noise).
@@ -24,7 +27,7 @@ def gpus_for(spec: StudySpec) -> list[str]:
     """The GPUs to pin workers to: none for the synthetic objective or a fixed device."""
     if spec.objective != "finetune" or spec.protocol.device not in ("auto", "cuda"):
         return []
-    return workers.visible_gpus()
+    return visible_gpus()
 
 
 def worker_arguments(args: argparse.Namespace, worker_id: int) -> list[str]:
@@ -39,6 +42,12 @@ def worker_arguments(args: argparse.Namespace, worker_id: int) -> list[str]:
     return arguments
 
 
+def worker_command(arguments: list[str]) -> list[str]:
+    """The command line of a worker: this Python running this CLI (``python -m
+    biotune_optuna.cli``) with ``arguments``."""
+    return [sys.executable, "-m", __package__, *arguments]
+
+
 def start_workers(args: argparse.Namespace, spec: StudySpec, n_workers: int) -> None:
     """Run ``n_workers`` worker processes on the spec's study and wait for them.
 
@@ -46,7 +55,7 @@ def start_workers(args: argparse.Namespace, spec: StudySpec, n_workers: int) -> 
         RuntimeError: If a worker exits with an error; the study is kept.
     """
     gpus = gpus_for(spec)
-    environments = workers.worker_environments(n_workers, gpus=gpus)
+    environments = worker_environments(n_workers, gpus=gpus)
     where = (
         ", ".join(
             f"worker {k}: GPU {env['CUDA_VISIBLE_DEVICES']}" for k, env in enumerate(environments)
@@ -55,8 +64,8 @@ def start_workers(args: argparse.Namespace, spec: StudySpec, n_workers: int) -> 
         else f"CPU, {environments[0].get('OMP_NUM_THREADS', 'inherited')} threads each"
     )
     say(args, f"  {n_workers} workers ({where})")
-    commands = [workers.worker_command(worker_arguments(args, k)) for k in range(n_workers)]
-    codes = workers.run_workers(commands, environments, say=lambda line: print(line, flush=True))
+    commands = [worker_command(worker_arguments(args, k)) for k in range(n_workers)]
+    codes = run_workers(commands, environments, say=lambda line: print(line, flush=True))
     failed = {k: code for k, code in enumerate(codes) if code != 0}
     if failed:
         listing = ", ".join(f"worker {k} exited with {code}" for k, code in failed.items())

@@ -1,4 +1,4 @@
-"""Applying a :class:`~biotune_optuna.FineTunePlan` to a model (arXiv:2508.15367, §II).
+"""Applying a :class:`~biotune_optuna.plan.FineTunePlan` to a model (arXiv:2508.15367, §II).
 
 Frozen blocks get ``requires_grad=False``, stay out of the optimizer and stay in ``eval()`` mode
 (so BatchNorm keeps its pretrained statistics and dropout is off). Each fine-tuned block is one

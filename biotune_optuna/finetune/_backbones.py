@@ -423,7 +423,7 @@ def load_backbone(
             timm or the offline Lite0, ``None`` for random initialisation (tests) or for
             weights from ``state_dict``.
         blocks: Your own blocks, ``{name: [module paths or parameter names]}``; else a rule
-            (see :func:`~biotune_optuna.finetune.block_layout`).
+            (see :func:`~biotune_optuna.finetune._blocks.block_layout`).
         head: Qualified name of the classifier to replace, for models no rule knows.
         state_dict: A checkpoint file on disk to load into the model before its head is
             replaced, for ``"torchvision:<name>"``, ``"timm:<name>"`` (with ``weights=None``)

@@ -3,8 +3,8 @@
 One evaluation under the paper's protocol (arXiv:2508.15367, §III) trains ``n_seeds`` runs in
 lockstep epoch by epoch, with early stopping per seed. After each finished epoch its state can be
 saved under a key (:class:`TrainingCheckpoints`): per run the weights, the optimizer and schedule,
-the :class:`~biotune_optuna.finetune.SeedResult` so far, the early-stopping counters and the
-best epoch's weights; plus the epoch and the running fitness reported after each epoch. A later
+the :class:`~biotune_optuna.finetune._results.SeedResult` so far, the early-stopping counters and
+the best epoch's weights; plus the epoch and the running fitness reported after each epoch. A later
 evaluation of the same thing under the same key (a heartbeat retry of a killed trial) continues
 after that epoch, and gives what the uninterrupted evaluation would have given: each epoch's
 shuffle, augmentation and dropout are drawn from the run's seed and the epoch alone.

@@ -3,10 +3,10 @@
 Leading frozen blocks run without autograd, in eval mode, so without augmentation they map each
 image to the same features in every epoch, seed and trial with the same frozen prefix. When the
 split has a cache key, the prefix's output is computed once and kept in the bounded
-:class:`~biotune_optuna.finetune.FeatureCache`; later epochs, seeds and trials run only the
+:class:`~biotune_optuna.finetune._cache.FeatureCache`; later epochs, seeds and trials run only the
 trainable suffix. Otherwise images are loaded batch by batch (straight from a
-:class:`~biotune_optuna.finetune.TensorImages`, through a ``DataLoader`` else), augmented when
-training asks for it, and run through the prefix each time.
+:class:`~biotune_optuna.finetune._data.TensorImages`, through a ``DataLoader`` else), augmented
+when training asks for it, and run through the prefix each time.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def image_batches(
         batch_size: Examples per batch (the last batch may be smaller).
         placement: Where the batches go.
         num_workers: Worker processes of the ``DataLoader`` (not used for
-            :class:`~biotune_optuna.finetune.TensorImages`, which are sliced directly).
+            :class:`~biotune_optuna.finetune._data.TensorImages`, which are sliced directly).
         generator: Draws the shuffle; ``None`` keeps the split's order.
     """
     order = torch.as_tensor(split.indices, dtype=torch.long)

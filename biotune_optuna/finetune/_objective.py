@@ -2,7 +2,7 @@
 
 The same objective runs under every sampler, so samplers can be compared fairly: it suggests the
 ``B + 2`` BioTune genes on the trial (arXiv:2508.15367, §II), decodes them into a
-:class:`~biotune_optuna.FineTunePlan`, trains it on the generation's data fold and returns the
+:class:`~biotune_optuna.plan.FineTunePlan`, trains it on the generation's data fold and returns the
 mean best validation macro accuracy (maximise).
 """
 
@@ -130,7 +130,7 @@ class FineTuneObjective:
     last by BioTune.
 
     Raises:
-        biotune_optuna.studies.SamplerMismatchError: At the first trial of a study that is
+        biotune_optuna.samplers.SamplerMismatchError: At the first trial of a study that is
             continued under another sampler than its own (e.g. ``optuna.load_study`` without
             ``sampler=``, which attaches TPE to a BioTune study).
         biotune_optuna.failures.TrialFailed: When a trial's training fails.

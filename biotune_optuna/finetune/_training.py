@@ -8,14 +8,15 @@ A baseline strategy (full fine-tuning, linear probe, LP-FT, …) is evaluated th
 
 Speed: leading frozen blocks run without autograd, in eval mode; when the backbone has a
 sequential view their output is computed once per data fold and kept in a bounded
-:class:`~biotune_optuna.finetune.FeatureCache`, so later epochs, seeds and trials with the same
-frozen prefix run only the trainable suffix. On CUDA: bf16 autocast, channels_last, pinned memory.
+:class:`~biotune_optuna.finetune._cache.FeatureCache`, so later epochs, seeds and trials with the
+same frozen prefix run only the trainable suffix. On CUDA: bf16 autocast, channels_last, pinned
+memory.
 
 Repeatability: each seed's head is initialised right after ``torch.manual_seed(seed)``, and each
 epoch's shuffle, augmentation and dropout are drawn from seeds of the run's seed and the epoch.
 So an evaluation can be saved after any epoch
-(:class:`~biotune_optuna.finetune.TrainingCheckpoints`) and continued later, in another
-process, with the same result as if it had never stopped.
+(:class:`~biotune_optuna.finetune._checkpoints.TrainingCheckpoints`) and continued later, in
+another process, with the same result as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -109,9 +110,9 @@ def evaluate_plan(
             Auto-RGN).
 
     Returns:
-        The :class:`~biotune_optuna.finetune.PlanEvaluation`; ``trainable_parameters`` counts
-        every parameter element trained in some epoch. An empty plan (or a strategy that trains
-        nothing) scores 0 at once, without training.
+        The :class:`~biotune_optuna.finetune._results.PlanEvaluation`; ``trainable_parameters``
+        counts every parameter element trained in some epoch. An empty plan (or a strategy that
+        trains nothing) scores 0 at once, without training.
     """
     start = time.perf_counter()
     strategy = _as_strategy(plan_or_strategy, protocol)

@@ -78,7 +78,7 @@ def _grid(seed: int | None, space: dict[str, BaseDistribution] | None, **kw: Any
         if not isinstance(dist, optuna.distributions.CategoricalDistribution):
             raise ValueError(f"the grid sampler enumerates choices; {name!r} is {dist}")
         choices[name] = list(dist.choices)
-    if not choices:  # which searches fit a grid: biotune_optuna.studies.spec.sampler_problem
+    if not choices:  # which searches fit a grid: biotune_optuna.studies._spec.sampler_problem
         raise ValueError("the grid sampler needs the categorical search space it enumerates")
     return optuna.samplers.GridSampler(choices, seed=seed, **kw)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from biotune_optuna.cli import build_parser
-from biotune_optuna.finetune import STRATEGIES
+from biotune_optuna.finetune._registry import STRATEGIES
 from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.samplers._registry import SPEC_OPTIONS

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from biotune_optuna.studies.plan_table import PlanTable
+from biotune_optuna.studies._plan_table import PlanTable
 from tests.benchmarks import load_benchmark
 
 

@@ -15,7 +15,7 @@ import pytest
 from biotune_optuna.cli import main
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import SpecError
-from biotune_optuna.studies.spec import ModelSpec
+from biotune_optuna.studies._spec import ModelSpec
 from tests.cli._specs import lines
 from tests.conftest import STUDIES
 

@@ -239,8 +239,7 @@ def test_trust_source_runs_the_files_factory_with_a_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from biotune_optuna.finetune import load_backbone
-    from biotune_optuna.finetune import save_finetuned
-
+    from biotune_optuna.finetune._export import save_finetuned
     backbone = load_backbone("tests.finetune.conftest:tiny_cnn", num_classes=10, weights=None)
     path = save_finetuned(
         backbone.model,

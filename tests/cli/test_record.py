@@ -9,9 +9,9 @@ import pytest
 
 from biotune_optuna.cli import main
 from biotune_optuna.studies import load_spec
-from biotune_optuna.studies.objectives import build_objective
-from biotune_optuna.studies.plan_table import plan_of_code
-from biotune_optuna.studies.plan_table import PlanTable
+from biotune_optuna.studies._objectives import build_objective
+from biotune_optuna.studies._plan_table import plan_of_code
+from biotune_optuna.studies._plan_table import PlanTable
 from tests.cli._specs import lines
 from tests.conftest import table_spec
 

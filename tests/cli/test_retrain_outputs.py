@@ -14,7 +14,7 @@ import torch
 
 from biotune_optuna.cli import main
 import biotune_optuna.finetune
-import biotune_optuna.studies.retrain
+import biotune_optuna.studies._retrain
 from tests.cli._specs import tiny_spec
 
 
@@ -38,7 +38,7 @@ def test_a_second_retrain_is_refused_while_the_first_writes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     output = tmp_path / "out"
-    evaluate = biotune_optuna.studies.retrain.final_evaluation
+    evaluate = biotune_optuna.studies._retrain.final_evaluation
     second: list[int] = []
 
     def while_training(*args: Any, **kwargs: Any) -> Any:
@@ -47,7 +47,7 @@ def test_a_second_retrain_is_refused_while_the_first_writes(
             second[0] = main(["retrain", str(searched), "--output", str(output), "-q"])
         return evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(biotune_optuna.studies.retrain, "final_evaluation", while_training)
+    monkeypatch.setattr(biotune_optuna.studies._retrain, "final_evaluation", while_training)
     capsys.readouterr()
     assert main(["retrain", str(searched), "--output", str(output), "-q"]) == 0
     captured = capsys.readouterr()
@@ -89,7 +89,7 @@ def test_a_killed_retrain_leaves_the_old_output_whole(
         raise RuntimeError("out of memory")
 
     with monkeypatch.context() as patch:
-        patch.setattr(biotune_optuna.studies.retrain, "final_evaluation", fails)
+        patch.setattr(biotune_optuna.studies._retrain, "final_evaluation", fails)
         assert main(["retrain", str(searched), "--output", str(output), "-q"]) == 1
     assert _files(output) == old
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]

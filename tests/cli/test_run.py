@@ -8,8 +8,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from biotune_optuna import recommended_trial
 from biotune_optuna.cli import main
+from biotune_optuna.studies._recommendation import recommended_trial
 from tests.cli._specs import lines
 from tests.cli._specs import TINY
 from tests.cli._specs import tiny_spec

@@ -10,7 +10,7 @@ import zlib
 import torch
 
 from biotune_optuna.finetune import load_backbone
-from biotune_optuna.finetune import save_finetuned
+from biotune_optuna.finetune._export import save_finetuned
 
 
 #: The built-in source of the tests' exports: timm's 100k-parameter test EfficientNet.

@@ -9,14 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from biotune_optuna import FineTunePlan
-from biotune_optuna.finetune import Backbone
-from biotune_optuna.finetune import block_layout
-from biotune_optuna.finetune import ClassificationData
-from biotune_optuna.finetune import DataSplit
 from biotune_optuna.finetune import digits
-from biotune_optuna.finetune import TensorImages
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune._backbones import Backbone
+from biotune_optuna.finetune._blocks import block_layout
+from biotune_optuna.finetune._data import ClassificationData
+from biotune_optuna.finetune._data import TensorImages
+from biotune_optuna.finetune._splits import DataSplit
+from biotune_optuna.plan import FineTunePlan
 
 
 def tiny_cnn(num_classes: int = 10) -> nn.Sequential:

@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from biotune_optuna import FineTunePlan
-from biotune_optuna.finetune import apply_plan
 from biotune_optuna.finetune import load_backbone
-from biotune_optuna.finetune import set_train_mode
+from biotune_optuna.finetune._apply import apply_plan
 from biotune_optuna.finetune._apply import eval_mode_mask
+from biotune_optuna.finetune._apply import set_train_mode
 from biotune_optuna.finetune._apply import trained_blocks
+from biotune_optuna.plan import FineTunePlan
 from tests.finetune.conftest import tiny_backbone
 
 

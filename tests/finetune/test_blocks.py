@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from biotune_optuna.finetune import block_layout
-from biotune_optuna.finetune import BlockLayout
 from biotune_optuna.finetune import load_backbone
+from biotune_optuna.finetune._blocks import block_layout
+from biotune_optuna.finetune._blocks import BlockLayout
 from tests.finetune.conftest import tiny_cnn
 
 

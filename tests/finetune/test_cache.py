@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from biotune_optuna.finetune import FeatureCache
+from biotune_optuna.finetune._cache import FeatureCache
 
 
 def test_cache_evicts_least_recently_used() -> None:

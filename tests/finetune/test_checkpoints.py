@@ -14,17 +14,17 @@ import optuna
 import pytest
 import torch
 
-from biotune_optuna.finetune import Backbone
-from biotune_optuna.finetune import build_strategy
-from biotune_optuna.finetune import ClassificationData
-from biotune_optuna.finetune import evaluate_plan
-from biotune_optuna.finetune import FeatureCache
 from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import FineTuneStrategy
-from biotune_optuna.finetune import PlanEvaluation
-from biotune_optuna.finetune import PlanStrategy
-from biotune_optuna.finetune import TrainingCheckpoints
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune._backbones import Backbone
+from biotune_optuna.finetune._cache import FeatureCache
+from biotune_optuna.finetune._checkpoints import TrainingCheckpoints
+from biotune_optuna.finetune._data import ClassificationData
+from biotune_optuna.finetune._results import PlanEvaluation
+from biotune_optuna.finetune._strategies import build_strategy
+from biotune_optuna.finetune._strategies import PlanStrategy
+from biotune_optuna.finetune._training import evaluate_plan
 from tests.finetune.conftest import tiny_backbone
 from tests.finetune.conftest import tiny_plan
 from tests.finetune.conftest import TINY_PROTOCOL

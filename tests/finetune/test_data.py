@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from biotune_optuna.finetune import digits
-from biotune_optuna.finetune import image_folder
-from biotune_optuna.finetune import torchvision_dataset
+from biotune_optuna.finetune._data import image_folder
 from biotune_optuna.finetune._data import n_folds_for
 from biotune_optuna.finetune._data import stratified_folds
+from biotune_optuna.finetune._data import torchvision_dataset
 
 
 def test_digits_are_rgb_images_in_stratified_splits() -> None:

@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 import biotune_optuna
-from biotune_optuna.finetune import Backbone
-from biotune_optuna.finetune import FineTunedModel
-from biotune_optuna.finetune import image_folder
 from biotune_optuna.finetune import load_backbone
 from biotune_optuna.finetune import load_finetuned
-from biotune_optuna.finetune import save_finetuned
+from biotune_optuna.finetune._backbones import Backbone
+from biotune_optuna.finetune._data import image_folder
+from biotune_optuna.finetune._export import FineTunedModel
+from biotune_optuna.finetune._export import save_finetuned
 from tests.finetune._exports import damage
 from tests.finetune._exports import DIGITS
 from tests.finetune._exports import png_header

@@ -18,13 +18,13 @@ from biotune_optuna import BioTuneSampler
 from biotune_optuna.failures import failure_reason
 from biotune_optuna.failures import TrialFailed
 from biotune_optuna.finetune import _objective
-from biotune_optuna.finetune import ClassificationData
 from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune._data import ClassificationData
 from biotune_optuna.samplers import GASchedule
 from biotune_optuna.samplers._keys import POPULATION_KEY_PREFIX
 from biotune_optuna.studies import run_to_budget
-from biotune_optuna.studies.session import TooManyFailures
+from biotune_optuna.studies._session import TooManyFailures
 from tests.finetune.conftest import tiny_backbone
 
 

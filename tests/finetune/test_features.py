@@ -6,9 +6,9 @@ import dataclasses
 
 import numpy as np
 
-from biotune_optuna.finetune import ClassificationData
-from biotune_optuna.finetune import evaluate_plan
-from biotune_optuna.finetune import FeatureCache
+from biotune_optuna.finetune._cache import FeatureCache
+from biotune_optuna.finetune._data import ClassificationData
+from biotune_optuna.finetune._training import evaluate_plan
 from tests.finetune.conftest import tiny_backbone
 from tests.finetune.conftest import tiny_plan
 from tests.finetune.conftest import TINY_PROTOCOL as PROTOCOL
@@ -56,9 +56,9 @@ def test_augmentation_turns_the_cache_off(small_digits: ClassificationData) -> N
 
 def test_user_groups_of_blocks_cache_their_frozen_prefix(small_digits: ClassificationData) -> None:
     """Blocks given in the spec that group the built-in ones in order still cache (and agree)."""
-    from biotune_optuna import FineTunePlan
-    from biotune_optuna.finetune import Backbone
-    from biotune_optuna.finetune import block_layout
+    from biotune_optuna.finetune._backbones import Backbone
+    from biotune_optuna.finetune._blocks import block_layout
+    from biotune_optuna.plan import FineTunePlan
 
     model = tiny_backbone().model
     layout = block_layout(model, {"features": ["0", "1"], "pool": ["2"], "head": ["3"]})

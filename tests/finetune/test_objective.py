@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from biotune_optuna import BioTuneSampler
-from biotune_optuna import FineTunePlan
-from biotune_optuna.finetune import ClassificationData
 from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune._data import ClassificationData
 from biotune_optuna.finetune._device import describe_device
+from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.samplers import GASchedule
 from biotune_optuna.trials import fold_of_generation
 from tests.finetune.conftest import tiny_backbone
@@ -152,7 +152,7 @@ def test_head_size_must_match_the_data(small_digits: ClassificationData) -> None
 
 
 def test_a_given_cache_is_used_even_when_empty(small_digits: ClassificationData) -> None:
-    from biotune_optuna.finetune import FeatureCache
+    from biotune_optuna.finetune._cache import FeatureCache
 
     cache = FeatureCache(0)
     assert FineTuneObjective(tiny_backbone(), small_digits, PROTOCOL, cache=cache).cache is cache

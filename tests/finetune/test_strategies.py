@@ -14,16 +14,11 @@ import pytest
 import torch
 from torch import nn
 
-from biotune_optuna import FineTunePlan
-from biotune_optuna.finetune import build_strategy
-from biotune_optuna.finetune import ClassificationData
-from biotune_optuna.finetune import DataSplit
-from biotune_optuna.finetune import evaluate_plan
 from biotune_optuna.finetune import FineTuneObjective
 from biotune_optuna.finetune import FineTuneStrategy
 from biotune_optuna.finetune import load_backbone
-from biotune_optuna.finetune import PlanStrategy
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune._data import ClassificationData
 from biotune_optuna.finetune._registry import BaselineConfig
 from biotune_optuna.finetune._registry import hyperparameter
 from biotune_optuna.finetune._registry import register_implementation
@@ -31,8 +26,13 @@ from biotune_optuna.finetune._registry import register_strategy
 from biotune_optuna.finetune._registry import search_space
 from biotune_optuna.finetune._registry import STRATEGIES
 from biotune_optuna.finetune._registry import strategy_settings
+from biotune_optuna.finetune._splits import DataSplit
+from biotune_optuna.finetune._strategies import build_strategy
 from biotune_optuna.finetune._strategies import LoRA
+from biotune_optuna.finetune._strategies import PlanStrategy
 from biotune_optuna.finetune._strategies import StrategyRun
+from biotune_optuna.finetune._training import evaluate_plan
+from biotune_optuna.plan import FineTunePlan
 from tests.finetune.conftest import tiny_backbone
 
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from biotune_optuna.finetune import digits
-from biotune_optuna.finetune import suite_task
-from biotune_optuna.finetune import SUITE_TASKS
+from biotune_optuna.finetune._suite import suite_task
+from biotune_optuna.finetune._suite import SUITE_TASKS
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import SpecError
-from biotune_optuna.studies.objectives import load_data
+from biotune_optuna.studies._objectives import load_data
 from tests.conftest import MINIMAL_SPEC
 
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 import torch
 
-from biotune_optuna.finetune import ClassificationData
-from biotune_optuna.finetune import evaluate_plan
+from biotune_optuna.finetune._data import ClassificationData
+from biotune_optuna.finetune._training import evaluate_plan
 from tests.finetune.conftest import tiny_backbone
 from tests.finetune.conftest import tiny_plan
 from tests.finetune.conftest import TINY_PROTOCOL as PROTOCOL
@@ -18,9 +18,9 @@ from tests.finetune.conftest import whole_splits
 
 
 if TYPE_CHECKING:
-    from biotune_optuna.finetune import Backbone
-    from biotune_optuna.finetune import PlanEvaluation
     from biotune_optuna.finetune import TrainingProtocol
+    from biotune_optuna.finetune._backbones import Backbone
+    from biotune_optuna.finetune._results import PlanEvaluation
 
 
 def _evaluate(

@@ -8,7 +8,7 @@ import sys
 
 import optuna
 
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._storage import open_storage
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 import pytest
 
 from biotune_optuna.samplers._keys import LINEAGE_KEY
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._storage import open_storage
 from tests.benchmarks import load_benchmark
 from tests.reliability._user import cli
 from tests.reliability._user import load
@@ -157,7 +157,7 @@ import sys, time
 import optuna
 from biotune_optuna import BioTuneSampler
 from biotune_optuna.studies import run_to_budget
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._storage import open_storage
 from tests.reliability._user import cli
 from tests.reliability._user import load
 from tests.reliability._user import REPO
@@ -303,8 +303,8 @@ def test_a_study_moved_from_sqlite_to_postgresql_goes_on(
 
 
 def test_worker_environments_pin_gpus_or_split_cores() -> None:
-    from biotune_optuna.studies.workers import visible_gpus
-    from biotune_optuna.studies.workers import worker_environments
+    from biotune_optuna.studies._workers import visible_gpus
+    from biotune_optuna.studies._workers import worker_environments
 
     assert worker_environments(3, gpus=["0", "1"], environ={}) == [
         {"CUDA_VISIBLE_DEVICES": "0"},
@@ -334,7 +334,7 @@ def test_workers_auto_is_one_per_visible_gpu(
         started.extend(zip(commands, environments))
         return [0] * len(commands)
 
-    monkeypatch.setattr("biotune_optuna.studies.workers.run_workers", fake_run_workers)
+    monkeypatch.setattr("biotune_optuna.cli._workers.run_workers", fake_run_workers)
     monkeypatch.setattr("biotune_optuna.cli._workers.gpus_for", lambda spec: ["0", "1"])
     spec = tmp_path / "shared.toml"
     spec.write_text(SYNTHETIC_SPEC.format(storage=f"sqlite:///{tmp_path / 's.db'}", trials=5))
@@ -356,7 +356,7 @@ def test_a_worker_that_fails_makes_the_run_fail_and_keeps_the_study(
     from biotune_optuna import cli
 
     monkeypatch.setattr(
-        "biotune_optuna.studies.workers.run_workers",
+        "biotune_optuna.cli._workers.run_workers",
         lambda commands, environments, *, say: [0, 1],
     )
     spec = tmp_path / "shared.toml"

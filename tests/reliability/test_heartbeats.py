@@ -27,9 +27,9 @@ from biotune_optuna.studies._heartbeat import heartbeat_problem
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies._heartbeat import seconds_since_beat
 from biotune_optuna.studies._heartbeat import WORKER_KEY
+from biotune_optuna.studies._storage import open_storage
+from biotune_optuna.studies._storage import StorageError
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
-from biotune_optuna.studies.storage import open_storage
-from biotune_optuna.studies.storage import StorageError
 from tests.reliability._user import load as load_study
 from tests.reliability._user import REPO
 from tests.reliability._user import run_cli
@@ -118,7 +118,7 @@ def test_a_worker_whose_trial_was_failed_under_it_drops_it_and_carries_on(
 _ASK_AND_DIE = """
 import os, signal, sys
 import optuna
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._storage import open_storage
 storage = open_storage(sys.argv[1], heartbeat_interval=1)
 study = optuna.load_study(study_name="beats", storage=storage)
 study.ask()

@@ -25,12 +25,12 @@ from sqlalchemy.engine import make_url
 from biotune_optuna.cli import main
 from biotune_optuna.studies import _masking
 from biotune_optuna.studies import load_spec
-from biotune_optuna.studies import open_study
 from biotune_optuna.studies import save_study_note
-from biotune_optuna.studies.storage import display_storage
-from biotune_optuna.studies.storage import masked_text
-from biotune_optuna.studies.storage import masked_url
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._session import open_study
+from biotune_optuna.studies._storage import display_storage
+from biotune_optuna.studies._storage import masked_text
+from biotune_optuna.studies._storage import masked_url
+from biotune_optuna.studies._storage import open_storage
 from tests.conftest import copy_spec
 
 

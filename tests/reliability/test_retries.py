@@ -31,7 +31,7 @@ from biotune_optuna.studies._heartbeat import RetryDeadTrial
 from biotune_optuna.studies._heartbeat import STALE_KEY
 from biotune_optuna.studies._heartbeat import this_process
 from biotune_optuna.studies._heartbeat import WORKER_KEY
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.trials import DUPLICATE_RETRY_KEY
 from tests.reliability._user import load
 from tests.reliability._user import REPO
@@ -48,7 +48,7 @@ import pytest
 from biotune_optuna import BioTuneSampler
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies import _heartbeat
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 url, budget, kill = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -18,10 +18,10 @@ import optuna
 import pytest
 import sqlalchemy
 
-from biotune_optuna.studies.storage import display_storage
-from biotune_optuna.studies.storage import masked_text
-from biotune_optuna.studies.storage import open_storage
-from biotune_optuna.studies.storage import StorageError
+from biotune_optuna.studies._storage import display_storage
+from biotune_optuna.studies._storage import masked_text
+from biotune_optuna.studies._storage import open_storage
+from biotune_optuna.studies._storage import StorageError
 
 
 pytestmark = pytest.mark.postgres

@@ -23,10 +23,10 @@ import optuna
 import pytest
 
 from biotune_optuna.cli import main
-from biotune_optuna.studies.storage import open_storage
-from biotune_optuna.studies.storage import SafeJournalFileBackend
-from biotune_optuna.studies.storage import storage_problem
-from biotune_optuna.studies.storage import StorageError
+from biotune_optuna.studies._storage import open_storage
+from biotune_optuna.studies._storage import SafeJournalFileBackend
+from biotune_optuna.studies._storage import storage_problem
+from biotune_optuna.studies._storage import StorageError
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,7 +201,7 @@ def test_a_live_writer_never_appends_after_a_record_another_one_left_cut(
 WRITER = """
 import sys
 import optuna
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._storage import open_storage
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 study = optuna.load_study(study_name="kept", storage=open_storage(sys.argv[1]))
 study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)

@@ -16,8 +16,8 @@ import logging
 import optuna
 
 from biotune_optuna.samplers._registry import create_sampler
+from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
-from biotune_optuna.studies.storage import open_storage
 
 
 def main() -> None:

@@ -15,12 +15,12 @@ import optuna
 from optuna.trial import TrialState
 import pytest
 
-from biotune_optuna import recommended_trial
 from biotune_optuna.samplers import BioTunePlusSampler
 from biotune_optuna.samplers import BioTuneSampler
 from biotune_optuna.samplers import trial_budget
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._keys import POPULATION_KEY_PREFIX
+from biotune_optuna.studies._recommendation import recommended_trial
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 

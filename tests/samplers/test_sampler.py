@@ -21,8 +21,8 @@ from biotune_optuna.plan import selected_blocks
 from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.samplers._keys import POPULATION_KEY_PREFIX
+from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
-from biotune_optuna.studies.storage import open_storage
 from tests.samplers._objectives import flaky
 from tests.samplers._processes import run_worker
 from tests.samplers._processes import wait

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 
 from biotune_optuna import BioTuneSampler
-from biotune_optuna import trial_budget
+from biotune_optuna.samplers import trial_budget
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
 
 

@@ -10,17 +10,17 @@ import optuna
 from optuna_dashboard import get_note
 import pytest
 
-from biotune_optuna import recommended_trial
 from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.studies import DashboardUpdater
 from biotune_optuna.studies import save_study_figures
 from biotune_optuna.studies import save_study_note
-from biotune_optuna.studies.dashboard import FITNESS_COST_FIGURE
-from biotune_optuna.studies.dashboard import FREEZE_MASK_FIGURE
-from biotune_optuna.studies.dashboard import plan_markdown
-from biotune_optuna.studies.dashboard import RECOMMENDED_MARK
-from biotune_optuna.studies.dashboard import save_plan_note
-from biotune_optuna.studies.report import best_plan_rows
+from biotune_optuna.studies._dashboard import FITNESS_COST_FIGURE
+from biotune_optuna.studies._dashboard import FREEZE_MASK_FIGURE
+from biotune_optuna.studies._dashboard import plan_markdown
+from biotune_optuna.studies._dashboard import RECOMMENDED_MARK
+from biotune_optuna.studies._dashboard import save_plan_note
+from biotune_optuna.studies._recommendation import recommended_trial
+from biotune_optuna.studies._report import best_plan_rows
 
 
 PARAMS = {
@@ -146,8 +146,8 @@ def test_a_spec_objective_writes_each_trials_plan_as_its_note_through_its_hook(
     tmp_path: Path,
 ) -> None:
     from biotune_optuna.studies import build_objective
-    from biotune_optuna.studies import open_study
-    from biotune_optuna.studies import parse_spec
+    from biotune_optuna.studies._session import open_study
+    from biotune_optuna.studies._spec import parse_spec
 
     table = {
         "study": {"name": "noted", "storage": "sqlite:///noted.db"},

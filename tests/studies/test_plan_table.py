@@ -17,13 +17,13 @@ from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.samplers import GASchedule
 from biotune_optuna.studies import load_spec
 from biotune_optuna.studies import SpecError
-from biotune_optuna.studies.objectives import build_objective
-from biotune_optuna.studies.plan_table import DEFAULT_LEVELS
-from biotune_optuna.studies.plan_table import grid_codes
-from biotune_optuna.studies.plan_table import plan_of_code
-from biotune_optuna.studies.plan_table import PlanTable
-from biotune_optuna.studies.plan_table import TableError
-from biotune_optuna.studies.replay import TableObjective
+from biotune_optuna.studies._objectives import build_objective
+from biotune_optuna.studies._plan_table import DEFAULT_LEVELS
+from biotune_optuna.studies._plan_table import grid_codes
+from biotune_optuna.studies._plan_table import plan_of_code
+from biotune_optuna.studies._plan_table import PlanTable
+from biotune_optuna.studies._plan_table import TableError
+from biotune_optuna.studies._replay import TableObjective
 from tests.conftest import table_spec
 
 
@@ -194,7 +194,7 @@ def test_no_objective_is_pruned_after_its_last_epoch() -> None:
 
 def test_the_replay_imports_without_torch() -> None:
     code = (
-        "import sys; import biotune_optuna.studies.replay, biotune_optuna.studies.plan_table; "
+        "import sys; import biotune_optuna.studies._replay, biotune_optuna.studies._plan_table; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

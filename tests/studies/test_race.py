@@ -10,13 +10,13 @@ import pytest
 from scipy.stats import friedmanchisquare
 
 from biotune_optuna.samplers import SAMPLERS
-from biotune_optuna.studies import race_statistics as stats
+from biotune_optuna.studies import _race_statistics as stats
+from biotune_optuna.studies._race import race_entries
+from biotune_optuna.studies._race import race_study
+from biotune_optuna.studies._race import RaceEntry
+from biotune_optuna.studies._race import score_at
+from biotune_optuna.studies._race import score_at_epochs
 from biotune_optuna.studies._recommendation import recommend
-from biotune_optuna.studies.race import race_entries
-from biotune_optuna.studies.race import race_study
-from biotune_optuna.studies.race import RaceEntry
-from biotune_optuna.studies.race import score_at
-from biotune_optuna.studies.race import score_at_epochs
 from tests.studies.test_plan_table import fake_table
 
 
@@ -52,7 +52,7 @@ def test_the_recommendation_sees_only_the_first_trials_of_its_budget() -> None:
     """Budget 10 is scored on trials 0–9: a later, better trial cannot leak into it."""
     import optuna
 
-    from biotune_optuna.studies.replay import TableObjective
+    from biotune_optuna.studies._replay import TableObjective
 
     table = fake_table(epochs=4)
     record = race_study(

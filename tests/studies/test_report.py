@@ -10,10 +10,10 @@ import pytest
 from biotune_optuna.plan import importance_param
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.plan import THRESHOLD_PARAM
-from biotune_optuna.studies.report import compare_figures
-from biotune_optuna.studies.report import format_mean_std
-from biotune_optuna.studies.report import format_share
-from biotune_optuna.studies.report import frozen_head_warning
+from biotune_optuna.studies._report import compare_figures
+from biotune_optuna.studies._report import format_mean_std
+from biotune_optuna.studies._report import format_share
+from biotune_optuna.studies._report import frozen_head_warning
 
 
 @pytest.mark.parametrize(

@@ -17,16 +17,16 @@ from biotune_optuna.samplers import SamplerMismatchError
 from biotune_optuna.samplers._registry import create_sampler
 from biotune_optuna.samplers._registry import GENE_SAMPLERS
 from biotune_optuna.samplers._registry import sampler_name
+from biotune_optuna.studies import _session as session
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import finished_trials
-from biotune_optuna.studies import open_study
-from biotune_optuna.studies import parse_spec
 from biotune_optuna.studies import prepare_study
-from biotune_optuna.studies import session
 from biotune_optuna.studies import SpecError
+from biotune_optuna.studies._objectives import describe_objective
+from biotune_optuna.studies._session import open_study
+from biotune_optuna.studies._session import study_exists
+from biotune_optuna.studies._spec import parse_spec
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
-from biotune_optuna.studies.objectives import describe_objective
-from biotune_optuna.studies.session import study_exists
 
 
 def synthetic_spec(tmp_path: Path, **sampler: object) -> object:

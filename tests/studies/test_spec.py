@@ -8,10 +8,10 @@ import sys
 import pytest
 
 from biotune_optuna.studies import load_spec
-from biotune_optuna.studies import parse_spec
 from biotune_optuna.studies import SpecError
-from biotune_optuna.studies.spec import ModelSpec
-from biotune_optuna.studies.spec import SyntheticSpec
+from biotune_optuna.studies._spec import ModelSpec
+from biotune_optuna.studies._spec import parse_spec
+from biotune_optuna.studies._spec import SyntheticSpec
 from tests.conftest import MINIMAL_SPEC as MINIMAL
 
 
@@ -296,9 +296,9 @@ def test_strategy_overrides_name_siblings_and_size_their_budget() -> None:
 
 
 def test_baseline_rows_become_sibling_specs() -> None:
-    from biotune_optuna.studies.baselines import _row_spec
-    from biotune_optuna.studies.baselines import BASELINE_ROWS
-    from biotune_optuna.studies.baselines import BaselineRow
+    from biotune_optuna.studies._baselines import _row_spec
+    from biotune_optuna.studies._baselines import BASELINE_ROWS
+    from biotune_optuna.studies._baselines import BaselineRow
 
     demo = load_spec(STUDIES / "demo.toml")
     assert _row_spec(demo, BASELINE_ROWS[0]) is demo

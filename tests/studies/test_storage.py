@@ -21,15 +21,15 @@ from biotune_optuna.studies import _masking
 from biotune_optuna.studies._heartbeat import HEARTBEAT_KEY
 from biotune_optuna.studies._heartbeat import HeartbeatJournalStorage
 from biotune_optuna.studies._heartbeat import RetryDeadTrial
+from biotune_optuna.studies._storage import _scrubbed
+from biotune_optuna.studies._storage import display_storage
+from biotune_optuna.studies._storage import masked_data
+from biotune_optuna.studies._storage import masked_text
+from biotune_optuna.studies._storage import open_storage
+from biotune_optuna.studies._storage import remember_passwords
+from biotune_optuna.studies._storage import storage_problem
+from biotune_optuna.studies._storage import StorageError
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
-from biotune_optuna.studies.storage import _scrubbed
-from biotune_optuna.studies.storage import display_storage
-from biotune_optuna.studies.storage import masked_data
-from biotune_optuna.studies.storage import masked_text
-from biotune_optuna.studies.storage import open_storage
-from biotune_optuna.studies.storage import remember_passwords
-from biotune_optuna.studies.storage import storage_problem
-from biotune_optuna.studies.storage import StorageError
 
 
 @pytest.mark.parametrize(
@@ -271,7 +271,7 @@ def test_a_postgresql_study_opens_with_heartbeats(postgres_url: str) -> None:
 OPEN_AT_ONCE = """
 import sys, time
 import optuna
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._storage import open_storage
 url, start = sys.argv[1], float(sys.argv[2])
 time.sleep(max(0.0, start - time.time()))
 study = optuna.create_study(
@@ -307,7 +307,7 @@ def test_workers_that_open_a_new_storage_at_once_all_start(
 _ASK_AND_DIE = """
 import os, signal, sys
 import optuna
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._storage import open_storage
 storage = open_storage(sys.argv[1], heartbeat_interval=60)
 study = optuna.load_study(study_name="beat", storage=storage)
 study.ask()  # creates a trial, or pops a waiting retry; the sampler has not proposed yet
@@ -362,8 +362,8 @@ def test_the_cause_under_optunas_words_is_named(tmp_path: Path) -> None:
 
     import sqlalchemy.exc
 
-    from biotune_optuna.studies.storage import storage_failure
-    from biotune_optuna.studies.storage import StorageFailure
+    from biotune_optuna.studies._storage import storage_failure
+    from biotune_optuna.studies._storage import StorageFailure
 
     def raised(cause: BaseException) -> BaseException:
         try:

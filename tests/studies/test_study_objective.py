@@ -9,8 +9,8 @@ import optuna
 from biotune_optuna.plan import plan_search_space
 from biotune_optuna.studies import build_objective
 from biotune_optuna.studies import load_spec
-from biotune_optuna.studies import StudyObjective
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
+from biotune_optuna.trials import StudyObjective
 from tests.cli._specs import tiny_spec
 from tests.conftest import copy_spec
 

@@ -29,14 +29,20 @@ import time
 from typing import Any
 
 from biotune_optuna.studies._errors import SpecError
-from biotune_optuna.studies.plan_table import DEFAULT_LEVELS
-from biotune_optuna.studies.plan_table import grid_codes
-from biotune_optuna.studies.plan_table import plan_of_code
-from biotune_optuna.studies.plan_table import PlanTable
-from biotune_optuna.studies.spec import StudySpec
+from biotune_optuna.studies._plan_table import DEFAULT_LEVELS
+from biotune_optuna.studies._plan_table import grid_codes
+from biotune_optuna.studies._plan_table import plan_of_code
+from biotune_optuna.studies._plan_table import PlanTable
+from biotune_optuna.studies._spec import StudySpec
 
 
-__all__ = ["RecordingProgress", "record_table", "recording_problem"]
+__all__ = [
+    "RecordingProgress",
+    "record_run",
+    "record_table",
+    "recording_problem",
+    "table_test_split",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,10 +188,15 @@ def _assemble(header: dict[str, Any], runs: dict[tuple[str, int, int], Any]) -> 
     )
 
 
-def _test_split(objective: Any) -> Any:
+def table_test_split(objective: Any) -> Any:
+    """The objective's test images as one split, which every recorded run is scored on.
+
+    Raises:
+        SpecError: If the spec's data has no test split (``test_fraction = 0``).
+    """
     import numpy as np
 
-    from biotune_optuna.finetune import DataSplit
+    from biotune_optuna.finetune._splits import DataSplit
 
     data = objective.data
     if data.test is None or data.test_labels is None or not len(data.test_labels):
@@ -194,10 +205,10 @@ def _test_split(objective: Any) -> Any:
     return DataSplit(data.test, index, data.test_labels, (id(data), "test", 0, 1))
 
 
-def _record_run(objective: Any, plan: Any, fold: int, seed: int, test: Any) -> dict[str, Any]:
+def record_run(objective: Any, plan: Any, fold: int, seed: int, test: Any) -> dict[str, Any]:
     """One run of ``plan`` on ``fold`` with training seed ``seed``, as a part-file line."""
-    from biotune_optuna.finetune import evaluate_plan
-    from biotune_optuna.finetune import resolve_device
+    from biotune_optuna.finetune._device import resolve_device
+    from biotune_optuna.finetune._training import evaluate_plan
 
     protocol = dataclasses.replace(objective.protocol, n_seeds=1, seed=seed)
     train, val = objective.fold_splits(fold)
@@ -251,7 +262,7 @@ def record_table(
     Raises:
         SpecError: If the spec cannot be recorded, or a part file belongs to another recording.
     """
-    from biotune_optuna.studies.objectives import build_objective
+    from biotune_optuna.studies._objectives import build_objective
 
     problem = recording_problem(spec)
     if problem is not None:
@@ -266,7 +277,7 @@ def record_table(
     mine = [key for key in grid if position[key[0]] % workers == worker]
     todo = [key for key in mine if key not in runs]
     if todo:
-        test = _test_split(objective)
+        test = table_test_split(objective)
         part = _part(output, worker)
         output.parent.mkdir(parents=True, exist_ok=True)
         with open(part, "a") as handle:
@@ -276,7 +287,7 @@ def record_table(
                 handle.write("\n")  # after the cut line of a worker stopped while writing
             for done, (code, fold, seed) in enumerate(todo, start=1):
                 plan = plan_of_code(code, objective.blocks, levels, base_lr=header["base_lr"])
-                line = {"code": code, **_record_run(objective, plan, fold, seed, test)}
+                line = {"code": code, **record_run(objective, plan, fold, seed, test)}
                 handle.write(json.dumps(line, sort_keys=True) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())

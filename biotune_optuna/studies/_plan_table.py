@@ -8,7 +8,7 @@ keeps, per run, the validation macro accuracy after every epoch, the wall time, 
 macro accuracy of the run's best-validation weights.
 
 Grid rule: a BioTune genotype decodes to a plan exactly as in a live study
-(:meth:`~biotune_optuna.FineTunePlan.from_params`); each trained block's multiplier
+(:meth:`~biotune_optuna.plan.FineTunePlan.from_params`); each trained block's multiplier
 ``10^(2(ν − 0.5))`` is then taken to the recorded level nearest in ``log10`` (with levels 0.1, 1
 and 10: ``ν <= 0.25`` → 0.1, ``ν <= 0.75`` → 1, else 10), a frozen block stays frozen. So every
 plan a sampler proposes is a recorded grid point, at most half a level step away in log

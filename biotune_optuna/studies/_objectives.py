@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from biotune_optuna.finetune import device_problem
+from biotune_optuna.finetune._protocol import device_problem
+from biotune_optuna.studies._dashboard import save_plan_note
+from biotune_optuna.studies._plan_table import TableError
+from biotune_optuna.studies._replay import TableObjective
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
-from biotune_optuna.studies.dashboard import save_plan_note
-from biotune_optuna.studies.plan_table import TableError
-from biotune_optuna.studies.replay import TableObjective
-from biotune_optuna.studies.spec import SpecError
-from biotune_optuna.studies.spec import StudySpec
 from biotune_optuna.trials import StudyObjective
 
 
@@ -40,16 +40,16 @@ def _count(n: int, noun: str) -> str:
 
 
 def load_data(spec: StudySpec) -> Any:
-    """The spec's :class:`~biotune_optuna.finetune.ClassificationData` (never downloads unless
-    ``[data] download = true``).
+    """The spec's :class:`~biotune_optuna.finetune._data.ClassificationData` (never downloads
+    unless ``[data] download = true``).
 
     Raises:
         SpecError: If the data cannot be loaded; names the ``[data]`` key at fault.
     """
     from biotune_optuna.finetune import digits
-    from biotune_optuna.finetune import image_folder
-    from biotune_optuna.finetune import suite_task
-    from biotune_optuna.finetune import torchvision_dataset
+    from biotune_optuna.finetune._data import image_folder
+    from biotune_optuna.finetune._data import torchvision_dataset
+    from biotune_optuna.finetune._suite import suite_task
 
     data = spec.data
     assert data is not None
@@ -148,6 +148,6 @@ def _checkpoints(spec: StudySpec) -> Any:
     """The spec's training checkpoints (``[study] checkpoints``), or ``None``."""
     if spec.checkpoints is None:
         return None
-    from biotune_optuna.finetune import TrainingCheckpoints
+    from biotune_optuna.finetune._checkpoints import TrainingCheckpoints
 
     return TrainingCheckpoints(spec.checkpoints, max_bytes=spec.checkpoint_mb * 2**20)

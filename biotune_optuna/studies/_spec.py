@@ -24,11 +24,11 @@ from pathlib import Path
 import sys
 from typing import Any
 
-from biotune_optuna.finetune import grid_size
-from biotune_optuna.finetune import searches_choices_only
-from biotune_optuna.finetune import STRATEGIES
-from biotune_optuna.finetune import strategy_settings
 from biotune_optuna.finetune import TrainingProtocol
+from biotune_optuna.finetune._registry import grid_size
+from biotune_optuna.finetune._registry import searches_choices_only
+from biotune_optuna.finetune._registry import STRATEGIES
+from biotune_optuna.finetune._registry import strategy_settings
 from biotune_optuna.options import MAX_SEED
 from biotune_optuna.options import number_problem
 from biotune_optuna.options import Option
@@ -43,9 +43,9 @@ from biotune_optuna.studies._heartbeat import DEFAULT_GRACE_PERIOD
 from biotune_optuna.studies._heartbeat import DEFAULT_HEARTBEAT_INTERVAL
 from biotune_optuna.studies._heartbeat import heartbeat_problem
 from biotune_optuna.studies._heartbeat import shortest_grace_period
+from biotune_optuna.studies._storage import storage_problem
 from biotune_optuna.studies._synthetic import MAX_BLOCKS
 from biotune_optuna.studies._synthetic import MAX_EPOCHS
-from biotune_optuna.studies.storage import storage_problem
 
 
 if sys.version_info >= (3, 11):
@@ -216,7 +216,7 @@ class StudySpec:
     Attributes:
         name: The study's name in the storage.
         storage: Storage URL: ``sqlite:///``, ``journal:///`` or a server's (relative file
-            paths already resolved; see :mod:`biotune_optuna.studies.storage`).
+            paths already resolved; see :mod:`biotune_optuna.studies._storage`).
         heartbeat_interval: Seconds between heartbeats of a running trial.
         grace_period: Seconds without a heartbeat after which a running trial is taken for
             dead, failed and retried with the same parameters.
@@ -875,7 +875,7 @@ def _block_lists(blocks: Mapping[str, Any], fail: Fail) -> dict[str, tuple[str, 
 
 
 def _suite_tasks() -> tuple[str, ...]:
-    from biotune_optuna.finetune import SUITE_TASKS
+    from biotune_optuna.finetune._suite import SUITE_TASKS
 
     return tuple(SUITE_TASKS)
 

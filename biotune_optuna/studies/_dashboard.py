@@ -29,22 +29,23 @@ from biotune_optuna.studies._optuna_bridge import trial_id
 from biotune_optuna.studies._recommendation import current_recommendation
 from biotune_optuna.studies._recommendation import record_recommendation
 from biotune_optuna.studies._recommendation import stored_recommendation
-from biotune_optuna.studies.report import estimate_words
-from biotune_optuna.studies.report import evaluations_words
-from biotune_optuna.studies.report import frozen_head_warning
-from biotune_optuna.studies.report import metric_name
-from biotune_optuna.studies.report import name_metric
-from biotune_optuna.studies.report import status_summary
-from biotune_optuna.studies.report import strategy_markdown
-from biotune_optuna.studies.report import trial_plan
-from biotune_optuna.studies.storage import masked_text
-from biotune_optuna.studies.storage import remember_passwords
+from biotune_optuna.studies._report import estimate_words
+from biotune_optuna.studies._report import evaluations_words
+from biotune_optuna.studies._report import frozen_head_warning
+from biotune_optuna.studies._report import metric_name
+from biotune_optuna.studies._report import name_metric
+from biotune_optuna.studies._report import status_summary
+from biotune_optuna.studies._report import strategy_markdown
+from biotune_optuna.studies._report import trial_plan
+from biotune_optuna.studies._storage import masked_text
+from biotune_optuna.studies._storage import open_storage
+from biotune_optuna.studies._storage import remember_passwords
 from biotune_optuna.trials import GENERATION_ATTR
 from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
 
 
 if TYPE_CHECKING:
-    from biotune_optuna.studies.spec import StudySpec
+    from biotune_optuna.studies._spec import StudySpec
 
 __all__ = [
     "FITNESS_COST_FIGURE",
@@ -349,12 +350,10 @@ def serve_dashboard(
     """
     from optuna_dashboard import run_server
 
-    from biotune_optuna.studies.session import reading_storage
-
     store = None
     if artifacts is not None:
         from optuna.artifacts import FileSystemArtifactStore
 
         artifacts.mkdir(parents=True, exist_ok=True)
         store = FileSystemArtifactStore(str(artifacts))
-    run_server(reading_storage(storage), host=host, port=port, artifact_store=store)
+    run_server(open_storage(storage, create=False), host=host, port=port, artifact_store=store)

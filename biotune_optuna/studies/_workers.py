@@ -30,7 +30,6 @@ __all__ = [
     "run_workers",
     "stop_with_parent",
     "visible_gpus",
-    "worker_command",
     "worker_environments",
 ]
 
@@ -147,11 +146,6 @@ def _relay(
     for line in process.stdout:
         with lock:
             say(prefix + line.rstrip("\n"))
-
-
-def worker_command(arguments: Sequence[str]) -> list[str]:
-    """The command line of a worker: this Python running the CLI with ``arguments``."""
-    return [sys.executable, "-m", "biotune_optuna.cli", *arguments]
 
 
 def stop_with_parent(environ: Mapping[str, str] | None = None) -> None:

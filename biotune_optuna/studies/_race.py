@@ -1,7 +1,7 @@
 """Race samplers on a recorded plan table: many seeded studies, replayed in seconds.
 
-A race runs one study per (entry, seed) on a :class:`~biotune_optuna.studies.plan_table.PlanTable`
-through the replay objective (:class:`~biotune_optuna.studies.replay.TableObjective`), with the
+A race runs one study per (entry, seed) on a :class:`~biotune_optuna.studies._plan_table.PlanTable`
+through the replay objective (:class:`~biotune_optuna.studies._replay.TableObjective`), with the
 project's own samplers and pruners (:data:`~biotune_optuna.samplers.SAMPLERS`,
 :data:`~biotune_optuna.samplers.PRUNERS`) on in-memory storage. Each study is scored by
 what its user would get: the recorded **test** accuracy (:meth:`PlanTable.test_accuracy`) of
@@ -12,7 +12,7 @@ A study's record keeps every trial (grid code, fold, state, value, epochs) and i
 curve*: after every ``every`` trials (and at each budget), the cumulative epochs of all trials so
 far (complete, pruned and failed alike) and the recommended plan's recorded test accuracy.
 Records are plain JSON, so a race can be stored, resumed and judged later
-(:mod:`~biotune_optuna.studies.race_statistics`). Imports without torch.
+(:mod:`~biotune_optuna.studies._race_statistics`). Imports without torch.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ import optuna
 
 from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers import SAMPLERS
+from biotune_optuna.studies._plan_table import PlanTable
 from biotune_optuna.studies._recommendation import recommend
-from biotune_optuna.studies.plan_table import PlanTable
-from biotune_optuna.studies.replay import TABLE_CODE_ATTR
-from biotune_optuna.studies.replay import TableObjective
+from biotune_optuna.studies._replay import TABLE_CODE_ATTR
+from biotune_optuna.studies._replay import TableObjective
 from biotune_optuna.trials import EPOCHS_ATTR
 from biotune_optuna.trials import FOLD_ATTR
 

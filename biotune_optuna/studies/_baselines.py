@@ -29,18 +29,18 @@ import optuna
 from biotune_optuna.options import format_setting
 from biotune_optuna.plan import BIOTUNE
 from biotune_optuna.studies._recommendation import current_recommendation
-from biotune_optuna.studies.report import format_mean_std
-from biotune_optuna.studies.report import format_share
-from biotune_optuna.studies.report import markdown_table
-from biotune_optuna.studies.retrain import final_evaluation
-from biotune_optuna.studies.retrain import test_summary
-from biotune_optuna.studies.session import prepare_study
-from biotune_optuna.studies.session import run_to_budget
-from biotune_optuna.studies.spec import default_sampler
-from biotune_optuna.studies.spec import SpecError
-from biotune_optuna.studies.spec import StudySpec
-from biotune_optuna.studies.storage import masked_data
-from biotune_optuna.studies.storage import masked_text
+from biotune_optuna.studies._report import format_mean_std
+from biotune_optuna.studies._report import format_share
+from biotune_optuna.studies._report import markdown_table
+from biotune_optuna.studies._retrain import final_evaluation
+from biotune_optuna.studies._retrain import test_summary
+from biotune_optuna.studies._session import prepare_study
+from biotune_optuna.studies._session import run_to_budget
+from biotune_optuna.studies._spec import default_sampler
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies._storage import masked_data
+from biotune_optuna.studies._storage import masked_text
 from biotune_optuna.trials import WALL_TIME_ATTR
 
 
@@ -144,7 +144,7 @@ def compare_baselines(
     Returns:
         The markdown table and the rows' results.
     """
-    from biotune_optuna.studies.objectives import build_objective
+    from biotune_optuna.studies._objectives import build_objective
 
     if spec.objective != "finetune" or spec.strategy != BIOTUNE:
         raise SpecError(f"{spec.source}: baselines needs a BioTune fine-tuning spec")
@@ -258,8 +258,7 @@ def _row_strategy(
     baseline with its given and searched hyperparameters."""
     if row.strategy == BIOTUNE:
         return objective.strategy_of(params)
-    from biotune_optuna.finetune import build_strategy
-
+    from biotune_optuna.finetune._strategies import build_strategy
     return build_strategy(row.strategy, {**row_spec.strategy_options, **params}, base_lr=base_lr)
 
 

@@ -27,17 +27,17 @@ from biotune_optuna.samplers import recorded_sampler
 from biotune_optuna.samplers import SAMPLERS
 from biotune_optuna.studies._heartbeat import running_trial_health
 from biotune_optuna.studies._heartbeat import this_process
+from biotune_optuna.studies._objectives import build_objective
+from biotune_optuna.studies._objectives import describe_objective
 from biotune_optuna.studies._optuna_bridge import storage_of
 from biotune_optuna.studies._optuna_bridge import trial_id
 from biotune_optuna.studies._recommendation import record_recommendation
-from biotune_optuna.studies.objectives import build_objective
-from biotune_optuna.studies.objectives import describe_objective
-from biotune_optuna.studies.spec import SpecError
-from biotune_optuna.studies.spec import StudySpec
-from biotune_optuna.studies.storage import check_storage_file
-from biotune_optuna.studies.storage import display_storage
-from biotune_optuna.studies.storage import file_of_storage
-from biotune_optuna.studies.storage import open_storage
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies._storage import check_storage_file
+from biotune_optuna.studies._storage import display_storage
+from biotune_optuna.studies._storage import file_of_storage
+from biotune_optuna.studies._storage import open_storage
 from biotune_optuna.trials import FAILED_TRIAL_KEY
 from biotune_optuna.trials import StudyObjective
 
@@ -151,7 +151,7 @@ def open_study(
     Returns:
         The study, with the spec's sampler and pruner attached, on a storage that records a
         heartbeat per running trial and retries trials whose worker died
-        (:func:`~biotune_optuna.studies.storage.open_storage`).
+        (:func:`~biotune_optuna.studies._storage.open_storage`).
 
     Raises:
         SpecError: If the storage cannot hold the study, or the study exists and was run with

@@ -29,9 +29,9 @@ import numpy as np
 import optuna
 
 from biotune_optuna.studies._recommendation import current_recommendation
-from biotune_optuna.studies.spec import SpecError
-from biotune_optuna.studies.spec import StudySpec
-from biotune_optuna.studies.storage import masked_data
+from biotune_optuna.studies._spec import SpecError
+from biotune_optuna.studies._spec import StudySpec
+from biotune_optuna.studies._storage import masked_data
 
 
 __all__ = ["final_evaluation", "retrain_best_plan", "test_summary"]
@@ -53,10 +53,11 @@ def final_evaluation(
         keep_models: Return the trained models.
 
     Returns:
-        The :class:`~biotune_optuna.finetune.PlanEvaluation`, each run with its test accuracy.
+        The :class:`~biotune_optuna.finetune._results.PlanEvaluation`, each run with its test
+        accuracy.
     """
-    from biotune_optuna.finetune import DataSplit
-    from biotune_optuna.finetune import evaluate_plan
+    from biotune_optuna.finetune._splits import DataSplit
+    from biotune_optuna.finetune._training import evaluate_plan
 
     data = objective.data
     if data.test is None:
@@ -265,8 +266,7 @@ def _save_models(
     """Write each seed's model as ``output/model_seed<k>.pt`` (see
     :func:`~biotune_optuna.finetune.save_finetuned`), its results being ``origin`` (study,
     trial, data) and the seed's scores; the files by seed."""
-    from biotune_optuna.finetune import save_finetuned
-
+    from biotune_optuna.finetune._export import save_finetuned
     written = {}
     for run, model in zip(result.runs, result.models, strict=True):
         written[run.seed] = save_finetuned(

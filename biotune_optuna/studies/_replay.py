@@ -3,7 +3,7 @@
 :class:`TableObjective` is the fine-tuning objective with the training looked up instead of
 run (``[objective] kind = "table"``). A trial suggests the same BioTune genes (arXiv:2508.15367,
 §II) over the table's blocks, decodes them into a plan, takes it to its grid point
-(:meth:`~biotune_optuna.studies.plan_table.PlanTable.code_of`), and is placed on the data fold
+(:meth:`~biotune_optuna.studies._plan_table.PlanTable.code_of`), and is placed on the data fold
 of its generation by the same rule as a live trial
 (:func:`~biotune_optuna.trials.fold_of_generation`). Its value is what the engine gave that
 plan on that fold: the recorded run's best validation macro accuracy (averaged over the
@@ -28,8 +28,8 @@ from biotune_optuna.plan import table_line
 from biotune_optuna.samplers import check_study_sampler
 from biotune_optuna.samplers import GASchedule
 from biotune_optuna.studies._optuna_bridge import study_id
-from biotune_optuna.studies.plan_table import plan_of_code
-from biotune_optuna.studies.plan_table import PlanTable
+from biotune_optuna.studies._plan_table import plan_of_code
+from biotune_optuna.studies._plan_table import PlanTable
 from biotune_optuna.trials import EpochCallback
 from biotune_optuna.trials import EPOCHS_ATTR
 from biotune_optuna.trials import FOLD_ATTR
@@ -47,7 +47,7 @@ TABLE_CODE_ATTR = "table_code"
 
 
 class TableObjective:
-    """Replay a recorded :class:`~biotune_optuna.studies.plan_table.PlanTable` (maximise).
+    """Replay a recorded :class:`~biotune_optuna.studies._plan_table.PlanTable` (maximise).
 
     Args:
         table: The table, or the path of its file.
