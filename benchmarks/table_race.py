@@ -209,6 +209,11 @@ def _command(args: argparse.Namespace) -> str:
     return " ".join(words)
 
 
+def _commands(data: dict[str, Any]) -> list[str]:
+    """The run commands that made the race (older JSON files hold only the last one)."""
+    return data.get("commands") or [data["command"]]
+
+
 def run(args: argparse.Namespace) -> int:
     """Run (or continue) the race into ``args.output``."""
     data: dict[str, Any] = {"format": FORMAT, "tables": {}, "entries": {}, "studies": {}}
@@ -217,7 +222,10 @@ def run(args: argparse.Namespace) -> int:
     settings = {"trials": args.trials, "every": args.every, "budgets": args.budgets}
     if data.setdefault("settings", settings) != settings:
         sys.exit(f"{args.output}: raced with {data['settings']}, not {settings}")
-    data["command"] = _command(args)
+    commands = data.setdefault("commands", [data.pop("command")] if "command" in data else [])
+    if _command(args) not in commands:  # every run that added studies, in order
+        commands.append(_command(args))
+    data.pop("command", None)
     data.setdefault("versions", [])
     here = library_versions()
     if here not in data["versions"]:
@@ -545,7 +553,9 @@ def report(data: Mapping[str, Any], output: Path) -> str:
         "# Sampler race on the recorded plan tables",
         "",
         f"Regenerate: `.venv/bin/python benchmarks/table_race.py report` (from "
-        f"`{_relative(output)}`); the race itself: `{data['command']}`.  ",
+        f"`{_relative(output)}`); the race itself (each run resumes the JSON): "
+        + "; ".join(f"`{command}`" for command in _commands(data))
+        + ".  ",
         f"{trials} trials per study, a curve point every {data['settings']['every']} trials, "
         f"scores after {', '.join(map(str, data['settings']['budgets']))} trials; each score "
         "is the mean recorded test accuracy of the plan `recommend` picks (validation values "

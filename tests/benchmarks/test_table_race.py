@@ -42,7 +42,11 @@ def test_a_race_resumes_and_its_report_regenerates_byte_for_byte(tmp_path: Path)
     assert race.main(argv) == 0  # continues: only the third seed runs
     data = json.loads(output.read_text())
     assert len(data["studies"]) == 2 * 3 * 3
-    assert data["command"].startswith("OMP_NUM_THREADS=1 .venv/bin/python benchmarks/")
+    # both runs are recorded, each once, in order (the second differs only in its seeds)
+    assert [c.split("--seeds ")[1][0] for c in data["commands"]] == ["2", "3"]
+    assert all(
+        c.startswith("OMP_NUM_THREADS=1 .venv/bin/python benchmarks/") for c in data["commands"]
+    )
     assert data["tables"]["textures"]["split"] == "test"
     assert data["tables"]["digits-contrast"]["split"] == "dev"
 
@@ -53,6 +57,7 @@ def test_a_race_resumes_and_its_report_regenerates_byte_for_byte(tmp_path: Path)
     assert output.with_suffix(".md").read_text() == markdown
     assert {p.name: p.read_bytes() for p in tmp_path.glob("*.svg")} == figures
     assert "## Test tables: textures (3 blocks" in markdown
+    assert all(f"`{c}`" in markdown for c in data["commands"])
     assert "## Dev tables: digits-contrast" in markdown
     assert "Friedman χ²" in markdown and "Wilcoxon" in markdown
     assert "race_cd_test.svg" in figures and "race_anytime_textures.svg" in figures
