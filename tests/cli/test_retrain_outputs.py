@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from biotune_optuna.cli import main
-import biotune_optuna.finetune
+import biotune_optuna.finetune._export
 import biotune_optuna.studies._retrain
 from tests.cli._specs import tiny_spec
 
@@ -65,7 +65,7 @@ def test_a_killed_retrain_leaves_the_old_output_whole(
     output = tmp_path / "out"
     assert main(["retrain", str(searched), "--output", str(output), "--trial", "0", "-q"]) == 0
     old = _files(output)
-    save = biotune_optuna.finetune.save_finetuned
+    save = biotune_optuna.finetune._export.save_finetuned
     saved: list[Path] = []
 
     def dies_after_one_model(model: Any, path: Path, **kwargs: Any) -> Path:
@@ -74,7 +74,7 @@ def test_a_killed_retrain_leaves_the_old_output_whole(
         saved.append(save(model, path, **kwargs))
         return saved[-1]
 
-    monkeypatch.setattr(biotune_optuna.finetune, "save_finetuned", dies_after_one_model)
+    monkeypatch.setattr(biotune_optuna.finetune._export, "save_finetuned", dies_after_one_model)
     assert main(["retrain", str(searched), "--output", str(output), "--trial", "1", "-q"]) == 1
     assert saved and _files(output) == old  # not one file of the new set
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]
