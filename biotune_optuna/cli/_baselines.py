@@ -11,9 +11,7 @@ from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
 from biotune_optuna.finetune._registry import STRATEGIES
-from biotune_optuna.studies._baselines import BASELINE_ROWS
-from biotune_optuna.studies._baselines import BaselineRow
-from biotune_optuna.studies._baselines import compare_baselines
+from biotune_optuna.studies._commands import baselines_report
 
 
 def add_arguments(baselines: argparse.ArgumentParser) -> None:
@@ -35,31 +33,14 @@ def handle(args: argparse.Namespace) -> int:
     if args.strategy is not None:
         raise UsageError("baselines compares every strategy; --strategy does not apply")
     spec = spec_of(args)
-    rows = _chosen_rows(args.strategies)
     output = args.output or (spec.path.resolve().parent / "baselines" / spec.name)
-    table, _ = compare_baselines(
+    table = baselines_report(
         spec,
+        strategies=args.strategies,
         n_seeds=args.final_seeds,
         output=output,
-        rows=rows,
         say=(lambda text: None) if args.quiet else (lambda text: print(text, flush=True)),
     )
     print(table)
     say(args, f"\nwrote {output / 'baselines.md'} and baselines.json")
     return 0
-
-
-def _chosen_rows(strategies: list[str] | None) -> tuple[BaselineRow, ...]:
-    """The table's rows of ``--strategies`` (all of them without it).
-
-    Raises:
-        UsageError: If a strategy is not a known one.
-    """
-    if not strategies:
-        return BASELINE_ROWS
-    unknown = sorted(set(strategies) - set(STRATEGIES))
-    if unknown:
-        raise UsageError(
-            f"unknown strategy {', '.join(unknown)}; choose from {', '.join(STRATEGIES)}"
-        )
-    return tuple(row for row in BASELINE_ROWS if row.strategy in strategies)

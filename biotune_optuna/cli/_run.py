@@ -7,7 +7,6 @@ import sys
 
 import optuna
 
-from biotune_optuna.cli._best import print_best
 from biotune_optuna.cli._common import positive_int
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
@@ -16,19 +15,15 @@ from biotune_optuna.cli._interrupt import StopAfterTrial
 from biotune_optuna.cli._progress import Progress
 from biotune_optuna.cli._workers import count_workers
 from biotune_optuna.cli._workers import start_workers
-from biotune_optuna.plan import BIOTUNE
 from biotune_optuna.studies import DashboardUpdater
 from biotune_optuna.studies import finished_trials
 from biotune_optuna.studies import prepare_study
 from biotune_optuna.studies import run_to_budget
-from biotune_optuna.studies import save_study_figures
 from biotune_optuna.studies import save_study_note
 from biotune_optuna.studies import StudySpec
-from biotune_optuna.studies._objectives import describe_objective
-from biotune_optuna.studies._session import running_trials_health
-from biotune_optuna.studies._storage import display_storage
+from biotune_optuna.studies._commands import run_announcement
+from biotune_optuna.studies._commands import run_report
 from biotune_optuna.studies._workers import stop_with_parent
-from biotune_optuna.trials import GENERATION_ATTR
 from biotune_optuna.trials import StudyObjective
 
 
@@ -89,13 +84,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def _announce(args: argparse.Namespace, spec: StudySpec, budget: str, n_workers: int) -> None:
     """Say the study, its objective, strategy, sampler, seed and ``budget`` (and workers)."""
-    say(
-        args,
-        f"study `{spec.name}` in {display_storage(spec.storage)}\n"
-        f"  {describe_objective(spec)}\n"
-        f"  {_describe_strategy(spec)}sampler {spec.sampler}, seed {spec.seed}, budget {budget}"
-        + (f" on {n_workers} workers" if n_workers > 1 else ""),
-    )
+    say(args, run_announcement(spec, budget=budget, n_workers=n_workers))
 
 
 def _run_here(
@@ -135,54 +124,7 @@ def _run_here(
 
 def _report(args: argparse.Namespace, spec: StudySpec, study: optuna.Study) -> None:
     """After the run: trials still running, the figures and note, generations, the best."""
-    _report_running(study, spec.grace_period)
-    save_study_figures(study)
-    save_study_note(study, spec)
-    if not args.quiet:
-        _print_generations(study)
-    print_best(study)
-
-
-def _describe_strategy(spec: StudySpec) -> str:
-    """A baseline strategy with its given and searched hyperparameters (``""`` for BioTune)."""
-    if spec.strategy == BIOTUNE:
-        return ""
-    given = ", ".join(f"{k}={v}" for k, v in spec.strategy_options.items())
-    searched = ", ".join(spec.strategy_search)
-    return (
-        f"strategy {spec.strategy}"
-        + (f" ({given})" if given else "")
-        + (f", searching {searched}" if searched else "")
-        + "; "
-    )
-
-
-def _print_generations(study: optuna.Study) -> None:
-    """A table of the study's generations: trials, best in each and best so far."""
-    rows: dict[int, list[float]] = {}
-    for t in study.get_trials(deepcopy=False):
-        if isinstance(t.user_attrs.get(GENERATION_ATTR), int):
-            value = t.value if t.value is not None else float("nan")
-            rows.setdefault(t.user_attrs[GENERATION_ATTR], []).append(value)
-    if not rows:
-        return
-    print("\ngeneration  trials  best in generation  best so far")
-    best_so_far = float("-inf")
-    for g in sorted(rows):
-        finite = [v for v in rows[g] if v == v]
-        best = max(finite) if finite else float("nan")
-        best_so_far = max(best_so_far, best) if finite else best_so_far
-        print(f"{g:>10}  {len(rows[g]):>6}  {best:>18.4f}  {best_so_far:>11.4f}")
-
-
-def _report_running(study: optuna.Study, grace_period: int) -> None:
-    """After a run that met its budget: say which trials still run and whether they are
-    dead (another host's dead trial is failed and retried once its grace period is over)."""
-    for number, health in running_trials_health(study, grace_period):
-        if health.startswith("alive"):
-            continue
-        print(
-            f"biotune-optuna: trial {number} is still RUNNING ({health}); the next `run` "
-            "fails and retries it once it is known dead",
-            file=sys.stderr,
-        )
+    warnings, text = run_report(study, spec, generations=not args.quiet)
+    for warning in warnings:
+        print(f"biotune-optuna: {warning}", file=sys.stderr)
+    print(text)
