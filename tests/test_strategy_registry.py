@@ -113,17 +113,18 @@ def test_the_registry_reads_each_default_once_from_its_config() -> None:
 def test_the_registry_imports_and_registers_without_torch() -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "import biotune_optuna.finetune as s\n"
-        "from biotune_optuna.finetune._registry import LoRAConfig, search_space\n"
+        "import biotune_optuna.finetune as facade\n"
+        "from biotune_optuna.finetune import _protocol, _registry as s\n"
         "for name in s.STRATEGIES:\n"
         "    given, search = s.strategy_settings(name, {})\n"
-        "    search_space(name, search, blocks=('a', 'b'))\n"
-        "s.register_strategy('x', title='X', description='x', config=LoRAConfig)\n"
-        "assert s.TrainingProtocol().n_seeds == 3 and s.device_problem('cpu') is None\n"
+        "    s.search_space(name, search, blocks=('a', 'b'))\n"
+        "facade.register_strategy('x', title='X', description='x', config=s.LoRAConfig)\n"
+        "assert facade.TrainingProtocol().n_seeds == 3\n"
+        "assert _protocol.device_problem('cpu') is None\n"
         "heavy = ('torch', 'timm', 'peft')\n"
         "assert not [m for m, v in sys.modules.items() if v and m.startswith(heavy)]\n"
         "assert 'biotune_optuna.finetune._strategies' not in sys.modules\n"
-        "print(s.grid_size(search_space('surgical', ('block',), blocks=('a', 'b'))))"
+        "print(s.grid_size(s.search_space('surgical', ('block',), blocks=('a', 'b'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "2"
