@@ -27,7 +27,8 @@ scored by its **true**, noise-free value, as regret to the problem's optimum. Ta
 
 Scores (``score_at``) are higher-is-better: the negative regret. Ranks are taken within each
 problem × seed among the samplers compared (ties averaged), only over cells where every one of
-them ran. Duplicates are counted with :func:`biotune_optuna.samplers.duplicate_trials`.
+them ran. Duplicates are counted with
+:func:`biotune_optuna.samplers._configurations.duplicate_trials`.
 
 The ablation runs ``biotune-plus`` with each option off in turn, and with ``rule=max`` (the same
 studies as ``biotune-plus``, scored by the maximum observation), on :data:`ABLATION_TASKS`.

@@ -13,7 +13,7 @@ NSGA-II) runs 140 trials per seed. For each study and each budget B (25, 50, 140
   of the two macro test accuracies;
 - the best validation value observed by B trials (the optimistic number), the best-so-far
   curve, and the trials whose configuration repeats an earlier one's
-  (:func:`biotune_optuna.samplers.duplicate_trials`).
+  (:func:`biotune_optuna.samplers._configurations.duplicate_trials`).
 
 Retrains are cached in ``results/sampler_race_retrains.json`` by (decoded plan, training seed,
 protocol), so an interrupted ``score`` continues, and a plan recommended at several budgets or

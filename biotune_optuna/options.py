@@ -1,8 +1,10 @@
 """Plain-valued options a study spec may give, their types and the values they take.
 
 One rule for every table that a spec's values are checked against: the samplers' and pruners'
-options (:data:`~biotune_optuna.samplers.SPEC_OPTIONS`, :data:`~biotune_optuna.samplers.PRUNERS`),
-the strategies' hyperparameters (:data:`~biotune_optuna.finetune.STRATEGIES`) and the spec's
+options (:data:`~biotune_optuna.samplers._registry.SPEC_OPTIONS`,
+:data:`~biotune_optuna.samplers.PRUNERS`),
+the strategies' hyperparameters (:data:`~biotune_optuna.finetune._registry.STRATEGIES`) and the
+spec's
 own keys. Numbers must be finite and fit in 64 bits, as TOML says. Imports without torch.
 """
 

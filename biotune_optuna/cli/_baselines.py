@@ -11,7 +11,7 @@ from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._common import UsageError
 from biotune_optuna.finetune._registry import STRATEGIES
-from biotune_optuna.studies._commands import baselines_report
+from biotune_optuna.studies._command_reports import baselines_report
 
 
 def add_arguments(baselines: argparse.ArgumentParser) -> None:

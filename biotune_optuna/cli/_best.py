@@ -8,7 +8,7 @@ import optuna
 
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.studies import load_study
-from biotune_optuna.studies._commands import best_report
+from biotune_optuna.studies._command_reports import best_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

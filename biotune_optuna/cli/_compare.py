@@ -8,7 +8,7 @@ from pathlib import Path
 from biotune_optuna.cli._common import positive_ints
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
-from biotune_optuna.studies._commands import compare_report
+from biotune_optuna.studies._command_reports import compare_report
 
 
 def add_arguments(compare: argparse.ArgumentParser) -> None:

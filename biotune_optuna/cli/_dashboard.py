@@ -6,7 +6,7 @@ import argparse
 
 from biotune_optuna.cli._common import positive_int
 from biotune_optuna.studies import load_spec
-from biotune_optuna.studies._commands import serve_spec_dashboard
+from biotune_optuna.studies._command_reports import serve_spec_dashboard
 
 
 def add_arguments(dashboard: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from biotune_optuna.cli._common import say
 from biotune_optuna.cli._common import spec_of
 from biotune_optuna.cli._predict import predict_hint
-from biotune_optuna.studies._commands import retrain_report
+from biotune_optuna.studies._command_reports import retrain_report
 
 
 def add_arguments(retrain: argparse.ArgumentParser) -> None:

@@ -21,8 +21,8 @@ from biotune_optuna.studies import prepare_study
 from biotune_optuna.studies import run_to_budget
 from biotune_optuna.studies import save_study_note
 from biotune_optuna.studies import StudySpec
-from biotune_optuna.studies._commands import run_announcement
-from biotune_optuna.studies._commands import run_report
+from biotune_optuna.studies._command_reports import run_announcement
+from biotune_optuna.studies._command_reports import run_report
 from biotune_optuna.studies._workers import stop_with_parent
 from biotune_optuna.trials import StudyObjective
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from biotune_optuna.cli._common import spec_of
-from biotune_optuna.studies._commands import status_report
+from biotune_optuna.studies._command_reports import status_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

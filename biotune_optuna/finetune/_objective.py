@@ -87,7 +87,8 @@ class FineTuneObjective:
     of the train split, validate on that fold of the val split, report every epoch
     (``trial.report``, so pruners work) and record the plan and its costs as user attrs.
 
-    With ``strategy`` set to a baseline of :data:`biotune_optuna.finetune.STRATEGIES` (full
+    With ``strategy`` set to a baseline of :data:`biotune_optuna.finetune._registry.STRATEGIES`
+    (full
     fine-tuning, LoRA, L2-SP…), a trial suggests that strategy's searched hyperparameters
     instead of genes and trains it the same way, recording the same user attrs, so that its
     trials sit next to BioTune's in optuna-dashboard.
@@ -233,7 +234,7 @@ class FineTuneObjective:
 
         With ``checkpoint_key`` (and :attr:`checkpoints`), it saves its training under that key
         after every epoch and continues from a checkpoint saved there
-        (:func:`~biotune_optuna.finetune.evaluate_plan`'s ``checkpoint``).
+        (:func:`~biotune_optuna.finetune._training.evaluate_plan`'s ``checkpoint``).
         """
         train, val = self.fold_splits(fold)
         checkpoint = None

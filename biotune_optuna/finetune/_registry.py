@@ -12,7 +12,8 @@ dataclass and its implementation, a :class:`~biotune_optuna.finetune.FineTuneStr
 called from the package that defines that class. The built-in strategies register their
 configs here, without torch, so that specs are checked without the engine; their
 implementations attach themselves (:func:`register_implementation`) where they are defined, in
-:mod:`biotune_optuna.finetune._strategies`, which :func:`~biotune_optuna.finetune.build_strategy`
+:mod:`biotune_optuna.finetune._strategies`, which
+:func:`~biotune_optuna.finetune._strategies.build_strategy`
 imports. Nothing is imported by name at run time. The config's fields are its
 hyperparameters (:func:`hyperparameter`): each with a default and the range Optuna searches when
 the hyperparameter is named in ``search`` (a given value may lie outside that range; it must be
@@ -123,7 +124,7 @@ class StrategyConfig:
 class BioTuneConfig(StrategyConfig):
     """BioTune's plan (arXiv:2508.15367, §II): no hyperparameters here.
 
-    Its genes are searched by a sampler and decoded to a :class:`~biotune_optuna.FineTunePlan`
+    Its genes are searched by a sampler and decoded to a :class:`~biotune_optuna.plan.FineTunePlan`
     (:mod:`biotune_optuna.plan`), which the engine trains as ``PlanStrategy(plan)``.
     """
 

@@ -111,7 +111,7 @@ class FineTuneStrategy(Generic[ConfigT]):
     """How a strategy trains a fresh copy of the backbone. Subclasses implement :meth:`start`.
 
     Args:
-        name: Registry name (:data:`~biotune_optuna.finetune.STRATEGIES`).
+        name: Registry name (:data:`~biotune_optuna.finetune._registry.STRATEGIES`).
         config: Its hyperparameters, ``lr`` resolved (:func:`build_strategy` fills them).
 
     Attributes:
@@ -144,7 +144,7 @@ class FineTuneStrategy(Generic[ConfigT]):
 
         It can when the model, what trains and the optimizer stay as :meth:`start` made them:
         the engine then rebuilds a run from a fresh copy and loads the saved state into it
-        (:class:`~biotune_optuna.finetune.TrainingCheckpoints`).
+        (:class:`~biotune_optuna.finetune._checkpoints.TrainingCheckpoints`).
         """
         return not (self.modifies_model or self.changes_trainable or self.changes_optimizer)
 
@@ -235,7 +235,7 @@ class PlanStrategy(FineTuneStrategy[BioTuneConfig]):
         return {"strategy": self.name, **self.plan.to_dict()}
 
     def summary(self) -> str:
-        """The plan's one line (:meth:`~biotune_optuna.FineTunePlan.summary`), with the
+        """The plan's one line (:meth:`~biotune_optuna.plan.FineTunePlan.summary`), with the
         protocol's switches that change what it trains."""
         text = self.plan.summary()
         if self.always_train_head and self.plan.freeze_mask[-1]:
@@ -537,12 +537,14 @@ def build_strategy(
 ) -> FineTuneStrategy:
     """A baseline strategy by registry name with its hyperparameters.
 
-    The values are checked by :func:`~biotune_optuna.finetune.strategy_settings`, the others
+    The values are checked by :func:`~biotune_optuna.finetune._registry.strategy_settings`, the
+    others
     take their config's defaults, ``lr=None`` becomes ``base_lr``, and the registered
     implementation is built as ``Class(name=name, config=config)``.
 
     Args:
-        name: A name of :data:`~biotune_optuna.finetune.STRATEGIES` other than ``biotune``
+        name: A name of :data:`~biotune_optuna.finetune._registry.STRATEGIES` other than
+        ``biotune``
             (a BioTune plan is ``PlanStrategy(plan)``).
         settings: Hyperparameter values; the others take their defaults.
         base_lr: The protocol's learning rate, the default of ``lr``.

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 
+#: The paper's schedule (arXiv:2508.15367, §IV): a population of ``N = 10``, ``E = 3`` elites.
+#: The one place these defaults are written (:class:`~biotune_optuna.samplers.GASchedule`,
+#: :class:`~biotune_optuna.samplers.BioTuneSampler` and :func:`trial_budget` take them from here).
+PAPER_POPULATION_SIZE = 10
+PAPER_N_ELITES = 3
+
+
 def trial_budget(
     generations: int,
     *,
-    population_size: int = 10,
-    n_elites: int = 3,
+    population_size: int = PAPER_POPULATION_SIZE,
+    n_elites: int = PAPER_N_ELITES,
     exploitation_trials_per_elite: int = 2,
     reevaluate_elites: bool = False,
 ) -> int:

@@ -29,6 +29,8 @@ from optuna.trial import TrialState
 from biotune_optuna.samplers import _keys
 from biotune_optuna.samplers import _seeding
 from biotune_optuna.samplers._budget import generation_size
+from biotune_optuna.samplers._budget import PAPER_N_ELITES
+from biotune_optuna.samplers._budget import PAPER_POPULATION_SIZE
 from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
 from biotune_optuna.samplers._genotypes import Genotypes
@@ -80,8 +82,8 @@ class BioTuneSampler(BaseGASampler):
 
     The sampler is generic: it runs on any single-objective search space. Numerical genes live in
     ``[0, 1]`` (log and step aware), categorical genes take a parent's value. When the space holds
-    BioTune genes (:data:`~biotune_optuna.samplers.IMPORTANCE_PREFIX` and
-    :data:`~biotune_optuna.samplers.THRESHOLD_PARAM`), random genotypes are resampled until they
+    BioTune genes (:data:`~biotune_optuna.plan.IMPORTANCE_PREFIX` and
+    :data:`~biotune_optuna.plan.THRESHOLD_PARAM`), random genotypes are resampled until they
     select a block and exploitation only moves selected blocks.
 
     All state lives in the study's storage (see :mod:`biotune_optuna.samplers._keys`): each trial
@@ -146,8 +148,8 @@ class BioTuneSampler(BaseGASampler):
     def __init__(
         self,
         *,
-        population_size: int = 10,
-        n_elites: int = 3,
+        population_size: int = PAPER_POPULATION_SIZE,
+        n_elites: int = PAPER_N_ELITES,
         selection: BaseSelection | None = None,
         crossover: BaseCrossover | None = None,
         mutation: BaseMutation | None = None,

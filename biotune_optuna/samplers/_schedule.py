@@ -14,8 +14,11 @@ from typing import NamedTuple
 import optuna
 
 from biotune_optuna.options import Option
+from biotune_optuna.samplers._budget import PAPER_N_ELITES
+from biotune_optuna.samplers._budget import PAPER_POPULATION_SIZE
 from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.trials import fold_of_generation
+from biotune_optuna.trials import GENERATION_ATTR
 from biotune_optuna.trials import retried_trial_number
 from biotune_optuna.trials import stored_user_attrs
 
@@ -43,7 +46,9 @@ class GASchedule(_Fields):
 
     __slots__ = ()
 
-    def __new__(cls, population_size: int = 10, n_elites: int = 3) -> GASchedule:
+    def __new__(
+        cls, population_size: int = PAPER_POPULATION_SIZE, n_elites: int = PAPER_N_ELITES
+    ) -> GASchedule:
         problem = cls.problem(population_size, n_elites)
         if problem is not None:
             key, detail = problem
@@ -97,7 +102,7 @@ class GASchedule(_Fields):
         with this schedule would place them. This is the fold function the engine's objectives
         take (``fold_of_trial``).
         """
-        generation = stored_user_attrs(trial).get("generation")
+        generation = stored_user_attrs(trial).get(GENERATION_ATTR)
         if generation is None:
             generation = self.generation_of_trial_number(retried_trial_number(trial))
         return fold_of_generation(int(generation), n_folds)

@@ -9,7 +9,7 @@ study; the block sweep of surgical fine-tuning; any hyperparameter search a spec
 Every search is an Optuna study in the spec's storage (``<name>`` for BioTune,
 ``<name>-<strategy>`` for baselines), so the command resumes, and the dashboard shows them.
 A searched method's final model uses its study's recommended trial
-(:func:`~biotune_optuna.studies.current_recommendation`, the same rule for every
+(:func:`~biotune_optuna.studies._recommendation.current_recommendation`, the same rule for every
 sampler and strategy), not its luckiest single evaluation. Finished rows are kept in
 ``baselines.json`` and not trained again.
 """

@@ -179,7 +179,7 @@ def mark_recommended_trial(study: optuna.Study, summary: dict[str, Any]) -> None
 
 def save_study_note(study: optuna.Study, spec: StudySpec | None = None) -> None:
     """Write the study note: what the study is, its budget, progress and the recommended plan
-    (:func:`~biotune_optuna.studies.current_recommendation`) with its estimate.
+    (:func:`~biotune_optuna.studies._recommendation.current_recommendation`) with its estimate.
 
     The recommendation shown is recorded in the study too (when it was not current). The
     spec's text is shown with the password of any URL in it masked (``***``).

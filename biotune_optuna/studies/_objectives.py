@@ -83,7 +83,7 @@ def build_objective(spec: StudySpec) -> StudyObjective:
     Returns:
         A :class:`~biotune_optuna.finetune.FineTuneObjective` (``kind = "finetune"``) or a
         :class:`~biotune_optuna.studies._synthetic.SyntheticFineTuning`: both are a
-        :class:`~biotune_optuna.studies.StudyObjective` (``blocks``, ``search_space``,
+        :class:`~biotune_optuna.trials.StudyObjective` (``blocks``, ``search_space``,
         ``on_epoch``).
 
     Raises:

@@ -2,7 +2,8 @@
 
 The recorder runs the same code path as a live trial (the spec's
 :class:`~biotune_optuna.finetune.FineTuneObjective`: its backbone, its data folds, its feature
-cache, :func:`~biotune_optuna.finetune.evaluate_plan` with one training seed at a time) and adds
+cache, :func:`~biotune_optuna.finetune._training.evaluate_plan` with one training seed at a time)
+and adds
 the test split, scored once per run with the run's best-validation weights. Runs never stop
 early (``[protocol] patience`` must be at least ``max_epochs``), so the table keeps whole
 learning curves and a replay can stop a trial at any epoch.

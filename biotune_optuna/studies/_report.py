@@ -123,7 +123,8 @@ def best_so_far(study: optuna.Study) -> np.ndarray:
 
 def status_summary(study: optuna.Study) -> dict[str, Any]:
     """Trials per state, the current generation, the metric, the best value observed so far,
-    the recommended trial (:func:`~biotune_optuna.studies.current_recommendation`: robust
+    the recommended trial (:func:`~biotune_optuna.studies._recommendation.current_recommendation`:
+    robust
     to fold and seed noise, unlike the best value) with its observed value (the mean of its
     plan's evaluations) and the model's estimate, and the budget."""
     trials = study.get_trials(deepcopy=False)

@@ -2,7 +2,8 @@
 
 The search scores plans on one fold of the data (arXiv:2508.15367, §III). The final model is
 trained with the study's recommended plan (chosen by an estimate robust to fold and seed noise,
-not the luckiest evaluation: :func:`~biotune_optuna.studies.current_recommendation`) on
+not the luckiest evaluation:
+:func:`~biotune_optuna.studies._recommendation.current_recommendation`) on
 the full train split, with early stopping on the full val split, and the test split is used
 once per seed: the paper's reported number, mean ± std of the macro accuracy over the
 protocol's seeds.
@@ -117,7 +118,7 @@ def retrain_best_plan(
             :func:`~biotune_optuna.finetune.load_finetuned`. It is replaced as a whole, once
             every file is written; only one retrain at a time writes it.
         trial: The trial whose plan to retrain (default: the study's recommended one, see
-            :func:`~biotune_optuna.studies.current_recommendation`).
+            :func:`~biotune_optuna.studies._recommendation.current_recommendation`).
 
     Returns:
         The results, as written to ``results.json`` (``best_seed`` and ``best_weights``: the
@@ -264,7 +265,7 @@ def _save_models(
     origin: dict[str, Any],
 ) -> dict[int, Path]:
     """Write each seed's model as ``output/model_seed<k>.pt`` (see
-    :func:`~biotune_optuna.finetune.save_finetuned`), its results being ``origin`` (study,
+    :func:`~biotune_optuna.finetune._export.save_finetuned`), its results being ``origin`` (study,
     trial, data) and the seed's scores; the files by seed."""
     from biotune_optuna.finetune._export import save_finetuned
     written = {}

@@ -318,7 +318,7 @@ def run_to_budget(
     A trial that fails (:class:`~biotune_optuna.failures.TrialFailed`: it diverged, ran out of
     memory…) stays FAILED with its reason, and another trial is run in its place. At the end
     the study's recommended trial is recorded in it
-    (:func:`~biotune_optuna.studies.record_recommendation`, about a second for 1000
+    (:func:`~biotune_optuna.studies._recommendation.record_recommendation`, about a second for 1000
     trials; a model that cannot be fitted falls back to plan means and never fails the run).
 
     Dead trials (their worker was killed) are failed first, even when the budget is met, and

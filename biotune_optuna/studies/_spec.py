@@ -11,7 +11,7 @@ directory. Every problem is reported as ``<file>: [<section>] <key>: <problem>``
 
 Every number anywhere in a spec must be finite and fit in 64 bits; seeds must be in
 ``[0, 2**32)`` (what Optuna's samplers take); options have the ranges their tables state
-(:data:`~biotune_optuna.samplers.SPEC_OPTIONS`, :data:`PRUNERS`).
+(:data:`~biotune_optuna.samplers._registry.SPEC_OPTIONS`, :data:`PRUNERS`).
 """
 
 from __future__ import annotations
@@ -245,7 +245,7 @@ class StudySpec:
         text: The spec's TOML text (shown in the study note).
         overrides: Command-line overrides applied on top of the file, for the record.
         strategy: ``"biotune"`` (the genes) or a baseline of
-            :data:`biotune_optuna.finetune.STRATEGIES`.
+            :data:`biotune_optuna.finetune._registry.STRATEGIES`.
         strategy_options: The baseline's given hyperparameters.
         strategy_search: The baseline's searched hyperparameters.
         auto_budget: The budget follows the search (1 trial when nothing is searched, the
@@ -321,7 +321,7 @@ class StudySpec:
     def identity(self) -> dict[str, Any]:
         """What makes the study this study: a resumed study must have stored the same
         (recorded as study user attrs when it is created; see
-        :func:`~biotune_optuna.studies.open_study`)."""
+        :func:`~biotune_optuna.studies._session.open_study`)."""
         return {
             SAMPLER_USER_ATTR: self.sampler,
             "sampler_options": dict(self.sampler_options),

@@ -59,7 +59,7 @@ class SyntheticFineTuning:
         blocks: The landscape's block names, ``block0`` to ``block<n_blocks - 1>``.
         on_epoch: Called as ``on_epoch(trial, epoch, value)`` after every epoch of a learning
             curve (the interface the fine-tuning objective shares,
-            :class:`~biotune_optuna.studies.StudyObjective`); never with one epoch.
+            :class:`~biotune_optuna.trials.StudyObjective`); never with one epoch.
     """
 
     def __init__(self, *, n_blocks: int = 6, seed: int = 0, epochs: int = 1) -> None:
