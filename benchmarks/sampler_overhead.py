@@ -243,6 +243,15 @@ def ratios(
     return out
 
 
+def _in_repo(path: str) -> str:
+    """``path`` relative to the repository when it lies inside it (``.venv/bin/python``), so a
+    published table names no machine's directories; symlinks are kept, not resolved."""
+    try:
+        return str(Path(path).absolute().relative_to(REPO_ROOT))
+    except ValueError:
+        return path
+
+
 def environment() -> dict[str, object]:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -251,7 +260,7 @@ def environment() -> dict[str, object]:
         "numpy": np.__version__,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "executable": sys.executable,
+        "executable": _in_repo(sys.executable),
         "command": list(sys.argv),
     }
 
