@@ -55,6 +55,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a clone
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:  # its sibling modules, also when loaded by path
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import _sampler_advice as advice  # noqa: E402
 
 from biotune_optuna.studies import _race_statistics as stats  # noqa: E402
 from biotune_optuna.studies._plan_table import PlanTable  # noqa: E402
@@ -584,6 +588,23 @@ def report(data: Mapping[str, Any], output: Path) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def advice_block(data: Mapping[str, Any]) -> str | None:
+    """The README's "which sampler" block from the test tables (``None`` without them)."""
+    test = sorted(t for t, i in data["tables"].items() if i["split"] == "test")
+    cells = _cells(data, test) if test else {}
+    if len(cells) < 2:
+        return None
+    seeds = len({seed for _, seed in next(iter(cells.values()))})
+    seconds = {e: float(np.median([s["seconds"] for s in c.values()])) for e, c in cells.items()}
+    return advice.advice_block(
+        {b: _scores(cells, b) for b in _budgets(data)},
+        seconds=seconds,
+        label=lambda entry: _label(data, entry),
+        tables=test,
+        seeds=seeds,
+    )
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -603,6 +624,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     go.add_argument("--output", type=Path, default=OUTPUT)
     rep = sub.add_parser("report", help="write the markdown and figures from the JSON")
     rep.add_argument("--input", type=Path, default=OUTPUT)
+    rep.add_argument(
+        "--readme",
+        type=Path,
+        help="README whose sampler-advice block to rewrite (default: README.md for the "
+        "default --input, none otherwise)",
+    )
     args = parser.parse_args(argv)
     if args.command == "run" and not args.tables:
         args.tables = sorted((ROOT / TABLES).glob("*.json.gz"))
@@ -617,6 +644,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     markdown = report(data, args.input)
     args.input.with_suffix(".md").write_text(markdown)
     print(f"wrote {_relative(args.input.with_suffix('.md'))}")
+    readme = args.readme or (ROOT / "README.md" if args.input == OUTPUT else None)
+    block = advice_block(data)
+    if readme is not None and block is not None and advice.update_readme(readme, block):
+        print(f"rewrote the sampler-advice block of {_relative(readme)}")
     return 0
 
 
