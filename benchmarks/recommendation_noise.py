@@ -62,10 +62,9 @@ from benchmarks.race_landscapes import NOISE_SD  # noqa: E402
 from benchmarks.race_landscapes import Problem  # noqa: E402
 from benchmarks.race_landscapes import synthetic_problem  # noqa: E402
 from biotune_optuna.samplers import SAMPLERS  # noqa: E402
+from biotune_optuna.studies import _race_statistics as stats  # noqa: E402
 from biotune_optuna.studies import recommend  # noqa: E402
 from biotune_optuna.studies._plan_table import PlanTable  # noqa: E402
-from biotune_optuna.studies._race_statistics import _signed_rank_p  # noqa: E402
-from biotune_optuna.studies._race_statistics import holm  # noqa: E402
 from biotune_optuna.studies._replay import TABLE_CODE_ATTR  # noqa: E402
 from biotune_optuna.studies._replay import TableObjective  # noqa: E402
 
@@ -252,9 +251,9 @@ def _comparisons(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "task": task, "budget": budget, "other": other, "n": len(diff),
                     "diff": _mean_ci(diff), "wins": int((diff > 0).sum()),
                     "ties": int((diff == 0).sum()), "losses": int((diff < 0).sum()),
-                    "p": _signed_rank_p(diff),
+                    "p": stats.wilcoxon_holm({"a": diff, "b": 0.0 * diff}, "a")[0].p,
                 })  # fmt: skip
-    for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
+    for row, adjusted in zip(rows, stats.holm([r["p"] for r in rows])):
         row["p_holm"] = adjusted
     return rows
 
