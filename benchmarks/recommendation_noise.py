@@ -60,6 +60,7 @@ if str(ROOT) not in sys.path:  # run as a script: `benchmarks` importable
 from benchmarks.race_landscapes import COCO_FUNCTIONS  # noqa: E402
 from benchmarks.race_landscapes import NOISE_SD  # noqa: E402
 from benchmarks.race_landscapes import Problem  # noqa: E402
+from benchmarks.race_landscapes import run_study  # noqa: E402
 from benchmarks.race_landscapes import synthetic_problem  # noqa: E402
 from biotune_optuna.samplers import SAMPLERS  # noqa: E402
 from biotune_optuna.studies import _race_statistics as stats  # noqa: E402
@@ -118,16 +119,8 @@ def landscape_study(task: str, sampler: str, seed: int, n_trials: int) -> tuple[
         problem = synthetic_problem(6, seed, noise_sd=NOISE_SD if "noisy" in task else 0.0)
     else:
         problem = _bbob(seed, BBOB_NOISE if "noisy" in task else 0.0)
-    study = optuna.create_study(
-        sampler=SAMPLERS.create(sampler, seed=seed, search_space=problem.space),
-        direction=problem.direction,
-    )
-    for _ in range(n_trials):
-        trial = study.ask(problem.space)
-        observed, true = problem.evaluate(trial.params, trial.number)
-        trial.set_user_attr("true_value", true)
-        study.tell(trial, observed)
-    return study.trials, lambda t: -problem.regret(t.user_attrs["true_value"]), problem.direction
+    trials, _ = run_study(problem, sampler, {}, seed, n_trials)  # race_landscapes' loop
+    return trials, lambda t: -problem.regret(t.user_attrs["true_value"]), problem.direction
 
 
 @functools.cache
