@@ -139,7 +139,7 @@ PAGES = [
     (  # the recommended trial is marked where its trial is shown
         "trial-recommended",
         "/studies/{id}/trials?numbers={recommended}",
-        ["Trial {recommended} (trial_id=", "★ Recommended trial of the study", "model estimate"],
+        ["Trial {recommended} (trial_id=", "★ Recommended trial of the study", "estimate"],
         [],
     ),
     (  # the parallel coordinates, the history and the trial table
@@ -167,7 +167,7 @@ PAGES = [
         "note",
         "/studies/{id}/note",
         [
-            *["Recommended plan: trial {recommended}", "observed value", "model estimate"],
+            *["Recommended plan: trial {recommended}", "observed value", "estimate"],
             *["best observed value", "Best Trial", "sampler", "biotune", "[protocol]"],
         ],
         [],

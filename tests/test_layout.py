@@ -90,6 +90,7 @@ INTERNAL_WINDOW: dict[str, frozenset[str]] = {
         {"BUDGETS", "RaceEntry", "race_entries", "race_study", "score_at", "score_at_epochs"}
     ),
     "biotune_optuna.studies._race_statistics": frozenset({"*"}),  # the module, as ``stats``
+    "biotune_optuna.studies._replay": frozenset({"TableObjective", "TABLE_CODE_ATTR"}),
     "biotune_optuna.studies._synthetic": frozenset({"SyntheticFineTuning"}),
     "biotune_optuna.studies._record": frozenset(
         {

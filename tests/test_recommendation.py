@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+import dataclasses
 import math
 from pathlib import Path
 import subprocess
@@ -18,12 +19,15 @@ import pytest
 from biotune_optuna.cli import main
 from biotune_optuna.samplers._registry import create_sampler
 from biotune_optuna.studies._recommendation import current_recommendation
+from biotune_optuna.studies._recommendation import estimate_noise
+from biotune_optuna.studies._recommendation import NoiseEstimate
 from biotune_optuna.studies._recommendation import recommend
 from biotune_optuna.studies._recommendation import Recommendation
 from biotune_optuna.studies._recommendation import RECOMMENDATION_KEY
 from biotune_optuna.studies._recommendation import recommended_trial
 from biotune_optuna.studies._recommendation import record_recommendation
 from biotune_optuna.studies._recommendation import stored_recommendation
+from biotune_optuna.studies._report import estimate_words
 from biotune_optuna.studies._synthetic import SyntheticFineTuning
 from tests.conftest import copy_spec
 
@@ -222,7 +226,8 @@ def test_every_sampler_s_study_gets_the_same_rule(name: str) -> None:
 
     study.optimize(noisy, n_trials=20)
     chosen = recommend(study)
-    assert chosen is not None and chosen.rule == "smoothed" and chosen.n_trials == 20
+    assert chosen is not None and chosen.rule in ("smoothed", "observed")
+    assert chosen.n_trials == 20 and chosen.noise is not None
     assert chosen.trial.state == TrialState.COMPLETE
     assert chosen.trial.number in {t.number for t in study.trials}
     values = [t.value for t in study.trials]
@@ -249,15 +254,26 @@ def test_the_recorded_recommendation_is_used_until_another_trial_completes(
     assert stored == {
         "trial": recorded.trial.number,
         "estimate": recorded.estimate,
-        "rule": "smoothed",
+        "rule": recorded.rule,
         "n_trials": 12,
+        "noise": recorded.noise,
+        "noise_source": recorded.noise_source,
+        "interval": None if recorded.interval is None else list(recorded.interval),
     }
+    assert stored_recommendation(study) == recorded  # read back whole
     assert study.user_attrs["recommended_trial"] == recorded.trial.number
     assert recommended_trial(study).number == recorded.trial.number  # type: ignore[union-attr]
 
     # A current record is trusted as it is ...
     fake = {**stored, "trial": 0, "estimate": 0.123}
     study._storage.set_study_system_attr(study._study_id, RECOMMENDATION_KEY, fake)
+    assert current_recommendation(study) == Recommendation(
+        study.trials[0], 0.123, recorded.rule, 12, recorded.noise, recorded.noise_source,
+        recorded.interval,
+    )  # fmt: skip
+    # ... and so is one written before the noise was estimated (no noise, no interval).
+    old = {"trial": 0, "estimate": 0.123, "rule": "smoothed", "n_trials": 12}
+    study._storage.set_study_system_attr(study._study_id, RECOMMENDATION_KEY, old)
     assert current_recommendation(study) == Recommendation(study.trials[0], 0.123, "smoothed", 12)
     # ... and a stale one is not: a trial has completed since.
     study.tell(study.ask(SPACE), 0.0)
@@ -281,15 +297,78 @@ def test_the_cli_best_and_status_name_the_recommended_trial(
     assert main(["best", spec]) == 0
     out = capsys.readouterr().out
     assert f"recommended trial #{number} (synthetic fitness, maximized)" in out
-    assert "smoothed guess from 14 complete trials" in out and "not a measurement" in out
+    assert "not a measurement" in out or "the noise is negligible" in out
     assert f"best observed   {study.best_value:.4f}: trial #{study.best_trial.number}, " in out
     assert "| block" in out
 
     assert main(["status", spec]) == 0
     out = capsys.readouterr().out
-    assert f"recommended trial #{number}: observed" in out and "model estimate" in out
+    assert f"recommended trial #{number}: observed" in out and "estimate " in out
 
 
 def test_the_module_imports_without_torch() -> None:
     code = "import sys, biotune_optuna.studies._recommendation; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def refined_study(noise: float, seed: int = 4) -> list[FrozenTrial]:
+    """Plans spread over the space, then plans refined around the best region (each close
+    to an earlier one, as a sampler's later trials are), observed with Gaussian ``noise``."""
+    rng = np.random.default_rng(seed)
+    points = background(rng, 15, landscape, noise)
+    for _ in range(25):
+        x, y = np.clip(0.75 + rng.normal(0.0, 0.08, 2), 0.0, 1.0)
+        for dx in (0.0, 0.002):  # a near repeat of each refined plan
+            value = landscape(x + dx, y) + rng.normal(0.0, noise)
+            points.append((x + dx, y, value, None))
+    return trials_of(points)
+
+
+def test_noise_free_data_recommend_the_best_observed_plan() -> None:
+    trials = refined_study(noise=0.0)
+    chosen = recommend(trials, direction="maximize")
+    best = max(trials, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
+    assert chosen is not None and chosen.rule == "observed" and chosen.trial.number == best.number
+    assert chosen.estimate == best.value and chosen.interval is None
+    assert chosen.noise_source == "pairs" and chosen.noise is not None and chosen.noise < 1e-3
+    smoothed = recommend(trials, rule="smoothed", direction="maximize")  # the old rule
+    assert smoothed is not None and smoothed.rule == "smoothed" and smoothed.interval is not None
+
+
+def test_noisy_near_repeats_recommend_the_smoothed_estimate() -> None:
+    trials = refined_study(noise=0.03)
+    chosen = recommend(trials, direction="maximize")
+    assert chosen is not None and chosen.rule == "smoothed" and chosen.noise_source == "pairs"
+    assert chosen.noise is not None and 0.015 < chosen.noise < 0.06  # the true sd: 0.03
+    assert chosen.interval is not None
+    low, high = chosen.interval
+    assert low < chosen.estimate < high and high - low < 0.1
+
+
+def test_the_noise_of_repeats_without_a_model() -> None:
+    """Fewer trials than a model needs: exact repeats give the estimate, else it is unknown."""
+    trials = trials_of([(0.1, 0.1, v, None) for v in (0.50, 0.52, 0.48)])
+    few = estimate_noise(trials, np.array([t.value for t in trials]), None)
+    assert few.sd is None and few.source is None and few.pairs == 2 and not few.negligible
+    values = [0.5, 0.52, 0.48, 0.5, 0.7, 0.72, 0.68, 0.7]
+    trials = trials_of([(0.1 * (k // 4), 0.1, v, None) for k, v in enumerate(values)])
+    noise = estimate_noise(trials, np.array(values), None)
+    assert noise.source == "repeats" and noise.pairs == 6
+    assert noise.sd == pytest.approx(np.sqrt(2 * 0.0008 / 6))
+    assert NoiseEstimate(0.0, 1.0, "pairs", 9).negligible
+    assert not NoiseEstimate(0.5, 1.0, "pairs", 9).negligible
+
+
+def test_the_estimate_is_said_for_what_it_is_and_an_extrapolation_is_marked() -> None:
+    trials = refined_study(noise=0.03)
+    chosen = recommend(trials, direction="maximize")
+    assert chosen is not None and chosen.interval is not None
+    top = max(t.value for t in trials)  # type: ignore[type-var]
+    words = estimate_words(chosen, top)
+    assert words.startswith(f"{chosen.estimate:.4f}, 95 % posterior interval [")
+    assert "not a measurement" in words and "noise sd" in words
+    assert "ABOVE EVERY OBSERVED VALUE" not in words
+    above = dataclasses.replace(chosen, estimate=top + 0.01)
+    assert f"ABOVE EVERY OBSERVED VALUE (best {top:.4f})" in estimate_words(above, top)
+    observed = recommend(refined_study(noise=0.0), direction="maximize")
+    assert observed is not None and "the noise is negligible" in estimate_words(observed, 1.0)

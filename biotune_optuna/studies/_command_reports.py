@@ -39,13 +39,14 @@ from biotune_optuna.studies._report import best_plan_rows
 from biotune_optuna.studies._report import compare_figures
 from biotune_optuna.studies._report import compare_rows
 from biotune_optuna.studies._report import estimate_words
+from biotune_optuna.studies._report import evaluations_list
 from biotune_optuna.studies._report import evaluations_words
 from biotune_optuna.studies._report import format_mean_std
 from biotune_optuna.studies._report import format_share
 from biotune_optuna.studies._report import frozen_head_warning
 from biotune_optuna.studies._report import markdown_table
 from biotune_optuna.studies._report import metric_name
-from biotune_optuna.studies._report import plan_evaluations
+from biotune_optuna.studies._report import plan_trials
 from biotune_optuna.studies._report import status_summary
 from biotune_optuna.studies._report import strategy_markdown
 from biotune_optuna.studies._retrain import retrain_best_plan
@@ -110,14 +111,15 @@ def status_report(spec: StudySpec) -> str:
 
 def _status_values(summary: dict[str, Any]) -> list[str]:
     """The best value observed (one evaluation) and the recommended trial, each named."""
-    words = estimate_words(summary["recommended_rule"], summary["recommended_n_trials"])
+    label = "model estimate" if summary["recommended_rule"] == "smoothed" else "estimate"
     return [
         f"  best        {summary['best_value']:.4f} observed "
         f"(trial #{summary['best_trial']}, a single evaluation)",
         f"  recommended trial #{summary['recommended_trial']}: observed "
         f"{summary['recommended_observed']:.4f} "
-        f"({evaluations_words(summary['recommended_evaluations'])})",
-        f"              model estimate {summary['recommended_estimate']:.4f}: {words}",
+        f"({evaluations_words(summary['recommended_evaluations'])}: "
+        f"{summary['recommended_evaluations_list']})",
+        f"              {label} {summary['recommended_estimate_words']}",
     ]
 
 
@@ -146,21 +148,23 @@ def best_report(study: optuna.Study) -> str:
 
 
 def _best_values(study: optuna.Study, recommendation: Recommendation) -> list[str]:
-    """The recommended trial's observed value and the model's estimate, and the best value
-    observed, each said for what it is."""
+    """The recommended trial's observed values (each evaluation: trial, fold, value) and the
+    estimate with its interval, and the best value observed, each said for what it is."""
     chosen, best = recommendation.trial, study.best_trial
     attrs = chosen.user_attrs
-    observed = plan_evaluations(study, chosen)
+    evaluations = plan_trials(study, chosen)
+    observed = [float(t.value) for t in evaluations]  # type: ignore[arg-type]
     direction = f"{study.direction.name.lower()}d"
     lines = [f"\nrecommended trial #{chosen.number} ({metric_name(study)}, {direction})"]
-    line = f"  observed        {np.mean(observed):.4f}: {evaluations_words(observed)}"
-    if FOLD_ATTR in attrs and len(observed) == 1:
-        line += f" (fold {attrs[FOLD_ATTR]})"
+    line = (
+        f"  observed        {np.mean(observed):.4f}: {evaluations_words(observed)}: "
+        f"{evaluations_list(evaluations)}"
+    )
     if TRAINABLE_FRACTION_ATTR in attrs:
-        line += f", {format_share(attrs[TRAINABLE_FRACTION_ATTR])}% of the parameters trained"
+        line += f"; {format_share(attrs[TRAINABLE_FRACTION_ATTR])}% of the parameters trained"
     lines.append(line)
-    words = estimate_words(recommendation.rule, recommendation.n_trials)
-    lines.append(f"  model estimate  {recommendation.estimate:.4f}: {words}")
+    label = "model estimate" if recommendation.rule == "smoothed" else "estimate"
+    lines.append(f"  {label:<16}{estimate_words(recommendation, best.value)}")
     fold = f" (fold {best.user_attrs[FOLD_ATTR]})" if FOLD_ATTR in best.user_attrs else ""
     lines.append(
         f"  best observed   {best.value:.4f}: trial #{best.number}, a single evaluation{fold}"

@@ -29,7 +29,6 @@ from biotune_optuna.studies._optuna_bridge import trial_id
 from biotune_optuna.studies._recommendation import current_recommendation
 from biotune_optuna.studies._recommendation import record_recommendation
 from biotune_optuna.studies._recommendation import stored_recommendation
-from biotune_optuna.studies._report import estimate_words
 from biotune_optuna.studies._report import evaluations_words
 from biotune_optuna.studies._report import frozen_head_warning
 from biotune_optuna.studies._report import metric_name
@@ -109,13 +108,14 @@ def _recommendation_markdown(study: optuna.Study, summary: dict[str, Any]) -> li
 
 
 def _values_markdown(summary: dict[str, Any]) -> list[str]:
-    """The recommended trial's observed value and estimate and the best one, each named."""
-    words = estimate_words(summary["recommended_rule"], summary["recommended_n_trials"])
+    """The recommended trial's observed values and estimate and the best one, each named."""
+    label = "model estimate" if summary["recommended_rule"] == "smoothed" else "estimate"
     return [
         f"- **metric**: {summary['metric']} ({summary['direction']}d)",
         f"- **observed value**: {summary['recommended_observed']:.4f} "
-        f"({evaluations_words(summary['recommended_evaluations'])})",
-        f"- **model estimate**: {summary['recommended_estimate']:.4f}, {words}",
+        f"({evaluations_words(summary['recommended_evaluations'])}: "
+        f"{summary['recommended_evaluations_list']})",
+        f"- **{label}**: {summary['recommended_estimate_words']}",
         f"- **best observed value**: {summary['best_value']:.4f} (trial {summary['best_trial']}, "
         "a single evaluation): the dashboard's *Best Trial* card and badge show that trial, "
         "the luckiest evaluation, not the recommended plan; the recommended trial's own note "

@@ -18,6 +18,8 @@ from biotune_optuna.plan import FineTunePlan
 from biotune_optuna.plan import table_items
 from biotune_optuna.plan import THRESHOLD_PARAM
 from biotune_optuna.studies._recommendation import current_recommendation
+from biotune_optuna.studies._recommendation import Recommendation
+from biotune_optuna.trials import FOLD_ATTR
 from biotune_optuna.trials import FROZEN_BLOCKS_ATTR
 from biotune_optuna.trials import GENERATION_ATTR
 from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
@@ -31,6 +33,7 @@ __all__ = [
     "compare_figures",
     "compare_rows",
     "estimate_words",
+    "evaluations_list",
     "evaluations_words",
     "format_mean_std",
     "format_share",
@@ -39,6 +42,7 @@ __all__ = [
     "metric_name",
     "name_metric",
     "plan_evaluations",
+    "plan_trials",
     "status_summary",
     "strategy_markdown",
     "trial_plan",
@@ -80,28 +84,89 @@ def name_metric(study: optuna.Study) -> None:
 def plan_evaluations(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> list[float]:
     """The values of every COMPLETE trial with exactly ``trial``'s parameters: each evaluation
     of its plan (one seed set on one fold each), the trial's own included."""
+    return [float(t.value) for t in plan_trials(study, trial)]
+
+
+def plan_trials(
+    study: optuna.Study, trial: optuna.trial.FrozenTrial
+) -> list[optuna.trial.FrozenTrial]:
+    """Every COMPLETE trial with exactly ``trial``'s parameters (with a value), in number
+    order: each evaluation of its plan."""
     return [
-        float(t.value)
+        t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.params == trial.params and t.value is not None
     ]
 
 
-def estimate_words(rule: str, n_trials: int) -> str:
-    """What a recommendation's estimate is, by its rule: never a measurement."""
+def estimate_words(recommendation: Recommendation, best_observed: float | None) -> str:
+    """What a recommendation's estimate is, never a measurement: the number, its 95 %
+    interval (the model's), how it was made, the noise estimated from the study, and a
+    warning when it lies above every value observed in the study (``best_observed``, the best
+    single value in the objective's direction): then it is the model's extrapolation."""
+    rule, number = recommendation.rule, f"{recommendation.estimate:.4f}"
+    noise = _noise_words(recommendation)
     if rule == "smoothed":
-        return (
-            f"a Gaussian process's smoothed guess from {n_trials} complete trials (fold "
-            "offsets and noise taken out), not a measurement"
+        low, high = recommendation.interval or (float("nan"), float("nan"))
+        words = (
+            f"{number}, 95 % posterior interval [{low:.4f}, {high:.4f}]: a Gaussian process's "
+            f"estimate from {recommendation.n_trials} complete trials (fold offsets and noise "
+            f"taken out; {noise}), not a measurement"
         )
-    if rule == "mean":
-        return "the mean of its evaluations less their folds' offsets; too few trials for a model"
-    return "its best single value"
+    elif rule == "observed":
+        words = (
+            f"{number}: the best evaluated plan's own value (its evaluations' mean, fold offsets "
+            f"taken out): the noise is negligible ({noise})"
+        )
+    elif rule == "mean":
+        words = (
+            f"{number}: the mean of its evaluations less their folds' offsets; too few trials "
+            "for a model"
+        )
+    else:
+        return f"{number}: its best single value"
+    if best_observed is not None and _above(recommendation, best_observed):
+        words += (
+            f" - ABOVE EVERY OBSERVED VALUE (best {best_observed:.4f}): the model's "
+            "extrapolation, not the plan's expected value"
+        )
+    return words
+
+
+def _noise_words(recommendation: Recommendation) -> str:
+    """The noise estimate and its source, in words."""
+    if recommendation.noise is None:
+        return "noise unknown"
+    source = {
+        "pairs": "from repeat and near-repeat evaluations",
+        "repeats": "from repeat evaluations",
+        "model": "the model's fitted noise",
+    }.get(str(recommendation.noise_source), "")
+    return f"noise sd {recommendation.noise:.4f} per evaluation, {source}".rstrip(", ")
+
+
+def _above(recommendation: Recommendation, best_observed: float) -> bool:
+    """Whether the estimate lies beyond every observed value, in the objective's direction
+    (the best single value, ``best_observed``, is the outermost)."""
+    trial_value = recommendation.trial.value
+    maximise = trial_value is None or best_observed >= trial_value
+    gap = recommendation.estimate - best_observed
+    return bool(gap > 1e-12 if maximise else gap < -1e-12)
 
 
 def evaluations_words(values: Sequence[float]) -> str:
     """``"its one evaluation"`` or ``"mean of its 3 evaluations"``."""
     return "its one evaluation" if len(values) == 1 else f"mean of its {len(values)} evaluations"
+
+
+def evaluations_list(trials: Sequence[optuna.trial.FrozenTrial]) -> str:
+    """Each evaluation of a plan: ``"#3 (fold 0) 0.7512, #9 (fold 1) 0.7388"``."""
+    return ", ".join(
+        f"#{t.number}"
+        + (f" (fold {t.user_attrs[FOLD_ATTR]})" if FOLD_ATTR in t.user_attrs else "")
+        + f" {float(t.value):.4f}"  # type: ignore[arg-type]
+        for t in trials
+    )
 
 
 def best_so_far(study: optuna.Study) -> np.ndarray:
@@ -137,7 +202,9 @@ def status_summary(study: optuna.Study) -> dict[str, Any]:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value) if complete else None
     recommendation = current_recommendation(study) if complete else None
-    observed = plan_evaluations(study, recommendation.trial) if recommendation else []
+    evaluations = plan_trials(study, recommendation.trial) if recommendation else []
+    observed = [float(t.value) for t in evaluations]  # type: ignore[arg-type]
+    best_value = study.best_value if complete else None  # in the study's direction
     return {
         "study": study.study_name,
         "sampler": study.user_attrs.get("sampler", type(study.sampler).__name__),
@@ -155,6 +222,10 @@ def status_summary(study: optuna.Study) -> dict[str, Any]:
         "recommended_n_trials": recommendation.n_trials if recommendation else None,
         "recommended_observed": float(np.mean(observed)) if observed else None,
         "recommended_evaluations": observed,
+        "recommended_evaluations_list": evaluations_list(evaluations),
+        "recommended_estimate_words": estimate_words(recommendation, best_value)
+        if recommendation
+        else None,
     }
 
 
