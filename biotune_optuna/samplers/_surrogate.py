@@ -28,7 +28,7 @@ from biotune_optuna.samplers._optuna_bridge import ParzenEstimatorParameters
 from biotune_optuna.samplers._space import GeneSpace
 
 
-__all__ = ["MIN_OBSERVATIONS", "CandidateRanker"]
+__all__ = ["MIN_OBSERVATIONS", "CandidateRanker", "prior_weight"]
 
 #: Finished trials the model needs before it ranks (TPE's ``n_startup_trials``).
 MIN_OBSERVATIONS = 10
@@ -97,7 +97,7 @@ class CandidateRanker:
         for name, dist in self._search_space.items():
             extra = [dist.to_internal_repr(p[name]) for p in prior]
             observations[name] = np.concatenate([observations[name], np.asarray(extra, float)])
-        weights = np.concatenate([default_weights(len(below)), np.full(k, k / (k + n))])
+        weights = np.concatenate([default_weights(len(below)), np.full(k, prior_weight(k, n))])
         return ParzenEstimator(
             observations, self._search_space, _PARAMETERS, predetermined_weights=weights
         )
@@ -151,6 +151,13 @@ class CandidateRanker:
             for name, dist in self._search_space.items()
         }
         return self._below.log_pdf(samples) - self._above.log_pdf(samples)
+
+
+def prior_weight(n_prior: int, n_observations: int) -> float:
+    """The weight of each of ``n_prior`` prior plans in ``l`` after ``n_observations`` finished
+    trials (each of TPE's own weighs at most 1): ``k / (k + n)``, so that together they count
+    as ``k`` trials at first and fade as the study's own trials accumulate."""
+    return n_prior / (n_prior + n_observations)
 
 
 def _no_fill() -> np.random.Generator:
