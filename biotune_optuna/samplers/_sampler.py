@@ -143,8 +143,8 @@ class BioTuneSampler(BaseGASampler):
         search_space: A fixed search space to sample jointly from the very first trial. Without
             it the space is inferred from completed trials, so the first trial's genes are drawn
             independently.
-        warm_start: Good plans of earlier studies on these genes, best first: the first ``N``
-            seed generation 0 and the surrogate (:mod:`~biotune_optuna.samplers._warm_start`).
+        warm_start: Good plans of earlier studies, best first (a spec names studies or tables):
+            the first ``N`` seed generation 0 and the surrogate; none in the paper (_warm_start).
         seed: Seed for the random streams.
     """
 
