@@ -40,8 +40,9 @@ MAX_README_LINES = 300
 
 #: The internal names that another package, a benchmark or a notebook still imports from a
 #: private module, by module (``"*"``: the module itself). Each is a debt of the facade budget
-#: (issue 27): 61 names; the CLI's 21 imports (20 names) are mostly one function a command in
-#: ``studies._command_reports``, which builds the text the command prints. A
+#: (issue 27): 63 names (two of them for benchmarks/warm_start.py, issue 28); the CLI's 21
+#: imports (20 names) are mostly one function a command in ``studies._command_reports``,
+#: which builds the text the command prints. A
 #: name nobody imports any more fails ``test_the_internal_window_lists_only_what_is_used``, so
 #: the list only shrinks; a new private import must be added here, where a reviewer sees it.
 INTERNAL_WINDOW: dict[str, frozenset[str]] = {
@@ -92,6 +93,7 @@ INTERNAL_WINDOW: dict[str, frozenset[str]] = {
     "biotune_optuna.studies._race_statistics": frozenset({"*"}),  # the module, as ``stats``
     "biotune_optuna.studies._replay": frozenset({"TableObjective", "TABLE_CODE_ATTR"}),
     "biotune_optuna.studies._synthetic": frozenset({"SyntheticFineTuning"}),
+    "biotune_optuna.studies._warm_start": frozenset({"genes_of_code", "warm_start_plans"}),
     "biotune_optuna.studies._record": frozenset(
         {
             "record_run",

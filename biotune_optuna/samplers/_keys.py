@@ -25,6 +25,10 @@ POPULATION_KEY_PREFIX = "biotune:population:"
 CONSIDERED_KEY_PREFIX = "biotune:considered:"
 #: Study system attr: the structural settings a study was started with (checked on resume).
 SETTINGS_KEY = "biotune:settings"
+#: Study system attr: the prior plans a study was started with, best first (``warm_start``).
+WARM_START_KEY = "biotune:warm_start"
+#: Study and trial user attr: where a study's prior plans, and a seeded trial's genes, came from.
+WARM_START_USER_ATTR = "warm_start"
 #: Study user attr: the registry name of the sampler a study spec created the study with.
 SAMPLER_USER_ATTR = "sampler"
 

@@ -85,6 +85,8 @@ class StudyIndex:
         self._sign = -1.0 if self.maximize else 1.0
         self.rank_pruned = rank_pruned
         self.settings_checked = False
+        # The prior plans of a warm start, best first (None: not read from storage yet).
+        self.warm_plans: list[dict[str, Any]] | None = None
         # Genotypes of members per search space (derived from their params, never changes).
         self.genes_cache: dict[tuple[tuple[str, str], ...], dict[int, np.ndarray]] = {}
         self.members: dict[int, Member] = {}

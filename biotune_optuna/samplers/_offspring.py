@@ -238,6 +238,7 @@ def _ranker(index: StudyIndex, space: GeneSpace) -> CandidateRanker:
                 list(index.members.values()),
                 space,
                 rows=index.observation_rows.setdefault(space.key, {}),
+                prior=[plan["params"] for plan in index.warm_plans or []],
             ),
         )
     return cached[1]

@@ -107,9 +107,14 @@ class Placement:
         if generation == 0 or slot is None:
             lineage["role"] = _keys.ROLE_INIT if generation == 0 else _keys.ROLE_IMMIGRANT
             genes = None
-            if space is not None:
+            enforce = "fixed_params" not in trial.system_attrs
+            warm = index.warm_plans or []
+            if space is not None and generation == 0 and enforce and (slot or 0) < len(warm):
+                # A warm start: the slot's prior plan (the rest of generation 0 is random).
+                lineage["warm_start"] = slot or 0
+                genes = space.encode(warm[slot or 0]["params"], _unreachable)
+            elif space is not None:
                 rng = self.streams.rng(_seeding.INIT, generation, slot or 0, position)
-                enforce = "fixed_params" not in trial.system_attrs
                 genes = random_genotype(rng, space, enforce_rules=enforce)
             return Proposal(genes, lineage)
         n_reeval = self.n_elites if self.reevaluate_elites else 0
@@ -189,3 +194,7 @@ class Placement:
         proposal = self.repeats.avoid(study, trial, index, space, proposal)
         self.reader.write_lineage(study, trial, index, proposal.lineage)
         return proposal
+
+
+def _unreachable() -> Any:
+    raise AssertionError("a prior plan has every gene of the space it was checked in")

@@ -211,6 +211,7 @@ _BIOTUNE_OPTIONS = {
     "surrogate_candidates": _AT_LEAST_0,
     "sampled_candidates": _AT_LEAST_0,
     "rank_pruned_by_rung": _FLAG,
+    "warm_start": Option(list),
 }
 _COMMON_TPE_CMA = {"n_startup_trials": _AT_LEAST_0, "warn_independent_sampling": _FLAG}
 

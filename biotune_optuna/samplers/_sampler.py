@@ -28,6 +28,7 @@ from optuna.trial import TrialState
 
 from biotune_optuna.samplers import _keys
 from biotune_optuna.samplers import _seeding
+from biotune_optuna.samplers import _warm_start
 from biotune_optuna.samplers._budget import generation_size
 from biotune_optuna.samplers._budget import PAPER_N_ELITES
 from biotune_optuna.samplers._budget import PAPER_POPULATION_SIZE
@@ -142,6 +143,8 @@ class BioTuneSampler(BaseGASampler):
         search_space: A fixed search space to sample jointly from the very first trial. Without
             it the space is inferred from completed trials, so the first trial's genes are drawn
             independently.
+        warm_start: Good plans of earlier studies, best first (a spec names studies or tables):
+            the first ``N`` seed generation 0 and the surrogate; none in the paper (_warm_start).
         seed: Seed for the random streams.
     """
 
@@ -165,6 +168,7 @@ class BioTuneSampler(BaseGASampler):
         sampled_candidates: int = 0,
         rank_pruned_by_rung: bool = True,
         search_space: dict[str, BaseDistribution] | None = None,
+        warm_start: Sequence[dict[str, Any]] | None = None,
         seed: int | None = None,
     ) -> None:
         schedule = GASchedule(population_size=population_size, n_elites=n_elites)
@@ -174,6 +178,9 @@ class BioTuneSampler(BaseGASampler):
         self._reevaluate_elites = reevaluate_elites
         self._fixed_search_space = dict(search_space) if search_space is not None else None
         self._streams = _seeding.Streams(seed)
+        self._warm_start = _warm_start.check_warm_start(
+            warm_start, search_space, limit=population_size, tolerance=duplicate_tolerance
+        )
         self._operators = {
             "selection": selection or LinearRankSelection(),
             "crossover": crossover or BlendCrossover(),
@@ -314,6 +321,7 @@ class BioTuneSampler(BaseGASampler):
         space = self._genotypes.space(search_space)
         with self._lock:
             index = self._reader.sync(study, check_settings=True)
+            _warm_start.load_warm_start(study, index, self._warm_start)
             if has_lineage(trial, index):
                 # A heartbeat retry: it keeps its lineage, its parameters, and the genes of
                 # its slot's proposal that its dead attempt had not drawn yet.

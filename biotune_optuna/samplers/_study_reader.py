@@ -92,16 +92,25 @@ class StudyReader:
     def write_lineage(
         self, study: Study, trial: FrozenTrial, index: StudyIndex, lineage: dict[str, Any]
     ) -> None:
-        """Store a trial's lineage (a system attr) and its dashboard mirror (user attrs)."""
+        """Store a trial's lineage (a system attr) and its dashboard mirror (user attrs; a
+        trial seeded from a prior plan also says which)."""
+        user_attrs = {
+            _keys.GENERATION_USER_ATTR: lineage["generation"],
+            _keys.ROLE_USER_ATTR: lineage["role"],
+            _keys.PARENTS_USER_ATTR: lineage["parents"],
+        }
+        if "warm_start" in lineage and index.warm_plans:
+            plan = index.warm_plans[lineage["warm_start"]]
+            user_attrs[_keys.WARM_START_USER_ATTR] = {
+                "plan": lineage["warm_start"],
+                "source": plan["source"],
+                "value": plan["value"],
+            }
         write_trial_attrs(
             storage_of(study),
             trial_id_of(trial),
             system_attrs={_keys.LINEAGE_KEY: lineage},
-            user_attrs={
-                _keys.GENERATION_USER_ATTR: lineage["generation"],
-                _keys.ROLE_USER_ATTR: lineage["role"],
-                _keys.PARENTS_USER_ATTR: lineage["parents"],
-            },
+            user_attrs=user_attrs,
         )
         index.note_written(trial.number, lineage)
 

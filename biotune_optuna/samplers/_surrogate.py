@@ -13,8 +13,10 @@ children then compete with points near the best trials found so far, wherever th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Sequence
 import math
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +28,7 @@ from biotune_optuna.samplers._optuna_bridge import ParzenEstimatorParameters
 from biotune_optuna.samplers._space import GeneSpace
 
 
-__all__ = ["MIN_OBSERVATIONS", "CandidateRanker"]
+__all__ = ["MIN_OBSERVATIONS", "CandidateRanker", "prior_weight"]
 
 #: Finished trials the model needs before it ranks (TPE's ``n_startup_trials``).
 MIN_OBSERVATIONS = 10
@@ -49,6 +51,10 @@ class CandidateRanker:
         rows: A cache of each member's parameters in TPE's internal representation (``None``:
             it lacks a gene), kept between rankers of one study so that each member is
             converted once.
+        prior: Parameters of good plans from earlier studies (a warm start): ``l`` counts
+            each as an observation of weight ``k / (k + n)`` (``k`` plans, ``n`` finished
+            trials), a prior worth ``k`` trials at first that fades as the study's own
+            trials accumulate; ``g`` is the study's own.
     """
 
     def __init__(
@@ -56,6 +62,7 @@ class CandidateRanker:
         members: Sequence[Member],
         space: GeneSpace,
         rows: dict[int, np.ndarray | None] | None = None,
+        prior: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         self._space = space
         self._search_space = dict(zip(space.names, space.distributions))
@@ -75,8 +82,25 @@ class CandidateRanker:
         # number order as TPE does.
         below = sorted(finite_below, key=lambda m: m.number)
         above = sorted(usable[len(finite_below) :], key=lambda m: m.number)
-        self._below = ParzenEstimator(self._observations(below), self._search_space, _PARAMETERS)
+        self._below = self._with_prior(below, prior)
         self._above = ParzenEstimator(self._observations(above), self._search_space, _PARAMETERS)
+
+    def _with_prior(
+        self, below: Sequence[Member], prior: Sequence[Mapping[str, Any]]
+    ) -> ParzenEstimator:
+        """``l``: TPE's estimator of the best trials, plus the prior plans with fading weight."""
+        observations = self._observations(below)
+        prior = [p for p in prior if all(name in p for name in self._search_space)]
+        if not prior:
+            return ParzenEstimator(observations, self._search_space, _PARAMETERS)
+        k, n = len(prior), self.n_observations
+        for name, dist in self._search_space.items():
+            extra = [dist.to_internal_repr(p[name]) for p in prior]
+            observations[name] = np.concatenate([observations[name], np.asarray(extra, float)])
+        weights = np.concatenate([default_weights(len(below)), np.full(k, prior_weight(k, n))])
+        return ParzenEstimator(
+            observations, self._search_space, _PARAMETERS, predetermined_weights=weights
+        )
 
     @property
     def ready(self) -> bool:
@@ -127,6 +151,13 @@ class CandidateRanker:
             for name, dist in self._search_space.items()
         }
         return self._below.log_pdf(samples) - self._above.log_pdf(samples)
+
+
+def prior_weight(n_prior: int, n_observations: int) -> float:
+    """The weight of each of ``n_prior`` prior plans in ``l`` after ``n_observations`` finished
+    trials (each of TPE's own weighs at most 1): ``k / (k + n)``, so that together they count
+    as ``k`` trials at first and fade as the study's own trials accumulate."""
+    return n_prior / (n_prior + n_observations)
 
 
 def _no_fill() -> np.random.Generator:

@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from biotune_optuna.failures import FAIL_REASON_ATTR
 from biotune_optuna.failures import TrialFailed
+from biotune_optuna.plan import IMPORTANCE_PREFIX
 from biotune_optuna.samplers import PRUNERS
 from biotune_optuna.samplers import recorded_sampler
 from biotune_optuna.samplers import SAMPLERS
@@ -38,6 +39,7 @@ from biotune_optuna.studies._storage import check_storage_file
 from biotune_optuna.studies._storage import display_storage
 from biotune_optuna.studies._storage import file_of_storage
 from biotune_optuna.studies._storage import open_storage
+from biotune_optuna.studies._warm_start import warm_start_plans
 from biotune_optuna.trials import FAILED_TRIAL_KEY
 from biotune_optuna.trials import StudyObjective
 
@@ -174,7 +176,10 @@ def open_study(
     if existing is not None:
         _refuse_other_settings(existing, spec, wanted)
     sampler = SAMPLERS.create(
-        spec.sampler, seed=spec.seed, search_space=search_space, options=spec.sampler_options
+        spec.sampler,
+        seed=spec.seed,
+        search_space=search_space,
+        options=_sampler_options(spec, search_space, resumed=existing is not None),
     )
     pruner = PRUNERS.create(spec.pruner, spec.pruner_options)
     storage = storage if storage is not None else with_heartbeats()
@@ -205,6 +210,23 @@ def open_study(
         if spec.path is not None:
             study.set_user_attr("spec_file", str(spec.path.resolve()))
     return study
+
+
+def _sampler_options(
+    spec: StudySpec,
+    search_space: dict[str, optuna.distributions.BaseDistribution] | None,
+    *,
+    resumed: bool,
+) -> dict[str, Any]:
+    """The sampler's options: the spec's, with ``warm_start``'s sources read into the plans
+    a new study starts from (a resumed study keeps the plans stored with it)."""
+    options = dict(spec.sampler_options)
+    sources = options.pop("warm_start", None)
+    if sources and not resumed:
+        prefix = IMPORTANCE_PREFIX
+        blocks = [name[len(prefix) :] for name in search_space or {} if name.startswith(prefix)]
+        options["warm_start"] = warm_start_plans(sources, blocks)
+    return options
 
 
 def prepare_study(

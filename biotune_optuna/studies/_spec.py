@@ -46,6 +46,7 @@ from biotune_optuna.studies._heartbeat import shortest_grace_period
 from biotune_optuna.studies._storage import storage_problem
 from biotune_optuna.studies._synthetic import MAX_BLOCKS
 from biotune_optuna.studies._synthetic import MAX_EPOCHS
+from biotune_optuna.studies._warm_start import check_sources
 
 
 if sys.version_info >= (3, 11):
@@ -533,6 +534,7 @@ def parse_spec(
     sampler, sampler_options = _named_part(
         table, "sampler", "biotune", SAMPLERS, SAMPLERS.check_option, fail
     )
+    _parse_warm_start(sampler_options, base, fail)
     budget, schedule = _parse_budget(table, sampler, sampler_options, fail)
     strategy, strategy_options, strategy_search, sampler = _check_strategy(table, sampler, fail)
     # A BioTune preset's options are checked by the registry and the schedule; other samplers
@@ -574,6 +576,17 @@ def parse_spec(
         strategy_options=strategy_options,
         strategy_search=strategy_search,
     )
+
+
+def _parse_warm_start(sampler_options: dict[str, Any], base: Path, fail: Fail) -> None:
+    """``[sampler] warm_start``: its sources checked, their paths resolved against ``base``
+    (read when the study is created: :mod:`~biotune_optuna.studies._warm_start`)."""
+    if "warm_start" in sampler_options:
+        try:
+            sources = check_sources(sampler_options["warm_start"], base)
+        except ValueError as exc:
+            raise fail("sampler", "warm_start", str(exc)) from None
+        sampler_options["warm_start"] = list(sources)
 
 
 def _parse_study(table: Mapping[str, Any], base: Path, fail: Fail) -> dict[str, Any]:
