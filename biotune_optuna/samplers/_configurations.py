@@ -54,6 +54,7 @@ class ConfigurationSet:
         self._space = space
         self._tolerance = float(tolerance)
         self._continuous = _is_continuous(space)
+        self._exact_genes = not self._continuous.all()
         self._located = biotune_gene_indices(space.names)
         self._groups: dict[tuple[object, ...], list[np.ndarray]] = defaultdict(list)
         self._stacked: dict[tuple[object, ...], np.ndarray] = {}  # each group as one array
@@ -64,7 +65,8 @@ class ConfigurationSet:
 
     def _view(self, genes: np.ndarray) -> tuple[tuple[object, ...], np.ndarray]:
         """The exactly compared part of a configuration and its continuous part (NaN: ignored)."""
-        params = self._space.decode(genes)
+        # Only genes compared exactly are decoded (all-continuous spaces decode none).
+        params = self._space.decode(genes) if self._exact_genes else {}
         exact: list[object] = []
         values = np.full(len(self._space), np.nan)
         for i, name in enumerate(self._space.names):

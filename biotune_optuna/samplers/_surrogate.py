@@ -21,6 +21,7 @@ import numpy as np
 from biotune_optuna.samplers._lineage import Member
 from biotune_optuna.samplers._optuna_bridge import default_gamma
 from biotune_optuna.samplers._optuna_bridge import default_weights
+from biotune_optuna.samplers._optuna_bridge import parzen_log_pdf
 from biotune_optuna.samplers._optuna_bridge import ParzenEstimator
 from biotune_optuna.samplers._optuna_bridge import ParzenEstimatorParameters
 from biotune_optuna.samplers._space import GeneSpace
@@ -126,7 +127,7 @@ class CandidateRanker:
             name: np.asarray([dist.to_internal_repr(p[name]) for p in params], dtype=float)
             for name, dist in self._search_space.items()
         }
-        return self._below.log_pdf(samples) - self._above.log_pdf(samples)
+        return parzen_log_pdf(self._below, samples) - parzen_log_pdf(self._above, samples)
 
 
 def _no_fill() -> np.random.Generator:
