@@ -54,7 +54,7 @@ class ConfigurationSet:
         self._space = space
         self._tolerance = float(tolerance)
         self._continuous = _is_continuous(space)
-        self._exact_genes = not self._continuous.all()
+        self._exact_names = [n for n, c in zip(space.names, self._continuous) if not c]
         self._located = biotune_gene_indices(space.names)
         self._groups: dict[tuple[object, ...], list[np.ndarray]] = defaultdict(list)
         self._stacked: dict[tuple[object, ...], np.ndarray] = {}  # each group as one array
@@ -65,15 +65,11 @@ class ConfigurationSet:
 
     def _view(self, genes: np.ndarray) -> tuple[tuple[object, ...], np.ndarray]:
         """The exactly compared part of a configuration and its continuous part (NaN: ignored)."""
-        # Only genes compared exactly are decoded (all-continuous spaces decode none).
-        params = self._space.decode(genes) if self._exact_genes else {}
-        exact: list[object] = []
-        values = np.full(len(self._space), np.nan)
-        for i, name in enumerate(self._space.names):
-            if self._continuous[i]:
-                values[i] = min(1.0, max(0.0, float(genes[i])))
-            else:
-                exact.append(repr(params[name]))
+        # Only genes compared exactly are decoded (all-continuous spaces decode none); fmax and
+        # fmin clip as Python's max(0, .) and min(1, .) do, a NaN gene included.
+        params = self._space.decode(genes) if self._exact_names else {}
+        exact: list[object] = [repr(params[name]) for name in self._exact_names]
+        values = np.where(self._continuous, np.fmin(1.0, np.fmax(genes, 0.0)), np.nan)
         if self._located is not None:
             importance, threshold = self._located
             trained = genes[importance] > genes[threshold]
