@@ -90,10 +90,17 @@ class ConfigurationSet:
         if not compared.any():
             return True
         stacked = self._stacked.get(key)
-        if stacked is None or len(stacked) != len(group):
+        if stacked is None:
             stacked = self._stacked[key] = np.asarray(group)
-        others = stacked[:, compared]
-        return bool((np.abs(others - values[compared]) <= self._tolerance + 1e-12).all(1).any())
+        elif len(stacked) != len(group):  # stack only the configurations added since
+            stacked = self._stacked[key] = np.vstack([stacked, *group[len(stacked) :]])
+        # The rows within the tolerance on every compared gene, narrowed gene by gene.
+        within = self._tolerance + 1e-12
+        for i in np.flatnonzero(compared):
+            stacked = stacked[np.abs(stacked[:, i] - values[i]) <= within]
+            if len(stacked) == 0:
+                return False
+        return True
 
     def add(self, genes: np.ndarray) -> bool:
         """Add a genotype's configuration; return whether the set already held it."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import math
+from operator import attrgetter
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from biotune_optuna.samplers._space import GeneSpace
 
 __all__ = ["MIN_OBSERVATIONS", "CandidateRanker"]
 
+_RANK = attrgetter("rank")
 #: Finished trials the model needs before it ranks (TPE's ``n_startup_trials``).
 MIN_OBSERVATIONS = 10
 
@@ -62,7 +64,7 @@ class CandidateRanker:
         self._search_space = dict(zip(space.names, space.distributions))
         self._rows = {} if rows is None else rows
         usable = [m for m in members if self._row(m) is not None]
-        usable.sort(key=lambda m: m.rank)
+        usable.sort(key=_RANK)
         self.n_observations = len(usable)
         self._below: ParzenEstimator | None = None
         self._above: ParzenEstimator | None = None
@@ -109,6 +111,9 @@ class CandidateRanker:
             return []
         legacy = np.random.RandomState(rng.integers(2**32))  # TPE's estimators take one
         drawn = self._below.sample(legacy, size)
+        table = self._space.encode_columns(drawn)
+        if table is not None:
+            return list(table)
         out = []
         for i in range(size):
             params = {
