@@ -76,6 +76,11 @@ TARGETS_NOTE = (
 #: (numerator, denominator) sampler pairs compared as ratios measured in the same run.
 RATIOS = (("biotune", "random"), ("biotune-plus", "tpe"), ("biotune", "tpe"))
 BOOTSTRAP_SEED = 0
+MEDIAN_NOTE = (
+    "A BioTune generation mixes cheap trials (elites' exploitation, no model) with costly ones "
+    "(offspring, ranked by the model), so a window's times have two modes and the median's "
+    "interval can be wide; the mean is the cost per ask averaged over the window."
+)
 
 
 def _biotune(seed: int) -> BaseSampler:
@@ -283,17 +288,21 @@ def fmt_ratio(entry: dict[str, float] | None) -> str:
         return MISSING
     if entry.get("low") is None:
         return f"{entry['ratio']:.2f}x"
-    return f"{entry['ratio']:.2f}x [{entry['low']:.2f}, {entry['high']:.2f}]"
+    return (
+        f"{entry['ratio']:.2f}x [{entry['low']:.2f}, {entry['high']:.2f}] "
+        f"(mean {entry['mean_ratio']:.2f}x [{entry['mean_low']:.2f}, {entry['mean_high']:.2f}])"
+    )
 
 
 def ratio_interval(
-    num: Sequence[float], den: Sequence[float], resamples: int
+    num: Sequence[float], den: Sequence[float], resamples: int, statistic: Callable = np.median
 ) -> tuple[float, float]:
-    """95 % percentile bootstrap interval of median(num) / median(den), each window resampled."""
+    """95 % percentile bootstrap interval of statistic(num) / statistic(den) (the median by
+    default), each window resampled."""
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-    top = np.median(a[rng.integers(len(a), size=(resamples, len(a)))], axis=1)
-    bottom = np.median(b[rng.integers(len(b), size=(resamples, len(b)))], axis=1)
+    top = statistic(a[rng.integers(len(a), size=(resamples, len(a)))], axis=1)
+    bottom = statistic(b[rng.integers(len(b), size=(resamples, len(b)))], axis=1)
     low, high = np.quantile(top / bottom, [0.025, 0.975])
     return float(low), float(high)
 
@@ -344,8 +353,11 @@ def ratios(
                 continue
             entry: dict[str, float | None] = {"ratio": num / den, "low": None, "high": None}
             if cp in num_run.window_ms and cp in den_run.window_ms:
-                entry["low"], entry["high"] = ratio_interval(
-                    num_run.window_ms[cp], den_run.window_ms[cp], resamples
+                top, bottom = num_run.window_ms[cp], den_run.window_ms[cp]
+                entry["low"], entry["high"] = ratio_interval(top, bottom, resamples)
+                entry["mean_ratio"] = statistics.mean(top) / statistics.mean(bottom)
+                entry["mean_low"], entry["mean_high"] = ratio_interval(
+                    top, bottom, resamples, np.mean
                 )
             out[s][str(cp)] = entry  # type: ignore[assignment]
     return out
@@ -397,13 +409,13 @@ def markdown(
         if ratio_lines:
             names = " ÷ ".join(SAMPLERS[name][0] for name in pair)
             lines += [
-                f"{names} (same run; ratio of the medians, 95 % bootstrap interval over the "
-                f"window's trials, {resamples} resamples):",
+                f"{names} (same run; ratio of the medians and of the means, 95 % bootstrap "
+                f"intervals over the window's trials, {resamples} resamples):",
                 "",
                 *ratio_lines,
                 "",
             ]
-    lines += [f"Note: {TARGETS_NOTE}.", ""]
+    lines += [f"Note: {TARGETS_NOTE}.", "", MEDIAN_NOTE, ""]
     lines += [f"- {key}: `{value}`" for key, value in env.items() if key != "command"]
     lines += [f"- command: `{' '.join(str(c) for c in env.get('command') or [])}`", ""]
     return "\n".join(lines)

@@ -21,13 +21,17 @@ def test_the_interpreter_inside_the_repository_is_published_relative_to_it() -> 
 def test_an_interleaved_run_keeps_its_windows_and_report_rewrites_the_same_markdown(
     tmp_path: Path,
 ) -> None:
-    argv = ["--interleave", "--samplers", "random,tpe", "--storages", "memory"]
+    argv = ["--interleave", "--samplers", "biotune,tpe", "--storages", "memory"]
     overhead.main([*argv, "--checkpoints", "4,6", "--window", "3", "--output-dir", str(tmp_path)])
     data = json.loads((tmp_path / "sampler_overhead.json").read_text(encoding="utf-8"))
-    assert [(r["sampler"], r["n_trials"]) for r in data["results"]] == [("random", 6), ("tpe", 6)]
+    assert [(r["sampler"], r["n_trials"]) for r in data["results"]] == [("biotune", 6), ("tpe", 6)]
     assert all(len(r["window_ms"]["6"]) == 3 for r in data["results"])
     written = (tmp_path / "sampler_overhead.md").read_text(encoding="utf-8")
-    assert "side by side" in written and "Random/TPE" not in written  # pairs of RATIOS only
+    assert "side by side" in written and "| memory | " in written
+    ratio = data["biotune_over_tpe"]["memory"]["6"]
+    assert ratio["low"] <= ratio["high"] and ratio["mean_low"] <= ratio["mean_high"]
+    assert f"{ratio['ratio']:.2f}x" in written and f"(mean {ratio['mean_ratio']:.2f}x" in written
+    assert "biotune_plus_over_tpe" in data and data["biotune_plus_over_tpe"] == {}
     (tmp_path / "sampler_overhead.md").unlink()
     overhead.main(["report", "--output-dir", str(tmp_path)])
     assert (tmp_path / "sampler_overhead.md").read_text(encoding="utf-8") == written
