@@ -14,9 +14,24 @@ missing (``—``). SQLite runs use a fresh database file in a temporary director
 Results go to stdout (markdown), and to ``sampler_overhead.json`` and ``sampler_overhead.md`` in
 ``--output-dir`` (default ``benchmarks/results``). Progress goes to stderr.
 
+With ``--interleave`` the studies run side by side in one process: trial ``n`` of every
+(sampler, storage) study runs before trial ``n + 1`` of any (in a rotating order), so a machine
+that other work slows down slows every sampler alike and the ratios stay comparable. Each ratio
+(the medians' quotient) comes with a 95 % bootstrap interval over the two windows' trials
+(``--bootstrap`` resamples, seed 0). The JSON keeps every window's per-trial times, so
+``report`` rewrites the markdown from it.
+
 Run from the repository root, e.g. a quick run::
 
     .venv/bin/python benchmarks/sampler_overhead.py --checkpoints 100,1000
+
+BioTune-plus and BioTune against TPE at trial 1000, interleaved, in memory and on SQLite::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sampler_overhead.py --interleave \
+        --samplers biotune,biotune-plus,random,tpe --checkpoints 100,1000 \
+        --output-dir benchmarks/results/sampler_overhead_interleaved
+    .venv/bin/python benchmarks/sampler_overhead.py report \
+        --output-dir benchmarks/results/sampler_overhead_interleaved
 
 The default checkpoints are 100, 1000 and 5000; TPE at 5000 trials and SQLite runs are slow, so
 the full default run can take a long time.
@@ -59,7 +74,13 @@ TARGETS_NOTE = (
     "BioTune-plus (24 TPE-ranked candidates per child) <= 1x TPE"
 )
 #: (numerator, denominator) sampler pairs compared as ratios measured in the same run.
-RATIOS = (("biotune", "random"), ("biotune-plus", "tpe"))
+RATIOS = (("biotune", "random"), ("biotune-plus", "tpe"), ("biotune", "tpe"))
+BOOTSTRAP_SEED = 0
+MEDIAN_NOTE = (
+    "A BioTune generation mixes cheap trials (elites' exploitation, no model) with costly ones "
+    "(offspring, ranked by the model), so a window's times have two modes and the median's "
+    "interval can be wide; the mean is the cost per ask averaged over the window."
+)
 
 
 def _biotune(seed: int) -> BaseSampler:
@@ -92,6 +113,7 @@ class RunResult:
     sampler: str
     storage: str
     ms_at: dict[int, float | None] = field(default_factory=dict)
+    window_ms: dict[int, list[float]] = field(default_factory=dict)
     n_trials: int = 0
     seconds: float = 0.0
     stopped_early: bool = False
@@ -110,6 +132,15 @@ def parse_checkpoints(text: str) -> list[int]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"]:
+        report = argparse.ArgumentParser(description="rewrite the markdown from the JSON")
+        report.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
+        args = report.parse_args(argv[1:])
+        args.command = "report"
+        return args
+    if argv[:1] == ["run"]:
+        argv = argv[1:]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", type=parse_checkpoints, default="100,1000,5000")
     parser.add_argument("--samplers", type=parse_csv, default=",".join(SAMPLERS))
@@ -119,7 +150,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--max-seconds", type=float, default=600.0, help="time limit per (sampler, storage) run"
     )
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="run all studies side by side, trial by trial (--max-seconds: the whole run)",
+    )
+    parser.add_argument("--bootstrap", type=int, default=2000, help="resamples per interval")
     args = parser.parse_args(argv)
+    args.command = "run"
     for name in args.samplers:
         if name not in SAMPLERS:
             parser.error(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
@@ -128,6 +166,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"unknown storage {name!r}; choose from {', '.join(STORAGES)}")
     if args.window < 1:
         parser.error("--window must be >= 1")
+    if args.bootstrap < 1:
+        parser.error("--bootstrap must be >= 1")
     return args
 
 
@@ -184,19 +224,87 @@ def benchmark(
             result.error = f"{type(exc).__name__}: {exc}"
             times = []
     result.seconds = time.perf_counter() - started
+    record_times(result, times, checkpoints, window)
+    return result
+
+
+def record_times(
+    result: RunResult, times: Sequence[float], checkpoints: Sequence[int], window: int
+) -> None:
+    """Store the run's trial count, window medians and window times (ms) at each checkpoint."""
     result.n_trials = len(times)
     for cp in checkpoints:
         ok = len(times) >= cp
         result.ms_at[cp] = window_median_ms(times, cp, window) if ok else None
-    return result
+        if ok:
+            result.window_ms[cp] = [t * 1000.0 for t in times[max(0, cp - window) : cp]]
+
+
+def benchmark_interleaved(
+    pairs: Sequence[tuple[str, str]], checkpoints: Sequence[int], window: int, limit: float
+) -> list[RunResult]:
+    """Run one study per (sampler, storage), trial by trial in a rotating order, in one process."""
+    results = {pair: RunResult(sampler=pair[0], storage=pair[1]) for pair in pairs}
+    times: dict[tuple[str, str], list[float]] = {pair: [] for pair in pairs}
+    last, started = checkpoints[-1], time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="sampler_overhead_") as tmpdir:
+        studies = {}
+        for k, (name, storage) in enumerate(pairs):
+            url = f"sqlite:///{Path(tmpdir) / f'x{k}.db'}" if storage == "sqlite" else None
+            studies[(name, storage)] = optuna.create_study(
+                storage=url, sampler=SAMPLERS[name][1](0)
+            )
+        for n in range(1, last + 1):
+            live = [p for p in pairs if results[p].error is None]
+            for pair in live[n % len(live) :] + live[: n % len(live)] if live else []:
+                try:
+                    times[pair].append(run_trial(studies[pair]))
+                except Exception as exc:  # report and carry on with the other studies
+                    results[pair].error = f"{type(exc).__name__}: {exc}"
+                    log(f"    {pair[0]} / {pair[1]}: error: {results[pair].error}")
+            if n in checkpoints:
+                log(f"trial {n}: " + ", ".join(_progress(p, times[p], n, window) for p in live))
+            if time.perf_counter() - started > limit and n < last:
+                log(f"    stopped after {n} trials ({limit:.0f} s limit)")
+                for pair in pairs:
+                    results[pair].stopped_early = True
+                break
+    for pair in pairs:
+        results[pair].seconds = sum(times[pair])
+        record_times(results[pair], times[pair], checkpoints, window)
+    return [results[pair] for pair in pairs]
+
+
+def _progress(pair: tuple[str, str], times: Sequence[float], n: int, window: int) -> str:
+    return f"{pair[0]}/{pair[1]} {window_median_ms(times, n, window):.3f} ms"
 
 
 def fmt_ms(value: float | None) -> str:
     return MISSING if value is None else f"{value:.3f}"
 
 
-def fmt_ratio(num: float | None, den: float | None) -> str:
-    return MISSING if num is None or den is None or den == 0 else f"{num / den:.2f}x"
+def fmt_ratio(entry: dict[str, float] | None) -> str:
+    if entry is None:
+        return MISSING
+    if entry.get("low") is None:
+        return f"{entry['ratio']:.2f}x"
+    return (
+        f"{entry['ratio']:.2f}x [{entry['low']:.2f}, {entry['high']:.2f}] "
+        f"(mean {entry['mean_ratio']:.2f}x [{entry['mean_low']:.2f}, {entry['mean_high']:.2f}])"
+    )
+
+
+def ratio_interval(
+    num: Sequence[float], den: Sequence[float], resamples: int, statistic: Callable = np.median
+) -> tuple[float, float]:
+    """95 % percentile bootstrap interval of statistic(num) / statistic(den) (the median by
+    default), each window resampled."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    top = statistic(a[rng.integers(len(a), size=(resamples, len(a)))], axis=1)
+    bottom = statistic(b[rng.integers(len(b), size=(resamples, len(b)))], axis=1)
+    low, high = np.quantile(top / bottom, [0.025, 0.975])
+    return float(low), float(high)
 
 
 def results_table(results: Sequence[RunResult], checkpoints: Sequence[int]) -> list[str]:
@@ -211,27 +319,28 @@ def results_table(results: Sequence[RunResult], checkpoints: Sequence[int]) -> l
 
 
 def ratio_table(
-    results: Sequence[RunResult], checkpoints: Sequence[int], pair: tuple[str, str]
+    results: Sequence[RunResult], checkpoints: Sequence[int], pair: tuple[str, str], resamples: int
 ) -> list[str]:
-    by_key = {(r.sampler, r.storage): r for r in results}
-    num_name, den_name = (SAMPLERS[name][0] for name in pair)
-    storages = [s for s in STORAGES if (pair[0], s) in by_key and (pair[1], s) in by_key]
-    if not storages:
+    found = ratios(results, checkpoints, pair, resamples)
+    if not found:
         return []
+    num_name, den_name = (SAMPLERS[name][0] for name in pair)
     header = ["Storage", *(f"{num_name}/{den_name} @ {cp}" for cp in checkpoints)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for s in storages:
-        num, den = by_key[(pair[0], s)], by_key[(pair[1], s)]
-        cells = [s, *(fmt_ratio(num.ms_at[cp], den.ms_at[cp]) for cp in checkpoints)]
-        lines.append("| " + " | ".join(cells) + " |")
+    for s, by_cp in found.items():
+        lines.append(
+            "| " + " | ".join([s, *(fmt_ratio(by_cp[str(cp)]) for cp in checkpoints)]) + " |"
+        )
     return lines
 
 
 def ratios(
-    results: Sequence[RunResult], checkpoints: Sequence[int], pair: tuple[str, str]
-) -> dict[str, dict]:
+    results: Sequence[RunResult], checkpoints: Sequence[int], pair: tuple[str, str], resamples: int
+) -> dict[str, dict[str, dict[str, float] | None]]:
+    """Per storage and checkpoint: the ratio of the window medians and its bootstrap interval
+    (``low``/``high`` are None when the window times were not kept)."""
     by_key = {(r.sampler, r.storage): r for r in results}
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, dict[str, float] | None]] = {}
     for s in STORAGES:
         num_run, den_run = by_key.get((pair[0], s)), by_key.get((pair[1], s))
         if num_run is None or den_run is None:
@@ -239,7 +348,18 @@ def ratios(
         out[s] = {}
         for cp in checkpoints:
             num, den = num_run.ms_at[cp], den_run.ms_at[cp]
-            out[s][str(cp)] = None if num is None or den is None or den == 0 else num / den
+            if num is None or den is None or den == 0:
+                out[s][str(cp)] = None
+                continue
+            entry: dict[str, float | None] = {"ratio": num / den, "low": None, "high": None}
+            if cp in num_run.window_ms and cp in den_run.window_ms:
+                top, bottom = num_run.window_ms[cp], den_run.window_ms[cp]
+                entry["low"], entry["high"] = ratio_interval(top, bottom, resamples)
+                entry["mean_ratio"] = statistics.mean(top) / statistics.mean(bottom)
+                entry["mean_low"], entry["mean_high"] = ratio_interval(
+                    top, bottom, resamples, np.mean
+                )
+            out[s][str(cp)] = entry  # type: ignore[assignment]
     return out
 
 
@@ -266,24 +386,38 @@ def environment() -> dict[str, object]:
 
 
 def markdown(
-    results: Sequence[RunResult], args: argparse.Namespace, env: dict[str, object]
+    results: Sequence[RunResult],
+    checkpoints: Sequence[int],
+    window: int,
+    resamples: int,
+    env: dict[str, object],
+    interleaved: bool,
 ) -> str:
     lines = [
         "# Sampler overhead: ms per trial (ask + 7 x suggest_float + tell)",
         "",
-        f"Median over the {args.window} trials ending at each checkpoint; {MISSING}: not reached.",
+        f"Median over the {window} trials ending at each checkpoint; {MISSING}: not reached.",
+        "All studies ran side by side, trial by trial, in one process (`--interleave`)."
+        if interleaved
+        else "Each study ran on its own, one after the other.",
         "",
-        *results_table(results, args.checkpoints),
+        *results_table(results, checkpoints),
         "",
     ]
     for pair in RATIOS:
-        ratio_lines = ratio_table(results, args.checkpoints, pair)
+        ratio_lines = ratio_table(results, checkpoints, pair, resamples)
         if ratio_lines:
             names = " ÷ ".join(SAMPLERS[name][0] for name in pair)
-            lines += [f"{names} (same run):", "", *ratio_lines, ""]
-    lines += [f"Note: {TARGETS_NOTE}.", ""]
+            lines += [
+                f"{names} (same run; ratio of the medians and of the means, 95 % bootstrap "
+                f"intervals over the window's trials, {resamples} resamples):",
+                "",
+                *ratio_lines,
+                "",
+            ]
+    lines += [f"Note: {TARGETS_NOTE}.", "", MEDIAN_NOTE, ""]
     lines += [f"- {key}: `{value}`" for key, value in env.items() if key != "command"]
-    lines += [f"- command: `{' '.join(sys.argv)}`", ""]
+    lines += [f"- command: `{' '.join(str(c) for c in env.get('command') or [])}`", ""]
     return "\n".join(lines)
 
 
@@ -296,11 +430,14 @@ def to_json(
         "checkpoints": args.checkpoints,
         "window": args.window,
         "max_seconds": args.max_seconds,
+        "bootstrap": args.bootstrap,
+        "interleave": args.interleave,
         "results": [
             {
                 "sampler": r.sampler,
                 "storage": r.storage,
                 "ms_per_trial": {str(cp): r.ms_at[cp] for cp in args.checkpoints},
+                "window_ms": {str(cp): times for cp, times in r.window_ms.items()},
                 "n_trials": r.n_trials,
                 "seconds": round(r.seconds, 3),
                 "stopped_early": r.stopped_early,
@@ -309,28 +446,72 @@ def to_json(
             for r in results
         ],
         **{
-            f"{num.replace('-', '_')}_over_{den}": ratios(results, args.checkpoints, (num, den))
+            f"{num.replace('-', '_')}_over_{den}": ratios(
+                results, args.checkpoints, (num, den), args.bootstrap
+            )
             for num, den in RATIOS
         },
     }
 
 
+def from_json(data: dict[str, object]) -> list[RunResult]:
+    """The runs of a written JSON (window times where it kept them)."""
+    return [
+        RunResult(
+            sampler=r["sampler"],
+            storage=r["storage"],
+            ms_at={int(cp): ms for cp, ms in r["ms_per_trial"].items()},
+            window_ms={int(cp): times for cp, times in (r.get("window_ms") or {}).items()},
+            n_trials=r["n_trials"],
+            seconds=r["seconds"],
+            stopped_early=r["stopped_early"],
+            error=r["error"],
+        )
+        for r in data["results"]  # type: ignore[union-attr]
+    ]
+
+
+ENV_KEYS = ("date", "python", "optuna", "numpy", "platform", "cpu_count", "executable", "command")
+
+
+def write_markdown(output_dir: Path, data: dict[str, object]) -> str:
+    """Write ``sampler_overhead.md`` from the JSON's data; return its text."""
+    env = {key: data[key] for key in ENV_KEYS if key in data}
+    text = markdown(
+        from_json(data),
+        data["checkpoints"],  # type: ignore[arg-type]
+        int(data["window"]),  # type: ignore[arg-type]
+        int(data.get("bootstrap", 2000)),  # type: ignore[arg-type]
+        env,
+        bool(data.get("interleave", False)),
+    )
+    (output_dir / "sampler_overhead.md").write_text(text, encoding="utf-8")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.command == "report":
+        path = args.output_dir / "sampler_overhead.json"
+        print(write_markdown(args.output_dir, json.loads(path.read_text(encoding="utf-8"))))
+        return
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.simplefilter("ignore")
     env = environment()
-    results = [
-        benchmark(sampler, storage, args.checkpoints, args.window, args.max_seconds)
-        for sampler in args.samplers
-        for storage in args.storages
-    ]
-    text = markdown(results, args, env)
-    print(text)
+    if args.interleave:
+        pairs = [(sampler, storage) for sampler in args.samplers for storage in args.storages]
+        results = benchmark_interleaved(pairs, args.checkpoints, args.window, args.max_seconds)
+    else:
+        results = [
+            benchmark(sampler, storage, args.checkpoints, args.window, args.max_seconds)
+            for sampler in args.samplers
+            for storage in args.storages
+        ]
+    data = to_json(results, args, env)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / "sampler_overhead.md").write_text(text, encoding="utf-8")
-    payload = json.dumps(to_json(results, args, env), indent=2, ensure_ascii=False)
+    payload = json.dumps(data, indent=2, ensure_ascii=False)
     (args.output_dir / "sampler_overhead.json").write_text(payload + "\n", encoding="utf-8")
+    print(write_markdown(args.output_dir, json.loads(payload)))
     log(f"wrote {args.output_dir / 'sampler_overhead.md'} and sampler_overhead.json")
 
 

@@ -54,6 +54,7 @@ class ConfigurationSet:
         self._space = space
         self._tolerance = float(tolerance)
         self._continuous = _is_continuous(space)
+        self._exact_names = [n for n, c in zip(space.names, self._continuous) if not c]
         self._located = biotune_gene_indices(space.names)
         self._groups: dict[tuple[object, ...], list[np.ndarray]] = defaultdict(list)
         self._stacked: dict[tuple[object, ...], np.ndarray] = {}  # each group as one array
@@ -64,14 +65,11 @@ class ConfigurationSet:
 
     def _view(self, genes: np.ndarray) -> tuple[tuple[object, ...], np.ndarray]:
         """The exactly compared part of a configuration and its continuous part (NaN: ignored)."""
-        params = self._space.decode(genes)
-        exact: list[object] = []
-        values = np.full(len(self._space), np.nan)
-        for i, name in enumerate(self._space.names):
-            if self._continuous[i]:
-                values[i] = min(1.0, max(0.0, float(genes[i])))
-            else:
-                exact.append(repr(params[name]))
+        # Only genes compared exactly are decoded (all-continuous spaces decode none); fmax and
+        # fmin clip as Python's max(0, .) and min(1, .) do, a NaN gene included.
+        params = self._space.decode(genes) if self._exact_names else {}
+        exact: list[object] = [repr(params[name]) for name in self._exact_names]
+        values = np.where(self._continuous, np.fmin(1.0, np.fmax(genes, 0.0)), np.nan)
         if self._located is not None:
             importance, threshold = self._located
             trained = genes[importance] > genes[threshold]
@@ -92,10 +90,17 @@ class ConfigurationSet:
         if not compared.any():
             return True
         stacked = self._stacked.get(key)
-        if stacked is None or len(stacked) != len(group):
+        if stacked is None:
             stacked = self._stacked[key] = np.asarray(group)
-        others = stacked[:, compared]
-        return bool((np.abs(others - values[compared]) <= self._tolerance + 1e-12).all(1).any())
+        elif len(stacked) != len(group):  # stack only the configurations added since
+            stacked = self._stacked[key] = np.vstack([stacked, *group[len(stacked) :]])
+        # The rows within the tolerance on every compared gene, narrowed gene by gene.
+        within = self._tolerance + 1e-12
+        for i in np.flatnonzero(compared):
+            stacked = stacked[np.abs(stacked[:, i] - values[i]) <= within]
+            if len(stacked) == 0:
+                return False
+        return True
 
     def add(self, genes: np.ndarray) -> bool:
         """Add a genotype's configuration; return whether the set already held it."""

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from functools import cached_property
 import math
 from typing import Any
 
@@ -54,7 +55,7 @@ class Member:
     lineage: dict[str, Any]
     fidelity: float = math.inf
 
-    @property
+    @cached_property
     def rank(self) -> tuple[float, float, int]:
         """Sort key, best first: a deeper rung first, then the loss at it, then age.
 

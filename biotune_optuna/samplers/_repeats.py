@@ -96,7 +96,7 @@ class RepeatAvoidance:
                 running.add(space.encode(trial.params, _no_fill))
 
         def held(genes: np.ndarray) -> bool:
-            return finished.contains(genes) or running.contains(genes)
+            return finished.contains(genes) or (len(running) > 0 and running.contains(genes))
 
         return held
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 import math
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import numpy as np
 from biotune_optuna.samplers._lineage import Member
 from biotune_optuna.samplers._optuna_bridge import default_gamma
 from biotune_optuna.samplers._optuna_bridge import default_weights
+from biotune_optuna.samplers._optuna_bridge import parzen_log_pdf
 from biotune_optuna.samplers._optuna_bridge import ParzenEstimator
 from biotune_optuna.samplers._optuna_bridge import ParzenEstimatorParameters
 from biotune_optuna.samplers._space import GeneSpace
@@ -30,6 +32,7 @@ from biotune_optuna.samplers._space import GeneSpace
 
 __all__ = ["MIN_OBSERVATIONS", "CandidateRanker", "prior_weight"]
 
+_RANK = attrgetter("rank")
 #: Finished trials the model needs before it ranks (TPE's ``n_startup_trials``).
 MIN_OBSERVATIONS = 10
 
@@ -68,7 +71,7 @@ class CandidateRanker:
         self._search_space = dict(zip(space.names, space.distributions))
         self._rows = {} if rows is None else rows
         usable = [m for m in members if self._row(m) is not None]
-        usable.sort(key=lambda m: m.rank)
+        usable.sort(key=_RANK)
         self.n_observations = len(usable)
         self._below: ParzenEstimator | None = None
         self._above: ParzenEstimator | None = None
@@ -132,6 +135,9 @@ class CandidateRanker:
             return []
         legacy = np.random.RandomState(rng.integers(2**32))  # TPE's estimators take one
         drawn = self._below.sample(legacy, size)
+        table = self._space.encode_columns(drawn)
+        if table is not None:
+            return list(table)
         out = []
         for i in range(size):
             params = {
@@ -150,7 +156,7 @@ class CandidateRanker:
             name: np.asarray([dist.to_internal_repr(p[name]) for p in params], dtype=float)
             for name, dist in self._search_space.items()
         }
-        return self._below.log_pdf(samples) - self._above.log_pdf(samples)
+        return parzen_log_pdf(self._below, samples) - parzen_log_pdf(self._above, samples)
 
 
 def prior_weight(n_prior: int, n_observations: int) -> float:
