@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import hashlib
@@ -71,6 +72,8 @@ TASK_SPLIT = {"digits-contrast": "dev", "textures": "test", "digits-noise": "tes
 #: The entries every other one is tested against.
 REFERENCES = ("biotune", "biotune-plus")
 TABLES = Path("benchmarks/tables")
+#: The entries of a race on a table of ``max_epochs`` epochs, by key.
+EntriesOf = Callable[[int], Mapping[str, RaceEntry]]
 OUTPUT = Path("benchmarks/results/table_race.json")
 FORMAT = 1
 
@@ -171,7 +174,9 @@ def _save(data: Mapping[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _pending(args: argparse.Namespace, data: dict[str, Any]) -> list[tuple[Any, ...]]:
+def _pending(
+    args: argparse.Namespace, data: dict[str, Any], entries_of: EntriesOf = race_entries
+) -> list[tuple[Any, ...]]:
     """The units still to run, after registering the tables and entries in ``data``."""
     units = []
     for path in args.tables:
@@ -182,10 +187,11 @@ def _pending(args: argparse.Namespace, data: dict[str, Any]) -> list[tuple[Any, 
         if known is not None and known["sha256"] != info["sha256"]:
             sys.exit(f"{path}: another table than the one raced as {name!r}; move the JSON away")
         data["tables"][name] = info
-        entries = race_entries(table.max_epochs)
+        entries = entries_of(table.max_epochs)
         for key in args.entries or list(entries):
             entry = entries[key]._asdict()
             entry["pruner_options"] = dict(entry["pruner_options"])
+            entry["sampler_options"] = dict(entry["sampler_options"])
             data["entries"][f"{name}/{key}"] = entry
             for seed in range(args.seeds):
                 unit = f"{name}/{key}/{seed}"
@@ -214,8 +220,15 @@ def _commands(data: dict[str, Any]) -> list[str]:
     return data.get("commands") or [data["command"]]
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run (or continue) the race into ``args.output``."""
+def run(
+    args: argparse.Namespace,
+    *,
+    entries_of: EntriesOf = race_entries,
+    command: Callable[[argparse.Namespace], str] | None = None,
+) -> int:
+    """Run (or continue) the race into ``args.output``: the entries ``entries_of(max_epochs)``
+    gives (default: every sampler of the registry), recording the run's ``command(args)``."""
+    command = command or _command
     data: dict[str, Any] = {"format": FORMAT, "tables": {}, "entries": {}, "studies": {}}
     if args.output.exists():
         data = json.loads(args.output.read_text())
@@ -223,15 +236,15 @@ def run(args: argparse.Namespace) -> int:
     if data.setdefault("settings", settings) != settings:
         sys.exit(f"{args.output}: raced with {data['settings']}, not {settings}")
     commands = data.setdefault("commands", [data.pop("command")] if "command" in data else [])
-    if _command(args) not in commands:  # every run that added studies, in order
-        commands.append(_command(args))
+    if command(args) not in commands:  # every run that added studies, in order
+        commands.append(command(args))
     data.pop("command", None)
     data.setdefault("versions", [])
     here = library_versions()
     if here not in data["versions"]:
         data["versions"].append(here)
     version = data["versions"].index(here)
-    units = _pending(args, data)
+    units = _pending(args, data, entries_of)
     print(f"{len(units)} studies to run, {len(data['studies'])} stored", flush=True)
     start, last_save = time.time(), time.time()
     pool = multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else None
@@ -296,8 +309,14 @@ def _budgets(data: Mapping[str, Any]) -> list[int]:
     return [b for b in data["settings"]["budgets"] if b <= trials]
 
 
-def rank_section(data: Mapping[str, Any], tables: Sequence[str], title: str) -> list[str]:
-    """Mean ranks, scores, Friedman and Wilcoxon–Holm at every budget, over ``tables``."""
+def rank_section(
+    data: Mapping[str, Any],
+    tables: Sequence[str],
+    title: str,
+    references: Sequence[str] = REFERENCES,
+) -> list[str]:
+    """Mean ranks, scores, Friedman and Wilcoxon–Holm (each of ``references`` against every
+    other entry) at every budget, over ``tables``."""
     cells = _cells(data, tables)
     if len(cells) < 2:
         return []
@@ -320,7 +339,7 @@ def rank_section(data: Mapping[str, Any], tables: Sequence[str], title: str) -> 
         lines.append(
             _markdown(["entry", "mean rank [95 % CI]", "test accuracy, mean [95 % CI]"], rows)
         )
-        for reference in REFERENCES:
+        for reference in references:
             if reference in scores:
                 lines += _pair_lines(data, scores, reference)
     return lines

@@ -25,7 +25,8 @@ class BioTunePlusSampler(BioTuneSampler):
       variant reversing one block's freezing decision (``toggle_blocks``);
     * ``surrogate_candidates`` and ``sampled_candidates``: each offspring slot breeds this many
       children, adds as many more drawn from TPE's estimator of the best trials, and evaluates
-      the one TPE's density ratio over the finished trials ranks best;
+      the one with the best expected improvement under a Gaussian process over the plans the
+      genes stand for (``surrogate="gp"``);
     * ``mutate_first_generation``: the first generation's children mutate too.
 
     Generations, roles, storage keys, resumption and parallel workers are those of
@@ -48,6 +49,16 @@ class BioTunePlusSampler(BioTuneSampler):
         surrogate_candidates: See :class:`BioTuneSampler` (24 here: TPE's ``n_ei_candidates``).
         sampled_candidates: See :class:`BioTuneSampler` (24 here).
         mutate_first_generation: See :class:`BioTuneSampler`.
+        surrogate: What ranks the candidates: ``"gp"``, a Gaussian process over the plans the
+            genes stand for (:class:`~biotune_optuna.samplers._plan_surrogate.PlanGP`: per
+            block the trained mask and the log10 learning-rate multiplier, a mean per data fold,
+            hyperparameters by restricted maximum likelihood), scoring each by its expected
+            improvement over the best posterior mean evaluated; ``"tpe"``: TPE's density ratio
+            (:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`).
+        exploitation_candidates: Each exploitation variant of an elite is the one the
+            surrogate ranks best of this many drawn by the exploitation operator (each from its
+            own stream; once 10 trials have finished); 0 or 1 (the default: on the dev table it
+            did not help): the operator's single variant.
         **kwargs: Every other keyword argument of :class:`BioTuneSampler`.
     """
 
@@ -60,6 +71,8 @@ class BioTunePlusSampler(BioTuneSampler):
         surrogate_candidates: int = 24,
         sampled_candidates: int = 24,
         mutate_first_generation: bool = True,
+        surrogate: str = "gp",
+        exploitation_candidates: int = 0,
         **kwargs: Any,
     ) -> None:
         if adaptive_exploitation and kwargs.get("exploitation") is None:
@@ -71,3 +84,5 @@ class BioTunePlusSampler(BioTuneSampler):
             mutate_first_generation=mutate_first_generation,
             **kwargs,
         )
+        self._options.update(surrogate=surrogate, exploitation_candidates=exploitation_candidates)
+        self._wire()  # with the options above

@@ -219,6 +219,8 @@ class BioTuneSampler(BaseGASampler):
             momentum=options["momentum"],
             surrogate_candidates=options["surrogate_candidates"],
             sampled_candidates=options["sampled_candidates"],
+            surrogate=options.get("surrogate", "tpe"),  # options of BioTunePlusSampler
+            exploitation_candidates=options.get("exploitation_candidates", 0),
             streams=streams,
             genotypes=self._genotypes,
             populations=self._populations,

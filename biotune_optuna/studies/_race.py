@@ -63,12 +63,15 @@ class RaceEntry(NamedTuple):
         sampler: Registry name of the sampler (:data:`~biotune_optuna.samplers.SAMPLERS`).
         pruner: Registry name of the pruner (:data:`~biotune_optuna.samplers.PRUNERS`).
         pruner_options: The pruner's options.
+        sampler_options: The sampler's options (:func:`~biotune_optuna.samplers.
+            _registry.create_sampler`'s ``options``), e.g. a preset with one option off.
     """
 
     label: str
     sampler: str
     pruner: str = "none"
     pruner_options: Mapping[str, Any] = {}
+    sampler_options: Mapping[str, Any] = {}
 
 
 def race_entries(max_epochs: int) -> dict[str, RaceEntry]:
@@ -116,7 +119,12 @@ def race_study(
     start = time.perf_counter()
     study = optuna.create_study(
         direction="maximize",
-        sampler=SAMPLERS.create(entry.sampler, seed=seed, search_space=objective.search_space),
+        sampler=SAMPLERS.create(
+            entry.sampler,
+            seed=seed,
+            search_space=objective.search_space,
+            options=entry.sampler_options,
+        ),
         pruner=PRUNERS.create(entry.pruner, entry.pruner_options),
     )
     study.optimize(objective, n_trials=n_trials)
