@@ -46,13 +46,10 @@ def test_run_piped_into_head_still_runs_every_trial(tmp_path: Path) -> None:
 
 def test_best_piped_into_head_exits_quietly(tmp_path: Path) -> None:
     spec = copy_spec("synthetic", tmp_path)
-    assert (
-        subprocess.run(
-            [sys.executable, "-m", "biotune_optuna.cli", "run", str(spec), "--trials", "12", "-q"],
-            capture_output=True,
-            check=False,
-        ).returncode
-        == 0
-    )
+    assert subprocess.run(
+        [sys.executable, "-m", "biotune_optuna.cli", "run", str(spec), "--trials", "12", "-q"],
+        capture_output=True,
+        check=False,
+    ).returncode == 0
     code, err = _read_one_line_then_close(["best", str(spec)])
     assert (code, err) == (0, "")

@@ -18,9 +18,7 @@ def test_a_busy_port_is_one_line_with_the_port_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = copy_spec("synthetic", tmp_path)
-    optuna.create_study(
-        study_name="biotune-synthetic", storage=f"sqlite:///{tmp_path}/synthetic.db"
-    )
+    optuna.create_study(study_name="biotune-synthetic", storage=f"sqlite:///{tmp_path}/synthetic.db")
     with socket.create_server(("127.0.0.1", 0)) as busy:  # another dashboard, say
         port = busy.getsockname()[1]
         assert main(["dashboard", str(spec), "--port", str(port)]) == 2

@@ -240,7 +240,6 @@ def test_trust_source_runs_the_files_factory_with_a_warning(
 ) -> None:
     from biotune_optuna.finetune import load_backbone
     from biotune_optuna.finetune._export import save_finetuned
-
     backbone = load_backbone("tests.finetune.conftest:tiny_cnn", num_classes=10, weights=None)
     path = save_finetuned(
         backbone.model,

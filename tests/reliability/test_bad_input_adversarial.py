@@ -196,7 +196,6 @@ def test_device_strings_torch_would_not_train_on_are_refused(device: str) -> Non
 def test_devices_this_machine_lacks_are_refused_before_the_study_opens() -> None:
     torch = pytest.importorskip("torch")
     from biotune_optuna.finetune._protocol import device_problem
-
     assert device_problem("auto") is None and device_problem("cpu") is None
     assert device_problem("gpu:0").startswith("must be 'auto', 'cpu'")  # the form first
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0

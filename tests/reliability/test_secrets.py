@@ -172,7 +172,7 @@ def test_a_url_without_its_password_logs_in_with_pgpassword_or_pgpass(
 
 
 #: A password SQLAlchemy takes as written: a space, quotes, a backquote, ``#`` and ``/``.
-NASTY = 'it\'s a "nasty" #/`pw'
+NASTY = "it's a \"nasty\" #/`pw"
 
 
 def test_a_password_with_spaces_and_quotes_goes_nowhere(
