@@ -15,10 +15,11 @@ objective records one, shifts every value of that fold: the paper's folds altern
 generation), its coefficients estimated by generalised least squares and the hyperparameters by
 restricted maximum likelihood. A candidate's score is its expected improvement over the best
 posterior mean of the plans evaluated (noise-aware, in log form), so noisy single values on one
-fold do not set the bar. Cost is bounded: at most :data:`FIT_LIMIT` trials enter a fit (the best
-fifth of them by value, the rest the most recent), and the hyperparameters are refitted only every
-:data:`REFIT_EVERY` finished trials, on the first trials by number, so that a resumed study fits
-the same ones.
+fold do not set the bar. Cost is bounded: at most :data:`FIT_LIMIT` trials enter the posterior
+and :data:`HYPERPARAMETER_LIMIT` the hyperparameter fit (the best fifth of them by value, the rest
+the most recent), and the hyperparameters are refitted only every :data:`REFIT_EVERY` finished
+trials (every :data:`LATE_REFIT_EVERY` after :data:`LATE_AFTER`), on the first trials by number, so
+that a resumed study fits the same ones.
 """
 
 from __future__ import annotations
@@ -38,14 +39,27 @@ from biotune_optuna.samplers._space import GeneSpace
 from biotune_optuna.samplers._surrogate import MIN_OBSERVATIONS
 
 
-__all__ = ["FIT_LIMIT", "REFIT_EVERY", "PlanGP", "plan_features"]
+__all__ = [
+    "FIT_LIMIT",
+    "HYPERPARAMETER_LIMIT",
+    "LATE_AFTER",
+    "LATE_REFIT_EVERY",
+    "REFIT_EVERY",
+    "PlanGP",
+    "plan_features",
+]
 
 GenesOf = Callable[[Member], np.ndarray]
 
-#: At most this many finished trials enter a fit: the best fifth, then the most recent.
-FIT_LIMIT = 250
-#: The hyperparameters are refitted each time this many more trials have finished.
+#: At most this many finished trials enter the posterior: the best fifth, then the most recent.
+FIT_LIMIT = 200
+#: At most this many enter the hyperparameter fit, chosen alike.
+HYPERPARAMETER_LIMIT = 150
+#: The hyperparameters are refitted each time this many more trials have finished...
 REFIT_EVERY = 10
+#: ...and this many once :data:`LATE_AFTER` trials have.
+LATE_REFIT_EVERY = 50
+LATE_AFTER = 200
 #: Bounds of the log hyperparameters: mask and multiplier lengthscales, signal and noise
 #: variance (of values standardised to unit variance).
 _BOUNDS = ((math.log(0.1), math.log(10.0)),) * 2 + (
@@ -117,11 +131,14 @@ class PlanGP:
         if self.n_observations < MIN_OBSERVATIONS:
             return
         cache = {} if hyperparameters is None else hyperparameters
-        n_fit = (self.n_observations // REFIT_EVERY) * REFIT_EVERY
+        n = self.n_observations
+        step = REFIT_EVERY if n < LATE_AFTER else LATE_REFIT_EVERY
+        n_fit = (n // step) * step
         if n_fit not in cache:
-            cache[n_fit] = _fit(*self._data(_capped(usable[:n_fit]), genes_of), self._is_mask)
+            fitted = _capped(usable[:n_fit], HYPERPARAMETER_LIMIT)
+            cache[n_fit] = _fit(*self._data(fitted, genes_of), self._is_mask)
         self._theta = cache[n_fit]
-        x, y, h = self._data(_capped(usable), genes_of)
+        x, y, h = self._data(_capped(usable, FIT_LIMIT), genes_of)
         if not np.isfinite(y).any() or np.ptp(y) == 0:
             return
         self._x = x
@@ -168,13 +185,13 @@ class PlanGP:
         return _log_expected_improvement((self._best - mean) / std) + np.log(std)
 
 
-def _capped(members: Sequence[Member]) -> list[Member]:
-    """At most :data:`FIT_LIMIT` members, in number order: the best fifth, the most recent."""
-    if len(members) <= FIT_LIMIT:
+def _capped(members: Sequence[Member], limit: int) -> list[Member]:
+    """At most ``limit`` members, in number order: the best fifth, the most recent."""
+    if len(members) <= limit:
         return list(members)
-    n_best = FIT_LIMIT // 5
+    n_best = limit // 5
     best = {m.number for m in sorted(members, key=lambda m: m.rank)[:n_best]}
-    recent = [m for m in members if m.number not in best][-(FIT_LIMIT - n_best) :]
+    recent = [m for m in members if m.number not in best][-(limit - n_best) :]
     return sorted([m for m in members if m.number in best] + recent, key=lambda m: m.number)
 
 
@@ -193,7 +210,8 @@ def _fold_design(folds: Sequence[int | None]) -> np.ndarray:
 def _kernel(a: np.ndarray, b: np.ndarray, theta: np.ndarray, is_mask: np.ndarray) -> np.ndarray:
     """Matérn-5/2 with one lengthscale for mask columns and one for the others."""
     scale = np.where(is_mask, math.exp(theta[0]), math.exp(theta[1]))
-    d2 = (((a[:, None, :] - b[None, :, :]) / scale) ** 2).sum(axis=-1)
+    a, b = a / scale, b / scale
+    d2 = np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T, 0.0)
     r = np.sqrt(5.0 * d2)
     return math.exp(theta[2]) * (1.0 + r + r * r / 3.0) * np.exp(-r)
 

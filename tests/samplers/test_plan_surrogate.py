@@ -107,3 +107,17 @@ def test_deterministic_and_hyperparameters_refitted_rarely() -> None:
     assert np.array_equal(first, again)
     _gp(members[:34], genes, hyperparameters=cache)
     assert list(cache) == [30]  # the same fit serves until 40 trials have finished
+
+
+def test_the_fit_set_is_capped_to_the_best_and_the_most_recent() -> None:
+    from biotune_optuna.samplers._plan_surrogate import _capped
+
+    genes, losses = _toy(300, seed=5)
+    members = _members(genes, losses)
+    kept = _capped(members, 100)
+    numbers = [m.number for m in kept]
+    assert len(kept) == 100 and numbers == sorted(numbers)
+    best = sorted(members, key=lambda m: m.loss)[:20]
+    assert {m.number for m in best} <= set(numbers)  # the best fifth, wherever they are
+    assert set(range(300 - 80, 300)) <= set(numbers) | {m.number for m in best}
+    assert _capped(members[:50], 100) == members[:50]
