@@ -167,11 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data["seeds"] = args.seeds
         table_race._save(data, args.output)
         return code
-    data = json.loads(args.input.read_text())
-    markdown = report(data, args.input)
-    args.input.with_suffix(".md").write_text(markdown)
-    print(f"wrote {table_race._relative(args.input.with_suffix('.md'))}")
-    return 0
+    return table_race.write_report(args.input, report)
 
 
 if __name__ == "__main__":

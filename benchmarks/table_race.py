@@ -632,10 +632,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "run":
         return run(args)
-    data = json.loads(args.input.read_text())
-    markdown = report(data, args.input)
-    args.input.with_suffix(".md").write_text(markdown)
-    print(f"wrote {_relative(args.input.with_suffix('.md'))}")
+    return write_report(args.input, report)
+
+
+def write_report(path: Path, make: Callable[[Mapping[str, Any], Path], str]) -> int:
+    """Write ``make(data, path)`` for the race JSON at ``path`` beside it, as markdown."""
+    markdown = make(json.loads(path.read_text()), path)
+    path.with_suffix(".md").write_text(markdown)
+    print(f"wrote {_relative(path.with_suffix('.md'))}")
     return 0
 
 
