@@ -5,8 +5,9 @@ Every entry of :func:`biotune_optuna.studies._race.race_entries` (both BioTune p
 qmc, tpe, cmaes, gp, nsgaii, and ``biotune-plus + SH``, ``tpe + SH``, ``random + Hyperband``)
 runs one replayed study per table and seed (:func:`~biotune_optuna.studies._race.race_study`:
 ``--trials`` trials, in-memory storage, the sampler seeded with the study's seed). A study is
-scored by the **recorded test accuracy** of the plan :func:`~biotune_optuna.studies.
-recommend` picks after 25, 50 and 140 trials (the mean test accuracy of the plan's recorded
+scored by the **recorded test accuracy** of the plan
+:func:`~biotune_optuna.studies.recommend` picks after 25, 50 and 140 trials (the mean test
+accuracy of the plan's recorded
 runs: each run's best-validation weights scored once on the untouched test split), and by the
 anytime curve of that score against the cumulative epochs of all its trials, pruned ones
 included (a point every ``--every`` trials).
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import hashlib
@@ -75,6 +77,8 @@ TASK_SPLIT = {"digits-contrast": "dev", "textures": "test", "digits-noise": "tes
 #: The entries every other one is tested against.
 REFERENCES = ("biotune", "biotune-plus")
 TABLES = Path("benchmarks/tables")
+#: The entries of a race on a table of ``max_epochs`` epochs, by key.
+EntriesOf = Callable[[int], Mapping[str, RaceEntry]]
 OUTPUT = Path("benchmarks/results/table_race.json")
 FORMAT = 1
 
@@ -175,7 +179,9 @@ def _save(data: Mapping[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _pending(args: argparse.Namespace, data: dict[str, Any]) -> list[tuple[Any, ...]]:
+def _pending(
+    args: argparse.Namespace, data: dict[str, Any], entries_of: EntriesOf = race_entries
+) -> list[tuple[Any, ...]]:
     """The units still to run, after registering the tables and entries in ``data``."""
     units = []
     for path in args.tables:
@@ -186,10 +192,11 @@ def _pending(args: argparse.Namespace, data: dict[str, Any]) -> list[tuple[Any, 
         if known is not None and known["sha256"] != info["sha256"]:
             sys.exit(f"{path}: another table than the one raced as {name!r}; move the JSON away")
         data["tables"][name] = info
-        entries = race_entries(table.max_epochs)
+        entries = entries_of(table.max_epochs)
         for key in args.entries or list(entries):
             entry = entries[key]._asdict()
             entry["pruner_options"] = dict(entry["pruner_options"])
+            entry["sampler_options"] = dict(entry["sampler_options"])
             data["entries"][f"{name}/{key}"] = entry
             for seed in range(args.seeds):
                 unit = f"{name}/{key}/{seed}"
@@ -218,8 +225,15 @@ def _commands(data: dict[str, Any]) -> list[str]:
     return data.get("commands") or [data["command"]]
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run (or continue) the race into ``args.output``."""
+def run(
+    args: argparse.Namespace,
+    *,
+    entries_of: EntriesOf = race_entries,
+    command: Callable[[argparse.Namespace], str] | None = None,
+) -> int:
+    """Run (or continue) the race into ``args.output``: the entries ``entries_of(max_epochs)``
+    gives (default: every sampler of the registry), recording the run's ``command(args)``."""
+    command = command or _command
     data: dict[str, Any] = {"format": FORMAT, "tables": {}, "entries": {}, "studies": {}}
     if args.output.exists():
         data = json.loads(args.output.read_text())
@@ -227,15 +241,15 @@ def run(args: argparse.Namespace) -> int:
     if data.setdefault("settings", settings) != settings:
         sys.exit(f"{args.output}: raced with {data['settings']}, not {settings}")
     commands = data.setdefault("commands", [data.pop("command")] if "command" in data else [])
-    if _command(args) not in commands:  # every run that added studies, in order
-        commands.append(_command(args))
+    if command(args) not in commands:  # every run that added studies, in order
+        commands.append(command(args))
     data.pop("command", None)
     data.setdefault("versions", [])
     here = library_versions()
     if here not in data["versions"]:
         data["versions"].append(here)
     version = data["versions"].index(here)
-    units = _pending(args, data)
+    units = _pending(args, data, entries_of)
     print(f"{len(units)} studies to run, {len(data['studies'])} stored", flush=True)
     start, last_save = time.time(), time.time()
     pool = multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else None
@@ -300,8 +314,14 @@ def _budgets(data: Mapping[str, Any]) -> list[int]:
     return [b for b in data["settings"]["budgets"] if b <= trials]
 
 
-def rank_section(data: Mapping[str, Any], tables: Sequence[str], title: str) -> list[str]:
-    """Mean ranks, scores, Friedman and Wilcoxon–Holm at every budget, over ``tables``."""
+def rank_section(
+    data: Mapping[str, Any],
+    tables: Sequence[str],
+    title: str,
+    references: Sequence[str] = REFERENCES,
+) -> list[str]:
+    """Mean ranks, scores, Friedman and Wilcoxon–Holm (each of ``references`` against every
+    other entry) at every budget, over ``tables``."""
     cells = _cells(data, tables)
     if len(cells) < 2:
         return []
@@ -324,7 +344,7 @@ def rank_section(data: Mapping[str, Any], tables: Sequence[str], title: str) -> 
         lines.append(
             _markdown(["entry", "mean rank [95 % CI]", "test accuracy, mean [95 % CI]"], rows)
         )
-        for reference in REFERENCES:
+        for reference in references:
             if reference in scores:
                 lines += _pair_lines(data, scores, reference)
     return lines
@@ -640,14 +660,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "run":
         return run(args)
-    data = json.loads(args.input.read_text())
-    markdown = report(data, args.input)
-    args.input.with_suffix(".md").write_text(markdown)
-    print(f"wrote {_relative(args.input.with_suffix('.md'))}")
+    write_report(args.input, report)
     readme = args.readme or (ROOT / "README.md" if args.input == OUTPUT else None)
-    block = advice_block(data)
+    block = advice_block(json.loads(args.input.read_text()))
     if readme is not None and block is not None and advice.update_readme(readme, block):
         print(f"rewrote the sampler-advice block of {_relative(readme)}")
+    return 0
+
+
+def write_report(path: Path, make: Callable[[Mapping[str, Any], Path], str]) -> int:
+    """Write ``make(data, path)`` for the race JSON at ``path`` beside it, as markdown."""
+    markdown = make(json.loads(path.read_text()), path)
+    path.with_suffix(".md").write_text(markdown)
+    print(f"wrote {_relative(path.with_suffix('.md'))}")
     return 0
 
 

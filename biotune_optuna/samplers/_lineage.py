@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 
 from biotune_optuna.samplers._keys import DUPLICATE_RETRY_KEY
 from biotune_optuna.samplers._keys import LINEAGE_KEY
+from biotune_optuna.trials import FOLD_ATTR
 from biotune_optuna.trials import RETRY_HISTORY_KEY
 
 
@@ -47,6 +48,8 @@ class Member:
         lineage: Its place in the search.
         fidelity: How far it trained: infinite for a COMPLETE trial, the last reported step
             (epoch) of a PRUNED trial ranked by its rung, -inf for the worst fitness.
+        fold: The data fold it trained on, as its objective recorded it (the ``fold`` user
+            attr, :data:`~biotune_optuna.trials.FOLD_ATTR`); ``None`` if none did.
     """
 
     number: int
@@ -54,6 +57,7 @@ class Member:
     params: dict[str, Any]
     lineage: dict[str, Any]
     fidelity: float = math.inf
+    fold: int | None = None
 
     @cached_property
     def rank(self) -> tuple[float, float, int]:
@@ -182,7 +186,9 @@ class StudyIndex:
         if trial.number in self.superseded:
             return
         loss, fidelity = self.fitness_of(trial)
-        member = Member(trial.number, loss, trial.params, lineage, fidelity)
+        fold = trial.user_attrs.get(FOLD_ATTR)
+        fold = fold if isinstance(fold, int) and not isinstance(fold, bool) else None
+        member = Member(trial.number, loss, trial.params, lineage, fidelity, fold)
         self.members[trial.number] = member
         self.by_generation[member.generation].append(member)
         if member.slot is not None:

@@ -4,12 +4,14 @@ The two steps of a generation in Colan, Davila, Hasegawa, arXiv:2508.15367, §II
 exploited by variants that move one of its genes (§III-C), and the other slots breed children
 from the mating pool by selection, crossover, mutation and adoption (§III-B); a pool of two
 members or fewer takes a random immigrant. Optionally (``surrogate_candidates``), several
-candidates compete for a slot and TPE's density ratio picks one
-(:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`).
+candidates compete for a slot and a surrogate picks one: TPE's density ratio
+(:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`) or a Gaussian process over the
+plans (:class:`~biotune_optuna.samplers._plan_surrogate.PlanGP`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from typing import TYPE_CHECKING
@@ -30,6 +32,7 @@ from biotune_optuna.samplers._operators import BaseCrossover
 from biotune_optuna.samplers._operators import BaseExploitation
 from biotune_optuna.samplers._operators import BaseMutation
 from biotune_optuna.samplers._operators import BaseSelection
+from biotune_optuna.samplers._plan_surrogate import PlanGP
 from biotune_optuna.samplers._populations import mating_pool
 from biotune_optuna.samplers._populations import Populations
 from biotune_optuna.samplers._proposal import Child
@@ -59,6 +62,12 @@ class Offspring:
         momentum: Coefficient of the step a child inherits from its parents.
         surrogate_candidates: Bred candidates per offspring slot (0 or 1: one child).
         sampled_candidates: Candidates drawn from the surrogate's estimator besides.
+        surrogate: What ranks candidates: ``"tpe"`` (TPE's density ratio) or ``"gp"`` (a
+            Gaussian process over the plans,
+            :class:`~biotune_optuna.samplers._plan_surrogate.PlanGP`); candidates are drawn
+            from TPE's estimator either way.
+        exploitation_candidates: With a ranking surrogate, each exploitation variant is the
+            best ranked of this many (0 or 1: the operator's one).
         streams: The sampler's random streams.
         genotypes: Encodes members and draws random genotypes.
         populations: The previous population and the mating pool.
@@ -73,6 +82,8 @@ class Offspring:
     momentum: float
     surrogate_candidates: int
     sampled_candidates: int
+    surrogate: str
+    exploitation_candidates: int
     streams: _seeding.Streams
     genotypes: Genotypes
     populations: Populations
@@ -84,9 +95,12 @@ class Offspring:
         for key, count in (
             ("surrogate_candidates", self.surrogate_candidates),
             ("sampled_candidates", self.sampled_candidates),
+            ("exploitation_candidates", self.exploitation_candidates),
         ):
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise ValueError(f"`{key}` must be an int >= 0, got {count!r}.")
+        if self.surrogate not in SURROGATES:
+            raise ValueError(f"`surrogate` must be one of {SURROGATES}, got {self.surrogate!r}.")
 
     def exploit(
         self,
@@ -106,15 +120,26 @@ class Offspring:
             return Proposal(None, lineage)
         elite_genes = self.genotypes.genes(index, elite, space)
         # Both variants of a pair share the gene and delta (or the direction and step).
-        rng = self.streams.rng(_seeding.EXPLOIT, generation, k)
         eligible = exploitable(elite_genes, space)
-        if adaptive:
-            variants = self.exploitation.variants(  # type: ignore[call-arg]
-                elite_genes, eligible, rng, space, step=lineage["step"]
-            )
-        else:
-            variants = self.exploitation.variants(elite_genes, eligible, rng, space)
-        return Proposal(variants[variant], lineage, elite, elite_genes)
+
+        def variants(c: int) -> list[np.ndarray]:
+            keys = (_seeding.EXPLOIT, generation, k) + ((c,) if c else ())
+            rng = self.streams.rng(*keys)
+            if adaptive:
+                return self.exploitation.variants(  # type: ignore[call-arg]
+                    elite_genes, eligible, rng, space, step=lineage["step"]
+                )
+            return self.exploitation.variants(elite_genes, eligible, rng, space)
+
+        genes = variants(0)[variant]
+        if self.exploitation_candidates > 1:
+            scorer = self._rankers(index, space)[1]
+            if scorer.ready:
+                pool = [genes] + [
+                    variants(c)[variant] for c in range(1, self.exploitation_candidates)
+                ]
+                genes = pool[int(np.argmax(scorer.scores(pool)))]
+        return Proposal(genes, lineage, elite, elite_genes)
 
     def _exploitation_step(self, index: StudyIndex, elite: Member, generation: int) -> float:
         """The adaptive step of ``elite`` in ``generation``, derived from stored steps.
@@ -202,18 +227,22 @@ class Offspring:
         keys: tuple[int, ...],
     ) -> Child:
         """Of ``surrogate_candidates`` children (``first`` and more from their own streams),
-        the one TPE's density ratio over the finished trials ranks best; a child repeating a
+        the one the surrogate over the finished trials ranks best; a child repeating a
         configuration the study holds is only taken when all do."""
-        ranker = _ranker(index, space)
-        if not ranker.ready:
+        ranker, scorer = self._rankers(index, space)
+        if not scorer.ready:
             return first
         children = [first] + [
             self._child(index, pool, ext, self.streams.rng(*keys, c), space)
             for c in range(1, self.surrogate_candidates)
         ]
         located = biotune_gene_indices(space.names)
-        drawn = ranker.sample(
-            self.streams.rng(*keys, self.surrogate_candidates), self.sampled_candidates
+        drawn = (
+            ranker.sample(
+                self.streams.rng(*keys, self.surrogate_candidates), self.sampled_candidates
+            )
+            if ranker is not None
+            else []
         )
         children += [
             Child(genes, first.parents, first.prototype, sampled=True)
@@ -223,22 +252,46 @@ class Offspring:
         if self.repeats.enabled:
             held = self.repeats.held(study, index, space)
             children = [c for c in children if not held(c.genes)] or children
-        scores = ranker.scores([c.genes for c in children])
+        scores = scorer.scores([c.genes for c in children])
         return children[int(np.argmax(scores))]
+
+    def _rankers(self, index: StudyIndex, space: GeneSpace) -> tuple[CandidateRanker | None, Any]:
+        """TPE's ranker, which draws candidates (``None`` when none are drawn and the Gaussian
+        process scores: it is not fitted then), and the surrogate that scores them."""
+        if self.surrogate == "tpe":
+            ranker = _ranker(index, space)
+            return ranker, ranker
+        ranker = _ranker(index, space) if self.sampled_candidates > 0 else None
+        return ranker, _cached(index, ("gp", space.key), lambda: self._plan_gp(index, space))
+
+    def _plan_gp(self, index: StudyIndex, space: GeneSpace) -> PlanGP:
+        return PlanGP(
+            list(index.members.values()),
+            space,
+            lambda m: self.genotypes.genes(index, m, space),
+            hyperparameters=index.observation_rows.setdefault(("gp", space.key), {}),
+        )
+
+
+#: The surrogates that can rank candidates.
+SURROGATES = ("tpe", "gp")
+
+
+def _cached(index: StudyIndex, key: Any, build: Callable[[], Any]) -> Any:
+    """The study's model under ``key``, rebuilt when members were added."""
+    seen = (len(index.members), max(index.members, default=-1))
+    cached = index.rankers.get(key)
+    if cached is None or cached[0] != seen:
+        cached = index.rankers[key] = (seen, build())
+    return cached[1]
 
 
 def _ranker(index: StudyIndex, space: GeneSpace) -> CandidateRanker:
     """The study's candidate ranker in ``space``, refitted when members were added."""
-    seen = (len(index.members), max(index.members, default=-1))
-    cached = index.rankers.get(space.key)
-    if cached is None or cached[0] != seen:
-        cached = index.rankers[space.key] = (
-            seen,
-            CandidateRanker(
-                list(index.members.values()),
-                space,
-                rows=index.observation_rows.setdefault(space.key, {}),
-                prior=[plan["params"] for plan in index.warm_plans or []],
-            ),
-        )
-    return cached[1]
+    rows = index.observation_rows.setdefault(space.key, {})
+    prior = [plan["params"] for plan in index.warm_plans or []]
+    return _cached(
+        index,
+        space.key,
+        lambda: CandidateRanker(list(index.members.values()), space, rows=rows, prior=prior),
+    )

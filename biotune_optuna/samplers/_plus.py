@@ -19,21 +19,24 @@ class BioTunePlusSampler(BioTuneSampler):
     whose defaults stay the paper's preset) with, switched on by default:
 
     * ``avoid_duplicates``: no trial is spent on a configuration the study already holds;
-    * ``adaptive_exploitation``: elite exploitation by :class:`~biotune_optuna.samplers.
-      _operators.AdaptiveExploitation`, a step per elite adapted by the 1/5 success rule that
+    * ``adaptive_exploitation``: elite exploitation by
+      :class:`~biotune_optuna.samplers._operators.AdaptiveExploitation`, a step per elite
+      adapted by the 1/5 success rule that
       moves one or more genes (the threshold and frozen blocks' importances too), its second
       variant reversing one block's freezing decision (``toggle_blocks``);
     * ``surrogate_candidates`` and ``sampled_candidates``: each offspring slot breeds this many
       children, adds as many more drawn from TPE's estimator of the best trials, and evaluates
-      the one TPE's density ratio over the finished trials ranks best;
+      the one with the best expected improvement under a Gaussian process over the plans the
+      genes stand for (``surrogate="gp"``);
     * ``mutate_first_generation``: the first generation's children mutate too.
 
     Generations, roles, storage keys, resumption and parallel workers are those of
     :class:`BioTuneSampler`; a generation still takes ``N + E`` trials.
 
     Args:
-        adaptive_exploitation: Exploit the elites with :class:`~biotune_optuna.samplers.
-            _operators.AdaptiveExploitation` unless ``exploitation`` is given: a step per elite,
+        adaptive_exploitation: Exploit the elites with
+            :class:`~biotune_optuna.samplers._operators.AdaptiveExploitation` unless
+            ``exploitation`` is given: a step per elite,
             kept in the lineage, that grows by 1.5 after a round whose better variant replaced
             the elite and shrinks by ``1.5 ** (-1/4)`` after one that did not (the 1/5 success
             rule), along a sparse Gaussian direction over all genes (the threshold and frozen
@@ -48,6 +51,16 @@ class BioTunePlusSampler(BioTuneSampler):
         surrogate_candidates: See :class:`BioTuneSampler` (24 here: TPE's ``n_ei_candidates``).
         sampled_candidates: See :class:`BioTuneSampler` (24 here).
         mutate_first_generation: See :class:`BioTuneSampler`.
+        surrogate: What ranks the candidates: ``"gp"``, a Gaussian process over the plans the
+            genes stand for (:class:`~biotune_optuna.samplers._plan_surrogate.PlanGP`: per
+            block the trained mask and the log10 learning-rate multiplier, a mean per data fold,
+            hyperparameters by restricted maximum likelihood), scoring each by its expected
+            improvement over the best posterior mean evaluated; ``"tpe"``: TPE's density ratio
+            (:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`).
+        exploitation_candidates: Each exploitation variant of an elite is the one the
+            surrogate ranks best of this many drawn by the exploitation operator (each from its
+            own stream; once 10 trials have finished); 0 or 1 (the default: on the dev table it
+            did not help): the operator's single variant.
         **kwargs: Every other keyword argument of :class:`BioTuneSampler`.
     """
 
@@ -60,6 +73,8 @@ class BioTunePlusSampler(BioTuneSampler):
         surrogate_candidates: int = 24,
         sampled_candidates: int = 24,
         mutate_first_generation: bool = True,
+        surrogate: str = "gp",
+        exploitation_candidates: int = 0,
         **kwargs: Any,
     ) -> None:
         if adaptive_exploitation and kwargs.get("exploitation") is None:
@@ -71,3 +86,5 @@ class BioTunePlusSampler(BioTuneSampler):
             mutate_first_generation=mutate_first_generation,
             **kwargs,
         )
+        self._options.update(surrogate=surrogate, exploitation_candidates=exploitation_candidates)
+        self._wire()  # with the options above

@@ -149,7 +149,8 @@ SAMPLERS = SamplerRegistry(
             BioTunePlusSampler,
             "BioTunePlusSampler: the paper's GA (N=10, E=3) with no repeated configurations, "
             "adaptive multi-gene exploitation with block toggles, 24 bred and 24 drawn candidates "
-            "per child ranked by TPE's density ratio, and a mutated first generation",
+            "per child ranked by a Gaussian process over the plans (expected improvement), "
+            "and a mutated first generation",
         ),
         "random": (_random, optuna.samplers.RandomSampler, "RandomSampler: uniform genes"),
         "qmc": (
@@ -221,7 +222,13 @@ _COMMON_TPE_CMA = {"n_startup_trials": _AT_LEAST_0, "warn_independent_sampling":
 #: never: a negative ``n_startup_trials`` or a ``sigma0`` of 0 is taken silently).
 SPEC_OPTIONS: dict[str, dict[str, Option]] = {
     "biotune": _BIOTUNE_OPTIONS,
-    "biotune-plus": {**_BIOTUNE_OPTIONS, "adaptive_exploitation": _FLAG, "toggle_blocks": _FLAG},
+    "biotune-plus": {
+        **_BIOTUNE_OPTIONS,
+        "adaptive_exploitation": _FLAG,
+        "toggle_blocks": _FLAG,
+        "surrogate": Option(str, choices=("gp", "tpe")),
+        "exploitation_candidates": _AT_LEAST_0,
+    },
     "random": {},
     "qmc": {
         "qmc_type": Option(str, choices=("sobol", "halton")),

@@ -118,11 +118,10 @@ class BioTuneSampler(BaseGASampler):
             (the paper's ``1 - accuracy``). Default: 1 when maximising, 0 when minimising; if a
             value passes it, the population's best is used instead.
         avoid_duplicates: Never spend a trial on a configuration the study already holds
-            (finished or running;
-            :func:`~biotune_optuna.samplers._configurations.duplicate_trials` says when two
-            are the same): a proposal that repeats one is perturbed, with growing steps, or
-            redrawn, and its lineage records ``repeat_avoided``; off in the paper. An elite's
-            re-evaluation is deliberate and left alone.
+            (finished or running; when two are the same:
+            :func:`~biotune_optuna.samplers._configurations.duplicate_trials`): a proposal
+            that repeats one is perturbed, with growing steps, or redrawn (lineage:
+            ``repeat_avoided``); off in the paper. An elite's re-evaluation is left alone.
         duplicate_tolerance: With ``avoid_duplicates``, continuous genes closer than this (unit
             cube) are the same configuration.
         surrogate_candidates: Breed this many candidate children per offspring slot and
@@ -204,9 +203,8 @@ class BioTuneSampler(BaseGASampler):
         """Build the collaborators, each from its explicit inputs (they cache, never own state)."""
         options, streams = self._options, self._streams
         self._lock = threading.RLock()
-        self._reader = StudyReader(
-            rank_pruned=options["rank_pruned_by_rung"], settings=self._settings()
-        )
+        rank_pruned = options["rank_pruned_by_rung"]
+        self._reader = StudyReader(rank_pruned=rank_pruned, settings=self._settings())
         self._genotypes = Genotypes(streams=streams)
         self._populations = Populations(
             population_size=self._population_size,
@@ -226,6 +224,8 @@ class BioTuneSampler(BaseGASampler):
             momentum=options["momentum"],
             surrogate_candidates=options["surrogate_candidates"],
             sampled_candidates=options["sampled_candidates"],
+            surrogate=options.get("surrogate", "tpe"),  # options of BioTunePlusSampler
+            exploitation_candidates=options.get("exploitation_candidates", 0),
             streams=streams,
             genotypes=self._genotypes,
             populations=self._populations,

@@ -63,7 +63,9 @@ class RaceEntry(NamedTuple):
         sampler: Registry name of the sampler (:data:`~biotune_optuna.samplers.SAMPLERS`).
         pruner: Registry name of the pruner (:data:`~biotune_optuna.samplers.PRUNERS`).
         pruner_options: The pruner's options.
-        sampler_options: The sampler's options (e.g. a BioTune preset's ``warm_start`` plans).
+        sampler_options: The sampler's options (``options`` of
+            :func:`~biotune_optuna.samplers._registry.create_sampler`), e.g. a preset with one
+            option off, or a BioTune preset's ``warm_start`` plans.
     """
 
     label: str

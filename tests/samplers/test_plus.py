@@ -310,3 +310,31 @@ def test_a_python_api_plus_study_resumes_with_its_preset(tmp_path: Path) -> None
     assert len(
         BioTunePlusSampler(search_space=space).infer_relative_search_space(again, again.trials[0])
     ) == len(GENES)
+
+
+def test_the_plan_surrogate_ranks_deterministically_and_differs_from_tpe() -> None:
+    def run(**options: Any) -> list[tuple[float, ...]]:
+        study = _study(BioTunePlusSampler(seed=5, **options))
+        study.optimize(SyntheticFineTuning(seed=0), n_trials=40)
+        return [_genotype(t) for t in study.trials]
+
+    gp = run()
+    assert create_sampler("biotune-plus")._options["surrogate"] == "gp"
+    assert gp == run(surrogate="gp")
+    tpe = run(surrogate="tpe")
+    assert gp[:10] == tpe[:10] and gp != tpe  # no model before 10 trials, then another one
+    with pytest.raises(ValueError, match="surrogate"):
+        create_sampler("biotune-plus", options={"surrogate": "forest"})
+
+
+def test_ranked_exploitation_changes_only_the_exploitation_trials() -> None:
+    def run(candidates: int) -> list[optuna.trial.FrozenTrial]:
+        study = _study(BioTunePlusSampler(seed=6, exploitation_candidates=candidates))
+        study.optimize(SyntheticFineTuning(seed=0), n_trials=16)
+        return study.trials
+
+    plain, ranked = run(0), run(8)
+    roles = [t.user_attrs["role"] for t in plain]
+    assert roles == [t.user_attrs["role"] for t in ranked]
+    moved = [r for r, a, b in zip(roles, plain, ranked) if _genotype(a) != _genotype(b)]
+    assert moved and moved[0] == "exploit"  # the first trial to differ is an exploitation
