@@ -42,7 +42,6 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import functools
 import json
-import os
 from pathlib import Path
 import shlex
 import sys
@@ -57,6 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: `benchmarks` importable
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._results import save_json  # noqa: E402
 from benchmarks.race_landscapes import COCO_FUNCTIONS  # noqa: E402
 from benchmarks.race_landscapes import NOISE_SD  # noqa: E402
 from benchmarks.race_landscapes import Problem  # noqa: E402
@@ -174,13 +174,6 @@ def run_unit(task: str, sampler: str, seed: int, n_trials: int) -> dict[str, Any
     return record
 
 
-def _save(data: Mapping[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the studies not yet in the JSON (saving after each), then write the report."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -205,9 +198,9 @@ def run(args: argparse.Namespace) -> int:
     ]
     for k, (task, sampler, seed) in enumerate(pending, start=1):
         data["studies"][f"{task}/{sampler}/{seed}"] = run_unit(task, sampler, seed, args.trials)
-        _save(data, path)
+        save_json(data, path)
         print(f"[{k}/{len(pending)}] {task}/{sampler}/{seed}", flush=True)
-    _save(data, path)
+    save_json(data, path)
     path.with_suffix(".md").write_text(report(data))
     return 0
 

@@ -44,7 +44,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 import platform
 import sys
@@ -60,6 +59,7 @@ if str(ROOT) not in sys.path:  # run as a script from a clone
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # table_race
 
+from benchmarks._results import save_json  # noqa: E402
 from biotune_optuna.studies._plan_table import PlanTable  # noqa: E402
 from biotune_optuna.trials import WALL_TIME_ATTR  # noqa: E402
 
@@ -91,13 +91,6 @@ def _versions() -> dict[str, Any]:
     versions["torch_threads"] = torch.get_num_threads()
     versions["machine"] = platform.machine()
     return versions
-
-
-def _save(data: Mapping[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------------------------
@@ -388,7 +381,7 @@ def run(args: argparse.Namespace) -> int:
             "seconds": round(time.perf_counter() - start, 1),
             "v": data["version_now"],
         }
-        _save(data, args.output)
+        save_json(data, args.output)
         print(
             f"{sampler} seed {seed}: live {live['score']:.4f} ({live['code']}, table "
             f"{live['table_test']:.4f}), replay {replay['score']:.4f} ({replay['code']}) "

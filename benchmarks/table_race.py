@@ -42,7 +42,6 @@ import importlib.metadata
 import json
 import math
 import multiprocessing
-import os
 from pathlib import Path
 import platform
 import subprocess
@@ -60,6 +59,7 @@ if str(ROOT) not in sys.path:  # run as a script from a clone
 if str(ROOT / "benchmarks") not in sys.path:  # its sibling modules, also when loaded by path
     sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _results import save_json  # noqa: E402
 import _sampler_advice as advice  # noqa: E402
 
 from biotune_optuna.studies import _race_statistics as stats  # noqa: E402
@@ -172,13 +172,6 @@ def _load_table(path: str) -> PlanTable:
     return _TABLE_CACHE[path]
 
 
-def _save(data: Mapping[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def _pending(
     args: argparse.Namespace, data: dict[str, Any], entries_of: EntriesOf = race_entries
 ) -> list[tuple[Any, ...]]:
@@ -258,14 +251,14 @@ def run(
         for done, (key, record) in enumerate(results, start=1):
             data["studies"][key] = _summary(record, version)
             if time.time() - last_save > 30 or done == len(units):
-                _save(data, args.output)
+                save_json(data, args.output)
                 last_save = time.time()
                 rate = (time.time() - start) / done
                 print(f"{done}/{len(units)} ({rate:.1f} s each)", flush=True)
     finally:
         if pool is not None:
             pool.terminate()
-        _save(data, args.output)
+        save_json(data, args.output)
     return 0
 
 

@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a clone
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._results import save_json  # noqa: E402
 from biotune_optuna.studies import _race_statistics as stats  # noqa: E402
 from biotune_optuna.studies._plan_table import PlanTable  # noqa: E402
 from biotune_optuna.studies._race import race_study  # noqa: E402
@@ -133,17 +134,10 @@ def run(args: argparse.Namespace) -> int:
                 data["studies"][key] = race_study(
                     table, race, seed=seed, n_trials=args.trials, budgets=budgets, every=args.every
                 )
-                _save(data, args.output)
+                save_json(data, args.output)
             print(f"{target}/{entry}: {time.time() - start:.0f} s", flush=True)
-    _save(data, args.output)
+    save_json(data, args.output)
     return 0
-
-
-def _save(data: Mapping[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def scores(data: Mapping[str, Any], target: str, entry: str, budget: int) -> np.ndarray:
