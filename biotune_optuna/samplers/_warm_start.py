@@ -5,9 +5,12 @@ study on the same backbone with other data often has earlier studies or a record
 the plans that did well there are a better start than uniform draws. With ``warm_start`` the
 sampler takes such plans as plain data (their genes, the value they reached there, where they
 come from), best first: the first of them fill the first slots of generation 0 (the rest of
-the generation is drawn as usual), and the TPE density ratio that ranks candidate children
-(:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`) counts them as observations of
-good plans with a weight that fades as the study's own trials accumulate.
+the generation is drawn as usual), and TPE's estimator of good plans
+(:class:`~biotune_optuna.samplers._surrogate.CandidateRanker`), which draws candidate children
+(and ranks them under ``surrogate="tpe"``), counts them as observations of good plans with a
+weight that fades as the study's own trials accumulate. The plan Gaussian process that ranks
+candidates in the preset sees the study's own trials only: values from other data are not
+values of this task.
 
 The plans a study started with are stored with it (the study system attr
 :data:`~biotune_optuna.samplers._keys.WARM_START_KEY`), so a resumed study seeds from them
