@@ -90,15 +90,38 @@ def advice_block(
         cells.append(f"{seconds[entry]:.2g}")
         lines.append(f"| {label(entry)} | " + " | ".join(cells) + " |")
     lines.append("")
+    groups = {b: leading_group(scores_at[b]) for b in budgets}
     for b in budgets:
         _, p = stats.friedman(scores_at[b])
-        group = leading_group(scores_at[b])
         lines.append(
             f"- After {b} trials (Friedman p = {p:.2g}): best mean rank "
-            f"`{label(group[0])}`; not significantly different from it (Wilcoxon–Holm, "
-            f"α = 0.05): {', '.join(f'`{label(e)}`' for e in group[1:]) or 'none'}."
+            f"`{label(groups[b][0])}`; not significantly different from it (Wilcoxon–Holm, "
+            f"α = 0.05): {_names(groups[b][1:], label)}."
         )
+    lines.append(_pick(groups, order, seconds, label))
     return "\n".join([START, *lines, END])
+
+
+def _names(entries: Sequence[str], label: Callable[[str], str]) -> str:
+    return ", ".join(f"`{label(e)}`" for e in entries) or "none"
+
+
+def _pick(
+    groups: Mapping[int, Sequence[str]],
+    order: Sequence[str],
+    seconds: Mapping[str, float],
+    label: Callable[[str], str],
+) -> str:
+    """The reading for a user: the entries in every budget's leading group (the cheapest of
+    them named), and those in none."""
+    always = [e for e in order if all(e in g for g in groups.values())]
+    never = [e for e in order if not any(e in g for g in groups.values())]
+    cheapest = min(always, key=lambda e: (seconds[e], e)) if always else None
+    words = f"; the cheapest of them per study: `{label(cheapest)}`" if cheapest else ""
+    return (
+        f"- In the leading group at every budget: {_names(always, label)}{words}. "
+        f"Significantly behind the best at every budget: {_names(never, label)}."
+    )
 
 
 def replace_block(text: str, block: str) -> str:

@@ -35,6 +35,23 @@ def test_the_leading_group_keeps_only_entries_not_significantly_worse() -> None:
     assert set(advice.leading_group(scores)) == {"strong", "tied"}
 
 
+def test_the_pick_names_the_entries_leading_at_every_budget() -> None:
+    rng = [0.01 * ((7 * i) % 11) for i in range(30)]
+    early = {"a": [0.8 + r for r in rng], "b": [0.8 + r for r in rng], "c": [0.5 + r for r in rng]}
+    late = {"a": [0.8 + r for r in rng], "b": [0.5 + r for r in rng], "c": [0.4 + r for r in rng]}
+    block = advice.advice_block(
+        {25: early, 50: late},
+        seconds={"a": 2.0, "b": 0.1, "c": 0.1},
+        label=str.upper,
+        tables=["t"],
+        seeds=30,
+    )
+    assert (
+        "- In the leading group at every budget: `A`; the cheapest of them per study: `A`. "
+        "Significantly behind the best at every budget: `C`." in block
+    )
+
+
 def test_a_block_replaces_only_the_text_between_its_markers(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{advice.START}\nold\n{advice.END}\nafter\n")
