@@ -71,7 +71,8 @@ TARGET = 0.3
 MISSING = "—"
 TARGETS_NOTE = (
     "targets at trial 1000: BioTune <= 1.5x Random in-memory, <= 1.2x Random on SQLite; "
-    "BioTune-plus (24 TPE-ranked candidates per child) <= 1x TPE"
+    "BioTune-plus (48 candidates per child: 24 bred, 24 drawn from TPE's estimator, ranked "
+    "by the plan GP) <= 1x TPE"
 )
 #: (numerator, denominator) sampler pairs compared as ratios measured in the same run.
 RATIOS = (("biotune", "random"), ("biotune-plus", "tpe"), ("biotune", "tpe"))
