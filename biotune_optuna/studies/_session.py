@@ -179,7 +179,7 @@ def open_study(
         spec.sampler,
         seed=spec.seed,
         search_space=search_space,
-        options=_sampler_options(spec, search_space, resumed=existing is not None),
+        options=_sampler_options(spec, search_space, started=_started(existing)),
     )
     pruner = PRUNERS.create(spec.pruner, spec.pruner_options)
     storage = storage if storage is not None else with_heartbeats()
@@ -212,17 +212,25 @@ def open_study(
     return study
 
 
+def _started(study: optuna.Study | None) -> bool:
+    """Whether a stored study has finished a trial (a study created by a run that stopped
+    before its first trial finished has not: its sampler may not have stored its plans)."""
+    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return study is not None and bool(study.get_trials(deepcopy=False, states=finished))
+
+
 def _sampler_options(
     spec: StudySpec,
     search_space: dict[str, optuna.distributions.BaseDistribution] | None,
     *,
-    resumed: bool,
+    started: bool,
 ) -> dict[str, Any]:
     """The sampler's options: the spec's, with ``warm_start``'s sources read into the plans
-    a new study starts from (a resumed study keeps the plans stored with it)."""
+    a study starts from. A study that has finished trials keeps the plans stored with it (the
+    sources are not read again); one that has not, gets them (the sampler stores them once)."""
     options = dict(spec.sampler_options)
     sources = options.pop("warm_start", None)
-    if sources and not resumed:
+    if sources and not started:
         prefix = IMPORTANCE_PREFIX
         blocks = [name[len(prefix) :] for name in search_space or {} if name.startswith(prefix)]
         options["warm_start"] = warm_start_plans(sources, blocks)

@@ -129,3 +129,19 @@ def test_an_unusable_source_exits_2_with_one_line_and_no_study(
     assert message in err and "\n" not in err
     db = f"sqlite:///{tmp_path / 'replay.db'}"
     assert not (tmp_path / "replay.db").exists() or optuna.get_all_study_names(db) == []
+
+
+def test_a_study_created_by_a_run_that_stopped_before_its_first_trial_still_warm_starts(
+    tmp_path: Path,
+) -> None:
+    from biotune_optuna.studies import prepare_study
+
+    source = fake_table()
+    source.save(tmp_path / "src.json.gz")
+    spec = load_spec(spec_with(tmp_path, '[{table = "src.json.gz", top = 2}]'))
+    prepare_study(spec)  # the study exists, no trial has run: as if killed right there
+    assert main(["run", str(tmp_path / "spec.toml"), "-q"]) == 0
+    study = optuna.load_study(study_name="replay", storage=f"sqlite:///{tmp_path / 'replay.db'}")
+    seeded = [t.user_attrs.get("warm_start") for t in study.trials]
+    assert [s["source"] for s in seeded[:2]] == ["table:src.json.gz"] * 2
+    assert study.user_attrs["warm_start"]["sources"] == ["table:src.json.gz"]
