@@ -108,13 +108,13 @@ class PlanGP:
     """A Gaussian process over plan features, fitted to finished members, scoring candidates.
 
     Args:
-        members: Finished members of the study; COMPLETE and FAILED ones (the worst value)
-            are fitted, pruned ones (a value at an earlier step) are not. A member's known
-            data fold (:attr:`Member.fold`) gets its own mean.
+        members: Finished members of the study; COMPLETE ones are fitted, FAILED ones (a crash
+            says nothing of the plan's accuracy) and pruned ones (a value at an earlier step)
+            are not. A member's known data fold (:attr:`Member.fold`) gets its own mean.
         space: The gene space the candidates live in.
         genes_of: A member's genotype in ``space``.
-        hyperparameters: A cache of fitted log hyperparameters keyed by how many trials they
-            were fitted on, kept between models of one study.
+        hyperparameters: A cache of fitted log hyperparameters keyed by the numbers of the
+            trials they were fitted on, kept between models of one study.
     """
 
     def __init__(
@@ -122,7 +122,7 @@ class PlanGP:
         members: Sequence[Member],
         space: GeneSpace,
         genes_of: GenesOf,
-        hyperparameters: dict[int, np.ndarray] | None = None,
+        hyperparameters: dict[tuple[int, ...], np.ndarray] | None = None,
     ) -> None:
         self._space = space
         usable = sorted((m for m in members if m.fidelity == math.inf), key=lambda m: m.number)
@@ -133,11 +133,12 @@ class PlanGP:
         cache = {} if hyperparameters is None else hyperparameters
         n = self.n_observations
         step = REFIT_EVERY if n < LATE_AFTER else LATE_REFIT_EVERY
-        n_fit = (n // step) * step
-        if n_fit not in cache:
-            fitted = _capped(usable[:n_fit], HYPERPARAMETER_LIMIT)
-            cache[n_fit] = _fit(*self._data(fitted, genes_of), self._is_mask)
-        self._theta = cache[n_fit]
+        first = usable[: (n // step) * step]
+        key = tuple(m.number for m in first)  # workers may finish trials out of order
+        if key not in cache:
+            fitted = _capped(first, HYPERPARAMETER_LIMIT)
+            cache[key] = _fit(*self._data(fitted, genes_of), self._is_mask)
+        self._theta = cache[key]
         x, y, h = self._data(_capped(usable, FIT_LIMIT), genes_of)
         if not np.isfinite(y).any() or np.ptp(y) == 0:
             return

@@ -100,13 +100,16 @@ def test_fold_offsets_are_taken_out() -> None:
 def test_deterministic_and_hyperparameters_refitted_rarely() -> None:
     genes, losses = _toy(35)
     members = _members(genes, losses)
-    cache: dict[int, np.ndarray] = {}
+    cache: dict[tuple[int, ...], np.ndarray] = {}
     first = _gp(members, genes, hyperparameters=cache).scores(list(genes[:5]))
-    assert list(cache) == [30]  # fitted on the first 30 trials (every 10)
+    assert list(cache) == [tuple(range(30))]  # fitted on the first 30 trials (every 10)
     again = _gp(members, genes).scores(list(genes[:5]))
     assert np.array_equal(first, again)
     _gp(members[:34], genes, hyperparameters=cache)
-    assert list(cache) == [30]  # the same fit serves until 40 trials have finished
+    assert len(cache) == 1  # the same fit serves until 40 trials have finished
+    # Trial 29 still runs while 30-34 have finished: the first 30 by number differ, refitted.
+    _gp(members[:29] + members[30:], genes, hyperparameters=cache)
+    assert len(cache) == 2 and (*range(29), 30) in cache
 
 
 def test_the_fit_set_is_capped_to_the_best_and_the_most_recent() -> None:
