@@ -36,8 +36,9 @@ from biotune_optuna.studies._recommendation import recommend
 
 __all__ = ["DEFAULT_TOP", "check_sources", "warm_start_plans"]
 
-#: Plans each source gives by default: half of the paper's population of 10, so that half of
-#: the first generation stays random (a source that misleads cannot take all of it).
+#: Plans each source gives by default: half of the paper's population of 10, so that with one
+#: source half of the first generation stays random (a source that misleads cannot take all of
+#: it); several sources together fill at most the population.
 DEFAULT_TOP = 5
 
 _TOP = Option(int, 1, 1000)
