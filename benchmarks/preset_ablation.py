@@ -32,6 +32,7 @@ for path in (ROOT, ROOT / "benchmarks"):  # run as a script from a clone
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from _results import save_json  # noqa: E402
 import table_race  # noqa: E402
 
 from biotune_optuna.studies._race import RaceEntry  # noqa: E402
@@ -165,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = table_race.run(args, entries_of=ablation_entries, command=_command)
         data = json.loads(args.output.read_text())
         data["seeds"] = args.seeds
-        table_race._save(data, args.output)
+        save_json(data, args.output)
         return code
     return table_race.write_report(args.input, report)
 
