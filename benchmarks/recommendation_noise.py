@@ -41,6 +41,7 @@ lies above every value observed in the study. Run from the repository root::
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 import functools
@@ -208,14 +209,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cells(data: Mapping[str, Any], task: str, budget: int) -> list[Mapping[str, Any]]:
-    studies = data["studies"]
-    return [
-        studies[f"{task}/{s}/{seed}"][str(budget)]
-        for seed in range(data["settings"]["seeds"])
-        for s in data["settings"]["samplers"]
-        if f"{task}/{s}/{seed}" in studies
-    ]
+def _cells(data: Mapping[str, Any]) -> Iterator[tuple[str, int, list[Mapping[str, Any]]]]:
+    """Per task and budget (in the settings' order, those with studies): each study's cell."""
+    studies, settings = data["studies"], data["settings"]
+    for task in settings["tasks"]:
+        for budget in settings["budgets"]:
+            cells = [
+                studies[f"{task}/{s}/{seed}"][str(budget)]
+                for seed in range(settings["seeds"])
+                for s in settings["samplers"]
+                if f"{task}/{s}/{seed}" in studies
+            ]
+            if cells:
+                yield task, budget, cells
 
 
 def _mean_ci(diff: np.ndarray, seed: int = 0) -> str:
@@ -228,20 +234,16 @@ def _mean_ci(diff: np.ndarray, seed: int = 0) -> str:
 def _comparisons(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``auto`` against ``max`` and ``smoothed``, per task and budget, Holm over them all."""
     rows = []
-    for task in data["settings"]["tasks"]:
-        for budget in data["settings"]["budgets"]:
-            cells = _cells(data, task, budget)
-            if not cells:
-                continue
-            auto = np.array([c["auto"]["score"] for c in cells])
-            for other in ("max", "smoothed"):
-                diff = auto - np.array([c[other]["score"] for c in cells])
-                rows.append({
-                    "task": task, "budget": budget, "other": other, "n": len(diff),
-                    "diff": _mean_ci(diff), "wins": int((diff > 0).sum()),
-                    "ties": int((diff == 0).sum()), "losses": int((diff < 0).sum()),
-                    "p": stats.wilcoxon_holm({"a": diff, "b": 0.0 * diff}, "a")[0].p,
-                })  # fmt: skip
+    for task, budget, cells in _cells(data):
+        auto = np.array([c["auto"]["score"] for c in cells])
+        for other in ("max", "smoothed"):
+            diff = auto - np.array([c[other]["score"] for c in cells])
+            rows.append({
+                "task": task, "budget": budget, "other": other, "n": len(diff),
+                "diff": _mean_ci(diff), "wins": int((diff > 0).sum()),
+                "ties": int((diff == 0).sum()), "losses": int((diff < 0).sum()),
+                "p": stats.wilcoxon_holm({"a": diff, "b": 0.0 * diff}, "a")[0].p,
+            })  # fmt: skip
     for row, adjusted in zip(rows, stats.holm([r["p"] for r in rows])):
         row["p_holm"] = adjusted
     return rows
@@ -260,18 +262,12 @@ def _markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]
 
 def _score_rows(data: Mapping[str, Any]) -> list[list[Any]]:
     rows = []
-    for task in data["settings"]["tasks"]:
-        for budget in data["settings"]["budgets"]:
-            cells = _cells(data, task, budget)
-            if not cells:
-                continue
-            means = [f"{np.mean([c[r]['score'] for c in cells]):.4f}" for r in RULES]
-            observed = np.mean([c["auto"]["applied"] == "observed" for c in cells])
-            above = [f"{np.mean([c[r]['above_observed'] for c in cells]):.0%}" for r in RULES[:2]]
-            noise = np.median([c["auto"]["noise"] or 0.0 for c in cells])
-            rows.append(
-                [task, budget, len(cells), *means, f"{observed:.0%}", *above, f"{noise:.3g}"]
-            )
+    for task, budget, cells in _cells(data):
+        means = [f"{np.mean([c[r]['score'] for c in cells]):.4f}" for r in RULES]
+        observed = np.mean([c["auto"]["applied"] == "observed" for c in cells])
+        above = [f"{np.mean([c[r]['above_observed'] for c in cells]):.0%}" for r in RULES[:2]]
+        noise = np.median([c["auto"]["noise"] or 0.0 for c in cells])
+        rows.append([task, budget, len(cells), *means, f"{observed:.0%}", *above, f"{noise:.3g}"])
     return rows
 
 

@@ -288,10 +288,10 @@ def _cached(index: StudyIndex, key: Any, build: Callable[[], Any]) -> Any:
 
 def _ranker(index: StudyIndex, space: GeneSpace) -> CandidateRanker:
     """The study's candidate ranker in ``space``, refitted when members were added."""
-    rows = index.observation_rows.setdefault(space.key, {})
-    prior = [plan["params"] for plan in index.warm_plans or []]
-    return _cached(
-        index,
-        space.key,
-        lambda: CandidateRanker(list(index.members.values()), space, rows=rows, prior=prior),
-    )
+
+    def build() -> CandidateRanker:
+        rows = index.observation_rows.setdefault(space.key, {})
+        prior = [plan["params"] for plan in index.warm_plans or []]
+        return CandidateRanker(list(index.members.values()), space, rows=rows, prior=prior)
+
+    return _cached(index, space.key, build)

@@ -19,6 +19,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from biotune_optuna.options import Option
+from biotune_optuna.samplers._offspring import SURROGATES
 from biotune_optuna.samplers._plus import BioTunePlusSampler
 from biotune_optuna.samplers._sampler import BioTuneSampler
 from biotune_optuna.samplers._schedule import SCHEDULE_OPTIONS
@@ -226,7 +227,7 @@ SPEC_OPTIONS: dict[str, dict[str, Option]] = {
         **_BIOTUNE_OPTIONS,
         "adaptive_exploitation": _FLAG,
         "toggle_blocks": _FLAG,
-        "surrogate": Option(str, choices=("gp", "tpe")),
+        "surrogate": Option(str, choices=SURROGATES),
         "exploitation_candidates": _AT_LEAST_0,
     },
     "random": {},

@@ -38,6 +38,7 @@ from biotune_optuna.studies._recommendation import Recommendation
 from biotune_optuna.studies._report import best_plan_rows
 from biotune_optuna.studies._report import compare_figures
 from biotune_optuna.studies._report import compare_rows
+from biotune_optuna.studies._report import estimate_label
 from biotune_optuna.studies._report import estimate_words
 from biotune_optuna.studies._report import evaluations_list
 from biotune_optuna.studies._report import evaluations_words
@@ -111,7 +112,7 @@ def status_report(spec: StudySpec) -> str:
 
 def _status_values(summary: dict[str, Any]) -> list[str]:
     """The best value observed (one evaluation) and the recommended trial, each named."""
-    label = "model estimate" if summary["recommended_rule"] == "smoothed" else "estimate"
+    label = estimate_label(summary["recommended_rule"])
     return [
         f"  best        {summary['best_value']:.4f} observed "
         f"(trial #{summary['best_trial']}, a single evaluation)",
@@ -163,7 +164,7 @@ def _best_values(study: optuna.Study, recommendation: Recommendation) -> list[st
     if TRAINABLE_FRACTION_ATTR in attrs:
         line += f"; {format_share(attrs[TRAINABLE_FRACTION_ATTR])}% of the parameters trained"
     lines.append(line)
-    label = "model estimate" if recommendation.rule == "smoothed" else "estimate"
+    label = estimate_label(recommendation.rule)
     lines.append(f"  {label:<16}{estimate_words(recommendation, best.value)}")
     fold = f" (fold {best.user_attrs[FOLD_ATTR]})" if FOLD_ATTR in best.user_attrs else ""
     lines.append(

@@ -29,6 +29,7 @@ from biotune_optuna.studies._optuna_bridge import trial_id
 from biotune_optuna.studies._recommendation import current_recommendation
 from biotune_optuna.studies._recommendation import record_recommendation
 from biotune_optuna.studies._recommendation import stored_recommendation
+from biotune_optuna.studies._report import estimate_label
 from biotune_optuna.studies._report import evaluations_words
 from biotune_optuna.studies._report import frozen_head_warning
 from biotune_optuna.studies._report import metric_name
@@ -109,7 +110,7 @@ def _recommendation_markdown(study: optuna.Study, summary: dict[str, Any]) -> li
 
 def _values_markdown(summary: dict[str, Any]) -> list[str]:
     """The recommended trial's observed values and estimate and the best one, each named."""
-    label = "model estimate" if summary["recommended_rule"] == "smoothed" else "estimate"
+    label = estimate_label(summary["recommended_rule"])
     return [
         f"- **metric**: {summary['metric']} ({summary['direction']}d)",
         f"- **observed value**: {summary['recommended_observed']:.4f} "

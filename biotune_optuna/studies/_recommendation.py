@@ -137,8 +137,10 @@ class Recommendation:
         n_trials: The COMPLETE trials it was chosen from.
         noise: The estimated noise of one evaluation (a standard deviation, objective units),
             ``None`` when it could not be estimated.
-        noise_source: Where ``noise`` comes from: ``"repeats"`` (repeat evaluations of the
-            same plans), ``"model"`` (the Gaussian process's fitted noise) or ``None``.
+        noise_source: Where ``noise`` comes from: ``"pairs"`` (repeat and near-repeat
+            evaluations under the model's kernel), ``"repeats"`` (repeat evaluations of the
+            same plans, without a model), ``"model"`` (the Gaussian process's fitted noise) or
+            ``None``.
         interval: The model's 95 % posterior interval of the plan's value (``"smoothed"``
             only; fold offsets taken as known), else ``None``.
     """

@@ -32,6 +32,7 @@ __all__ = [
     "best_so_far",
     "compare_figures",
     "compare_rows",
+    "estimate_label",
     "estimate_words",
     "evaluations_list",
     "evaluations_words",
@@ -97,6 +98,11 @@ def plan_trials(
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.params == trial.params and t.value is not None
     ]
+
+
+def estimate_label(rule: str) -> str:
+    """What to call a recommendation's estimate: the model's under ``"smoothed"``."""
+    return "model estimate" if rule == "smoothed" else "estimate"
 
 
 def estimate_words(recommendation: Recommendation, best_observed: float | None) -> str:
