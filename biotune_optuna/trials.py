@@ -19,6 +19,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
+from typing import NamedTuple
 from typing import Protocol
 from typing import runtime_checkable
 
@@ -32,15 +33,21 @@ __all__ = [
     "FOLD_ATTR",
     "FROZEN_BLOCKS_ATTR",
     "GENERATION_ATTR",
+    "RESUMED_FROM_ATTR",
     "RETRY_HISTORY_KEY",
+    "RUNG_KEY",
     "TRAINABLE_FRACTION_ATTR",
     "TRAINED_BLOCKS_ATTR",
     "WALL_TIME_ATTR",
     "EpochCallback",
+    "RungRecord",
     "StudyObjective",
+    "TrialPaused",
     "fold_of_generation",
     "prune_if_asked",
     "retried_trial_number",
+    "rung_record",
+    "spent_epochs",
     "stored_system_attrs",
     "stored_user_attrs",
 ]
@@ -69,6 +76,13 @@ RETRY_HISTORY_KEY = "retry_history"
 #: one that gave way to the earlier retry (whose number it holds), failed at once and never part
 #: of the search.
 DUPLICATE_RETRY_KEY = "biotune:duplicate_retry"
+#: System attr written by a budget-aware sampler (``[pruner] name = "rungs"``): the epoch the
+#: trial trains until, and for a continuation the paused trial it continues (see
+#: :class:`RungRecord`).
+RUNG_KEY = "biotune:rung"
+#: Trial user attr: the epoch a trial's training continued after (a checkpoint of the trial it
+#: continues or retries); its ``epochs`` count only what it trained itself.
+RESUMED_FROM_ATTR = "resumed_from_epoch"
 
 
 #: Called as ``on_epoch(trial, epoch, value)`` after every epoch of a trial (progress bars).
@@ -149,9 +163,63 @@ def retried_trial_number(trial: optuna.trial.BaseTrial) -> int:
     return int(history[0]) if history else trial.number
 
 
+class TrialPaused(optuna.TrialPruned):
+    """A trial stopped at its rung by a budget-aware study: PRUNED in Optuna's terms, but its
+    checkpoint is kept, for a later trial to continue the same training (a promotion)."""
+
+
+class RungRecord(NamedTuple):
+    """What a budget-aware sampler asked of a trial (the :data:`RUNG_KEY` system attr).
+
+    Attributes:
+        until: Train until this epoch, then pause (the protocol's last epoch: finish).
+        source: For a continuation, the paused trial it continues; else ``None``.
+        head: For a continuation, the first trial of the chain (whose checkpoint key it uses).
+        start: For a continuation, the epoch its source paused after (0 for a fresh trial).
+        fold: For a continuation, its source's data fold (it continues that training).
+    """
+
+    until: int
+    source: int | None = None
+    head: int | None = None
+    start: int = 0
+    fold: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: value for key, value in self._asdict().items() if value is not None}
+
+    @classmethod
+    def from_json(cls, stored: Any) -> RungRecord | None:
+        if not isinstance(stored, Mapping) or not isinstance(stored.get("until"), int):
+            return None
+        return cls(**{key: stored[key] for key in cls._fields if key in stored})
+
+
+def rung_record(trial: optuna.trial.BaseTrial | optuna.trial.FrozenTrial) -> RungRecord | None:
+    """The trial's :class:`RungRecord` (``None``: not in a budget-aware study, or not yet
+    sampled)."""
+    if isinstance(trial, optuna.trial.FrozenTrial):
+        return RungRecord.from_json(trial.system_attrs.get(RUNG_KEY))
+    return RungRecord.from_json(stored_system_attrs(trial).get(RUNG_KEY))
+
+
+def spent_epochs(trial: optuna.trial.FrozenTrial) -> float:
+    """Epochs a finished trial trained itself: its ``epochs`` user attr, else (pruned, killed)
+    its last reported step less the epoch it resumed after; what compute counts."""
+    if EPOCHS_ATTR in trial.user_attrs:
+        return float(trial.user_attrs[EPOCHS_ATTR])
+    steps = trial.intermediate_values
+    resumed = float(trial.user_attrs.get(RESUMED_FROM_ATTR, 0.0))
+    return max(float(max(steps)) - resumed, 0.0) if steps else 0.0
+
+
 def prune_if_asked(trial: optuna.trial.BaseTrial, epoch: int, value: float, *, last: int) -> None:
     """Ask the study's pruner after ``epoch`` of ``last``; raise :class:`optuna.TrialPruned` if
-    it says stop. Never after the last epoch: the trial is trained, stopping it saves nothing
-    and throws its value away (Optuna's pruners would prune there too)."""
+    it says stop (:class:`TrialPaused` when the trial reached the rung it was asked to train
+    until). Never after the last epoch: the trial is trained, stopping it saves nothing and
+    throws its value away (Optuna's pruners would prune there too)."""
     if epoch < last and trial.should_prune():
+        record = rung_record(trial)
+        if record is not None and epoch >= record.until:
+            raise TrialPaused(f"paused at its rung after epoch {epoch} at {value:.4f}")
         raise optuna.TrialPruned(f"pruned after epoch {epoch} at {value:.4f}")

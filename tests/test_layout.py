@@ -91,6 +91,7 @@ INTERNAL_WINDOW: dict[str, frozenset[str]] = {
         {"BUDGETS", "RaceEntry", "race_entries", "race_study", "score_at", "score_at_epochs"}
     ),
     "biotune_optuna.studies._race_statistics": frozenset({"*"}),  # the module, as ``stats``
+    "biotune_optuna.studies._simulation": frozenset({"simulate_study"}),  # many workers, simulated
     "biotune_optuna.studies._replay": frozenset({"TableObjective", "TABLE_CODE_ATTR"}),
     "biotune_optuna.studies._synthetic": frozenset({"SyntheticFineTuning"}),
     "biotune_optuna.studies._warm_start": frozenset({"genes_of_code", "warm_start_plans"}),

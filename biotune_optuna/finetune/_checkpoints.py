@@ -37,6 +37,7 @@ from torch import nn
 
 from biotune_optuna.finetune._results import SeedResult
 from biotune_optuna.finetune._zip_damage import zip_damage
+from biotune_optuna.trials import TrialPaused
 
 
 __all__ = ["CheckpointedRun", "EvaluationCheckpoint", "TrainingCheckpoints"]
@@ -193,7 +194,9 @@ class EvaluationCheckpoint:
 
     As a context manager it removes the checkpoint when the evaluation ends, finished or stopped
     by an exception (:class:`optuna.TrialPruned`, a training failure); not when the process is
-    being stopped (``KeyboardInterrupt``, ``SystemExit``), which is like being killed.
+    being stopped (``KeyboardInterrupt``, ``SystemExit``), which is like being killed, nor when
+    the trial was paused at its rung (:class:`~biotune_optuna.trials.TrialPaused`): a later
+    trial continues it.
 
     Attributes:
         store: The checkpoints.
@@ -270,6 +273,8 @@ class EvaluationCheckpoint:
         traceback: TracebackType | None,
     ) -> None:
         if exc_type is None or issubclass(exc_type, Exception):
+            if exc_type is not None and issubclass(exc_type, TrialPaused):
+                return  # paused at a rung: a continuation resumes it (budget-aware studies)
             self.store.remove(self.key)
 
 

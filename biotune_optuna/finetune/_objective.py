@@ -51,13 +51,18 @@ from biotune_optuna.trials import EPOCHS_ATTR
 from biotune_optuna.trials import FOLD_ATTR
 from biotune_optuna.trials import FROZEN_BLOCKS_ATTR
 from biotune_optuna.trials import prune_if_asked
+from biotune_optuna.trials import RESUMED_FROM_ATTR
 from biotune_optuna.trials import retried_trial_number
+from biotune_optuna.trials import rung_record
+from biotune_optuna.trials import RungRecord
 from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
 from biotune_optuna.trials import TRAINED_BLOCKS_ATTR
 from biotune_optuna.trials import WALL_TIME_ATTR
 
 
 __all__ = ["FineTuneObjective"]
+
+_logger = optuna.logging.get_logger(__name__)
 
 #: Fitness of a plan that fine-tunes nothing (the worst macro accuracy; never trained).
 WORST_FITNESS = 0.0
@@ -257,9 +262,29 @@ class FineTuneObjective:
 
         The trial is the one a heartbeat retry retries (:func:`retried_trial_number`), so the
         retry of a trial whose worker died finds that trial's checkpoint (and every retry of a
-        chain the same one); else the trial itself.
+        chain the same one); for a continuation of a budget-aware study, the first trial of
+        the plan's chain, whose paused training it continues; else the trial itself.
         """
-        return f"{trial.study.study_name}/trial-{retried_trial_number(trial)}/fold-{fold}"
+        record = rung_record(trial)
+        number = record.head if record is not None and record.head is not None else None
+        number = retried_trial_number(trial) if number is None else number
+        return f"{trial.study.study_name}/trial-{number}/fold-{fold}"
+
+    def _continues_after(
+        self, trial: optuna.trial.Trial, record: RungRecord | None, key: str | None
+    ) -> int:
+        """The epoch a continuation resumes after (0 otherwise), recorded on the trial; a
+        continuation whose checkpoint is gone (evicted, another host's disk) starts afresh."""
+        if record is None or record.start == 0:
+            return 0
+        if self.checkpoints is None or key is None or not self.checkpoints.path(key).exists():
+            _logger.warning(
+                f"Trial {trial.number} continues trial {record.source}, whose checkpoint is "
+                "gone: it trains from the first epoch."
+            )
+            return 0
+        trial.set_user_attr(RESUMED_FROM_ATTR, record.start)
+        return record.start
 
     def strategy_of(self, params: Mapping[str, Any]) -> FineTuneStrategy:
         """The strategy a trial's parameters give (a BioTune plan, or a baseline)."""
@@ -294,7 +319,8 @@ class FineTuneObjective:
         # After the suggestions: BioTune writes the trial's generation when it is first asked
         # for parameters, and with several workers a generation can take trials that the
         # one-worker numbering would put in the next one (it overshoots).
-        fold = self.fold_of(trial)
+        record = rung_record(trial) if live else None
+        fold = self.fold_of(trial) if record is None or record.fold is None else record.fold
         trial.set_user_attr(FOLD_ATTR, fold)
         # Where it ran: with many workers and hosts on one storage, the wall times and any
         # failure (out of memory on one GPU, say) make sense only next to these.
@@ -302,10 +328,13 @@ class FineTuneObjective:
         trial.set_user_attr("device", describe_device(self.protocol.device))
         report = self._report_hook(trial, live)
         checkpoint_key = self.checkpoint_key(trial, fold) if live else None
+        start = self._continues_after(trial, record, checkpoint_key)
         reason = None
         try:
             result = self.evaluate(strategy, fold, report=report, checkpoint_key=checkpoint_key)
         except optuna.TrialPruned:
+            last = max(trial.storage.get_trial(trial_id(trial)).intermediate_values, default=0)
+            trial.set_user_attr(EPOCHS_ATTR, float(max(last - start, 0)))
             raise
         except Exception as exc:  # diverged, out of memory, a broken batch: this trial only
             reason = failure_reason(exc)
@@ -348,12 +377,14 @@ class FineTuneObjective:
             "top1_accuracy": round(result.top1_accuracy, 4),
         }
         if result.runs:
-            attrs[EPOCHS_ATTR] = float(np.mean(result.epochs))  # summed by benchmarks: unrounded
+            # What this trial trained itself (a retry or continuation resumed after an epoch);
+            # summed by benchmarks: unrounded.
+            attrs[EPOCHS_ATTR] = float(np.mean(result.epochs)) - result.resumed_epoch
             attrs["epochs_per_seed"] = result.epochs
             attrs["macro_accuracy_per_seed"] = [round(r.macro_accuracy, 4) for r in result.runs]
             attrs["feature_cache"] = result.feature_cache
             if result.resumed_epoch:
-                attrs["resumed_from_epoch"] = result.resumed_epoch
+                attrs[RESUMED_FROM_ATTR] = result.resumed_epoch
         else:
             attrs[EPOCHS_ATTR] = 0.0
             attrs["skipped"] = "fine-tunes nothing: worst fitness, not trained"

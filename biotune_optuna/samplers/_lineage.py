@@ -12,6 +12,7 @@ import bisect
 from collections import Counter
 from collections import defaultdict
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -29,6 +30,7 @@ from biotune_optuna.samplers._keys import DUPLICATE_RETRY_KEY
 from biotune_optuna.samplers._keys import LINEAGE_KEY
 from biotune_optuna.trials import FOLD_ATTR
 from biotune_optuna.trials import RETRY_HISTORY_KEY
+from biotune_optuna.trials import RUNG_KEY
 
 
 #: A running trial that has no lineage this long after it started is taken for orphaned.
@@ -95,6 +97,11 @@ class StudyIndex:
         # Genotypes of members per search space (derived from their params, never changes).
         self.genes_cache: dict[tuple[tuple[str, str], ...], dict[int, np.ndarray]] = {}
         self.members: dict[int, Member] = {}
+        # Bumped when a member's fitness changes after it was added (its plan was continued
+        # to a further rung of a budget-aware study), so models fitted to members refit.
+        self.revision = 0
+        # Whether the study is budget-aware (its trials carry rung records, _rungs).
+        self.budget_aware = False
         self.by_generation: dict[int, list[Member]] = defaultdict(list)
         # Per generation: how many finished members hold each slot.
         self.finished_slots: dict[int, Counter[int]] = defaultdict(Counter)
@@ -155,6 +162,18 @@ class StudyIndex:
                 self._supersede(int(original))
             if DUPLICATE_RETRY_KEY in trial.system_attrs:
                 self._supersede(number)  # a second retry of one dead trial: never in the search
+            if RUNG_KEY in trial.system_attrs:
+                self.budget_aware = True
+            head = _continued_head(trial)
+            if head is not None:  # a continuation: its plan's member, further trained
+                if trial.state.is_finished() and number not in self._seen_finished:
+                    self._seen_finished.add(number)
+                    self._continue(head, trial)
+                if not trial.state.is_finished():
+                    advancing = False
+                elif advancing:
+                    self._scan_from = pos + 1
+                continue
             if trial.state.is_finished():
                 if number not in self._seen_finished:
                     self._seen_finished.add(number)
@@ -193,6 +212,21 @@ class StudyIndex:
         self.by_generation[member.generation].append(member)
         if member.slot is not None:
             self.finished_slots[member.generation][member.slot] += 1
+
+    def _continue(self, head: int, trial: FrozenTrial) -> None:
+        """A continuation of member ``head``'s plan finished: the member now ranks by the
+        furthest rung its plan reached and its value there (budget-aware studies, _rungs)."""
+        member = self.members.get(head)
+        if member is None:
+            return
+        loss, fidelity = self.fitness_of(trial)
+        if fidelity < member.fidelity:
+            return  # the continuation failed or stopped short: the member keeps its rung
+        updated = dataclasses.replace(member, loss=loss, fidelity=fidelity)
+        self.members[head] = updated
+        peers = self.by_generation[member.generation]
+        peers[peers.index(member)] = updated
+        self.revision += 1
 
     def _supersede(self, number: int) -> None:
         """Trial ``number`` died and was retried: its retry takes its place in the search.
@@ -286,3 +320,10 @@ class StudyIndex:
             for n, started in self.unfinished_without_lineage
             if n < number and (started is None or now - started < ORPHAN_AFTER)
         )
+
+
+def _continued_head(trial: FrozenTrial) -> int | None:
+    """The member whose plan ``trial`` continues (its rung record's head), else ``None``."""
+    record = trial.system_attrs.get(RUNG_KEY)
+    head = record.get("head") if isinstance(record, dict) else None
+    return head if isinstance(head, int) else None

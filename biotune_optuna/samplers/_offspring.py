@@ -68,6 +68,8 @@ class Offspring:
             from TPE's estimator either way.
         exploitation_candidates: With a ranking surrogate, each exploitation variant is the
             best ranked of this many (0 or 1: the operator's one).
+        surrogate_paused: In a budget-aware study the Gaussian process fits plans paused at
+            a rung too (:class:`~biotune_optuna.samplers._plan_surrogate.PlanGP`'s ``rungs``).
         streams: The sampler's random streams.
         genotypes: Encodes members and draws random genotypes.
         populations: The previous population and the mating pool.
@@ -84,6 +86,7 @@ class Offspring:
     sampled_candidates: int
     surrogate: str
     exploitation_candidates: int
+    surrogate_paused: bool
     streams: _seeding.Streams
     genotypes: Genotypes
     populations: Populations
@@ -270,16 +273,20 @@ class Offspring:
             space,
             lambda m: self.genotypes.genes(index, m, space),
             hyperparameters=index.observation_rows.setdefault(("gp", space.key), {}),
+            rungs=index.budget_aware and self.surrogate_paused,
         )
 
 
 #: The surrogates that can rank candidates.
 SURROGATES = ("tpe", "gp")
+#: Options of :class:`~biotune_optuna.samplers.BioTunePlusSampler` that the paper's preset
+#: leaves at these values (off).
+PLUS_OPTIONS_OFF = {"surrogate": "tpe", "exploitation_candidates": 0, "surrogate_paused": False}
 
 
 def _cached(index: StudyIndex, key: Any, build: Callable[[], Any]) -> Any:
-    """The study's model under ``key``, rebuilt when members were added."""
-    seen = (len(index.members), max(index.members, default=-1))
+    """The study's model under ``key``, rebuilt when members were added or updated."""
+    seen = (len(index.members), max(index.members, default=-1), index.revision)
     cached = index.rankers.get(key)
     if cached is None or cached[0] != seen:
         cached = index.rankers[key] = (seen, build())

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 import math
+from typing import Any
 
 import numpy as np
 from scipy import linalg
@@ -111,6 +112,9 @@ class PlanGP:
         members: Finished members of the study; COMPLETE ones are fitted, FAILED ones (a crash
             says nothing of the plan's accuracy) and pruned ones (a value at an earlier step)
             are not. A member's known data fold (:attr:`Member.fold`) gets its own mean.
+        rungs: A budget-aware study (``_rungs``): members paused at a rung are fitted too, by
+            their value at their rung, each (fold, rung) with its own mean, so that the many
+            plans measured at low rungs inform the model before few have finished.
         space: The gene space the candidates live in.
         genes_of: A member's genotype in ``space``.
         hyperparameters: A cache of fitted log hyperparameters keyed by the numbers of the
@@ -122,10 +126,12 @@ class PlanGP:
         members: Sequence[Member],
         space: GeneSpace,
         genes_of: GenesOf,
-        hyperparameters: dict[tuple[int, ...], np.ndarray] | None = None,
+        hyperparameters: dict[tuple[Any, ...], np.ndarray] | None = None,
+        rungs: bool = False,
     ) -> None:
         self._space = space
-        usable = sorted((m for m in members if m.fidelity == math.inf), key=lambda m: m.number)
+        self._rungs = rungs
+        usable = sorted((m for m in members if self._usable(m)), key=lambda m: m.number)
         self.n_observations = len(usable)
         self._ready = False
         if self.n_observations < MIN_OBSERVATIONS:
@@ -134,7 +140,8 @@ class PlanGP:
         n = self.n_observations
         step = REFIT_EVERY if n < LATE_AFTER else LATE_REFIT_EVERY
         first = usable[: (n // step) * step]
-        key = tuple(m.number for m in first)  # workers may finish trials out of order
+        # Workers may finish trials out of order; a budget-aware study continues members.
+        key = tuple((m.number, m.fidelity) if rungs else m.number for m in first)
         if key not in cache:
             fitted = _capped(first, HYPERPARAMETER_LIMIT)
             cache[key] = _fit(*self._data(fitted, genes_of), self._is_mask)
@@ -145,6 +152,12 @@ class PlanGP:
         self._x = x
         self._posterior(x, y, h)
         self._ready = True
+
+    def _usable(self, member: Member) -> bool:
+        """COMPLETE members; in a budget-aware study also those paused at a rung."""
+        if member.fidelity == math.inf:
+            return True
+        return self._rungs and math.isfinite(member.fidelity) and math.isfinite(member.loss)
 
     @property
     def ready(self) -> bool:
@@ -158,6 +171,9 @@ class PlanGP:
         finite = np.isfinite(losses)
         losses[~finite] = losses[finite].max() if finite.any() else 0.0
         y = (losses - losses.mean()) / (losses.std() or 1.0)
+        if self._rungs:  # a mean per fold and rung: values at a rung are lower, not others
+            groups = [(-1 if m.fold is None else m.fold, m.fidelity) for m in members]
+            return x, y, _fold_design(groups)
         return x, y, _fold_design([m.fold for m in members])
 
     def _posterior(self, x: np.ndarray, y: np.ndarray, h: np.ndarray) -> None:
@@ -196,8 +212,9 @@ def _capped(members: Sequence[Member], limit: int) -> list[Member]:
     return sorted([m for m in members if m.number in best] + recent, key=lambda m: m.number)
 
 
-def _fold_design(folds: Sequence[int | None]) -> np.ndarray:
-    """The mean's design matrix: one column per known fold (an unknown one shares the first)."""
+def _fold_design(folds: Sequence[Any]) -> np.ndarray:
+    """The mean's design matrix: one column per known fold (an unknown one shares the first),
+    or per (fold, rung) of a budget-aware study."""
     known = sorted({f for f in folds if f is not None})
     if len(known) < 2:
         return np.ones((len(folds), 1))

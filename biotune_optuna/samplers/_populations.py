@@ -77,9 +77,13 @@ class Populations:
         return index.n_finished_slots(generation) >= size
 
     def members(self, study: Study, index: StudyIndex, generation: int) -> list[Member]:
-        """The members of the population that closed ``generation``, best first."""
+        """The members of the population that closed ``generation``, best first.
+
+        Sorted as they rank now: a member whose plan a budget-aware study continued after the
+        generation closed ranks by its further rung (other members' fitness never changes).
+        """
         numbers = self.population(study, index, generation)
-        return [index.members[n] for n in numbers if n in index.members]
+        return sorted((index.members[n] for n in numbers if n in index.members), key=rank_key)
 
     def _close_generation(
         self, study: Study, index: StudyIndex, generation: int, attrs: dict[str, Any]

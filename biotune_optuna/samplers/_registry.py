@@ -21,6 +21,7 @@ from optuna.distributions import BaseDistribution
 from biotune_optuna.options import Option
 from biotune_optuna.samplers._offspring import SURROGATES
 from biotune_optuna.samplers._plus import BioTunePlusSampler
+from biotune_optuna.samplers._rungs import RungPruner
 from biotune_optuna.samplers._sampler import BioTuneSampler
 from biotune_optuna.samplers._schedule import SCHEDULE_OPTIONS
 
@@ -229,6 +230,7 @@ SPEC_OPTIONS: dict[str, dict[str, Option]] = {
         "toggle_blocks": _FLAG,
         "surrogate": Option(str, choices=SURROGATES),
         "exploitation_candidates": _AT_LEAST_0,
+        "surrogate_paused": _FLAG,
     },
     "random": {},
     "qmc": {
@@ -356,6 +358,14 @@ PRUNERS = PrunerRegistry(
                 "min_resource": _AT_LEAST_1,
                 "max_resource": _AT_LEAST_1,
                 "reduction_factor": _REDUCTION,
+            },
+        ),
+        "rungs": (
+            RungPruner,
+            {
+                "max_resource": _AT_LEAST_1,
+                "reduction_factor": _AT_LEAST_2,
+                "min_resource": _AT_LEAST_1,
             },
         ),
         "threshold": (

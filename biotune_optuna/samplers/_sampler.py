@@ -36,6 +36,7 @@ from biotune_optuna.samplers._budget import trial_budget
 from biotune_optuna.samplers._configurations import DUPLICATE_TOLERANCE
 from biotune_optuna.samplers._genotypes import Genotypes
 from biotune_optuna.samplers._offspring import Offspring
+from biotune_optuna.samplers._offspring import PLUS_OPTIONS_OFF
 from biotune_optuna.samplers._operators import BaseAdoption
 from biotune_optuna.samplers._operators import BaseCrossover
 from biotune_optuna.samplers._operators import BaseExploitation
@@ -224,8 +225,7 @@ class BioTuneSampler(BaseGASampler):
             momentum=options["momentum"],
             surrogate_candidates=options["surrogate_candidates"],
             sampled_candidates=options["sampled_candidates"],
-            surrogate=options.get("surrogate", "tpe"),  # options of BioTunePlusSampler
-            exploitation_candidates=options.get("exploitation_candidates", 0),
+            **{key: options.get(key, off) for key, off in PLUS_OPTIONS_OFF.items()},
             streams=streams,
             genotypes=self._genotypes,
             populations=self._populations,

@@ -10,13 +10,16 @@ plan on that fold: the recorded run's best validation macro accuracy (averaged o
 recorded seeds of the fold, as the engine averages ``n_seeds``). It reports the recorded
 running value after every epoch, so every pruner works, and records the user attrs a live trial
 records (``plan``, ``fold``, ``epochs``, ``wall_time_s``…), so compute counts the same way:
-the epochs and seconds of a pruned trial are the ones it had run when it was stopped.
+the epochs and seconds of a pruned trial are the ones it had run when it was stopped, and a
+continuation of a budget-aware study (``[pruner] name = "rungs"``) pays only for the epochs
+after the checkpoint it continues.
 Imports without torch; a 140-trial study replays in about a second.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Generator
 from pathlib import Path
 
 import optuna
@@ -35,6 +38,8 @@ from biotune_optuna.trials import EPOCHS_ATTR
 from biotune_optuna.trials import FOLD_ATTR
 from biotune_optuna.trials import FROZEN_BLOCKS_ATTR
 from biotune_optuna.trials import prune_if_asked
+from biotune_optuna.trials import RESUMED_FROM_ATTR
+from biotune_optuna.trials import rung_record
 from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
 from biotune_optuna.trials import TRAINED_BLOCKS_ATTR
 from biotune_optuna.trials import WALL_TIME_ATTR
@@ -108,29 +113,54 @@ class TableObjective:
         }
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
+        steps = self.steps(trial)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return float(done.value)
+
+    def steps(self, trial: optuna.trial.Trial) -> Generator[float, None, float]:
+        """The trial epoch by epoch: yields each epoch's recorded seconds before the epoch is
+        reported (an event-driven simulation of many workers advances it one epoch at a time,
+        at simulated times); returns the value, or raises :class:`optuna.TrialPruned`.
+
+        A continuation of a budget-aware study (:func:`~biotune_optuna.trials.rung_record`)
+        replays its source's run on the source's fold: the epochs its source trained are
+        reported again at no cost, as a live continuation reports its checkpoint's.
+        """
         live = isinstance(trial, optuna.Trial)
         if live and study_id(trial.study) not in self._checked_studies:
             check_study_sampler(trial.study)
             self._checked_studies.add(study_id(trial.study))
         plan = suggest_plan(trial, self.blocks, base_lr=self.table.base_lr)
         code = self.table.code_of(plan)
-        fold = self.fold_of(trial)
+        record = rung_record(trial) if live else None
+        start = record.start if record is not None else 0
+        fold = record.fold if record is not None and record.fold is not None else None
+        fold = self.fold_of(trial) if fold is None else fold
         self._describe(trial, plan, code, fold)
         values, seconds_per_epoch = self.curve(code, fold)
         if not values:
             self._record(trial, code, epochs=0, seconds=0.0)
             trial.set_user_attr("skipped", "fine-tunes nothing: worst fitness, not trained")
             return 0.0
+        if start:
+            trial.set_user_attr(RESUMED_FROM_ATTR, start)
         for epoch, value in enumerate(values, start=1):
+            if epoch > start:
+                yield seconds_per_epoch
             trial.report(value, epoch)
             if self.on_epoch is not None:
                 self.on_epoch(trial, epoch, value)
             try:
                 prune_if_asked(trial, epoch, value, last=len(values))
             except optuna.TrialPruned:
-                self._record(trial, code, epochs=epoch, seconds=epoch * seconds_per_epoch)
+                spent = max(epoch - start, 0)
+                self._record(trial, code, epochs=spent, seconds=spent * seconds_per_epoch)
                 raise
-        self._record(trial, code, epochs=len(values), seconds=len(values) * seconds_per_epoch)
+        spent = len(values) - start
+        self._record(trial, code, epochs=spent, seconds=spent * seconds_per_epoch)
         trial.set_user_attr("macro_accuracy", values[-1])
         return values[-1]
 

@@ -549,11 +549,12 @@ def parse_spec(
             seed=study["seed"],
             options=sampler_options,
         )
-    pruner, pruner_options = _named_part(
-        table, "pruner", "none", PRUNERS, PRUNERS.check_option, fail
-    )
-    _construct("pruner", pruner_options, fail, PRUNERS.create, pruner, pruner_options)
     objective, synthetic, plan_table = _parse_objective(table, strategy, base, fail)
+    protocol = _parse_protocol(table, study["seed"], fail)
+    epochs = _objective_epochs(objective, synthetic, plan_table, protocol)
+    pruner, pruner_options = _parse_pruner(table, sampler, epochs, fail)
+    if pruner == RUNGS and objective == "finetune" and study["checkpoints"] is None:
+        study["checkpoints"] = base / f"{study['name']}-checkpoints"
     model, data = _parse_model_and_data(table, objective, base, fail)
     return StudySpec(
         **study,
@@ -568,7 +569,7 @@ def parse_spec(
         table=plan_table,
         model=model,
         data=data,
-        protocol=_parse_protocol(table, study["seed"], fail),
+        protocol=protocol,
         retrain_dir=_resolve(base, table.get("retrain", {}).get("output", "retrained")),
         path=Path(path) if path is not None else None,
         text=text,
@@ -576,6 +577,67 @@ def parse_spec(
         strategy_options=strategy_options,
         strategy_search=strategy_search,
     )
+
+
+#: The budget-aware pruner (``[pruner] name = "rungs"``): BioTune-plus pauses and continues plans.
+RUNGS = "rungs"
+
+
+def _parse_pruner(
+    table: Mapping[str, Any], sampler: str, epochs: Callable[[], int], fail: Fail
+) -> tuple[str, dict[str, Any]]:
+    """The ``[pruner]`` section: its name and checked options (``rungs``: filled in)."""
+    pruner, options = _named_part(table, "pruner", "none", PRUNERS, PRUNERS.check_option, fail)
+    if pruner == RUNGS:
+        options = _rungs_options(sampler, options, epochs(), fail)
+    _construct("pruner", options, fail, PRUNERS.create, pruner, options)
+    return pruner, options
+
+
+def _objective_epochs(
+    objective: str,
+    synthetic: SyntheticSpec | None,
+    plan_table: Path | None,
+    protocol: TrainingProtocol,
+) -> Callable[[], int]:
+    """The epochs of a trial of the spec's objective (the top rung of the ``rungs`` pruner),
+    when asked: a plan table is read only then."""
+
+    def epochs() -> int:
+        if objective == "synthetic" and synthetic is not None:
+            return synthetic.epochs
+        if objective == "table" and plan_table is not None:
+            from biotune_optuna.studies._plan_table import PlanTable
+
+            return PlanTable.load(plan_table).max_epochs
+        return protocol.max_epochs
+
+    return epochs
+
+
+def _rungs_options(
+    sampler: str, options: Mapping[str, Any], epochs: int, fail: Fail
+) -> dict[str, Any]:
+    """``[pruner] name = "rungs"``: only BioTune-plus continues paused plans, and the top rung
+    is the objective's last epoch (its options with ``max_resource`` filled in). A fine-tuning
+    objective checkpoints its trials then, by default in ``<study name>-checkpoints`` beside
+    the spec, so that a continuation resumes its plan's training."""
+    if sampler != "biotune-plus":
+        raise fail(
+            "pruner",
+            "name",
+            f"'rungs' pauses plans for the sampler to continue, which only 'biotune-plus' "
+            f"does, not {sampler!r}; use 'successive_halving' or 'hyperband' with it",
+        )
+    if options.get("max_resource", epochs) != epochs:
+        raise fail(
+            "pruner",
+            "max_resource",
+            f"is the objective's epochs ({epochs}) for 'rungs'; leave it out",
+        )
+    if epochs < 2:
+        raise fail("pruner", "name", f"'rungs' needs trials of 2 epochs or more, not {epochs}")
+    return {**options, "max_resource": epochs}
 
 
 def _parse_warm_start(sampler_options: dict[str, Any], base: Path, fail: Fail) -> None:

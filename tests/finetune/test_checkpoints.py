@@ -355,3 +355,49 @@ def test_a_checkpoint_of_a_backbone_not_pretrained_restores_its_frozen_weights(
     assert resumed.resumed_epoch == 2
     _assert_same(resumed, uninterrupted)  # frozen block and trained ones as saved
     assert not torch.equal(other.model[0][0].weight, uninterrupted.models[0][0][0].weight)
+
+
+def test_a_budget_aware_study_continues_paused_plans_from_their_checkpoints(
+    small_digits: ClassificationData, tmp_path: Path
+) -> None:
+    from biotune_optuna.samplers import BioTunePlusSampler
+    from biotune_optuna.samplers._rungs import RungPruner
+    from biotune_optuna.trials import rung_record
+
+    store = TrainingCheckpoints(tmp_path)
+    objective = FineTuneObjective(
+        tiny_backbone(), small_digits, OBJECTIVE_PROTOCOL, checkpoints=store
+    )
+    study = optuna.create_study(
+        direction="maximize",
+        study_name="s",
+        sampler=BioTunePlusSampler(
+            population_size=4, n_elites=1, seed=0, search_space=objective.search_space
+        ),
+        pruner=RungPruner(max_resource=4, reduction_factor=2),  # rungs at 1, 2, 4 epochs
+    )
+    study.optimize(objective, n_trials=12)
+    trials = study.get_trials(deepcopy=False)
+    continuations = [t for t in trials if rung_record(t).source is not None]
+    assert continuations
+    for trial in continuations:
+        record = rung_record(trial)
+        source = trials[record.source]
+        assert trial.user_attrs["resumed_from_epoch"] == record.start == source.last_step
+        assert trial.user_attrs["epochs"] == trial.last_step - record.start
+        # The resumed training is the uninterrupted one: the same curve, the same value.
+        plan = objective.strategy_of(trial.params)
+        fresh = objective.evaluate(plan, record.fold)
+        assert trial.intermediate_values[record.start] == source.intermediate_values[record.start]
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert trial.value == fresh.fitness
+    # Per plan (its last trial): a paused plan's checkpoint waits for a continuation, a
+    # finished plan's is removed.
+    for trial in trials:
+        if any(rung_record(t).source == trial.number for t in trials):
+            continue  # continued: its plan's last trial says
+        record = rung_record(trial)
+        head = trial.number if record.head is None else record.head
+        key = f"s/trial-{head}/fold-{trial.user_attrs['fold']}"  # objective.checkpoint_key's
+        paused = trial.state == optuna.trial.TrialState.PRUNED
+        assert store.path(key).exists() == paused, trial.number

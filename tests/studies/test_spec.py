@@ -320,3 +320,19 @@ def test_a_synthetic_objective_takes_epochs_for_pruners(tmp_path: Path) -> None:
         load_spec(write(tmp_path, MINIMAL + "[objective]\nkind = 'synthetic'\nepochs = 0\n"))
     with pytest.raises(SpecError, match=r"\[objective\] epochs: only for kind = 'synthetic'"):
         load_spec(write(tmp_path, MINIMAL + "[objective]\nepochs = 3\n"))
+
+
+def test_the_rungs_pruner_is_one_switch_for_biotune_plus_only(tmp_path: Path) -> None:
+    plus = MINIMAL + "[sampler]\nname = 'biotune-plus'\n"
+    spec = load_spec(
+        write(tmp_path, plus + "[pruner]\nname = 'rungs'\n[protocol]\nmax_epochs = 9\n")
+    )
+    assert spec.pruner == "rungs" and spec.pruner_options == {"max_resource": 9}
+    assert spec.checkpoints == (tmp_path / f"{spec.name}-checkpoints").resolve()
+    synthetic = plus + "[pruner]\nname = 'rungs'\n[objective]\nkind = 'synthetic'\nepochs = 6\n"
+    assert load_spec(write(tmp_path, synthetic)).pruner_options == {"max_resource": 6}
+    with pytest.raises(SpecError, match=r"\[pruner\] name: 'rungs' pauses plans .* only"):
+        load_spec(write(tmp_path, MINIMAL + "[pruner]\nname = 'rungs'\n"))
+    wrong = plus + "[pruner]\nname = 'rungs'\nmax_resource = 4\n[protocol]\nmax_epochs = 9\n"
+    with pytest.raises(SpecError, match=r"\[pruner\] max_resource: is the objective's epochs"):
+        load_spec(write(tmp_path, wrong))
