@@ -64,6 +64,8 @@ INTERNAL_WINDOW: dict[str, frozenset[str]] = {
     "biotune_optuna.finetune._training": frozenset({"evaluate_plan"}),
     # The sampler's own view of repeated plans, for the race benchmarks' duplicate counts.
     "biotune_optuna.samplers._configurations": frozenset({"duplicate_trials"}),
+    # The rungs of the budget-aware mode, for the fidelity race's labels of its dev variants.
+    "biotune_optuna.samplers._rungs": frozenset({"epoch_rungs"}),
     # What the CLI's commands print and check: one function a command (``_command_reports``)
     # builds the text; the CLI's masking, progress and workers; the parts the benchmarks' tables
     # and the notebooks' reports read.
