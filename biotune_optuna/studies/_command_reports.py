@@ -92,6 +92,12 @@ def status_report(spec: StudySpec) -> str:
     study = load_study(spec)
     summary = status_summary(study)
     states = ", ".join(f"{n} {s.lower()}" for s, n in summary["states"].items()) or "none"
+    if summary["rungs"] is not None:
+        rungs = summary["rungs"]
+        states += (
+            f"; {rungs['continuations']} continuations of paused plans, "
+            f"{rungs['paused']} plans paused at a rung"
+        )
     lines = [
         f"study `{summary['study']}` in {display_storage(spec.storage)}",
         f"  sampler     {summary['sampler']}",

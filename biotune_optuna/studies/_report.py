@@ -22,6 +22,7 @@ from biotune_optuna.studies._recommendation import Recommendation
 from biotune_optuna.trials import FOLD_ATTR
 from biotune_optuna.trials import FROZEN_BLOCKS_ATTR
 from biotune_optuna.trials import GENERATION_ATTR
+from biotune_optuna.trials import rung_record
 from biotune_optuna.trials import TRAINABLE_FRACTION_ATTR
 
 
@@ -216,6 +217,7 @@ def status_summary(study: optuna.Study) -> dict[str, Any]:
         "sampler": study.user_attrs.get("sampler", type(study.sampler).__name__),
         "budget": study.user_attrs.get("budget"),
         "states": {k: v for k, v in states.items() if v},
+        "rungs": rung_counts(trials),
         "trials": len(trials),
         "generation": max(generations) if generations else None,
         "metric": metric_name(study),
@@ -233,6 +235,24 @@ def status_summary(study: optuna.Study) -> dict[str, Any]:
         if recommendation
         else None,
     }
+
+
+def rung_counts(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, int] | None:
+    """In a budget-aware study (``[pruner] name = "rungs"``): how many trials continued a
+    paused plan, and how many plans are paused at a rung now (``None`` in other studies)."""
+    records = {t.number: rung_record(t) for t in trials}
+    if not any(records.values()):
+        return None
+    continued = {r.source for r in records.values() if r is not None and r.source is not None}
+    paused = sum(
+        1
+        for t in trials
+        if t.state == TrialState.PRUNED
+        and t.number not in continued
+        and records[t.number] is not None
+        and t.last_step == records[t.number].until  # type: ignore[union-attr]
+    )
+    return {"continuations": len(continued), "paused": paused}
 
 
 def trial_plan(trial: optuna.trial.FrozenTrial, base_lr: float = 1e-3) -> FineTunePlan:

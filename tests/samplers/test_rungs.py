@@ -295,3 +295,16 @@ def test_synthetic_objective_study_with_rungs_recommends_a_finished_plan() -> No
     states = {t.state for t in study.trials}
     assert states == {TrialState.COMPLETE, TrialState.PRUNED}
     assert study.best_trial.state == TrialState.COMPLETE
+
+
+def test_status_counts_continuations_and_plans_paused_at_a_rung(replayed: optuna.Study) -> None:
+    from biotune_optuna.studies._report import status_summary
+
+    counts = status_summary(replayed)["rungs"]
+    trials = replayed.get_trials(deepcopy=False)
+    continued = {rung_record(t).source for t in trials} - {None}
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert counts == {"continuations": len(continued), "paused": len(pruned) - len(continued)}
+    plain = optuna.create_study(direction="maximize")
+    plain.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    assert status_summary(plain)["rungs"] is None
