@@ -146,12 +146,9 @@ def trial_epochs(trial: FrozenTrial) -> float:
     Returns:
         The epochs it trained.
     """
-    from biotune_optuna.trials import EPOCHS_ATTR
+    from biotune_optuna.trials import spent_epochs
 
-    states = (TrialState.COMPLETE, TrialState.FAIL)
-    if trial.state in states and EPOCHS_ATTR in trial.user_attrs:
-        return float(trial.user_attrs[EPOCHS_ATTR])
-    return float(len(trial.intermediate_values))
+    return spent_epochs(trial)  # a continuation's or retry's own epochs, not those it resumed
 
 
 def trial_seconds(trial: FrozenTrial) -> float:

@@ -13,8 +13,8 @@ from their checkpoints; :mod:`biotune_optuna.samplers._rungs`).
 
 A study is scored, as in ``benchmarks/table_race.py``, by the **recorded test accuracy** of the
 plan :func:`~biotune_optuna.studies.recommend` picks (validation values only choose it), along its
-anytime curve: a point after a COMPLETE trial once at least 1 % of the budget was trained since
-the last point. Reported, on the test tables (dev tables separately, for tuning):
+anytime curve: a point after every COMPLETE trial (stored where the recommendation changed).
+Reported, on the test tables (dev tables separately, for tuning):
 
 * the anytime score at 10, 20, 30, 50 and 100 % of the budget: means with intervals, Friedman,
   and Wilcoxon signed-rank of the budget-aware mode against every other entry, Holm-corrected;
@@ -119,7 +119,6 @@ def _unit(unit: tuple[str, str, dict[str, Any], int, int, float]) -> tuple[str, 
         seed=seed,
         workers=workers,
         epoch_budget=budget,
-        point_every=budget / 100,
     )
     trials = record.pop("trials")
     record["curve"] = _thin(record["curve"])
@@ -313,18 +312,19 @@ def workers_section(data: Mapping[str, Any], table: str) -> list[str]:
     if level is None or len(counts) < 2:
         return []
     by_count = {w: _cells(data, [table], w) for w in counts}
-    rows = []
+    full, rows = _budget(data, table), []
     for entry in sorted(set.intersection(*(set(c) for c in by_count.values()))):
-        one = [_first(s, level, 1) for s in by_count[1][entry].values()]
         for w in counts[1:]:
-            studies = list(by_count[w][entry].values())
+            blocks = sorted(set(by_count[w][entry]) & set(by_count[1][entry]))  # paired seeds
+            studies = [by_count[w][entry][b] for b in blocks]
+            singles = [by_count[1][entry][b] for b in blocks]
+            one = [_first(s, level, 1) for s in singles]
             times = [_first(s, level, 1) for s in studies]
             idle = sum(s["idle_s"] for s in studies) / sum(w * s["makespan_s"] for s in studies)
-            full = _budget(data, table)
             stale = stats.wilcoxon_holm(
                 {
                     "w": [score_at(s, full) for s in studies],
-                    "1": [score_at(s, full) for s in by_count[1][entry].values()],
+                    "1": [score_at(s, full) for s in singles],
                 },
                 "w",
             )[0]

@@ -177,6 +177,8 @@ class RungRecord(NamedTuple):
         head: For a continuation, the first trial of the chain (whose checkpoint key it uses).
         start: For a continuation, the epoch its source paused after (0 for a fresh trial).
         fold: For a continuation, its source's data fold (it continues that training).
+        checkpoint: For a continuation, the trial number the chain's checkpoint is saved under
+            (the head's, or for a head that was a heartbeat retry, the trial it retried).
     """
 
     until: int
@@ -184,6 +186,7 @@ class RungRecord(NamedTuple):
     head: int | None = None
     start: int = 0
     fold: int | None = None
+    checkpoint: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {key: value for key, value in self._asdict().items() if value is not None}

@@ -234,12 +234,14 @@ class FineTuneObjective:
         *,
         report: Any = None,
         checkpoint_key: str | None = None,
+        on_resume: Callable[[int], None] | None = None,
     ) -> PlanEvaluation:
         """Evaluate a plan (or a baseline strategy) on fold ``fold`` outside of any study.
 
         With ``checkpoint_key`` (and :attr:`checkpoints`), it saves its training under that key
         after every epoch and continues from a checkpoint saved there
-        (:func:`~biotune_optuna.finetune._training.evaluate_plan`'s ``checkpoint``).
+        (:func:`~biotune_optuna.finetune._training.evaluate_plan`'s ``checkpoint``), calling
+        ``on_resume`` with the epoch it continues after (0: from the start).
         """
         train, val = self.fold_splits(fold)
         checkpoint = None
@@ -255,6 +257,7 @@ class FineTuneObjective:
             cache=self.cache,
             report=report,
             checkpoint=checkpoint,
+            on_resume=on_resume,
         )
 
     def checkpoint_key(self, trial: optuna.trial.Trial, fold: int) -> str:
@@ -266,25 +269,22 @@ class FineTuneObjective:
         the plan's chain, whose paused training it continues; else the trial itself.
         """
         record = rung_record(trial)
-        number = record.head if record is not None and record.head is not None else None
+        number = None if record is None else record.checkpoint
         number = retried_trial_number(trial) if number is None else number
         return f"{trial.study.study_name}/trial-{number}/fold-{fold}"
 
-    def _continues_after(
+    def _warn_if_gone(
         self, trial: optuna.trial.Trial, record: RungRecord | None, key: str | None
-    ) -> int:
-        """The epoch a continuation resumes after (0 otherwise), recorded on the trial; a
-        continuation whose checkpoint is gone (evicted, another host's disk) starts afresh."""
+    ) -> None:
+        """A continuation whose checkpoint is gone (evicted, another host's disk) trains from
+        the first epoch: say so."""
         if record is None or record.start == 0:
-            return 0
+            return
         if self.checkpoints is None or key is None or not self.checkpoints.path(key).exists():
             _logger.warning(
                 f"Trial {trial.number} continues trial {record.source}, whose checkpoint is "
                 "gone: it trains from the first epoch."
             )
-            return 0
-        trial.set_user_attr(RESUMED_FROM_ATTR, record.start)
-        return record.start
 
     def strategy_of(self, params: Mapping[str, Any]) -> FineTuneStrategy:
         """The strategy a trial's parameters give (a BioTune plan, or a baseline)."""
@@ -328,13 +328,22 @@ class FineTuneObjective:
         trial.set_user_attr("device", describe_device(self.protocol.device))
         report = self._report_hook(trial, live)
         checkpoint_key = self.checkpoint_key(trial, fold) if live else None
-        start = self._continues_after(trial, record, checkpoint_key)
+        self._warn_if_gone(trial, record, checkpoint_key)
+        resumed = [0]  # the epoch the training resumed after (a retry's or continuation's)
+
+        def on_resume(epoch: int) -> None:
+            resumed[0] = epoch
+            if epoch:
+                trial.set_user_attr(RESUMED_FROM_ATTR, epoch)
+
         reason = None
         try:
-            result = self.evaluate(strategy, fold, report=report, checkpoint_key=checkpoint_key)
-        except optuna.TrialPruned:
+            result = self.evaluate(
+                strategy, fold, report=report, checkpoint_key=checkpoint_key, on_resume=on_resume
+            )
+        except optuna.TrialPruned:  # stopped or paused: it trained the epochs since it resumed
             last = max(trial.storage.get_trial(trial_id(trial)).intermediate_values, default=0)
-            trial.set_user_attr(EPOCHS_ATTR, float(max(last - start, 0)))
+            trial.set_user_attr(EPOCHS_ATTR, float(max(last - resumed[0], 0)))
             raise
         except Exception as exc:  # diverged, out of memory, a broken batch: this trial only
             reason = failure_reason(exc)

@@ -79,6 +79,7 @@ def evaluate_plan(
     report: Callable[[int, float], None] | None = None,
     keep_models: bool = False,
     checkpoint: tuple[TrainingCheckpoints, str] | None = None,
+    on_resume: Callable[[int], None] | None = None,
 ) -> PlanEvaluation:
     """Train a plan (or a baseline strategy) on ``train`` for each seed and score it on ``val``.
 
@@ -108,6 +109,8 @@ def evaluate_plan(
             can continue. Off for strategies that are not
             :attr:`~biotune_optuna.finetune.FineTuneStrategy.resumable` (LoRA, LP-FT,
             Auto-RGN).
+        on_resume: Called once, before training, with the epoch the training continues after
+            (0: from the start; what a trial that resumed trained is counted from it).
 
     Returns:
         The :class:`~biotune_optuna.finetune._results.PlanEvaluation`; ``trainable_parameters``
@@ -120,7 +123,9 @@ def evaluate_plan(
     keep_best = test is not None or keep_models
     slot = _checkpoint_slot(checkpoint, setting, (train, val), keep_best)
     with slot or contextlib.nullcontext():
-        return _evaluate(setting, train, val, test, cache, report, keep_models, slot, start)
+        return _evaluate(
+            setting, train, val, test, cache, report, keep_models, slot, start, on_resume
+        )
 
 
 def _evaluate(
@@ -133,6 +138,7 @@ def _evaluate(
     keep_models: bool,
     slot: EvaluationCheckpoint | None,
     start: float,
+    on_resume: Callable[[int], None] | None = None,
 ) -> PlanEvaluation:
     """:func:`evaluate_plan` once its setting is made (and its checkpoint, if any, opened)."""
     if slot is not None:
@@ -152,6 +158,8 @@ def _evaluate(
     sources = _Sources.build(setting, normalize, prefix_blocks, train, val, test, cache)
     runs = _start_runs(prepared, setting, prefix_blocks, normalize, eval_mask)
     resumed = 0 if slot is None else slot.resume(runs)
+    if on_resume is not None:
+        on_resume(resumed)
     trainable = max(
         trainable, _train_in_lockstep(runs, sources, setting, report, keep_best, slot, resumed)
     )

@@ -174,7 +174,7 @@ class BioTunePlusSampler(BioTuneSampler):
             record = record or RungRecord(until=pruner.rungs[0])
             storage.set_trial_system_attr(trial_id, RUNG_KEY, record.to_json())
             if record.source is not None and _promoted_before(study, trial.number, record):
-                record = RungRecord(until=pruner.rungs[0])  # another worker took it first
+                record = RungRecord(until=pruner.rungs[0])  # another worker promoted it too
                 storage.set_trial_system_attr(trial_id, RUNG_KEY, record.to_json())
         trial.system_attrs[RUNG_KEY] = record.to_json()
         return record
@@ -192,10 +192,11 @@ class BioTunePlusSampler(BioTuneSampler):
 
 
 def _promoted_before(study: Study, number: int, record: RungRecord) -> bool:
-    """Whether an earlier trial than ``number`` continues the same paused trial (two workers
-    promoted it at once: the earlier keeps it)."""
+    """Whether a trial other than ``number`` continues the same paused trial: two workers
+    promoted it at once. Each then breeds instead (the plan stays promotable); since each
+    checks after writing its own record, never do both continue it."""
     for other in _all_trials(study):
-        if other.number < number:
+        if other.number != number:
             theirs = rung_record(other)
             if theirs is not None and theirs.source == record.source:
                 return True

@@ -77,13 +77,11 @@ class Populations:
         return index.n_finished_slots(generation) >= size
 
     def members(self, study: Study, index: StudyIndex, generation: int) -> list[Member]:
-        """The members of the population that closed ``generation``, best first.
-
-        Sorted as they rank now: a member whose plan a budget-aware study continued after the
-        generation closed ranks by its further rung (other members' fitness never changes).
-        """
+        """The members of the population that closed ``generation``, best first (as stored
+        then, the same for every worker; a member whose plan a budget-aware study continued
+        since carries its further rung)."""
         numbers = self.population(study, index, generation)
-        return sorted((index.members[n] for n in numbers if n in index.members), key=rank_key)
+        return [index.members[n] for n in numbers if n in index.members]
 
     def _close_generation(
         self, study: Study, index: StudyIndex, generation: int, attrs: dict[str, Any]
@@ -119,13 +117,15 @@ class Populations:
         """
         cached = index.parents_cache.get(generation)
         if cached is None:
-            previous = self.members(study, index, generation - 1)
+            members = self.members(study, index, generation - 1)
             if generation - 1 == 0 and not self.mutate_first_generation:
-                ext_values = np.zeros(len(previous))
+                ext_values = np.zeros(len(members))
             else:
-                ext_values = extinction(self._regrets(index, [m.loss for m in previous]))
-            cached = index.parents_cache[generation] = (previous, ext_values)
-        previous, ext_values = cached
+                ext_values = extinction(self._regrets(index, [m.loss for m in members]))
+            cached = index.parents_cache[generation] = (members, ext_values)
+        members, ext_values = cached
+        # Each member as it ranks now (a budget-aware study may have continued its plan).
+        previous = [index.members.get(m.number, m) for m in members]
         versions = list(previous)
         this_generation = index.by_generation.get(generation, [])
         for k in range(min(self.n_elites, len(previous))):

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 import math
-from typing import Any
 from typing import TYPE_CHECKING
 
 import optuna
@@ -32,6 +31,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from biotune_optuna.trials import FOLD_ATTR
+from biotune_optuna.trials import retried_trial_number
 from biotune_optuna.trials import rung_record
 from biotune_optuna.trials import RungRecord
 
@@ -121,7 +121,7 @@ class _Chain:
     head: int
     values: dict[int, float]  # step -> value (maximisation form), over the chain's trials
     paused: FrozenTrial | None  # the chain's last trial if it is paused and not continued
-    params: dict[str, Any]
+    checkpoint: int  # the number its checkpoints are saved under (a retried head: the first)
 
 
 def _chains(trials: list[FrozenTrial], sign: float) -> dict[int, _Chain]:
@@ -129,7 +129,7 @@ def _chains(trials: list[FrozenTrial], sign: float) -> dict[int, _Chain]:
     values: dict[int, dict[int, float]] = defaultdict(dict)
     last: dict[int, FrozenTrial] = {}
     continued: set[int] = set()
-    params: dict[int, dict[str, Any]] = {}
+    checkpoint: dict[int, int] = {}
     for trial in trials:
         record = rung_record(trial)
         if record is None:
@@ -142,13 +142,16 @@ def _chains(trials: list[FrozenTrial], sign: float) -> dict[int, _Chain]:
                 values[head][step] = max(values[head].get(step, -math.inf), sign * value)
         if head not in last or trial.number > last[head].number:
             last[head] = trial
-        params.setdefault(head, trial.params)
+        if record.head is None:  # the chain's first trial
+            checkpoint[head] = retried_trial_number(trial)
     chains = {}
     for head, trial in last.items():
         paused = trial.state == TrialState.PRUNED and trial.number not in continued
         if paused and trial.last_step != rung_record(trial).until:  # type: ignore[union-attr]
             paused = False  # stopped otherwise (a failure, a user's stop): not continued
-        chains[head] = _Chain(head, values[head], trial if paused else None, params[head])
+        chains[head] = _Chain(
+            head, values[head], trial if paused else None, checkpoint.get(head, head)
+        )
     return chains
 
 
@@ -176,7 +179,9 @@ def find_promotion(
         candidates = [
             c
             for c in chains.values()
-            if c.paused is not None and c.paused.last_step == rung and c.values[rung] >= bar
+            if c.paused is not None
+            and c.paused.last_step == rung
+            and c.values.get(rung, -math.inf) >= bar
         ]
         if candidates:
             best = max(candidates, key=lambda c: (c.values[rung], -c.head))
@@ -189,5 +194,6 @@ def find_promotion(
                 head=best.head,
                 start=rung,
                 fold=fold if isinstance(fold, int) else None,
+                checkpoint=best.checkpoint,
             )
     return None

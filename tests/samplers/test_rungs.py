@@ -308,3 +308,27 @@ def test_status_counts_continuations_and_plans_paused_at_a_rung(replayed: optuna
     plain = optuna.create_study(direction="maximize")
     plain.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     assert status_summary(plain)["rungs"] is None
+
+
+def _paused(study: optuna.Study, values: list[float], **system_attrs: object) -> None:
+    """A trial that reported ``values`` and paused at its rung (the last of them)."""
+    trial = study.ask()
+    study._storage.set_trial_system_attr(trial._trial_id, "biotune:rung", {"until": len(values)})
+    for key, value in system_attrs.items():
+        study._storage.set_trial_system_attr(trial._trial_id, key, value)
+    trial.suggest_float("x", 0, 1)
+    for epoch, value in enumerate(values, start=1):
+        trial.report(value, epoch)
+    study.tell(trial, state=TrialState.PRUNED)
+
+
+def test_a_promotion_continues_a_retried_plan_from_the_checkpoint_its_retry_used() -> None:
+    study = optuna.create_study(direction="maximize", pruner=RungPruner(max_resource=8))
+    study.tell(study.ask(), state=TrialState.FAIL)  # trial 0: its worker died
+    _paused(study, [0.5, 0.6, 0.9], failed_trial=0, retry_history=[0])  # trial 1, its retry
+    _paused(study, [0.1, 0.2, 0.3])
+    _paused(study, [0.1, 0.1, 0.2])
+    _paused(study, [0.1, 0.2, float("nan")])  # a value that is not a number: never promoted
+    record = find_promotion(study, study.pruner, study.get_trials(deepcopy=False))
+    assert record is not None and (record.source, record.head) == (1, 1)
+    assert (record.start, record.until, record.checkpoint) == (3, 8, 0)
