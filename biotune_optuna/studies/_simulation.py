@@ -41,6 +41,9 @@ from biotune_optuna.trials import FOLD_ATTR
 
 __all__ = ["simulate_study"]
 
+#: Kinds of event, in the order they are taken at one simulated time.
+_ASK, _EPOCH = 0, 1
+
 _STATE = {
     optuna.trial.TrialState.COMPLETE: "complete",
     optuna.trial.TrialState.PRUNED: "pruned",
@@ -68,7 +71,9 @@ class _Simulation:
         )
         self.max_trials = max_trials
         self.gap = gap
-        self.events: list[tuple[float, int]] = []
+        # (simulated time, 0 for a worker's ask or 1 for an epoch's end, worker): at one time,
+        # a worker that just finished asks before any epoch ends, as it would at once.
+        self.events: list[tuple[float, int, int]] = []
         self.running: dict[int, tuple[optuna.Trial, Any, float]] = {}
         self.epochs = 0.0
         self.asked = 0
@@ -96,7 +101,7 @@ class _Simulation:
             self.finish(worker, now, optuna.trial.TrialState.PRUNED, None)
         else:
             self.busy += seconds
-            heapq.heappush(self.events, (now + seconds, worker))
+            heapq.heappush(self.events, (now + seconds, _EPOCH, worker))
 
     def finish(
         self, worker: int, now: float, state: optuna.trial.TrialState, value: float | None
@@ -120,7 +125,7 @@ class _Simulation:
             not self.curve or self.epochs - self.curve[-1][0] >= self.gap
         ):
             self.point(now)
-        self.start(worker, now)
+        heapq.heappush(self.events, (now, _ASK, worker))  # it asks again at once
 
     def point(self, now: float) -> None:
         """An anytime-curve point: epochs so far, the time, the recommendation and its test."""
@@ -164,15 +169,18 @@ def simulate_study(
     clock = time.perf_counter()
     sim = _Simulation(table, entry, seed, max_trials, point_every)
     for worker in range(workers):
-        sim.start(worker, 0.0)
+        heapq.heappush(sim.events, (0.0, _ASK, worker))
     now = 0.0
     while sim.events and sim.epochs < epoch_budget:
-        now, worker = heapq.heappop(sim.events)
+        now, kind, worker = heapq.heappop(sim.events)
+        if kind == _ASK:
+            sim.start(worker, now)
+            continue
         sim.epochs += 1.0
         sim.advance(worker, now)
     sim.point(now)
     # Busy seconds of epochs still in flight at the stop are not training the budget paid for.
-    in_flight = sum(at - now for at, _ in sim.events)
+    in_flight = sum(at - now for at, kind, _ in sim.events if kind == _EPOCH)
     makespan = now
     return {
         "seed": seed,
