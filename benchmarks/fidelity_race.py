@@ -305,19 +305,29 @@ def compute_section(data: Mapping[str, Any], table: str) -> list[str]:
     ]
 
 
+def _by_seed(data: Mapping[str, Any], table: str, entry: str, workers: int) -> dict[int, Any]:
+    """``{seed: study}`` of one entry on one table at ``workers``."""
+    prefix = f"{table}/{entry}/{workers}/"
+    return {int(k[len(prefix) :]): s for k, s in data["studies"].items() if k.startswith(prefix)}
+
+
 def workers_section(data: Mapping[str, Any], table: str) -> list[str]:
-    """Simulated time to the level per worker count, speed-ups, idle share, staleness."""
+    """Simulated time to the level per worker count, speed-ups, idle share, staleness: per
+    entry, over the seeds it has at both worker counts (each pair is one seed)."""
     level = _level(data, table)
-    counts = sorted({int(k.split("/")[2]) for k in data["studies"] if k.startswith(table + "/")})
+    keys = [k.split("/") for k in data["studies"] if k.startswith(table + "/")]
+    counts = sorted({int(w) for _, _, w, _ in keys})
     if level is None or len(counts) < 2:
         return []
-    by_count = {w: _cells(data, [table], w) for w in counts}
     full, rows = _budget(data, table), []
-    for entry in sorted(set.intersection(*(set(c) for c in by_count.values()))):
+    for entry in sorted({e for _, e, w, _ in keys if int(w) > 1}):
+        single = _by_seed(data, table, entry, 1)
         for w in counts[1:]:
-            blocks = sorted(set(by_count[w][entry]) & set(by_count[1][entry]))  # paired seeds
-            studies = [by_count[w][entry][b] for b in blocks]
-            singles = [by_count[1][entry][b] for b in blocks]
+            many = _by_seed(data, table, entry, w)
+            seeds = sorted(set(many) & set(single))
+            if len(seeds) < 2:
+                continue
+            studies, singles = [many[s] for s in seeds], [single[s] for s in seeds]
             one = [_first(s, level, 1) for s in singles]
             times = [_first(s, level, 1) for s in studies]
             idle = sum(s["idle_s"] for s in studies) / sum(w * s["makespan_s"] for s in studies)
@@ -332,6 +342,7 @@ def workers_section(data: Mapping[str, Any], table: str) -> list[str]:
                 [
                     race._label(data, entry),
                     str(w),
+                    str(len(seeds)),
                     f"{np.median(one):.0f}",
                     f"{np.median(times):.0f}",
                     race._median_ratio(one, times),
@@ -342,6 +353,7 @@ def workers_section(data: Mapping[str, Any], table: str) -> list[str]:
     header = [
         "entry",
         "workers",
+        "seeds",
         "median s to level, 1 worker",
         "median s to level",
         "speed-up (1 worker / W)",
@@ -352,10 +364,11 @@ def workers_section(data: Mapping[str, Any], table: str) -> list[str]:
         f"### {table}: simulated time to the level with many workers",
         "",
         "Simulated seconds (the recorded seconds of each epoch) until the recommendation first "
-        "reaches the level; speed-up: one worker's median over W workers' (95 % bootstrap "
-        "interval); idle: the share of worker-seconds with no trial to train; the last column, "
-        "the score at the full budget with W workers less one worker's (median difference, "
-        "Wilcoxon p), is what stale information costs the search.",
+        "reaches the level (never: infinite); speed-up: one worker's median over W workers' "
+        "(95 % bootstrap interval); idle: the share of worker-seconds with no trial to train (0 "
+        "by construction unless the study runs out of trials: asking takes no simulated time); "
+        "the last column, the score at the full budget with W workers less one worker's "
+        "(median difference, Wilcoxon p), is what stale information costs the search.",
         "",
         race._markdown(header, rows),
     ]

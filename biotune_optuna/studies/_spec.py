@@ -552,7 +552,7 @@ def parse_spec(
     objective, synthetic, plan_table = _parse_objective(table, strategy, base, fail)
     protocol = _parse_protocol(table, study["seed"], fail)
     epochs = _objective_epochs(objective, synthetic, plan_table, protocol)
-    pruner, pruner_options = _parse_pruner(table, sampler, epochs, fail)
+    pruner, pruner_options = _parse_pruner(table, sampler, sampler_options, epochs, fail)
     if pruner == RUNGS and objective == "finetune" and study["checkpoints"] is None:
         study["checkpoints"] = base / f"{study['name']}-checkpoints"
     model, data = _parse_model_and_data(table, objective, base, fail)
@@ -584,12 +584,22 @@ RUNGS = "rungs"
 
 
 def _parse_pruner(
-    table: Mapping[str, Any], sampler: str, epochs: Callable[[], int], fail: Fail
+    table: Mapping[str, Any],
+    sampler: str,
+    sampler_options: Mapping[str, Any],
+    epochs: Callable[[], int],
+    fail: Fail,
 ) -> tuple[str, dict[str, Any]]:
     """The ``[pruner]`` section: its name and checked options (``rungs``: filled in)."""
     pruner, options = _named_part(table, "pruner", "none", PRUNERS, PRUNERS.check_option, fail)
     if pruner == RUNGS:
         options = _rungs_options(sampler, options, epochs(), fail)
+        if sampler_options.get("rank_pruned_by_rung") is False:
+            raise fail(
+                "sampler",
+                "rank_pruned_by_rung",
+                "must stay true with [pruner] name = 'rungs': a paused plan is ranked by its rung",
+            )
     _construct("pruner", options, fail, PRUNERS.create, pruner, options)
     return pruner, options
 

@@ -336,3 +336,6 @@ def test_the_rungs_pruner_is_one_switch_for_biotune_plus_only(tmp_path: Path) ->
     wrong = plus + "[pruner]\nname = 'rungs'\nmax_resource = 4\n[protocol]\nmax_epochs = 9\n"
     with pytest.raises(SpecError, match=r"\[pruner\] max_resource: is the objective's epochs"):
         load_spec(write(tmp_path, wrong))
+    paused_worst = plus + "rank_pruned_by_rung = false\n[pruner]\nname = 'rungs'\n"
+    with pytest.raises(SpecError, match=r"\[sampler\] rank_pruned_by_rung: must stay true"):
+        load_spec(write(tmp_path, paused_worst + "[protocol]\nmax_epochs = 9\n"))
