@@ -373,6 +373,16 @@ def _in_repo(path: str) -> str:
         return path
 
 
+def _published(executable: str) -> str:
+    """The interpreter as a report shows it: from its virtual environment's ``.venv`` on (so
+    a page regenerated from an older JSON, which recorded the absolute path, names no
+    machine's directories), else relative to the repository as :func:`_in_repo` gives it."""
+    parts = Path(executable).parts
+    if ".venv" in parts:
+        return str(Path(*parts[parts.index(".venv") :]))
+    return _in_repo(executable)
+
+
 def environment() -> dict[str, object]:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -417,7 +427,8 @@ def markdown(
                 "",
             ]
     lines += [f"Note: {TARGETS_NOTE}.", "", MEDIAN_NOTE, ""]
-    lines += [f"- {key}: `{value}`" for key, value in env.items() if key != "command"]
+    shown = {**env, "executable": _published(str(env.get("executable", "")))}
+    lines += [f"- {key}: `{value}`" for key, value in shown.items() if key != "command"]
     lines += [f"- command: `{' '.join(str(c) for c in env.get('command') or [])}`", ""]
     return "\n".join(lines)
 
