@@ -39,10 +39,8 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import json
 import math
-import multiprocessing
 from pathlib import Path
 import sys
-import time
 from typing import Any
 
 import numpy as np
@@ -53,7 +51,6 @@ for _path in (ROOT, ROOT / "benchmarks"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from _results import save_json  # noqa: E402
 import table_race as race  # noqa: E402
 
 from biotune_optuna.samplers._rungs import epoch_rungs  # noqa: E402
@@ -177,25 +174,8 @@ def run(args: argparse.Namespace) -> int:
     here = race.library_versions()
     if here not in versions:
         versions.append(here)
-    units = _pending(args, data)
-    print(f"{len(units)} studies to run, {len(data['studies'])} stored", flush=True)
-    start, last_save = time.time(), time.time()
-    pool = multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else None
-    results = pool.imap_unordered(_unit, units) if pool else map(_unit, units)
-    try:
-        for done, (key, record) in enumerate(results, start=1):
-            record["v"] = versions.index(here)
-            data["studies"][key] = record
-            if time.time() - last_save > 30 or done == len(units):
-                save_json(data, args.output)
-                last_save = time.time()
-                print(
-                    f"{done}/{len(units)} ({(time.time() - start) / done:.1f} s each)", flush=True
-                )
-    finally:
-        if pool is not None:
-            pool.terminate()
-        save_json(data, args.output)
+    version = versions.index(here)
+    race.run_units(_pending(args, data), _unit, lambda r: {**r, "v": version}, data, args)
     return 0
 
 

@@ -243,13 +243,27 @@ def run(
         data["versions"].append(here)
     version = data["versions"].index(here)
     units = _pending(args, data, entries_of)
+    run_units(units, _unit, lambda record: _summary(record, version), data, args)
+    return 0
+
+
+def run_units(
+    units: Sequence[tuple[Any, ...]],
+    unit: Callable[[Any], tuple[str, Any]],
+    keep: Callable[[Any], Any],
+    data: dict[str, Any],
+    args: argparse.Namespace,
+) -> None:
+    """Run the studies ``units`` (``unit(u)`` gives ``(key, record)``) on ``args.jobs``
+    processes, storing ``keep(record)`` under ``data["studies"][key]`` and saving the JSON to
+    ``args.output`` every 30 s and at the end, so a stopped run resumes where it stopped."""
     print(f"{len(units)} studies to run, {len(data['studies'])} stored", flush=True)
     start, last_save = time.time(), time.time()
     pool = multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else None
-    results = pool.imap_unordered(_unit, units) if pool else map(_unit, units)
+    results = pool.imap_unordered(unit, units) if pool else map(unit, units)
     try:
         for done, (key, record) in enumerate(results, start=1):
-            data["studies"][key] = _summary(record, version)
+            data["studies"][key] = keep(record)
             if time.time() - last_save > 30 or done == len(units):
                 save_json(data, args.output)
                 last_save = time.time()
@@ -259,7 +273,6 @@ def run(
         if pool is not None:
             pool.terminate()
         save_json(data, args.output)
-    return 0
 
 
 # ------------------------------------------------------------------------------------------
